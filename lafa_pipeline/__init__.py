@@ -1,0 +1,44 @@
+"""lafa-pipeline: LAFA (Locally Aggregated Feature Attribution) for Hugging Face text models.
+
+Importing the package registers the ``feature-attribution`` pipeline task, whose default model is
+the embedded MiniLM-on-SST-2 repo (built locally on first use, see ``default_model``).
+
+Example:
+    >>> import lafa_pipeline
+    >>> from transformers.pipelines import PIPELINE_REGISTRY
+    >>> "feature-attribution" in PIPELINE_REGISTRY.get_supported_tasks()
+    True
+"""
+from transformers.pipelines import PIPELINE_REGISTRY
+
+from .config import BASE_METHODS, KERNELS, METHODS, LafaConfig
+from .feature_attribution import TASK, FeatureAttributionPipeline
+from .index import LafaIndex
+from .lafa import Lafa, LafaOutput
+
+__version__ = "0.1.0"
+__all__ = ["BASE_METHODS", "KERNELS", "METHODS", "TASK", "FeatureAttributionPipeline", "Lafa", "LafaConfig",
+           "LafaIndex", "LafaOutput", "__version__"]
+
+
+class _BuildOnAccessDefault(dict):
+    """The task's default-model entry. transformers reads ``default["model"]`` only when
+    ``pipeline("feature-attribution")`` gets no model; reading it here builds the embedded default
+    repo if it is not cached yet and returns its folder. transformers has no hook for a default
+    model that must be built locally, hence this small mapping."""
+
+    def __init__(self) -> None:
+        super().__init__(model=None)
+
+    def __getitem__(self, key):
+        if key == "model":
+            from .default_model import ensure_default_repo
+
+            return ensure_default_repo(), None
+        return super().__getitem__(key)
+
+
+# A copy of the entry, so that save_pretrained (which serialises the class's own entry) never
+# writes this machine's default path into a repo.
+PIPELINE_REGISTRY.supported_tasks[TASK] = {**PIPELINE_REGISTRY.supported_tasks[TASK],
+                                           "default": _BuildOnAccessDefault()}

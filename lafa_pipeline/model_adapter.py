@@ -1,0 +1,141 @@
+"""The fine-tuned model seen as a function of its input word embeddings.
+
+Gradient methods differentiate F(H), where H are the word embeddings (the rows of the model's
+input-embedding table, before position embeddings and layer norm) and F is the output being
+explained: a class probability (softmax), a label probability (sigmoid, multi-label) or the
+predicted value (regression).
+
+Example:
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> model = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=8,
+    ...     num_hidden_layers=1, num_attention_heads=2, intermediate_size=16))
+    >>> ModelAdapter(model).problem_type
+    'single_label_classification'
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
+
+
+def problem_type_of(config) -> str:
+    """The model's problem type: from ``config.problem_type``, else regression when it has one output."""
+    problem = getattr(config, "problem_type", None)
+    if problem is None:
+        problem = "regression" if config.num_labels == 1 else "single_label_classification"
+    if problem not in PROBLEM_TYPES:
+        raise ValueError(f"Unsupported problem_type {problem!r}; valid: {', '.join(PROBLEM_TYPES)}")
+    return problem
+
+
+class ModelAdapter:
+    """Wraps a ``*ForSequenceClassification`` model: embeddings in, explained outputs out."""
+
+    def __init__(self, model: torch.nn.Module, output: str = "probability") -> None:
+        self.model = model
+        self.output = output
+        self.problem_type = problem_type_of(model.config)
+        self.embedding = model.get_input_embeddings()
+
+    @property
+    def uses_token_types(self) -> bool:
+        """Whether the model takes token_type_ids (BERT does, DistilBERT does not)."""
+        return getattr(self.model.config, "type_vocab_size", 0) > 0
+
+    @property
+    def device(self) -> torch.device:
+        return self.embedding.weight.device
+
+    def embed(self, input_ids: Tensor) -> Tensor:
+        """Static word embeddings of token ids, shape (..., d)."""
+        return self.embedding(input_ids.to(self.device))
+
+    def _model_kwargs(self, attention_mask: Tensor, token_type_ids: Tensor | None) -> dict:
+        kwargs = {"attention_mask": attention_mask}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        return kwargs
+
+    def transform(self, logits: Tensor, output: str | None = None) -> Tensor:
+        """Logits to the explained outputs: probabilities (or logits if asked), raw values for regression."""
+        output = output or self.output
+        if self.problem_type == "regression" or output == "logit":
+            return logits
+        if self.problem_type == "multi_label_classification":
+            return torch.sigmoid(logits)
+        return torch.softmax(logits, dim=-1)
+
+    def forward(self, embeds: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
+        """F(H): explained outputs of shape (B, num_labels). Signature fits Captum's forward_func."""
+        logits = self.model(inputs_embeds=embeds, **self._model_kwargs(attention_mask, token_type_ids)).logits
+        return self.transform(logits)
+
+    @torch.no_grad()
+    def predict(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        token_type_ids: Tensor | None = None,
+        layer: int | None = None,
+        pooling: str = "mean",
+    ) -> tuple[Tensor, Tensor | None]:
+        """Prediction (probabilities, or values for regression) and, if ``layer`` is given, pooled states."""
+        out = self.model(
+            input_ids=input_ids.to(self.device),
+            output_hidden_states=layer is not None,
+            **self._model_kwargs(attention_mask.to(self.device),
+                                 None if token_type_ids is None else token_type_ids.to(self.device)),
+        )
+        pooled = None
+        if layer is not None:
+            hidden = out.hidden_states
+            if layer >= len(hidden):
+                raise ValueError(f"layer {layer} does not exist; the model has layers 0..{len(hidden) - 1}")
+            pooled = pool(hidden[layer], attention_mask.to(self.device), pooling)
+        return self.transform(out.logits, "probability"), pooled
+
+    def predicted_targets(self, prediction: Tensor) -> Tensor:
+        """Index of the predicted class (top label for multi-label, 0 for regression)."""
+        if self.problem_type == "regression":
+            return torch.zeros(prediction.shape[0], dtype=torch.long, device=prediction.device)
+        return prediction.argmax(dim=-1)
+
+
+def pool(hidden: Tensor, attention_mask: Tensor, pooling: str) -> Tensor:
+    """One vector per text: mean over real (unpadded) tokens, or the first token's state."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def resolve_target(target: int | str | None, config, predicted: int) -> int:
+    """A target given by index or label name (or None for the prediction) as a class index.
+
+    >>> from transformers import PretrainedConfig
+    >>> resolve_target("pos", PretrainedConfig(id2label={0: "neg", 1: "pos"}), 0)
+    1
+    """
+    if target is None:
+        return int(predicted)
+    id2label = {int(k): v for k, v in config.id2label.items()}
+    n = config.num_labels
+    if isinstance(target, bool) or not isinstance(target, (int, str)):
+        raise TypeError(f"target must be a class index or a label name, got {type(target).__name__}")
+    if isinstance(target, int):
+        if not 0 <= target < n:
+            raise ValueError(f"Unknown target {target}; valid class indexes: 0..{n - 1} ({_labels(id2label)})")
+        return target
+    for i, name in id2label.items():
+        if name == target:
+            return i
+    for i, name in id2label.items():
+        if name.lower() == target.lower():
+            return i
+    raise ValueError(f"Unknown target {target!r}; valid labels: {_labels(id2label)}")
+
+
+def _labels(id2label: dict[int, str]) -> str:
+    return ", ".join(repr(id2label[i]) for i in sorted(id2label))

@@ -1,0 +1,204 @@
+"""Each base method against an independent computation (plain autograd) on a tiny model."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lafa_pipeline.base_methods import MethodParams, attribute, attribute_raw, text_generator
+from lafa_pipeline.model_adapter import ModelAdapter
+
+from .conftest import tiny_model
+
+
+@pytest.fixture(scope="module")
+def batch(tokenizer):
+    enc = tokenizer(["the acting was good", "awful plot .", "loved the music , brilliant"], padding=True,
+                    return_tensors="pt")
+    return enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]
+
+
+def output_of(model, embeds, mask, types, kind="probability"):
+    logits = model(inputs_embeds=embeds, attention_mask=mask, token_type_ids=types).logits
+    if model.config.problem_type == "regression" or model.config.num_labels == 1 or kind == "logit":
+        return logits
+    if model.config.problem_type == "multi_label_classification":
+        return torch.sigmoid(logits)
+    return torch.softmax(logits, -1)
+
+
+def hand_grad(model, embeds, mask, types, targets, kind="probability"):
+    """dF_target/dH for each text, one text at a time, with plain autograd."""
+    grads = []
+    for b in range(embeds.shape[0]):
+        x = embeds[b:b + 1].detach().clone().requires_grad_(True)
+        out = output_of(model, x, mask[b:b + 1], types[b:b + 1], kind)[0, targets[b]]
+        grads.append(torch.autograd.grad(out, x)[0][0])
+    return torch.stack(grads)
+
+
+def close(actual, expected):
+    """Equal up to float32 rounding, relative to the largest value."""
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4 * float(expected.abs().max()))
+
+
+def sum_sq(raw, mask):
+    """The paper's reduction, written out: sum over d of S_id^2, zero at padding."""
+    out = torch.zeros(raw.shape[:2])
+    for b in range(raw.shape[0]):
+        for i in range(raw.shape[1]):
+            if mask[b, i]:
+                out[b, i] = sum(float(v) ** 2 for v in raw[b, i])
+    return out
+
+
+@pytest.mark.parametrize("problem", ["single", "multi", "regression"])
+def test_simple_grad_matches_autograd(batch, problem):
+    model = {"single": tiny_model(),
+             "multi": tiny_model(3, "multi_label_classification"),
+             "regression": tiny_model(1, "regression")}[problem]
+    ids, mask, types = batch
+    targets = torch.tensor([0, 1, 0]) if problem != "regression" else torch.zeros(3, dtype=torch.long)
+    if problem == "multi":
+        targets = torch.tensor([2, 1, 0])
+    embeds = model.get_input_embeddings()(ids)
+    expected = sum_sq(hand_grad(model, embeds, mask, types, targets), mask)
+    got = attribute(ModelAdapter(model), "simple_grad", ids, mask, targets, types)
+    close(got, expected)
+    assert (got[mask == 0] == 0).all()
+
+
+def test_logit_output(batch, model):
+    ids, mask, types = batch
+    targets = torch.tensor([1, 0, 1])
+    embeds = model.get_input_embeddings()(ids)
+    expected = sum_sq(hand_grad(model, embeds, mask, types, targets, "logit"), mask)
+    got = attribute(ModelAdapter(model, output="logit"), "simple_grad", ids, mask, targets, types)
+    close(got, expected)
+
+
+def test_input_grad_is_embedding_times_gradient(batch, model):
+    ids, mask, types = batch
+    targets = torch.tensor([1, 0, 1])
+    embeds = model.get_input_embeddings()(ids)
+    expected = sum_sq(embeds.detach() * hand_grad(model, embeds, mask, types, targets), mask)
+    got = attribute(ModelAdapter(model), "input_grad", ids, mask, targets, types)
+    close(got, expected)
+
+
+@pytest.mark.parametrize("reference", ["zero", "pad"])
+def test_integrated_grad_matches_riemann_sum(batch, model, reference):
+    ids, mask, types = batch
+    targets = torch.tensor([0, 1, 1])
+    steps = 7
+    embeds = model.get_input_embeddings()(ids).detach()
+    base = torch.zeros_like(embeds) if reference == "zero" else model.get_input_embeddings()(
+        torch.zeros_like(ids)).detach()
+    total = torch.zeros_like(embeds)
+    for k in range(1, steps + 1):
+        total += hand_grad(model, base + k / steps * (embeds - base), mask, types, targets)
+    raw_expected = (embeds - base) / steps * total
+    params = MethodParams(steps=steps, ig_reference=reference, internal_batch_size=5)
+    raw = attribute_raw(ModelAdapter(model), "integrated_grad", ids, mask, targets, types, params)
+    close(raw, raw_expected)
+    scores = attribute(ModelAdapter(model), "integrated_grad", ids, mask, targets, types, params)
+    close(scores, sum_sq(raw_expected, mask))
+
+
+def test_integrated_grad_completeness(batch, model):
+    """Sum of IG attributions = F(H) - F(H') (up to the Riemann error)."""
+    ids, mask, types = batch
+    targets = torch.tensor([0, 1, 0])
+    raw = attribute_raw(ModelAdapter(model), "integrated_grad", ids, mask, targets, types,
+                        MethodParams(steps=400, internal_batch_size=512))
+    embeds = model.get_input_embeddings()(ids).detach()
+    with torch.no_grad():
+        f_input = output_of(model, embeds, mask, types).gather(1, targets.view(-1, 1)).flatten()
+        f_base = output_of(model, torch.zeros_like(embeds), mask, types).gather(1, targets.view(-1, 1)).flatten()
+    delta = f_input - f_base
+    assert delta.abs().min() > 1e-3  # the check below is not vacuous
+    torch.testing.assert_close(raw.sum(dim=(1, 2)), delta, rtol=0.02, atol=1e-4)
+
+
+def test_smooth_grad_matches_hand_noise(batch, model):
+    ids, mask, types = batch
+    targets = torch.tensor([1, 1, 0])
+    params = MethodParams(samples=4, sigma=0.7, internal_batch_size=5, seed=3)
+    embeds = model.get_input_embeddings()(ids).detach()
+    std = params.sigma * model.get_input_embeddings().weight.std().item()
+    expected = torch.zeros_like(embeds)
+    for b in range(3):
+        real = mask[b].bool()
+        gen = text_generator(ids[b], mask[b], params.seed)
+        noise = torch.randn((params.samples, int(real.sum()), embeds.shape[-1]), generator=gen) * std
+        for s in range(params.samples):
+            x = embeds[b:b + 1].clone()
+            x[0, real] += noise[s]
+            expected[b] += hand_grad(model, x, mask[b:b + 1], types[b:b + 1], targets[b:b + 1])[0] / params.samples
+    raw = attribute_raw(ModelAdapter(model), "smooth_grad", ids, mask, targets, types, params)
+    close(raw, expected)
+
+
+def test_smooth_grad_without_noise_is_simple_grad(batch, model):
+    ids, mask, types = batch
+    targets = torch.tensor([1, 0, 0])
+    adapter = ModelAdapter(model)
+    smooth = attribute(adapter, "smooth_grad", ids, mask, targets, types, MethodParams(samples=3, sigma=0.0))
+    simple = attribute(adapter, "simple_grad", ids, mask, targets, types)
+    close(smooth, simple)
+
+
+def test_shap_zero_matches_hand_interpolation(batch, model):
+    ids, mask, types = batch
+    targets = torch.tensor([0, 0, 1])
+    params = MethodParams(samples=5, internal_batch_size=4)
+    embeds = model.get_input_embeddings()(ids).detach()
+    expected = torch.zeros_like(embeds)
+    for b in range(3):
+        alpha = torch.rand((params.samples, 1, 1), generator=text_generator(ids[b], mask[b], params.seed))
+        for s in range(params.samples):
+            x = alpha[s] * embeds[b:b + 1]
+            expected[b] += hand_grad(model, x, mask[b:b + 1], types[b:b + 1], targets[b:b + 1])[0] / params.samples
+    raw = attribute_raw(ModelAdapter(model), "shap_zero", ids, mask, targets, types, params)
+    close(raw, expected)
+
+
+def test_shap_ref_and_deep_use_references(batch, model, tokenizer):
+    ids, mask, types = batch
+    targets = torch.tensor([1, 0, 1])
+    refs = [torch.stack([ids[(b + 1) % 3], ids[(b + 2) % 3]]) for b in range(3)]
+    params = MethodParams(samples=4, internal_batch_size=3)
+    emb = model.get_input_embeddings()
+    embeds = emb(ids).detach()
+    deep_expected = hand_grad(model, embeds, mask, types, targets) * (embeds - torch.stack(
+        [emb(r).mean(0) for r in refs]).detach())
+    deep = attribute_raw(ModelAdapter(model), "shap_deep", ids, mask, targets, types, params, refs)
+    close(deep, deep_expected)
+    ref_expected = torch.zeros_like(embeds)
+    for b in range(3):
+        gen = text_generator(ids[b], mask[b], params.seed)
+        alpha = torch.rand((params.samples, 1, 1), generator=gen)
+        pick = torch.randint(2, (params.samples,), generator=gen)
+        for s in range(params.samples):
+            x = alpha[s] * embeds[b:b + 1] + (1 - alpha[s]) * emb(refs[b][pick[s]]).detach()
+            ref_expected[b] += hand_grad(model, x, mask[b:b + 1], types[b:b + 1], targets[b:b + 1])[0] / 4
+    got = attribute_raw(ModelAdapter(model), "shap_ref", ids, mask, targets, types, params, refs)
+    close(got, ref_expected)
+    with pytest.raises(ValueError, match="needs reference texts"):
+        attribute(ModelAdapter(model), "shap_ref", ids, mask, targets, types, params)
+
+
+def test_random_is_deterministic_per_text_and_nonnegative(batch, model):
+    ids, mask, types = batch
+    adapter = ModelAdapter(model)
+    targets = torch.zeros(3, dtype=torch.long)
+    a = attribute(adapter, "random", ids, mask, targets, types)
+    b = attribute(adapter, "random", ids[[2, 0, 1]], mask[[2, 0, 1]], targets, types[[2, 0, 1]])
+    torch.testing.assert_close(a[[2, 0, 1]], b)
+    assert (a >= 0).all() and (a[mask.bool()] > 0).all()
+    assert not torch.allclose(a[0, 1:3], a[1, 1:3])
+
+
+def test_unknown_method_lists_valid(batch, model):
+    ids, mask, types = batch
+    with pytest.raises(ValueError, match="Unknown method 'lrp'.*simple_grad"):
+        attribute(ModelAdapter(model), "lrp", ids, mask, torch.zeros(3, dtype=torch.long), types)
