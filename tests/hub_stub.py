@@ -50,7 +50,8 @@ class _Handler(BaseHTTPRequestHandler):
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":  # a HEAD answer has headers only
+            self.wfile.write(body)
 
     def _error(self, status: int, code: str, message: str) -> None:
         self._json({"error": message}, status, {"X-Error-Code": code, "X-Error-Message": message})
@@ -70,6 +71,18 @@ class _Handler(BaseHTTPRequestHandler):
             repo_id = f"{data['organization']}/{data['name']}" if data.get("organization") else data["name"]
             self.state.create(repo_id)
             return self._json({"url": f"http://{self.headers['Host']}/{repo_id}", "name": repo_id, "id": repo_id})
+        if path == "/api/validate-yaml":  # the README's YAML header must parse to a mapping
+            import yaml
+
+            content = json.loads(body)["content"]
+            try:
+                header = content.split("---")[1] if content.startswith("---") else ""
+                ok = isinstance(yaml.safe_load(header) or {}, dict)
+            except yaml.YAMLError:
+                ok = False
+            if not ok:
+                return self._json({"errors": [{"message": "invalid YAML header"}]}, 400)
+            return self._json({"errors": [], "warnings": []})
         parts = path.split("/")
         # /api/models/{org}/{name}/preupload/{rev}  or  /commit/{rev}
         if len(parts) >= 7 and parts[1] == "api" and parts[2] == "models":
@@ -107,10 +120,14 @@ class _Handler(BaseHTTPRequestHandler):
             if parts[5] == "revision":
                 return self._json({"id": repo_id, "modelId": repo_id, "sha": repo["sha"], "private": False,
                                    "siblings": [{"rfilename": f} for f in sorted(repo["files"])]})
-            if parts[5] == "tree":
-                return self._json([{"type": "file", "path": f, "size": len(data),
-                                    "oid": hashlib.sha1(data).hexdigest()}
-                                   for f, data in sorted(repo["files"].items())])
+            if parts[5] == "tree":  # /tree/{rev}[/{folder}]
+                folder = unquote("/".join(parts[7:])).strip("/")
+                prefix = folder + "/" if folder else ""
+                listed = [(f, data) for f, data in sorted(repo["files"].items()) if f.startswith(prefix)]
+                if folder and not listed:
+                    return self._error(404, "EntryNotFound", f"{folder} not found in {repo_id}")
+                return self._json([{"type": "file", "path": f, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}
+                                   for f, data in listed])
         if len(parts) >= 3 and parts[1] == "api" and parts[2] == "models" and len(parts) == 5:
             repo = self._repo(f"{parts[3]}/{parts[4]}")
             if repo is None:

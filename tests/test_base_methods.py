@@ -7,7 +7,7 @@ import torch
 from lafa_pipeline.base_methods import MethodParams, attribute, attribute_raw, text_generator
 from lafa_pipeline.model_adapter import ModelAdapter
 
-from .conftest import tiny_model
+from .tiny import tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,240 @@
+"""The ``lafa`` command: explain texts, build and push LAFA repos.
+
+    lafa explain "a gorgeous, witty, seductive movie."          # embedded default model
+    lafa explain --model my-lafa-repo --method integrated_grad --json "some text"
+    lafa build --model my-finetuned-model --data train.csv --text-column text --label-column label \\
+        --output my-lafa-repo
+    lafa push my-lafa-repo org/my-lafa-repo
+    lafa default --rebuild                                       # (re)build the embedded default
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from .config import BASE_METHODS, INDEX_TYPES, KERNELS, METHODS, POOLINGS, LafaConfig
+
+# 256-colour background shades from white to strong red, for scores scaled to [0, 1].
+SHADES = (231, 224, 217, 210, 203, 196)
+
+
+def colorize(tokens: list[dict], text: str, color: bool) -> str:
+    """The text with each reported word shaded by its score (strongest = darkest), or bracketed scores."""
+    top = max((t["score"] for t in tokens), default=0.0) or 1.0
+    out, pos = [], 0
+    for t in tokens:
+        out.append(text[pos:t["start"]])
+        level = t["score"] / top
+        word = text[t["start"]:t["end"]]
+        if color:
+            shade = SHADES[min(len(SHADES) - 1, int(level * (len(SHADES) - 1) + 0.5))]
+            out.append(f"\x1b[48;5;{shade}m\x1b[30m{word}\x1b[0m")
+        else:
+            out.append(f"{word}[{level:.2f}]")
+        pos = t["end"]
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def format_result(result: dict, text: str, color: bool) -> str:
+    lines = []
+    if result["label"] is None:
+        lines.append(f"prediction: {result['score']:.4g}")
+    else:
+        lines.append(f"prediction: {result['label']} ({result['score']:.3f}); explaining: {result['target']}")
+    lines.append(f"method: {result['method']}" + (f" on {result['base_method']}" if result["method"] == "lafa" else ""))
+    if result.get("truncated"):
+        lines.append("note: the text was longer than the model's limit; only its first part is explained")
+    lines.append(colorize(result["tokens"], text, color))
+    ranked = sorted(result["tokens"], key=lambda t: -t["score"])[:5]
+    lines.append("top words: " + ", ".join(f"{t['token']} ({t['score']:.3g})" for t in ranked))
+    if result["neighbors"]:
+        lines.append(f"neighbours ({len(result['neighbors'])}):")
+        lines += [f"  {n['distance']:.3f}  [{n['label']}]  {n['text']}" for n in result["neighbors"]]
+    elif result["method"] == "lafa":
+        lines.append("neighbours: none within eps (LAFA equals its base method here)")
+    return "\n".join(lines)
+
+
+def load_texts(source: str, text_column: str, label_column: str | None, split: str, limit: int | None):
+    """Texts (and labels) from a .txt file (one per line), CSV/TSV/JSON/JSONL file, or a datasets id."""
+    if os.path.isfile(source) and source.endswith(".txt"):
+        with open(source, encoding="utf-8") as f:
+            texts = [line.rstrip("\n") for line in f if line.strip()]
+        return texts[:limit], None
+    from datasets import load_dataset
+
+    if os.path.isfile(source):
+        ext = source.rsplit(".", 1)[-1].lower()
+        builders = {"csv": ("csv", {}), "tsv": ("csv", {"sep": "\t"}), "json": ("json", {}), "jsonl": ("json", {})}
+        if ext not in builders:
+            raise SystemExit(f"Unsupported data file {source!r}; use .txt, .csv, .tsv, .json or .jsonl")
+        builder, kwargs = builders[ext]
+        data = load_dataset(builder, data_files=source, split="train", **kwargs)
+    else:
+        data = load_dataset(source, split=split)
+    columns = data.column_names
+    for column in [text_column] + ([label_column] if label_column else []):
+        if column not in columns:
+            raise SystemExit(f"Column {column!r} not in {source}; columns: {', '.join(columns)}")
+    if limit:
+        data = data.select(range(min(limit, len(data))))
+    return list(data[text_column]), (list(data[label_column]) if label_column else None)
+
+
+def _pipeline(model: str | None, index: str | None):
+    from transformers import pipeline
+
+    from . import TASK
+    from .default_model import ensure_default_repo
+
+    path = model or ensure_default_repo()
+    return pipeline(TASK, model=path, index=index, trust_remote_code=False)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    texts = args.text if args.text != ["-"] else [sys.stdin.read()]
+    explainer = _pipeline(args.model, args.index)
+    kwargs = {k: v for k, v in {"method": args.method, "kernel": args.kernel, "lam": args.lam,
+                                "n_neighbors": args.n_neighbors, "target": _target(args.target),
+                                "live_neighbors": args.live or None,
+                                "aggregation_strategy": "none" if args.tokens else None}.items() if v is not None}
+    results = [explainer(t, **kwargs) for t in texts]
+    if args.json:
+        print(json.dumps(results if len(results) > 1 else results[0], indent=2, ensure_ascii=False))
+        return 0
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    print("\n\n".join(format_result(r, t, color) for r, t in zip(results, texts)))
+    return 0
+
+
+def _target(value: str | None):
+    return int(value) if value is not None and value.isdigit() else value
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+    from . import TASK, LafaIndex
+
+    texts, labels = load_texts(args.data, args.text_column, args.label_column, args.split, args.limit)
+    config = LafaConfig(layer=args.layer, pooling=args.pooling, n_neighbors=args.n_neighbors,
+                        quantile=args.quantile, same_label=not args.any_label, kernel=args.kernel, lam=args.lam,
+                        base_method=args.base_method, samples=args.samples, steps=args.steps,
+                        index_type=args.index_type)
+    model = AutoModelForSequenceClassification.from_pretrained(args.model)
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    print(f"Building a LAFA index of {len(texts)} texts from {args.data} with {args.model}")
+    index = LafaIndex.build(model, tokenizer, texts, labels=labels, config=config, batch_size=args.batch_size,
+                            description=args.description or f"{len(texts)} texts from {os.path.basename(args.data)}")
+    if args.index_only:
+        index.save_pretrained(args.output)
+    else:
+        pipeline(TASK, model=model, tokenizer=tokenizer, index=index).save_pretrained(args.output)
+    print(f"Saved to {args.output} ({index})")
+    if args.push_to_hub:
+        return cmd_push(argparse.Namespace(folder=args.output, repo_id=args.push_to_hub, private=args.private,
+                                           token=args.token))
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from huggingface_hub import HfApi
+
+    if not os.path.isfile(os.path.join(args.folder, "lafa_config.json")):
+        raise SystemExit(f"{args.folder} is not a LAFA repo folder (no lafa_config.json); make one with `lafa build`")
+    api = HfApi(token=args.token)
+    repo_id = api.create_repo(args.repo_id, private=args.private, exist_ok=True).repo_id
+    commit = api.upload_folder(repo_id=repo_id, folder_path=args.folder, commit_message="Upload LAFA repo")
+    print(f"Pushed {args.folder} to {repo_id}: {commit}")
+    return 0
+
+
+def cmd_default(args: argparse.Namespace) -> int:
+    from .default_model import RESULTS_NAME, build_default_repo, default_repo_dir, is_built
+
+    target = default_repo_dir()
+    if args.rebuild or not is_built(target):
+        build_default_repo(target)
+    with open(target / RESULTS_NAME, encoding="utf-8") as f:
+        results = json.load(f)
+    print(f"Default model: {target}")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lafa", description="LAFA feature attribution for Hugging Face models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("explain", help="explain texts (the embedded default model unless --model is given)")
+    p.add_argument("text", nargs="+", help="text(s) to explain; '-' reads one text from standard input")
+    p.add_argument("--model", help="LAFA repo: local folder or Hub id (default: the embedded SST-2 model)")
+    p.add_argument("--index", help="index folder or Hub id, to explain against other reference data")
+    p.add_argument("--method", choices=METHODS, help="default: lafa when the repo has an index")
+    p.add_argument("--kernel", choices=KERNELS)
+    p.add_argument("--lam", type=float, help="weight of the neighbours' scores (lambda)")
+    p.add_argument("--n-neighbors", type=int)
+    p.add_argument("--target", help="class to explain, by label name or index (default: the predicted one)")
+    p.add_argument("--live", action="store_true", help="recompute neighbour scores instead of using the cache")
+    p.add_argument("--tokens", action="store_true", help="report subword tokens instead of words")
+    p.add_argument("--json", action="store_true", help="print the pipeline's JSON result")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("build", help="index reference texts for a fine-tuned model and save a LAFA repo")
+    p.add_argument("--model", required=True, help="fine-tuned sequence-classification model (folder or Hub id)")
+    p.add_argument("--data", required=True, help=".txt/.csv/.tsv/.json/.jsonl file or a datasets dataset id")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", help="gold labels (names or indexes); default: the model's predictions")
+    p.add_argument("--split", default="train", help="dataset split, for a datasets id")
+    p.add_argument("--limit", type=int, help="use only the first N texts")
+    p.add_argument("--output", required=True, help="folder to write the repo (or the index) to")
+    p.add_argument("--index-only", action="store_true", help="save only the index (an index repo)")
+    p.add_argument("--description", help="how the reference data is named in the model card")
+    defaults = LafaConfig()
+    p.add_argument("--layer", type=int, default=defaults.layer)
+    p.add_argument("--pooling", choices=POOLINGS, default=defaults.pooling)
+    p.add_argument("--n-neighbors", type=int, default=defaults.n_neighbors)
+    p.add_argument("--quantile", type=float, default=defaults.quantile)
+    p.add_argument("--any-label", action="store_true", help="do not restrict neighbours to the explained class")
+    p.add_argument("--kernel", choices=KERNELS, default=defaults.kernel)
+    p.add_argument("--lam", type=float, default=defaults.lam)
+    p.add_argument("--base-method", choices=[m for m in BASE_METHODS if m not in ("shap_ref", "shap_deep")],
+                   default=defaults.base_method)
+    p.add_argument("--samples", type=int, default=defaults.samples)
+    p.add_argument("--steps", type=int, default=defaults.steps)
+    p.add_argument("--index-type", choices=INDEX_TYPES, default=defaults.index_type)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--push-to-hub", metavar="REPO_ID", help="also push the result to this Hub repo")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--token", help="Hub token (default: the logged-in one)")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("push", help="push a saved LAFA repo (or index) folder to the Hub")
+    p.add_argument("folder")
+    p.add_argument("repo_id")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--token")
+    p.set_defaults(func=cmd_push)
+
+    p = sub.add_parser("default", help="build (once) and describe the embedded default model")
+    p.add_argument("--rebuild", action="store_true")
+    p.set_defaults(func=cmd_default)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        print(f"lafa: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""LafaIndex: cached scores, eps, search against brute force, approximate indexes, files, fingerprints."""
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from lafa_pipeline import LafaConfig, LafaIndex
+from lafa_pipeline.base_methods import MethodParams, attribute
+from lafa_pipeline.index import ARRAYS_NAME, FAISS_NAME, INDEX_FILES, INDEX_META_NAME, TEXTS_NAME, estimate_eps
+from lafa_pipeline.model_adapter import ModelAdapter
+
+from .tiny import LABELS, TEXTS, tiny_model
+
+
+def pooled(model, tokenizer, texts, layer):
+    """Mean of layer states over real tokens, computed text by text."""
+    out = []
+    for t in texts:
+        enc = tokenizer(t, return_tensors="pt")
+        with torch.no_grad():
+            h = model(**enc, output_hidden_states=True).hidden_states[layer][0]
+        out.append(h.mean(0).numpy())
+    return np.stack(out)
+
+
+def test_cached_scores_equal_single_text_attribution(index, model, tokenizer):
+    adapter = ModelAdapter(model)
+    params = MethodParams.from_config(index.config)
+    for ref in (0, 5, 11):
+        enc = tokenizer(TEXTS[ref], return_tensors="pt")
+        expected = attribute(adapter, "smooth_grad", enc["input_ids"], enc["attention_mask"],
+                             torch.tensor([LABELS[ref]]), enc["token_type_ids"], params)[0].numpy()
+        np.testing.assert_allclose(index.cached_scores(ref, LABELS[ref]), expected, rtol=1e-4,
+                                   atol=1e-4 * expected.max())
+        assert index.cached_scores(ref, 1 - LABELS[ref]) is None  # cache_targets="label"
+        assert index.token_ids(ref).tolist() == enc["input_ids"][0].tolist()
+        assert index.labels(ref) == [LABELS[ref]]
+
+
+def test_eps_is_quantile_of_pairwise_distances():
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(60, 5)).astype(np.float32)
+    all_pairs = [np.linalg.norm(vectors[i] - vectors[j]) for i in range(60) for j in range(60) if i != j]
+    exact = np.quantile(all_pairs, 0.39)
+    assert abs(estimate_eps(vectors, 0.39, 200_000, 0) - exact) < 0.02 * exact
+
+
+def test_search_matches_brute_force(index, model, tokenizer):
+    vectors = pooled(model, tokenizer, TEXTS, index.config.layer)
+    queries = pooled(model, tokenizer, ["good acting", "boring plot", "the music"], index.config.layer)
+    eps = index.config.eps
+    for labels in (None, [1, 0, 0]):
+        got = index.search(queries, 4, labels)
+        for q, result in enumerate(got):
+            dist = np.linalg.norm(vectors - queries[q], axis=1)
+            allowed = [r for r in np.argsort(dist, kind="stable")
+                       if labels is None or LABELS[r] == labels[q]][:4]
+            expected = [int(r) for r in allowed if dist[r] < eps]
+            assert [r for r, _ in result] == expected
+            np.testing.assert_allclose([d for _, d in result], dist[expected], rtol=1e-4)
+
+
+@pytest.mark.parametrize("index_type,params", [("hnsw", {"M": 8, "ef_search": 64}), ("ivf", {"nlist": 2, "nprobe": 2})])
+def test_approximate_indexes_find_the_exact_neighbours(model, tokenizer, index, index_type, params):
+    config = index.config.replace(index_type=index_type, index_params=params, eps=None, base_method="simple_grad")
+    approx = LafaIndex.build(model, tokenizer, TEXTS, labels=LABELS, config=config, show_progress=False)
+    queries = pooled(model, tokenizer, ["good acting", "boring plot"], config.layer)
+    exact = index.search(queries, 4, use_eps=False)
+    assert [[r for r, _ in row] for row in approx.search(queries, 4, use_eps=False)] == [[r for r, _ in row]
+                                                                                          for row in exact]
+
+
+def test_save_load_round_trip(index, tmp_path):
+    written = index.save_pretrained(tmp_path)
+    assert sorted(os.path.basename(p) for p in written) == sorted(INDEX_FILES)
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+    for mmap in (False, True):
+        loaded = LafaIndex.from_pretrained(tmp_path, mmap=mmap)
+        assert loaded.texts == index.texts and loaded.config == index.config and loaded.meta == index.meta
+        for key, value in index.arrays.items():
+            np.testing.assert_array_equal(loaded.arrays[key], value)
+        queries = np.random.default_rng(0).normal(size=(3, 16)).astype(np.float32)
+        assert loaded.search(queries, 3, use_eps=False) == index.search(queries, 3, use_eps=False)
+
+
+@pytest.mark.parametrize("name", INDEX_FILES)
+def test_missing_file_is_named(index, tmp_path, name):
+    index.save_pretrained(tmp_path)
+    os.remove(tmp_path / name)
+    with pytest.raises(FileNotFoundError, match=re.escape(name)):
+        LafaIndex.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("name", [INDEX_META_NAME, FAISS_NAME, ARRAYS_NAME, TEXTS_NAME, "lafa_config.json"])
+def test_corrupt_file_is_named(index, tmp_path, name):
+    index.save_pretrained(tmp_path)
+    (tmp_path / name).write_bytes(b"\x00\x01 not what it should be {")
+    with pytest.raises(ValueError, match="corrupt.*" + re.escape(name)):
+        LafaIndex.from_pretrained(tmp_path)
+
+
+def test_disagreeing_files_are_reported(index, tmp_path):
+    index.save_pretrained(tmp_path)
+    lines = (tmp_path / TEXTS_NAME).read_text().splitlines(keepends=True)
+    (tmp_path / TEXTS_NAME).write_text("".join(lines[:-1]))
+    with pytest.raises(ValueError, match="disagree"):
+        LafaIndex.from_pretrained(tmp_path)
+
+
+def test_fingerprint_names_both_models(index, model):
+    index.check_model(model)
+    other = tiny_model(seed=7)
+    other.name_or_path = "someone/other-model"
+    with pytest.raises(ValueError, match="built with model .* used with model 'someone/other-model'"):
+        index.check_model(other)
+
+
+def test_index_rejects_reference_based_base_methods(model, tokenizer):
+    with pytest.raises(ValueError, match="Unknown base_method of an index 'shap_ref'"):
+        LafaIndex.build(model, tokenizer, TEXTS, config=LafaConfig(base_method="shap_ref"), show_progress=False)
+
+
+def test_multi_label_and_all_targets(tokenizer):
+    model = tiny_model(3, "multi_label_classification")
+    labels = [[0, 2], ["positive"], [1, 2], [0]]
+    index = LafaIndex.build(model, tokenizer, TEXTS[:4], labels=labels,
+                            config=LafaConfig(base_method="simple_grad", layer=1), show_progress=False)
+    assert [index.labels(r) for r in range(4)] == [[0, 2], [1], [1, 2], [0]]
+    assert index.cached_scores(0, 2) is not None and index.cached_scores(0, 1) is None
+    all_targets = LafaIndex.build(model, tokenizer, TEXTS[:4], config=LafaConfig(
+        base_method="simple_grad", layer=1, cache_targets="all"), show_progress=False)
+    assert all(all_targets.cached_scores(r, t) is not None for r in range(4) for t in range(3))
+    with pytest.raises(ValueError, match="Unknown target 'happy'"):
+        LafaIndex.build(model, tokenizer, TEXTS[:1], labels=["happy"], show_progress=False)

@@ -1,0 +1,182 @@
+"""The feature-attribution pipeline: output contract, batching, cache vs live, targets, words, bad input."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from transformers import pipeline
+
+from lafa_pipeline import BASE_METHODS, KERNELS, LafaConfig, LafaIndex
+from lafa_pipeline.aggregation import Neighbour, expectation
+from lafa_pipeline.base_methods import MethodParams, attribute
+from lafa_pipeline.model_adapter import ModelAdapter
+
+from .tiny import TEXTS, tiny_model
+
+QUERIES = ["the acting was good", "awful plot , boring", "loved the music", "not very fun"]
+
+
+@pytest.fixture(scope="module")
+def explainer(model, tokenizer, index):
+    return pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index)
+
+
+def scores(result):
+    return [t["score"] for t in result["tokens"]]
+
+
+def test_result_contract(explainer):
+    r = explainer("the acting was good")
+    assert set(r) >= {"label", "score", "target", "method", "base_method", "tokens", "neighbors", "truncated"}
+    assert r["method"] == "lafa" and r["base_method"] == "smooth_grad" and r["truncated"] is False
+    assert r["target"] == r["label"] and r["label"] in ("negative", "positive") and 0.5 <= r["score"] <= 1
+    assert [t["token"] for t in r["tokens"]] == ["the", "acting", "was", "good"]
+    for t in r["tokens"]:
+        assert "the acting was good"[t["start"]:t["end"]] == t["token"] and t["score"] >= 0
+    assert r["neighbors"] and all(n["label"] == r["target"] for n in r["neighbors"])
+    assert all(n["text"] in TEXTS for n in r["neighbors"])
+    distances = [n["distance"] for n in r["neighbors"]]
+    assert distances == sorted(distances) and len(distances) <= 4
+
+
+def test_lafa_equals_base_plus_lambda_expectation(explainer, model, tokenizer, index):
+    """The pipeline's LAFA scores, recomputed from the pieces: base scores + lam * eq. 7."""
+    text, lam = "the acting was good", 0.7
+    r = explainer(text, lam=lam, kernel="cosine", aggregation_strategy="none")
+    enc = tokenizer(text, return_tensors="pt")
+    adapter = ModelAdapter(model)
+    target = model.config.label2id[r["target"]]
+    base = attribute(adapter, "smooth_grad", enc["input_ids"], enc["attention_mask"], torch.tensor([target]),
+                     enc["token_type_ids"], MethodParams.from_config(index.config))[0]
+    nbs = []
+    for n in r["neighbors"]:
+        keep = ~index.special_mask(n["index"])
+        nbs.append(Neighbour(torch.tensor(index.token_ids(n["index"])[keep]),
+                             torch.tensor(index.cached_scores(n["index"], target)[keep])))
+    ids = enc["input_ids"][0]
+    e = expectation(ids, adapter.embed(ids).detach(), nbs, adapter.embed, "cosine", {})
+    expected = (base + lam * e)[1:-1]
+    torch.testing.assert_close(torch.tensor(scores(r)), expected, rtol=1e-4, atol=1e-4 * float(expected.max()))
+
+
+def test_batched_equals_one_by_one(explainer):
+    for method in ("lafa", "simple_grad", "smooth_grad", "integrated_grad", "shap_ref"):
+        single = [explainer(q, method=method) for q in QUERIES]
+        batched = explainer(QUERIES, method=method, batch_size=3)
+        assert isinstance(batched, list) and len(batched) == len(QUERIES)
+        for a, b in zip(single, batched):
+            assert [t["token"] for t in a["tokens"]] == [t["token"] for t in b["tokens"]]
+            torch.testing.assert_close(torch.tensor(scores(b)), torch.tensor(scores(a)), rtol=1e-4,
+                                       atol=1e-4 * max(scores(a)))
+            assert [n["index"] for n in a["neighbors"]] == [n["index"] for n in b["neighbors"]]
+
+
+@pytest.mark.parametrize("base_method", ["simple_grad", "smooth_grad"])
+def test_cached_and_live_neighbour_scores_equal(model, tokenizer, base_method):
+    config = LafaConfig(layer=1, n_neighbors=5, quantile=0.9, samples=4, base_method=base_method)
+    index = LafaIndex.build(model, tokenizer, TEXTS, labels=[1, 0] * 8, config=config, show_progress=False)
+    explainer = pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index)
+    for q in QUERIES:
+        cached, live = explainer(q), explainer(q, live_neighbors=True)
+        assert cached["live_neighbors"] == 0 and live["live_neighbors"] == len(live["neighbors"]) > 0
+        torch.testing.assert_close(torch.tensor(scores(live)), torch.tensor(scores(cached)), rtol=1e-4,
+                                   atol=1e-4 * max(scores(cached)))
+        assert scores(cached) != scores(explainer(q, method=base_method))  # the neighbours do change scores
+
+
+def test_uncached_target_is_computed_live(explainer):
+    predicted = explainer("loved the music")
+    other = "negative" if predicted["target"] == "positive" else "positive"
+    r = explainer("loved the music", target=other)
+    assert r["target"] == other and all(n["label"] == other for n in r["neighbors"])
+    assert r["live_neighbors"] == 0  # same-label neighbours have the other label cached
+
+
+def test_targets_by_name_and_index(explainer, model):
+    by_name = explainer("the plot is bad", target="positive", method="simple_grad")
+    by_index = explainer("the plot is bad", target=1, method="simple_grad")
+    assert by_name == by_index and by_name["target"] == "positive"
+    assert by_name["tokens"] != explainer("the plot is bad", target="negative", method="simple_grad")["tokens"]
+
+
+def test_every_method_and_kernel_runs(explainer):
+    for method in ("lafa",) + BASE_METHODS:
+        r = explainer("good film", method=method)
+        assert r["method"] == method and len(r["tokens"]) == 2 and all(t["score"] >= 0 for t in r["tokens"])
+    for kernel in KERNELS:
+        assert len(explainer("good film", kernel=kernel, n_neighbors=2)["neighbors"]) <= 2
+
+
+def test_words_sum_their_subwords(explainer):
+    text = "the actors loved the endings"  # "actors" -> actor ##s, "endings" -> ending ##s
+    words = explainer(text, method="simple_grad")
+    tokens = explainer(text, method="simple_grad", aggregation_strategy="none")
+    assert [t["token"] for t in tokens["tokens"]] == ["the", "actor", "##s", "loved", "the", "ending", "##s"]
+    assert [w["token"] for w in words["tokens"]] == text.split()
+    t = scores(tokens)
+    expected = [t[0], t[1] + t[2], t[3], t[4], t[5] + t[6]]
+    torch.testing.assert_close(torch.tensor(scores(words)), torch.tensor(expected))
+    assert (words["tokens"][1]["start"], words["tokens"][1]["end"]) == (4, 10)
+
+
+def test_multi_label_and_regression_models(tokenizer):
+    multi = pipeline("feature-attribution", model=tiny_model(3, "multi_label_classification"), tokenizer=tokenizer,
+                     lafa_config=LafaConfig(base_method="simple_grad"))
+    r = multi("good film", target="neutral")
+    assert r["target"] == "neutral" and r["method"] == "simple_grad" and r["neighbors"] == []
+    reg_model = tiny_model(1, "regression")
+    reg = pipeline("feature-attribution", model=reg_model, tokenizer=tokenizer,
+                   lafa_config=LafaConfig(base_method="simple_grad"))
+    r = reg("good film")
+    enc = tokenizer("good film", return_tensors="pt")
+    with torch.no_grad():
+        value = reg_model(**enc).logits[0, 0].item()
+    assert r["label"] is None and r["target"] is None and r["score"] == pytest.approx(value, rel=1e-5)
+
+
+@pytest.mark.parametrize("bad,error,pattern", [
+    ("", ValueError, "empty or whitespace"),
+    ("   \n\t", ValueError, "empty or whitespace"),
+    (42, TypeError, "must be a string"),
+    (None, TypeError, "must be a string"),
+])
+def test_bad_text(explainer, bad, error, pattern):
+    with pytest.raises(error, match=pattern):
+        explainer(bad)
+
+
+@pytest.mark.parametrize("kwargs,pattern", [
+    ({"method": "lime"}, "Unknown method 'lime'; valid choices: lafa, random, simple_grad"),
+    ({"kernel": "gauss"}, "Unknown kernel 'gauss'; valid choices: rbf, laplacian, cubic, cosine, l2, indicator"),
+    ({"target": "happy"}, "Unknown target 'happy'; valid labels: 'negative', 'positive'"),
+    ({"target": 5}, "Unknown target 5; valid class indexes: 0..1"),
+    ({"aggregation_strategy": "first"}, "Unknown aggregation_strategy 'first'; valid choices: word, none"),
+    ({"n_neighbours": 3}, r"Unknown argument\(s\) \['n_neighbours'\]; valid: method, target"),
+    ({"n_neighbors": 0}, "n_neighbors must be at least 1"),
+])
+def test_bad_arguments(explainer, kwargs, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        explainer("good film", **kwargs)
+
+
+def test_long_text_is_truncated_with_warning(explainer, tokenizer):
+    text = " ".join(["good film"] * 40)  # 80 words, the tokenizer's limit is 32 tokens
+    with pytest.warns(UserWarning, match="longer than the model's limit of 32"):
+        r = explainer(text)
+    assert r["truncated"] is True and len(r["tokens"]) == 30
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert explainer("good film")["truncated"] is False
+
+
+def test_lafa_without_index_is_a_clear_error(model, tokenizer):
+    explainer = pipeline("feature-attribution", model=model, tokenizer=tokenizer)
+    assert explainer("good film")["method"] == "smooth_grad"  # default without an index: the base method
+    with pytest.raises(ValueError, match="method 'lafa' needs a LAFA index.*simple_grad"):
+        explainer("good film", method="lafa")
+
+
+def test_index_of_another_model_is_refused(tokenizer, index):
+    with pytest.raises(ValueError, match="fingerprint"):
+        pipeline("feature-attribution", model=tiny_model(seed=3), tokenizer=tokenizer, index=index)
