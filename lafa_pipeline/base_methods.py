@@ -103,13 +103,14 @@ def attribute_raw(
     with torch.enable_grad():
         if method == "random":
             return _random(embeds, input_ids, attention_mask, params)
+        leaf = embeds.clone().requires_grad_(True)  # Captum warns on inputs without requires_grad
         if method == "simple_grad":
             return Saliency(adapter.forward).attribute(
-                embeds, target=target_list, abs=False, additional_forward_args=extra
+                leaf, target=target_list, abs=False, additional_forward_args=extra
             ).detach()
         if method == "input_grad":
             return InputXGradient(adapter.forward).attribute(
-                embeds, target=target_list, additional_forward_args=extra
+                leaf, target=target_list, additional_forward_args=extra
             ).detach()
         if method == "integrated_grad":
             if params.ig_reference == "pad":
@@ -118,7 +119,7 @@ def attribute_raw(
             else:
                 baseline = torch.zeros_like(embeds)
             return IntegratedGradients(adapter.forward).attribute(
-                embeds,
+                leaf,
                 baselines=baseline,
                 target=target_list,
                 additional_forward_args=extra,

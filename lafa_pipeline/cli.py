@@ -88,11 +88,12 @@ def load_texts(source: str, text_column: str, label_column: str | None, split: s
 def _pipeline(model: str | None, index: str | None):
     from transformers import pipeline
 
-    from . import TASK
+    from . import TASK, FeatureAttributionPipeline
     from .default_model import ensure_default_repo
 
-    path = model or ensure_default_repo()
-    return pipeline(TASK, model=path, index=index, trust_remote_code=False)
+    # The installed pipeline class, not the copy of it saved in the repo: no remote code runs.
+    return pipeline(TASK, model=model or ensure_default_repo(), index=index,
+                    pipeline_class=FeatureAttributionPipeline)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

@@ -6,7 +6,8 @@ This module and its one-dot sibling imports are saved as remote code with the mo
 Example:
     >>> from transformers import pipeline
     >>> import lafa_pipeline  # registers the task
-    >>> explainer = pipeline("feature-attribution")  # the embedded default (built on first use)
+    >>> # with no model: the embedded default, built once on first use
+    >>> explainer = pipeline("feature-attribution")  # doctest: +SKIP
     >>> explainer("a gorgeous, witty, seductive movie.")["tokens"][0]["token"]  # doctest: +SKIP
     'a'
 """

@@ -55,6 +55,7 @@ def fine_tune(
             disable_tqdm=not show_progress,
             use_cpu=not torch.cuda.is_available(),
             dataloader_num_workers=0,
+            train_sampling_strategy="group_by_length",  # batches of similar length pad less: faster on CPU
         )
         Trainer(model=model, args=args, train_dataset=data,
                 data_collator=DataCollatorWithPadding(tokenizer)).train()

@@ -206,9 +206,10 @@ class LafaIndex:
         pad_id = tokenizer.pad_token_id or 0
 
         def batches(items: list[tuple[int, int]], desc: str):
-            for start in tqdm(range(0, len(items), batch_size), desc=desc, disable=not show_progress,
-                              unit_scale=batch_size, unit="text"):
-                yield items[start:start + batch_size]
+            with tqdm(total=len(items), desc=desc, disable=not show_progress, unit="text") as bar:
+                for start in range(0, len(items), batch_size):
+                    yield items[start:start + batch_size]
+                    bar.update(len(items[start:start + batch_size]))
 
         def collate(refs: list[int]):
             width = max(len(token_lists[r]) for r in refs)

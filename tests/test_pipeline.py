@@ -56,7 +56,7 @@ def test_lafa_equals_base_plus_lambda_expectation(explainer, model, tokenizer, i
                              torch.tensor(index.cached_scores(n["index"], target)[keep])))
     ids = enc["input_ids"][0]
     e = expectation(ids, adapter.embed(ids).detach(), nbs, adapter.embed, "cosine", {})
-    expected = (base + lam * e)[1:-1]
+    expected = (base + lam * e)[1:-1].detach()
     torch.testing.assert_close(torch.tensor(scores(r)), expected, rtol=1e-4, atol=1e-4 * float(expected.max()))
 
 
