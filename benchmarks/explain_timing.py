@@ -14,10 +14,8 @@ import statistics
 import time
 
 import torch
-from transformers import pipeline
-
-import lafa_pipeline  # noqa: F401
-from lafa_pipeline.default_model import DEV_FILE, ensure_default_repo, read_tsv
+from lafa_pipeline import load_explainer
+from lafa_pipeline.default_model import DEV_FILE, read_tsv
 
 RUNS = {
     "simple_grad": {"method": "simple_grad"},
@@ -32,7 +30,7 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=40)
     parser.add_argument("--model", help="LAFA repo folder (default: the embedded default)")
     args = parser.parse_args()
-    explainer = pipeline("feature-attribution", model=args.model or ensure_default_repo())
+    explainer = load_explainer(args.model)
     texts = read_tsv(DEV_FILE)[0][: args.texts]
     for text in texts[:3]:  # warm up
         for kwargs in RUNS.values():

@@ -18,7 +18,22 @@ from .lafa import Lafa, LafaOutput
 
 __version__ = "0.1.0"
 __all__ = ["BASE_METHODS", "KERNELS", "METHODS", "TASK", "FeatureAttributionPipeline", "Lafa", "LafaConfig",
-           "LafaIndex", "LafaOutput", "__version__"]
+           "LafaIndex", "LafaOutput", "__version__", "load_explainer"]
+
+
+def load_explainer(model: str | None = None, index=None, **pipeline_kwargs) -> FeatureAttributionPipeline:
+    """The pipeline for a LAFA repo (folder or Hub id; default: the embedded default, built if needed)
+    run with this installed package's code rather than the copy saved in the repo, so no
+    ``trust_remote_code`` is needed.
+
+    >>> explainer = load_explainer("my-lafa-repo")  # doctest: +SKIP
+    """
+    from transformers import pipeline
+
+    from .default_model import ensure_default_repo
+
+    return pipeline(TASK, model=model or ensure_default_repo(), index=index,
+                    pipeline_class=FeatureAttributionPipeline, **pipeline_kwargs)
 
 
 class _BuildOnAccessDefault(dict):

@@ -85,20 +85,11 @@ def load_texts(source: str, text_column: str, label_column: str | None, split: s
     return list(data[text_column]), (list(data[label_column]) if label_column else None)
 
 
-def _pipeline(model: str | None, index: str | None):
-    from transformers import pipeline
-
-    from . import TASK, FeatureAttributionPipeline
-    from .default_model import ensure_default_repo
-
-    # The installed pipeline class, not the copy of it saved in the repo: no remote code runs.
-    return pipeline(TASK, model=model or ensure_default_repo(), index=index,
-                    pipeline_class=FeatureAttributionPipeline)
-
-
 def cmd_explain(args: argparse.Namespace) -> int:
     texts = args.text if args.text != ["-"] else [sys.stdin.read()]
-    explainer = _pipeline(args.model, args.index)
+    from . import load_explainer
+
+    explainer = load_explainer(args.model, args.index)
     kwargs = {k: v for k, v in {"method": args.method, "kernel": args.kernel, "lam": args.lam,
                                 "n_neighbors": args.n_neighbors, "target": _target(args.target),
                                 "live_neighbors": args.live or None,
