@@ -5,6 +5,7 @@
     lafa build --model my-finetuned-model --data train.csv --text-column text --label-column label \\
         --output my-lafa-repo
     lafa push my-lafa-repo org/my-lafa-repo
+    lafa demo                                                    # the Gradio app in a browser
     lafa default --rebuild                                       # (re)build the embedded default
 """
 from __future__ import annotations
@@ -158,6 +159,15 @@ def cmd_default(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        from .space_app import main as launch
+    except ImportError:
+        raise SystemExit("lafa demo needs Gradio: pip install 'lafa-pipeline[space]'") from None
+    launch(args.model, server_name=args.host, server_port=args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lafa", description="LAFA feature attribution for Hugging Face models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -212,6 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true")
     p.add_argument("--token")
     p.set_defaults(func=cmd_push)
+
+    p = sub.add_parser("demo", help="open the Gradio app (space/app.py) in a browser")
+    p.add_argument("--model", help="LAFA repo: folder or Hub id (default: $LAFA_MODEL, else the embedded default)")
+    p.add_argument("--host", help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default: $GRADIO_SERVER_PORT or 7860)")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("default", help="build (once) and describe the embedded default model")
     p.add_argument("--rebuild", action="store_true")

@@ -1,9 +1,12 @@
 """Fixtures: tiny models built from configs (random weights, two layers) and a word-level tokenizer."""
 from __future__ import annotations
 
+import os
 import warnings
 
 import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from the app under test
 
 import lafa_pipeline  # noqa: F401  (registers the task)
 from lafa_pipeline import LafaIndex

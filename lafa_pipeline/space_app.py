@@ -1,0 +1,210 @@
+"""The Gradio app behind ``space/app.py`` and ``lafa demo``: word scores highlighted in a browser.
+
+The model repo comes from ``$LAFA_MODEL`` (a Hub id or a local folder); without it, the embedded
+default. ``GRADIO_SERVER_PORT`` / ``GRADIO_SERVER_NAME`` are honoured by Gradio itself.
+
+Example:
+    >>> from lafa_pipeline.space_app import highlight
+    >>> highlight("good film", [{"token": "good", "score": 2.0, "start": 0, "end": 4},
+    ...                         {"token": "film", "score": 1.0, "start": 5, "end": 9}])
+    [('good', 1.0), (' ', None), ('film', 0.5)]
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import tempfile
+import time
+import unicodedata
+from typing import Any
+
+from .config import KERNELS, METHODS
+
+EXAMPLES = [
+    "a gorgeous, witty, seductive movie.",
+    "the plot is thin and the acting is wooden, but the music is lovely.",
+    "an hour and a half of tedium, redeemed only by its final scene.",
+    "not the best film of the year, but far from the worst.",
+]
+PREDICTED = "predicted class"
+
+
+def highlight(text: str, tokens: list[dict]) -> list[tuple[str, float | None]]:
+    """(span, score) pairs for gr.HighlightedText: scores scaled so the strongest word is 1.0."""
+    top = max((t["score"] for t in tokens), default=0.0) or 1.0
+    spans: list[tuple[str, float | None]] = []
+    pos = 0
+    for t in tokens:
+        if t["start"] > pos:
+            spans.append((text[pos:t["start"]], None))
+        spans.append((text[t["start"]:t["end"]], round(t["score"] / top, 4)))
+        pos = t["end"]
+    if pos < len(text):
+        spans.append((text[pos:], None))
+    return spans
+
+
+def highlight_html(text: str, tokens: list[dict]) -> str:
+    """The same highlighting as inline HTML (for the neighbour list)."""
+    parts = []
+    for span, score in highlight(text, tokens):
+        if score is None:
+            parts.append(html.escape(span))
+        else:
+            parts.append(f'<span style="background: rgba(255, 60, 60, {score:.3f}); border-radius: 3px">'
+                         f"{html.escape(span)}</span>")
+    return "".join(parts)
+
+
+def script_notes(text: str, tokens: list[str], unk_token: str | None) -> list[str]:
+    """Notes for text mostly not in Latin script, or mostly unknown to the tokenizer."""
+    notes = []
+    letters = [c for c in text if c.isalpha()]
+    if letters and sum("LATIN" in unicodedata.name(c, "") for c in letters) / len(letters) < 0.5:
+        notes.append("This text is mostly not in Latin script; the model was trained on English text, "
+                     "read the scores with care.")
+    unknown = sum(t == unk_token for t in tokens)
+    if tokens and unknown / len(tokens) > 0.3:
+        notes.append(f"{unknown} of {len(tokens)} tokens are unknown to this model's vocabulary, "
+                     "so their scores say little.")
+    return notes
+
+
+class Explainer:
+    """Runs the pipeline for the app and shapes its results for the page."""
+
+    def __init__(self, pipe) -> None:
+        self.pipe = pipe
+        self.labels = [pipe.model.config.id2label[i] for i in sorted(pipe.model.config.id2label)]
+        self.regression = pipe.lafa.adapter.problem_type == "regression"
+        self.has_index = pipe.index is not None
+
+    def explain(self, text: str, method: str, kernel: str, lam: float, n_neighbors: int, target: str):
+        """All outputs of the page for one request; bad input gives a message, never a traceback."""
+        try:
+            return self._explain(text, method, kernel, lam, n_neighbors, target)
+        except (ValueError, TypeError) as e:
+            return [], [], "", "", None, None, f"**Cannot explain this input:** {e}"
+
+    def _explain(self, text, method, kernel, lam, n_neighbors, target):
+        import warnings
+
+        kwargs: dict[str, Any] = {"method": method, "kernel": kernel, "lam": float(lam),
+                                  "n_neighbors": int(n_neighbors)}
+        if target and target != PREDICTED and not self.regression:
+            kwargs["target"] = target
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = self.pipe(text, **kwargs)
+        elapsed = time.perf_counter() - start
+        base_method = result["base_method"]
+        base_kwargs = {**kwargs, "method": base_method}
+        if method == "lafa" or not self.has_index:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                base = self.pipe(text, **base_kwargs) if method == "lafa" else result
+        else:
+            base = result
+        notes = [f"Explained in {elapsed * 1000:.0f} ms with **{result['method']}**"
+                 + (f" on {base_method}" if result["method"] == "lafa" else "") + "."]
+        if result["truncated"]:
+            notes.append("**Note:** the text is longer than the model's limit; only its first part is explained.")
+        tokens = self.pipe.tokenizer.tokenize(text)
+        notes += [f"**Note:** {note}" for note in script_notes(text, tokens, self.pipe.tokenizer.unk_token)]
+        if self.regression:
+            prediction = f"### Predicted value: {result['score']:.4g}"
+        else:
+            prediction = (f"### {result['label']} ({result['score']:.1%})\n"
+                          f"Explaining class **{result['target']}**.")
+        neighbours = self.neighbours_html(result)
+        path = os.path.join(tempfile.mkdtemp(prefix="lafa-"), "explanation.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump({"text": text, "settings": kwargs, "result": result, "base_result": base}, f, indent=2)
+        return (highlight(text, result["tokens"]), highlight(text, base["tokens"]), prediction, neighbours,
+                result, path, "\n\n".join(notes))
+
+    def neighbours_html(self, result: dict) -> str:
+        if result["method"] != "lafa":
+            return "<p>Neighbours are used by LAFA only.</p>"
+        if not result["neighbors"]:
+            return "<p>No reference text lies within the distance cut-off: LAFA equals its base method here.</p>"
+        rows = []
+        target = None if self.regression else self.pipe.model.config.label2id[result["target"]]
+        for n in result["neighbors"]:
+            words = self.neighbour_words(n, target, result["base_method"])
+            rows.append(f"<tr><td>{n['distance']:.3f}</td><td>{html.escape(str(n['label']))}</td>"
+                        f"<td>{highlight_html(n['text'], words)}</td></tr>")
+        return ("<table class='lafa-neighbours'><tr><th>distance</th><th>label</th><th>text (base-method scores)</th>"
+                "</tr>" + "".join(rows) + "</table>")
+
+    def neighbour_words(self, neighbour: dict, target: int | None, base_method: str) -> list[dict]:
+        """The neighbour's word scores: the index's cached scores, or computed now if not cached."""
+        from .text_inputs import encode
+        from .words import group_scores
+
+        index = self.pipe.index
+        scores = index.cached_scores(neighbour["index"], target or 0)
+        if scores is None:
+            return self.pipe(neighbour["text"], method=base_method, target=target)["tokens"]
+        _, meta = encode(self.pipe.tokenizer, neighbour["text"], self.pipe.max_length, warn=False)
+        ids = index.token_ids(neighbour["index"]).tolist()
+        return group_scores(meta, scores, self.pipe.tokenizer.convert_ids_to_tokens(ids))
+
+
+def build_demo(pipe):
+    """The Gradio Blocks page for a feature-attribution pipeline."""
+    import gradio as gr
+
+    app = Explainer(pipe)
+    cfg = pipe.lafa_config
+    methods = list(METHODS) if app.has_index else [m for m in METHODS if m not in ("lafa", "shap_ref", "shap_deep")]
+    name = getattr(pipe.model, "name_or_path", "") or "model"
+    with gr.Blocks(title="LAFA feature attribution") as demo:
+        gr.Markdown(f"# Why did the model decide that?\nWord scores from **LAFA** (Locally Aggregated Feature "
+                    f"Attribution, NAACL 2022) and its base gradient methods, for `{os.path.basename(name)}`.")
+        with gr.Row():
+            with gr.Column(scale=3):
+                text = gr.Textbox(label="Text", lines=3, value=EXAMPLES[0], elem_id="lafa-text")
+                button = gr.Button("Explain", variant="primary", elem_id="lafa-explain")
+                gr.Examples(EXAMPLES, inputs=text)
+            with gr.Column(scale=2):
+                method = gr.Dropdown(methods, value=methods[0] if app.has_index else cfg.base_method,
+                                     label="Method", elem_id="lafa-method")
+                kernel = gr.Dropdown(list(KERNELS), value=cfg.kernel, label="Kernel")
+                lam = gr.Slider(0.0, 3.0, value=cfg.lam, step=0.01, label="Lambda (weight of the neighbours)")
+                n_neighbors = gr.Slider(1, 30, value=cfg.n_neighbors, step=1, label="Neighbours")
+                target = gr.Dropdown([PREDICTED] + ([] if app.regression else app.labels), value=PREDICTED,
+                                     label="Class to explain")
+        status = gr.Markdown(elem_id="lafa-status")
+        prediction = gr.Markdown(elem_id="lafa-prediction")
+        with gr.Row():
+            scores = gr.HighlightedText(label="Selected method", show_legend=True, combine_adjacent=False,
+                                        elem_id="lafa-scores")
+            base = gr.HighlightedText(label="Base method (without the neighbours)", show_legend=True,
+                                      combine_adjacent=False, elem_id="lafa-base")
+        gr.Markdown("### Neighbours LAFA used")
+        neighbours = gr.HTML(elem_id="lafa-neighbours")
+        with gr.Accordion("Result as JSON", open=False):
+            result_json = gr.JSON()
+            download = gr.File(label="Download")
+        inputs = [text, method, kernel, lam, n_neighbors, target]
+        outputs = [scores, base, prediction, neighbours, result_json, download, status]
+        button.click(app.explain, inputs, outputs, api_name="explain")
+        text.submit(app.explain, inputs, outputs, api_name=False)
+        for control in (method, kernel, lam, n_neighbors, target):
+            control.change(app.explain, inputs, outputs, api_name=False)
+        demo.load(app.explain, inputs, outputs, api_name=False)
+    return demo
+
+
+def load_pipeline(model: str | None = None):
+    """The pipeline for ``model``, ``$LAFA_MODEL`` or the embedded default."""
+    from . import load_explainer
+
+    return load_explainer(model or os.environ.get("LAFA_MODEL") or None)
+
+
+def main(model: str | None = None, **launch_kwargs) -> None:
+    build_demo(load_pipeline(model)).queue().launch(**launch_kwargs)
