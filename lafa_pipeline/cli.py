@@ -4,6 +4,7 @@
     lafa explain --model my-lafa-repo --method integrated_grad --json "some text"
     lafa build --model my-finetuned-model --data train.csv --text-column text --label-column label \\
         --output my-lafa-repo
+    accelerate launch --cpu --num_processes 2 -m lafa_pipeline.cli build ...   # sharded build, merged
     lafa push my-lafa-repo org/my-lafa-repo
     lafa demo                                                    # the Gradio app in a browser
     lafa default --rebuild                                       # (re)build the embedded default
@@ -120,9 +121,19 @@ def cmd_build(args: argparse.Namespace) -> int:
                         index_type=args.index_type)
     model = AutoModelForSequenceClassification.from_pretrained(args.model)
     tokenizer = AutoTokenizer.from_pretrained(args.model)
-    print(f"Building a LAFA index of {len(texts)} texts from {args.data} with {args.model}")
-    index = LafaIndex.build(model, tokenizer, texts, labels=labels, config=config, batch_size=args.batch_size,
-                            description=args.description or f"{len(texts)} texts from {os.path.basename(args.data)}")
+    description = args.description or f"{len(texts)} texts from {os.path.basename(args.data)}"
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under `accelerate launch`: one shard per process
+        from .sharding import build_distributed
+
+        index = build_distributed(model, tokenizer, texts, labels, config, args.shard_dir or os.path.join(
+            args.output, ".shards"), batch_size=args.batch_size, description=description)
+        if index is None:  # not the main process: its shard is written, the main process saves
+            return 0
+        print(f"Merged the shards of {os.environ['WORLD_SIZE']} processes into one index")
+    else:
+        print(f"Building a LAFA index of {len(texts)} texts from {args.data} with {args.model}")
+        index = LafaIndex.build(model, tokenizer, texts, labels=labels, config=config, batch_size=args.batch_size,
+                                description=description)
     if args.index_only:
         index.save_pretrained(args.output)
     else:
@@ -211,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=defaults.steps)
     p.add_argument("--index-type", choices=INDEX_TYPES, default=defaults.index_type)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--shard-dir", help="under `accelerate launch`: folder for the per-process shards, seen by "
+                                       "every process (default: OUTPUT/.shards)")
     p.add_argument("--push-to-hub", metavar="REPO_ID", help="also push the result to this Hub repo")
     p.add_argument("--private", action="store_true")
     p.add_argument("--token", help="Hub token (default: the logged-in one)")

@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -183,87 +184,38 @@ class LafaIndex:
 
         ``labels``: one per text, a class index or label name, or a list of them (multi-label);
         ignored for regression. Without labels, the model's predictions are used. ``description``
-        names the reference data in the model card.
+        names the reference data in the model card. For millions of texts, see ``sharding``.
         """
         config = config or LafaConfig()
-        check_choice("base_method of an index", config.base_method, INDEXABLE_BASE_METHODS)
-        texts = [check_text(t) for t in texts]
-        if not texts:
-            raise ValueError("Cannot build a LAFA index from no texts")
-        if labels is not None and len(labels) != len(texts):
-            raise ValueError(f"Got {len(labels)} labels for {len(texts)} texts")
-        model.eval()
-        adapter = ModelAdapter(model, config.output)
-        max_length = max_length_of(tokenizer, model.config)
-        encoded = [encode(tokenizer, t, max_length, warn=False) for t in tqdm(
-            texts, desc="Tokenizing", disable=not show_progress)]
-        n_trunc = sum(m["truncated"] for _, m in encoded)
-        if n_trunc:
-            import warnings
-            warnings.warn(f"{n_trunc} reference texts were longer than {max_length} tokens and truncated")
-        token_lists = [e["input_ids"][0] for e, _ in encoded]
-        order = np.argsort([len(t) for t in token_lists], kind="stable")  # length-sorted batches pad less
-        pad_id = tokenizer.pad_token_id or 0
+        texts = list(texts)
+        vectors, arrays = encode_references(model, tokenizer, texts, labels, config, batch_size, show_progress)
+        return cls.from_encoded(model, texts, vectors, arrays, config, labels is not None, description)
 
-        def batches(items: list[tuple[int, int]], desc: str):
-            with tqdm(total=len(items), desc=desc, disable=not show_progress, unit="text") as bar:
-                for start in range(0, len(items), batch_size):
-                    yield items[start:start + batch_size]
-                    bar.update(len(items[start:start + batch_size]))
-
-        def collate(refs: list[int]):
-            width = max(len(token_lists[r]) for r in refs)
-            ids = torch.full((len(refs), width), pad_id, dtype=torch.long)
-            mask = torch.zeros_like(ids)
-            for row, r in enumerate(refs):
-                ids[row, :len(token_lists[r])] = token_lists[r]
-                mask[row, :len(token_lists[r])] = 1
-            types = torch.zeros_like(ids) if adapter.uses_token_types else None
-            return ids, mask, types
-
-        vectors = np.zeros((len(texts), 0), dtype=np.float32)
-        predicted: list[list[int]] = [[] for _ in texts]
-        for chunk in batches([(int(r), 0) for r in order], "Encoding"):
-            refs = [r for r, _ in chunk]
-            ids, mask, types = collate(refs)
-            probs, pooled = adapter.predict(ids, mask, types, layer=config.layer, pooling=config.pooling)
-            if vectors.shape[1] == 0:
-                vectors = np.zeros((len(texts), pooled.shape[1]), dtype=np.float32)
-            vectors[refs] = pooled.float().cpu().numpy()
-            for r, p in zip(refs, probs.cpu()):
-                predicted[r] = _predicted_labels(p, adapter.problem_type)
-
-        ref_labels = predicted if labels is None else [_label_ids(lab, model.config) for lab in labels]
-        if adapter.problem_type == "regression":
-            ref_labels = [[0] for _ in texts]
-        cache_targets = ref_labels if config.cache_targets == "label" else [
-            list(range(model.config.num_labels)) for _ in texts]
-
-        rows = [(int(r), t) for r in order for t in sorted(set(cache_targets[r]))]
-        row_scores: dict[tuple[int, int], np.ndarray] = {}
-        params = MethodParams.from_config(config)
-        for chunk in batches(rows, f"Scoring ({config.base_method})"):
-            ids, mask, types = collate([r for r, _ in chunk])
-            targets = torch.tensor([t for _, t in chunk])
-            scores = attribute(adapter, config.base_method, ids, mask, targets, types, params).cpu().numpy()
-            for (r, t), s in zip(chunk, scores):
-                row_scores[(r, t)] = s[:len(token_lists[r])].astype(np.float32)
-
-        eps = estimate_eps(vectors, config.quantile, config.pair_samples, config.seed)
-        config = config.replace(eps=eps)
-        arrays = _pack_arrays(token_lists, [m["special"] for _, m in encoded], ref_labels, cache_targets, row_scores)
+    @classmethod
+    def from_encoded(
+        cls,
+        model: torch.nn.Module,
+        texts: list[str],
+        vectors: np.ndarray,
+        arrays: dict[str, np.ndarray],
+        config: LafaConfig,
+        labels_given: bool,
+        description: str | None = None,
+    ) -> "LafaIndex":
+        """The index of encoded references (``encode_references``' output, or merged shards of it)."""
+        config = config.replace(eps=estimate_eps(vectors, config.quantile, config.pair_samples, config.seed))
         meta = {
             "format_version": FORMAT_VERSION,
             "model_name": _model_name(model),
             "model_fingerprint": model_fingerprint(model),
             "num_texts": len(texts),
             "dim": int(vectors.shape[1]),
-            "problem_type": adapter.problem_type,
+            "problem_type": ModelAdapter(model).problem_type,
             "id2label": {str(k): v for k, v in model.config.id2label.items()},
-            "labels_given": labels is not None,
+            "labels_given": labels_given,
             "description": description,
         }
-        return cls(config, _make_faiss_index(vectors, config), list(texts), arrays, meta)
+        return cls(config, _make_faiss_index(vectors, config), texts, arrays, meta)
 
     # ----- save / load -------------------------------------------------------------------------
     def save_pretrained(self, save_directory: str | os.PathLike) -> list[str]:
@@ -376,6 +328,101 @@ class LafaIndex:
 
 _ARRAY_KEYS = ("token_ids", "special", "offsets", "label_ptr", "label_values", "cache_ptr", "cache_ref",
                "cache_target", "cache_scores")
+
+
+def encode_references(
+    model: torch.nn.Module,
+    tokenizer,
+    texts: Sequence[str],
+    labels: Sequence[Any] | None,
+    config: LafaConfig,
+    batch_size: int = 32,
+    show_progress: bool = True,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Pooled states (n, d) and the packed per-text arrays (token ids, labels, cached scores) of ``texts``.
+
+    Every text is scored on its own terms (seeded noise, no cross-text effects), so encoding a
+    dataset in shards and concatenating the results gives the same arrays as one pass.
+    """
+    check_choice("base_method of an index", config.base_method, INDEXABLE_BASE_METHODS)
+    texts = [check_text(t) for t in texts]
+    if not texts:
+        raise ValueError("Cannot build a LAFA index from no texts")
+    if labels is not None and len(labels) != len(texts):
+        raise ValueError(f"Got {len(labels)} labels for {len(texts)} texts")
+    model.eval()
+    adapter = ModelAdapter(model, config.output)
+    max_length = max_length_of(tokenizer, model.config)
+    encoded = [encode(tokenizer, t, max_length, warn=False)
+               for t in tqdm(texts, desc="Tokenizing", disable=not show_progress)]
+    n_trunc = sum(m["truncated"] for _, m in encoded)
+    if n_trunc:
+        warnings.warn(f"{n_trunc} reference texts were longer than {max_length} tokens and truncated")
+    token_lists = [e["input_ids"][0] for e, _ in encoded]
+    order = np.argsort([len(t) for t in token_lists], kind="stable")  # length-sorted batches pad less
+    pad_id = tokenizer.pad_token_id or 0
+
+    def batches(items: list[tuple[int, int]], desc: str):
+        with tqdm(total=len(items), desc=desc, disable=not show_progress, unit="text") as bar:
+            for start in range(0, len(items), batch_size):
+                yield items[start:start + batch_size]
+                bar.update(len(items[start:start + batch_size]))
+
+    def collate(refs: list[int]):
+        width = max(len(token_lists[r]) for r in refs)
+        ids = torch.full((len(refs), width), pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, r in enumerate(refs):
+            ids[row, :len(token_lists[r])] = token_lists[r]
+            mask[row, :len(token_lists[r])] = 1
+        types = torch.zeros_like(ids) if adapter.uses_token_types else None
+        return ids, mask, types
+
+    vectors: np.ndarray | None = None
+    predicted: list[list[int]] = [[] for _ in texts]
+    for chunk in batches([(int(r), 0) for r in order], "Encoding"):
+        refs = [r for r, _ in chunk]
+        ids, mask, types = collate(refs)
+        probs, pooled = adapter.predict(ids, mask, types, layer=config.layer, pooling=config.pooling)
+        if vectors is None:
+            vectors = np.zeros((len(texts), pooled.shape[1]), dtype=np.float32)
+        vectors[refs] = pooled.float().cpu().numpy()
+        for r, p in zip(refs, probs.cpu()):
+            predicted[r] = _predicted_labels(p, adapter.problem_type)
+
+    ref_labels = predicted if labels is None else [_label_ids(lab, model.config) for lab in labels]
+    if adapter.problem_type == "regression":
+        ref_labels = [[0] for _ in texts]
+    cache_targets = ref_labels if config.cache_targets == "label" else [
+        list(range(model.config.num_labels)) for _ in texts]
+
+    rows = [(int(r), t) for r in order for t in sorted(set(cache_targets[r]))]
+    row_scores: dict[tuple[int, int], np.ndarray] = {}
+    params = MethodParams.from_config(config)
+    for chunk in batches(rows, f"Scoring ({config.base_method})"):
+        ids, mask, types = collate([r for r, _ in chunk])
+        targets = torch.tensor([t for _, t in chunk])
+        scores = attribute(adapter, config.base_method, ids, mask, targets, types, params).cpu().numpy()
+        for (r, t), s in zip(chunk, scores):
+            row_scores[(r, t)] = s[:len(token_lists[r])].astype(np.float32)
+    arrays = _pack_arrays(token_lists, [m["special"] for _, m in encoded], ref_labels, cache_targets, row_scores)
+    return vectors, arrays
+
+
+def concat_arrays(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Packed arrays of consecutive groups of texts, joined as if packed in one go."""
+    out: dict[str, list[np.ndarray]] = {key: [] for key in _ARRAY_KEYS}
+    shift = {"offsets": 0, "label_ptr": 0, "cache_ptr": 0}
+    n_refs = 0
+    for arrays in parts:
+        for key in ("token_ids", "special", "label_values", "cache_target", "cache_scores"):
+            out[key].append(arrays[key])
+        for key in shift:
+            out[key].append(arrays[key][(1 if out[key] else 0):] + shift[key])
+            shift[key] += int(arrays[key][-1])
+        out["cache_ref"].append(arrays["cache_ref"] + n_refs)
+        n_refs += len(arrays["offsets"]) - 1
+    return {key: np.concatenate(values) for key, values in out.items()}
 
 
 def _predicted_labels(prob: torch.Tensor, problem_type: str) -> list[int]:
