@@ -4,7 +4,7 @@
     lafa explain --model my-lafa-repo --method integrated_grad --json "some text"
     lafa build --model my-finetuned-model --data train.csv --text-column text --label-column label \\
         --output my-lafa-repo
-    accelerate launch --cpu --num_processes 2 -m lafa_pipeline.cli build ...   # sharded build, merged
+    accelerate launch --multi_gpu --num_processes 2 -m lafa_pipeline.cli build ...  # sharded, merged
     lafa push my-lafa-repo org/my-lafa-repo
     lafa demo                                                    # the Gradio app in a browser
     lafa default --rebuild                                       # (re)build the embedded default

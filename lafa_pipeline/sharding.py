@@ -4,8 +4,10 @@ Each process encodes and scores a contiguous shard of the texts and writes it to
 the main process then merges the shards, in order, into one LafaIndex. Texts are scored
 independently of each other, so the merged index equals a single-process build.
 
-    accelerate launch --num_processes 8 -m lafa_pipeline.cli build --model M --data D --output OUT
-    accelerate launch --cpu --num_processes 2 -m lafa_pipeline.cli build ...     # CPU processes
+    accelerate launch --multi_gpu --num_processes 8 -m lafa_pipeline.cli build --model M --data D --output OUT
+
+The same command on a machine without CUDA starts CPU processes (torch.distributed over gloo);
+``torchrun --nproc_per_node N -m lafa_pipeline.cli build ...`` works too.
 
 Several machines: run the same command on each with ``--num_machines``, ``--machine_rank`` and
 ``--main_process_ip`` (see ``accelerate launch --help``); the shard folder (``--shard-dir``,
@@ -81,9 +83,11 @@ def build_distributed(model, tokenizer, texts: Sequence[str], labels: Sequence[A
     Returns the merged index on the main process and None elsewhere. In a single process (plain
     ``python``) it is one shard.
     """
+    import torch
     from accelerate import PartialState
 
-    state = PartialState()
+    # Without CUDA, cpu=True makes accelerate join the processes torchrun started over gloo.
+    state = PartialState(cpu=not torch.cuda.is_available())
     model.to(state.device)
     os.makedirs(shard_dir, exist_ok=True)
     write_shard(shard_dir, state.process_index, state.num_processes, model, tokenizer, texts, labels, config,

@@ -67,9 +67,10 @@ def test_accelerate_launch_with_two_cpu_processes(model, tokenizer, tmp_path):
     data = tmp_path / "data.jsonl"
     data.write_text("".join(f'{{"text": "{t}", "label": {y}}}\n' for t, y in zip(TEXTS, LABELS)))
     c = INDEX_CONFIG
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
+           "CUDA_VISIBLE_DEVICES": ""}  # CPU processes even where a GPU exists
     done = subprocess.run(
-        [accelerate, "launch", "--cpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+        [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
          "--dynamo_backend", "no", "-m", "lafa_pipeline.cli", "build", "--model", str(tmp_path / "model"),
          "--data", str(data), "--label-column", "label", "--output", str(tmp_path / "out"), "--index-only",
          "--layer", str(c.layer), "--n-neighbors", str(c.n_neighbors), "--quantile", str(c.quantile),
