@@ -2,12 +2,13 @@
 
 Every method computes a matrix S (T x d) per text at the input word embeddings H and ends with the
 paper's reduction m_i = sum_d S_id^2, so all token scores are non-negative. Captum computes
-simple_grad (Saliency), input_grad (InputXGradient) and integrated_grad (IntegratedGradients,
-right Riemann sum, which is the paper's formula) exactly, and is used for them. The sampled methods
-are written here because they draw their noise from a generator seeded by each text's token ids:
-a text gets the same scores whatever batch it is in, and the scores cached in an index equal the
-ones recomputed live. The SHAP variants follow the paper's formulas, which differ from Captum's
-GradientShap (no (H - H') factor in shap_zero / shap_ref).
+integrated_grad (IntegratedGradients, right Riemann sum, which is the paper's formula). The plain
+gradient methods are written here (Captum's Saliency would need a second forward pass for the
+prediction and the hidden states LAFA searches with; ``forward_gradients`` gets all three from
+one). The sampled methods are written here because they draw their noise from a generator seeded
+by each text's token ids: a text gets the same scores whatever batch it is in, and the scores
+cached in an index equal the ones recomputed live. The SHAP variants follow the paper's formulas,
+which differ from Captum's GradientShap (no (H - H') factor in shap_zero / shap_ref).
 
 Example:
     >>> import torch
@@ -25,11 +26,11 @@ import zlib
 from dataclasses import dataclass
 
 import torch
-from captum.attr import InputXGradient, IntegratedGradients, Saliency
+from captum.attr import IntegratedGradients
 from torch import Tensor
 
 from .config import BASE_METHODS, check_choice
-from .model_adapter import ModelAdapter
+from .model_adapter import ModelAdapter, pool
 
 
 @dataclass
@@ -103,15 +104,10 @@ def attribute_raw(
     with torch.enable_grad():
         if method == "random":
             return _random(embeds, input_ids, attention_mask, params)
-        leaf = embeds.clone().requires_grad_(True)  # Captum warns on inputs without requires_grad
-        if method == "simple_grad":
-            return Saliency(adapter.forward).attribute(
-                leaf, target=target_list, abs=False, additional_forward_args=extra
-            ).detach()
-        if method == "input_grad":
-            return InputXGradient(adapter.forward).attribute(
-                leaf, target=target_list, additional_forward_args=extra
-            ).detach()
+        if method in ("simple_grad", "input_grad"):
+            grads = forward_gradients(adapter, embeds, attention_mask, token_type_ids, targets,
+                                      params.internal_batch_size).grads
+            return grads if method == "simple_grad" else embeds * grads
         if method == "integrated_grad":
             if params.ig_reference == "pad":
                 pad_id = getattr(adapter.model.config, "pad_token_id", None) or 0
@@ -119,7 +115,7 @@ def attribute_raw(
             else:
                 baseline = torch.zeros_like(embeds)
             return IntegratedGradients(adapter.forward).attribute(
-                leaf,
+                embeds.clone().requires_grad_(True),  # Captum warns on inputs without requires_grad
                 baselines=baseline,
                 target=target_list,
                 additional_forward_args=extra,
@@ -131,24 +127,70 @@ def attribute_raw(
                         references)
 
 
-def gradients(
+@dataclass
+class ForwardPass:
+    """What one forward/backward over each row gives: gradients, prediction, targets, pooled states."""
+
+    grads: Tensor
+    prediction: Tensor
+    targets: Tensor
+    pooled: Tensor | None
+
+
+def forward_gradients(
     adapter: ModelAdapter,
     points: Tensor,
     attention_mask: Tensor,
     token_type_ids: Tensor | None,
-    targets: Tensor,
+    targets: Tensor | None,
     chunk: int,
-) -> Tensor:
-    """dF_target/dH at each row of ``points`` (R, T, d), ``chunk`` rows per forward/backward."""
-    grads = []
-    for start in range(0, points.shape[0], chunk):
-        rows = slice(start, start + chunk)
-        x = points[rows].detach().requires_grad_(True)
-        out = adapter.forward(x, attention_mask[rows], None if token_type_ids is None else token_type_ids[rows])
-        selected = out.gather(1, targets[rows].view(-1, 1)).sum()
-        (grad,) = torch.autograd.grad(selected, x)
-        grads.append(grad.detach())
-    return torch.cat(grads)
+    layer: int | None = None,
+    pooling: str = "mean",
+) -> ForwardPass:
+    """dF_target/dH at each row of ``points`` (R, T, d), ``chunk`` rows per forward/backward.
+
+    ``targets=None`` differentiates each row's predicted class, read from the same forward pass,
+    which with ``layer`` also gives the pooled states of that layer: LAFA on SimpleGrad costs one
+    forward and one backward per text. Rows run in order of length, each chunk cut to its longest
+    row, so a batch of mixed lengths pads little (exact for right padding; left-padded batches
+    run uncut).
+    """
+    rows_total, width_total, _ = points.shape
+    lengths = attention_mask.sum(1)
+    right_padded = bool((attention_mask[:, 0] == 1).all())
+    order = torch.argsort(lengths, stable=True) if right_padded else torch.arange(rows_total)
+    grads = torch.zeros_like(points)
+    prediction: Tensor | None = None
+    pooled: Tensor | None = None
+    chosen = torch.zeros(rows_total, dtype=torch.long, device=points.device)
+    for start in range(0, rows_total, chunk):
+        rows = order[start:start + chunk].to(points.device)
+        width = int(lengths[rows].max()) if right_padded else width_total
+        x = points[rows, :width].detach().requires_grad_(True)
+        mask = attention_mask[rows, :width]
+        types = None if token_type_ids is None else token_type_ids[rows, :width]
+        with torch.enable_grad():
+            out = adapter.model(inputs_embeds=x, output_hidden_states=layer is not None,
+                                **adapter.model_kwargs(mask, types))
+            logits = out.logits
+            probs = adapter.transform(logits.detach(), "probability")
+            row_targets = adapter.predicted_targets(probs) if targets is None else targets[rows]
+            selected = adapter.transform(logits).gather(1, row_targets.view(-1, 1)).sum()
+            (grad,) = torch.autograd.grad(selected, x)
+        grads[rows, :width] = grad.detach()
+        chosen[rows] = row_targets
+        if prediction is None:
+            prediction = torch.zeros((rows_total, probs.shape[1]), dtype=probs.dtype, device=probs.device)
+        prediction[rows] = probs
+        if layer is not None:
+            hidden = out.hidden_states
+            if layer >= len(hidden):
+                raise ValueError(f"layer {layer} does not exist; the model has layers 0..{len(hidden) - 1}")
+            states = pool(hidden[layer].detach(), mask, pooling)
+            if pooled is None:
+                pooled = torch.zeros((rows_total, states.shape[1]), dtype=states.dtype, device=states.device)
+            pooled[rows] = states
+    return ForwardPass(grads, prediction, chosen, pooled)
 
 
 def _random(embeds: Tensor, input_ids: Tensor, attention_mask: Tensor, params: MethodParams) -> Tensor:
@@ -168,7 +210,8 @@ def _sampled(adapter, method, embeds, input_ids, attention_mask, token_type_ids,
             raise ValueError(f"{method} needs reference texts (the LAFA neighbours): explain with an index")
     if method == "shap_deep":
         # mean over references of dF/dH at H times (H - H'_r) = dF/dH at H times (H - mean_r H'_r)
-        grad = gradients(adapter, embeds, attention_mask, token_type_ids, targets, params.internal_batch_size)
+        grad = forward_gradients(adapter, embeds, attention_mask, token_type_ids, targets,
+                                 params.internal_batch_size).grads
         ref_mean = torch.stack([adapter.embed(r).mean(0) for r in references]).detach()
         return grad * (embeds - ref_mean)
     n = params.samples
@@ -190,6 +233,6 @@ def _sampled(adapter, method, embeds, input_ids, attention_mask, token_type_ids,
                 reference = adapter.embed(references[b][pick]).detach()
             points[rows] = alpha * points[rows] + (1 - alpha) * reference
     expand = lambda t: None if t is None else t.repeat_interleave(n, dim=0)  # noqa: E731
-    grads = gradients(adapter, points, expand(attention_mask), expand(token_type_ids), expand(targets),
-                      params.internal_batch_size)
+    grads = forward_gradients(adapter, points, expand(attention_mask), expand(token_type_ids), expand(targets),
+                              params.internal_batch_size).grads
     return grads.view(batch, n, *embeds.shape[1:]).mean(1)

@@ -141,19 +141,14 @@ class LafaIndex:
         return results
 
     def _search_params(self, label: int | None):
-        kwargs: dict[str, Any] = {}
+        selector = None
         if label is not None:
             if label not in self._selectors:
                 p, values = self.arrays["label_ptr"], self.arrays["label_values"]
                 refs = np.repeat(np.arange(len(self)), np.diff(p))[values == label].astype(np.int64)
                 self._selectors[label] = faiss.IDSelectorBatch(refs)
-            kwargs["sel"] = self._selectors[label]
-        params = self.config.index_params
-        if self.config.index_type == "hnsw":
-            return faiss.SearchParametersHNSW(efSearch=int(params.get("ef_search", 64)), **kwargs)
-        if self.config.index_type == "ivf":
-            return faiss.SearchParametersIVF(nprobe=int(params.get("nprobe", 16)), **kwargs)
-        return faiss.SearchParameters(**kwargs)
+            selector = self._selectors[label]
+        return search_parameters(self.config, selector)
 
     # ----- model checks ----------------------------------------------------------------------
     def check_model(self, model: torch.nn.Module) -> None:
@@ -423,6 +418,17 @@ def concat_arrays(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarra
         out["cache_ref"].append(arrays["cache_ref"] + n_refs)
         n_refs += len(arrays["offsets"]) - 1
     return {key: np.concatenate(values) for key, values in out.items()}
+
+
+def search_parameters(config: LafaConfig, selector=None):
+    """FAISS search parameters of the configured index type (efSearch, nprobe), with an optional ID filter."""
+    kwargs: dict[str, Any] = {} if selector is None else {"sel": selector}
+    params = config.index_params
+    if config.index_type == "hnsw":
+        return faiss.SearchParametersHNSW(efSearch=int(params.get("ef_search", 64)), **kwargs)
+    if config.index_type == "ivf":
+        return faiss.SearchParametersIVF(nprobe=int(params.get("nprobe", 16)), **kwargs)
+    return faiss.SearchParameters(**kwargs)
 
 
 def _predicted_labels(prob: torch.Tensor, problem_type: str) -> list[int]:

@@ -23,11 +23,12 @@ import torch
 from torch import Tensor
 
 from .aggregation import Neighbour, expectation, lafa_combine
-from .base_methods import MethodParams, attribute
+from .base_methods import MethodParams, attribute, forward_gradients, reduce_sum_of_squares
 from .config import METHODS, LafaConfig, check_choice
 from .model_adapter import ModelAdapter
 
 REFERENCE_METHODS = ("shap_ref", "shap_deep")
+FUSED_METHODS = ("simple_grad", "input_grad")  # gradient at H itself: shares the forward pass
 
 
 @dataclass
@@ -71,31 +72,38 @@ class Lafa:
                              "LafaIndex.build or pass index=... to the pipeline. Methods without an index: "
                              f"{', '.join(m for m in METHODS if m != 'lafa' and m not in REFERENCE_METHODS)}")
         batch = input_ids.shape[0]
-        prediction, pooled = self.adapter.predict(
-            input_ids, attention_mask, token_type_ids, layer=cfg.layer if needs_index else None, pooling=cfg.pooling
-        )
-        predicted = self.adapter.predicted_targets(prediction).tolist()
-        targets = [p if t is None else int(t) for t, p in zip(targets or [None] * batch, predicted)]
-        target_tensor = torch.tensor(targets)
-        neighbours: list[list[tuple[int, float]]] = [[] for _ in range(batch)]
-        if needs_index:
-            labels = targets if cfg.same_label and self.adapter.problem_type != "regression" else None
-            k = n_neighbors or cfg.n_neighbors
-            neighbours = self.index.search(pooled.float().cpu().numpy(), k, labels)
+        base_method = cfg.base_method if method == "lafa" else method
+        params = MethodParams.from_config(cfg)
+        requested = targets or [None] * batch
+        uniform = all(t is None for t in requested) or all(t is not None for t in requested)
+        if base_method in FUSED_METHODS and method not in REFERENCE_METHODS and uniform:
+            # One forward and one backward give the prediction, the states to search with and the gradient.
+            device = self.adapter.device
+            ids, mask = input_ids.to(device), attention_mask.to(device)
+            types = None if token_type_ids is None else token_type_ids.to(device)
+            embeds = self.adapter.embed(ids).detach()
+            given = None if requested[0] is None else torch.tensor(requested, device=device)
+            fwd = forward_gradients(self.adapter, embeds, mask, types, given, params.internal_batch_size,
+                                    layer=cfg.layer if needs_index else None, pooling=cfg.pooling)
+            raw = fwd.grads if base_method == "simple_grad" else embeds * fwd.grads
+            scores = reduce_sum_of_squares(raw, mask)
+            prediction, pooled, targets = fwd.prediction, fwd.pooled, fwd.targets.tolist()
+            neighbours = self._search(pooled, targets, n_neighbors) if needs_index else [[] for _ in range(batch)]
+        else:
+            prediction, pooled = self.adapter.predict(input_ids, attention_mask, token_type_ids,
+                                                      layer=cfg.layer if needs_index else None, pooling=cfg.pooling)
+            predicted = self.adapter.predicted_targets(prediction).tolist()
+            targets = [p if t is None else int(t) for t, p in zip(requested, predicted)]
+            neighbours = self._search(pooled, targets, n_neighbors) if needs_index else [[] for _ in range(batch)]
+            references = None
             if method in REFERENCE_METHODS:
                 # SHAP references must exist: fall back to the nearest texts beyond eps.
                 for b in [b for b in range(batch) if not neighbours[b]]:
-                    neighbours[b] = self.index.search(pooled[b:b + 1].float().cpu().numpy(), k,
-                                                      None if labels is None else labels[b:b + 1],
-                                                      use_eps=False)[0]
-        base_method = cfg.base_method if method == "lafa" else method
-        references = None
-        if method in REFERENCE_METHODS:
-            references = [self._aligned_references(input_ids[b], attention_mask[b], neighbours[b])
-                          for b in range(batch)]
-        params = MethodParams.from_config(cfg)
-        scores = attribute(self.adapter, base_method, input_ids, attention_mask, target_tensor, token_type_ids,
-                           params, references)
+                    neighbours[b] = self._search(pooled[b:b + 1], targets[b:b + 1], n_neighbors, use_eps=False)[0]
+                references = [self._aligned_references(input_ids[b], attention_mask[b], neighbours[b])
+                              for b in range(batch)]
+            scores = attribute(self.adapter, base_method, input_ids, attention_mask, torch.tensor(targets),
+                               token_type_ids, params, references)
         live_count = 0
         if method == "lafa":
             neighbour_scores, live_count = self._neighbour_scores(neighbours, targets, live, params)
@@ -109,6 +117,13 @@ class Lafa:
                                        self.adapter.embed, kernel, kernel_params)
                 scores[b, real.to(scores.device)] = lafa_combine(scores[b, real.to(scores.device)], expected, lam)
         return LafaOutput(scores.detach().cpu(), prediction.cpu(), targets, neighbours, live_count)
+
+    def _search(self, pooled: Tensor, targets: list[int], n_neighbors: int | None, use_eps: bool = True):
+        """Neighbours of each pooled state (same-label ones if configured)."""
+        cfg = self.config
+        labels = targets if cfg.same_label and self.adapter.problem_type != "regression" else None
+        return self.index.search(pooled.float().cpu().numpy(), n_neighbors or cfg.n_neighbors, labels,
+                                 use_eps=use_eps)
 
     def _neighbour_scores(self, neighbours, targets, live: bool, params: MethodParams):
         """Per text, its neighbours' real tokens and base scores for the text's target."""

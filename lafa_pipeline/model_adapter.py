@@ -52,7 +52,7 @@ class ModelAdapter:
         """Static word embeddings of token ids, shape (..., d)."""
         return self.embedding(input_ids.to(self.device))
 
-    def _model_kwargs(self, attention_mask: Tensor, token_type_ids: Tensor | None) -> dict:
+    def model_kwargs(self, attention_mask: Tensor, token_type_ids: Tensor | None) -> dict:
         kwargs = {"attention_mask": attention_mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
@@ -69,7 +69,7 @@ class ModelAdapter:
 
     def forward(self, embeds: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
         """F(H): explained outputs of shape (B, num_labels). Signature fits Captum's forward_func."""
-        logits = self.model(inputs_embeds=embeds, **self._model_kwargs(attention_mask, token_type_ids)).logits
+        logits = self.model(inputs_embeds=embeds, **self.model_kwargs(attention_mask, token_type_ids)).logits
         return self.transform(logits)
 
     @torch.no_grad()
@@ -85,7 +85,7 @@ class ModelAdapter:
         out = self.model(
             input_ids=input_ids.to(self.device),
             output_hidden_states=layer is not None,
-            **self._model_kwargs(attention_mask.to(self.device),
+            **self.model_kwargs(attention_mask.to(self.device),
                                  None if token_type_ids is None else token_type_ids.to(self.device)),
         )
         pooled = None

@@ -202,3 +202,34 @@ def test_unknown_method_lists_valid(batch, model):
     ids, mask, types = batch
     with pytest.raises(ValueError, match="Unknown method 'lrp'.*simple_grad"):
         attribute(ModelAdapter(model), "lrp", ids, mask, torch.zeros(3, dtype=torch.long), types)
+
+
+def test_plain_gradients_equal_captum(batch, model):
+    """simple_grad and input_grad (written by hand to share the forward pass) against Captum's own."""
+    from captum.attr import InputXGradient, Saliency
+
+    ids, mask, types = batch
+    targets = torch.tensor([1, 0, 1])
+    adapter = ModelAdapter(model)
+    embeds = model.get_input_embeddings()(ids).detach().requires_grad_(True)
+    extra = (mask, types)
+    saliency = Saliency(adapter.forward).attribute(embeds, target=targets.tolist(), abs=False,
+                                                   additional_forward_args=extra)
+    ixg = InputXGradient(adapter.forward).attribute(embeds, target=targets.tolist(), additional_forward_args=extra)
+    close(attribute_raw(adapter, "simple_grad", ids, mask, targets, types), saliency.detach())
+    close(attribute_raw(adapter, "input_grad", ids, mask, targets, types), ixg.detach())
+
+
+def test_forward_gradients_share_one_pass(batch, model):
+    """Predicted targets, prediction and pooled states from the gradient's own forward pass."""
+    from lafa_pipeline.base_methods import forward_gradients
+
+    ids, mask, types = batch
+    adapter = ModelAdapter(model)
+    embeds = model.get_input_embeddings()(ids).detach()
+    fwd = forward_gradients(adapter, embeds, mask, types, None, chunk=2, layer=1)
+    prediction, pooled = adapter.predict(ids, mask, types, layer=1)
+    close(fwd.prediction, prediction)
+    close(fwd.pooled, pooled)
+    assert fwd.targets.tolist() == prediction.argmax(-1).tolist()
+    close(fwd.grads, hand_grad(model, embeds, mask, types, fwd.targets))

@@ -1,0 +1,364 @@
+"""Speed and scale of lafa-pipeline against its base methods and against Captum, in one run.
+
+    python benchmarks/performance.py                    # writes benchmarks/RESULTS.md
+    python benchmarks/performance.py --quick            # fewer texts and no 1M search (a smoke run)
+
+Sections (all on this machine, in this process unless said, ratios taken within the run):
+1. time per explanation on the embedded default model (MiniLM, 6 layers), short (~25 tokens) and
+   long (~250 tokens) texts: every base method, LAFA on SmoothGrad and on SimpleGrad with cached
+   neighbour scores and with live ones (the paper's way), Captum LayerIntegratedGradients (50
+   steps) and NoiseTunnel(Saliency) (25 samples) on the same model and texts;
+2. throughput: texts explained one by one versus batched;
+3. index build: texts per second and peak memory (in a fresh subprocess);
+4. search: latency and recall@10 of exact and approximate FAISS indexes at 10k, 100k and 1M
+   synthetic clustered vectors (384 dims), index size, and memory-mapped loading.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+import torch
+
+from lafa_pipeline import LafaIndex, load_explainer
+from lafa_pipeline.config import BASE_METHODS, LafaConfig
+from lafa_pipeline.default_model import DEV_FILE, TRAIN_FILE, read_tsv
+from lafa_pipeline.files import atomic_write_text
+from lafa_pipeline.index import _make_faiss_index, search_parameters
+
+HERE = Path(__file__).resolve().parent
+
+
+def now() -> float:
+    return time.perf_counter()
+
+
+def long_texts(sentences: list[str], tokenizer, n: int, target_tokens: int = 250) -> list[str]:
+    out, current = [], []
+    for s in sentences:
+        current.append(s.strip())
+        if len(tokenizer(" ".join(current))["input_ids"]) >= target_tokens:
+            out.append(" ".join(current))
+            current = []
+            if len(out) == n:
+                break
+    return out
+
+
+def captum_runners(pipe):
+    """Captum's own LayerIntegratedGradients (50 steps) and NoiseTunnel(Saliency) (25 samples)."""
+    from captum.attr import LayerIntegratedGradients, NoiseTunnel, Saliency
+
+    model = pipe.model
+
+    def prob_from_ids(input_ids, attention_mask, token_type_ids):
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+        return torch.softmax(logits, -1)
+
+    def prob_from_embeds(embeds, attention_mask, token_type_ids):
+        logits = model(inputs_embeds=embeds, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+        return torch.softmax(logits, -1)
+
+    lig = LayerIntegratedGradients(prob_from_ids, model.get_input_embeddings())
+    nt = NoiseTunnel(Saliency(prob_from_embeds))
+    sigma = 0.5 * model.get_input_embeddings().weight.std().item()
+
+    def run_lig(text):
+        enc = pipe.tokenizer(text, return_tensors="pt", truncation=True, max_length=pipe.max_length)
+        with torch.no_grad():
+            target = int(prob_from_ids(**enc).argmax())
+        baseline = torch.full_like(enc["input_ids"], pipe.tokenizer.pad_token_id)
+        attr = lig.attribute(enc["input_ids"], baselines=baseline, target=target, n_steps=50,
+                             additional_forward_args=(enc["attention_mask"], enc["token_type_ids"]),
+                             internal_batch_size=64)
+        return attr.pow(2).sum(-1)
+
+    def run_nt(text):
+        enc = pipe.tokenizer(text, return_tensors="pt", truncation=True, max_length=pipe.max_length)
+        embeds = model.get_input_embeddings()(enc["input_ids"]).detach().requires_grad_(True)
+        with torch.no_grad():
+            target = int(prob_from_embeds(embeds, enc["attention_mask"], enc["token_type_ids"]).argmax())
+        attr = nt.attribute(embeds, nt_type="smoothgrad", nt_samples=25, nt_samples_batch_size=25, stdevs=sigma,
+                            target=target, abs=False,
+                            additional_forward_args=(enc["attention_mask"], enc["token_type_ids"]))
+        return attr.pow(2).sum(-1)
+
+    return {"Captum LayerIntegratedGradients (50 steps)": run_lig, "Captum NoiseTunnel(Saliency) (25 samples)": run_nt}
+
+
+def time_methods(runs: dict, texts: list[str], repeats: int = 1) -> dict[str, float]:
+    """Mean ms per text of each run; runs are interleaved text by text."""
+    for fn in runs.values():  # warm-up
+        fn(texts[0])
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for text in texts:
+            for name, fn in runs.items():
+                start = now()
+                fn(text)
+                times[name].append(1000 * (now() - start))
+    return {name: statistics.mean(v) for name, v in times.items()}
+
+
+def section_explanations(pipe, simple_pipe, n_short: int, n_long: int) -> tuple[str, dict]:
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    dev = read_tsv(DEV_FILE)[0]
+    tok = pipe.tokenizer
+    short = [s for s in dev if 20 <= len(tok(s)["input_ids"]) <= 30][:n_short]
+    long = long_texts(dev[200:], tok, n_long)
+    runs = {m: (lambda t, m=m: pipe(t, method=m)) for m in BASE_METHODS}
+    runs["lafa on smooth_grad, cached"] = lambda t: pipe(t)
+    runs["lafa on smooth_grad, live"] = lambda t: pipe(t, live_neighbors=True)
+    runs["lafa on simple_grad, cached"] = lambda t: simple_pipe(t)
+    runs["lafa on simple_grad, live"] = lambda t: simple_pipe(t, live_neighbors=True)
+    runs.update(captum_runners(pipe))
+    results = {}
+    for name, texts in (("short", short), ("long", long)):
+        lengths = [len(tok(t)["input_ids"]) for t in texts]
+        results[name] = {"tokens": statistics.mean(lengths), "texts": len(texts), "ms": time_methods(runs, texts)}
+    cfg = pipe.lafa_config
+    lines = [f"Default model (MiniLM-L6 on SST-2), {len(pipe.index)} reference texts; SmoothGrad-{cfg.samples} "
+             f"(the default's setting), IG {cfg.steps} steps, SHAP {cfg.samples} draws, {cfg.n_neighbors} neighbours.",
+             "", "| method | short: ms/text | x simple_grad | long: ms/text | x simple_grad |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    for method in runs:
+        s, lg = results["short"]["ms"], results["long"]["ms"]
+        lines.append(f"| {method} | {s[method]:.1f} | {s[method] / s['simple_grad']:.2f} | {lg[method]:.1f} | "
+                     f"{lg[method] / lg['simple_grad']:.2f} |")
+    lines.append("")
+    lines.append(f"Short: {results['short']['texts']} SST-2 dev sentences, {results['short']['tokens']:.1f} tokens on "
+                 f"average; long: {results['long']['texts']} texts of {results['long']['tokens']:.0f} tokens "
+                 "(consecutive dev sentences joined).")
+    return "\n".join(lines), results
+
+
+def section_throughput(simple_pipe, pipe, n: int, n_smooth: int) -> tuple[str, dict]:
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    texts = read_tsv(TRAIN_FILE)[0][4000:4000 + n]  # not among the indexed references
+    results = {}
+    lines = ["| method | texts | one by one: texts/s | batched (batch_size=32): texts/s | speed-up |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    for name, p, count in (("lafa on simple_grad", simple_pipe, n), ("lafa on smooth_grad", pipe, n_smooth)):
+        sample = texts[:count]
+        p(sample[:32], batch_size=32)  # warm-up
+        start = now()
+        single = [p(t) for t in sample]
+        t_single = now() - start
+        start = now()
+        batched = p(sample, batch_size=32)
+        t_batched = now() - start
+        agree = all([w["token"] for w in a["tokens"]] == [w["token"] for w in b["tokens"]]
+                    for a, b in zip(single, batched))
+        results[name] = {"single_tps": count / t_single, "batched_tps": count / t_batched, "same_words": agree}
+        lines.append(f"| {name} | {count} | {count / t_single:.1f} | {count / t_batched:.1f} | "
+                     f"{t_single / t_batched:.2f}x |")
+    return "\n".join(lines), results
+
+
+BUILD_SNIPPET = """
+import json, resource, sys, time, warnings
+warnings.filterwarnings("ignore")
+from lafa_pipeline import LafaConfig, LafaIndex, load_explainer
+from lafa_pipeline.default_model import TRAIN_FILE, read_tsv
+pipe = load_explainer(sys.argv[1])
+texts, labels = read_tsv(TRAIN_FILE)
+texts, labels = texts[:int(sys.argv[3])], labels[:int(sys.argv[3])]
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+LafaIndex.build(pipe.model, pipe.tokenizer, texts, labels=labels,
+                config=pipe.lafa_config.replace(base_method=sys.argv[2]), show_progress=False)
+elapsed = time.perf_counter() - start
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": elapsed, "texts": len(texts), "rss_before_mb": before / 1024, "rss_peak_mb": after / 1024}))
+"""
+
+
+def section_build(model_dir: str, n: int) -> tuple[str, dict]:
+    results = {}
+    lines = ["| base method | texts | texts/s | peak RSS (MB) | RSS before build (model loaded, MB) |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    for method in ("simple_grad", "smooth_grad"):
+        count = n if method == "simple_grad" else max(100, n // 4)
+        done = subprocess.run([sys.executable, "-c", BUILD_SNIPPET, model_dir, method, str(count)],
+                              capture_output=True, text=True, check=True)
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        results[method] = r
+        lines.append(f"| {method} | {r['texts']} | {r['texts'] / r['seconds']:.1f} | {r['rss_peak_mb']:.0f} | "
+                     f"{r['rss_before_mb']:.0f} |")
+    lines.append("")
+    lines.append("Each build runs in a fresh process (tokenize, encode, score, eps, FAISS); SmoothGrad with the "
+                 "default's 10 samples. `lafa build` under `accelerate launch` splits this work across processes.")
+    return "\n".join(lines), results
+
+
+def clustered(n: int, dim: int, rng, centres: np.ndarray) -> np.ndarray:
+    labels = rng.integers(0, len(centres), size=n)
+    return (centres[labels] + rng.normal(scale=0.35, size=(n, dim))).astype(np.float32)
+
+
+def section_search(sizes: list[int], dim: int = 384) -> tuple[str, dict]:
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(2000, dim)).astype(np.float32)
+    queries = clustered(200, dim, rng, centres)
+    results = {}
+    lines = ["| vectors | index | params | ms/query (1 query) | recall@10 | index size (MB) | build s |",
+             "| ---: | --- | --- | ---: | ---: | ---: | ---: |"]
+    for n in sizes:
+        vectors = clustered(n, dim, rng, centres)
+        exact = None
+        configs = [("flat", {})]
+        if n <= 100_000:
+            configs.append(("hnsw", {"M": 32, "ef_search": 64, "ef_construction": 80}))
+        nlist = int(4 * np.sqrt(n))
+        configs.append(("ivf", {"nlist": nlist, "nprobe": 16}))
+        for kind, params in configs:
+            start = now()
+            index = _make_faiss_index(vectors, LafaConfig(index_type=kind, index_params=params))
+            build = now() - start
+            search_params = search_parameters(LafaConfig(index_type=kind, index_params=params))
+            ids = np.stack([index.search(q[None], 10, params=search_params)[1][0] for q in queries[:5]])  # warm-up
+            start = now()
+            ids = np.stack([index.search(q[None], 10, params=search_params)[1][0] for q in queries])
+            latency = 1000 * (now() - start) / len(queries)
+            if exact is None:
+                exact = ids
+            recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, exact)])
+            size = len(faiss.serialize_index(index)) / 2**20
+            results[f"{n}-{kind}"] = {"ms": latency, "recall": recall, "mb": size, "build_s": build}
+            shown = ", ".join(f"{k}={v}" for k, v in params.items()) or "-"
+            lines.append(f"| {n:,} | {kind} | {shown} | {latency:.3f} | {recall:.3f} | {size:.0f} | {build:.1f} |")
+            if n == max(sizes) and kind == "ivf":
+                results["mmap"] = mmap_check(index)
+    m = results.get("mmap")
+    if m:
+        lines.append("")
+        lines.append(f"Memory-mapped loading of the {max(sizes):,}-vector IVF file ({m['file_mb']:.0f} MB): "
+                     f"{m['mmap_load_s'] * 1000:.0f} ms and {m['mmap_rss_mb']:.0f} MB of new resident memory, versus "
+                     f"{m['read_load_s'] * 1000:.0f} ms and {m['read_rss_mb']:.0f} MB for a full read; "
+                     f"same neighbours: {m['same']}.")
+    lines.append("")
+    lines.append("Vectors: a mixture of 2,000 Gaussian clusters in 384 dimensions (MiniLM's width); recall@10 "
+                 "against the exact index over 200 held-out queries, one query per call.")
+    return "\n".join(lines), results
+
+
+MMAP_SNIPPET = """
+import json, resource, sys, time, faiss, numpy as np
+path, flag = sys.argv[1], sys.argv[2]
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+before = rss(); start = time.perf_counter()
+index = faiss.read_index(path, faiss.IO_FLAG_MMAP if flag == "mmap" else 0)
+load = time.perf_counter() - start
+index.nprobe = 16
+q = np.load(sys.argv[3])
+ids = index.search(q, 10)[1]
+print(json.dumps({"load_s": load, "rss_mb": rss() - before, "ids": ids.tolist()}))
+"""
+
+
+def mmap_check(index) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "index.faiss")
+        faiss.write_index(index, path)
+        q = np.random.default_rng(1).normal(size=(5, index.d)).astype(np.float32)
+        np.save(os.path.join(tmp, "q.npy"), q)
+        out = {}
+        for flag in ("mmap", "read"):
+            done = subprocess.run([sys.executable, "-c", MMAP_SNIPPET, path, flag, os.path.join(tmp, "q.npy")],
+                                  capture_output=True, text=True, check=True)
+            out[flag] = json.loads(done.stdout.strip().splitlines()[-1])
+        return {"file_mb": os.path.getsize(path) / 2**20, "mmap_load_s": out["mmap"]["load_s"],
+                "mmap_rss_mb": out["mmap"]["rss_mb"], "read_load_s": out["read"]["load_s"],
+                "read_rss_mb": out["read"]["rss_mb"], "same": out["mmap"]["ids"] == out["read"]["ids"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="few texts, searches up to 100k vectors")
+    parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    args = parser.parse_args()
+    started = now()
+    pipe = load_explainer()
+    model_dir = pipe.model.name_or_path
+    # The same references, scored with SimpleGrad: LAFA on the SimpleGrad base.
+    simple_dir = Path(model_dir).parent / (Path(model_dir).name + "-simple-grad-index")
+    if not (simple_dir / "lafa_index.json").exists():
+        simple = LafaIndex.build(pipe.model, pipe.tokenizer, pipe.index.texts,
+                                 labels=[pipe.index.labels(r) for r in range(len(pipe.index))],
+                                 config=pipe.lafa_config.replace(base_method="simple_grad", eps=None),
+                                 description=pipe.index.meta.get("description"))
+        simple.save_pretrained(simple_dir)
+    simple_pipe = load_explainer(model_dir, index=str(simple_dir))
+    n_short, n_long = (4, 2) if args.quick else (12, 4)
+    sections = []
+    text, explain = section_explanations(pipe, simple_pipe, n_short, n_long)
+    sections.append(("Time per explanation", text))
+    text, throughput = section_throughput(simple_pipe, pipe, 100 if args.quick else 1000, 32 if args.quick else 200)
+    sections.append(("Throughput", text))
+    text, build = section_build(model_dir, 200 if args.quick else 2000)
+    sections.append(("Index build", text))
+    text, search = section_search([10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])
+    sections.append(("Search", text))
+    s, lg = explain["short"]["ms"], explain["long"]["ms"]
+    goals = [
+        ("LAFA cached / its base, simple_grad (goal <= 1.25)",
+         f"{s['lafa on simple_grad, cached'] / s['simple_grad']:.2f} short, "
+         f"{lg['lafa on simple_grad, cached'] / lg['simple_grad']:.2f} long"),
+        ("LAFA cached / its base, smooth_grad (goal <= 1.25)",
+         f"{s['lafa on smooth_grad, cached'] / s['smooth_grad']:.2f} short, "
+         f"{lg['lafa on smooth_grad, cached'] / lg['smooth_grad']:.2f} long"),
+        ("LAFA live / cached, smooth_grad (goal >= 8)",
+         f"{s['lafa on smooth_grad, live'] / s['lafa on smooth_grad, cached']:.1f} short, "
+         f"{lg['lafa on smooth_grad, live'] / lg['lafa on smooth_grad, cached']:.1f} long"),
+        ("Captum LIG-50 / LAFA on simple_grad (goal >= 10)",
+         f"{s['Captum LayerIntegratedGradients (50 steps)'] / s['lafa on simple_grad, cached']:.1f} short, "
+         f"{lg['Captum LayerIntegratedGradients (50 steps)'] / lg['lafa on simple_grad, cached']:.1f} long"),
+        ("batched / one-by-one throughput, short texts (goal >= 3)",
+         f"{throughput['lafa on simple_grad']['batched_tps'] / throughput['lafa on simple_grad']['single_tps']:.2f} "
+         f"(lafa on simple_grad), {throughput['lafa on smooth_grad']['batched_tps'] / throughput['lafa on smooth_grad']['single_tps']:.2f} (lafa on smooth_grad)"),
+    ]
+    big = max(int(k.split("-")[0]) for k in search if k[0].isdigit())
+    if f"{big}-ivf" in search:
+        r = search[f"{big}-ivf"]
+        goals.append((f"approximate search at {big:,} vectors (goal < 5 ms, recall@10 >= 0.95)",
+                      f"{r['ms']:.2f} ms, recall@10 {r['recall']:.3f} (IVF)"))
+    header = [
+        "# lafa-pipeline performance",
+        "",
+        f"Generated by `python benchmarks/performance.py{' --quick' if args.quick else ''}` on "
+        f"{datetime.date.today()}: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads), faiss {faiss.__version__}; "
+        f"{(now() - started) / 60:.1f} minutes in all. All figures of a table come from the same run.",
+        "",
+        "## Goals",
+        "",
+        "| goal | measured |",
+        "| --- | --- |",
+    ] + [f"| {g} | {m} |" for g, m in goals]
+    body = [f"\n## {title}\n\n{text}" for title, text in sections]
+    report = "\n".join(header + body) + "\n"
+    atomic_write_text(args.out, report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
