@@ -209,28 +209,33 @@ def section_build(model_dir: str, n: int) -> tuple[str, dict]:
 
 def clustered(n: int, dim: int, rng, centres: np.ndarray) -> np.ndarray:
     labels = rng.integers(0, len(centres), size=n)
-    return (centres[labels] + rng.normal(scale=0.35, size=(n, dim))).astype(np.float32)
+    return (centres[labels] + rng.normal(scale=1.0, size=(n, dim))).astype(np.float32)
 
 
 def section_search(sizes: list[int], dim: int = 384) -> tuple[str, dict]:
     rng = np.random.default_rng(0)
-    centres = rng.normal(size=(2000, dim)).astype(np.float32)
-    queries = clustered(200, dim, rng, centres)
     results = {}
     lines = ["| vectors | index | params | ms/query (1 query) | recall@10 | index size (MB) | build s |",
              "| ---: | --- | --- | ---: | ---: | ---: | ---: |"]
     for n in sizes:
+        # about 100 vectors a cluster at every size, so that a query's 10 neighbours are not all
+        # in its own tight cluster (which would flatter the approximate indexes)
+        centres = rng.normal(size=(max(100, n // 100), dim)).astype(np.float32) / np.sqrt(2)
         vectors = clustered(n, dim, rng, centres)
+        queries = clustered(200, dim, rng, centres)
         exact = None
-        configs = [("flat", {})]
-        if n <= 100_000:
-            configs.append(("hnsw", {"M": 32, "ef_search": 64, "ef_construction": 80}))
         nlist = int(4 * np.sqrt(n))
-        configs.append(("ivf", {"nlist": nlist, "nprobe": 16}))
+        configs = [("flat", {}), ("hnsw", {"M": 32, "ef_search": 64, "ef_construction": 80}),
+                   ("hnsw", {"M": 32, "ef_search": 128, "ef_construction": 80}),
+                   ("ivf", {"nlist": nlist, "nprobe": 16}), ("ivf", {"nlist": nlist, "nprobe": 64})]
+        built: dict = {}
         for kind, params in configs:
             start = now()
-            index = _make_faiss_index(vectors, LafaConfig(index_type=kind, index_params=params))
-            build = now() - start
+            key = (kind, params.get("M"), params.get("nlist"))  # search-time settings share a build
+            if key not in built:
+                built[key] = (_make_faiss_index(vectors, LafaConfig(index_type=kind, index_params=params)),
+                              now() - start)
+            index, build = built[key]
             search_params = search_parameters(LafaConfig(index_type=kind, index_params=params))
             ids = np.stack([index.search(q[None], 10, params=search_params)[1][0] for q in queries[:5]])  # warm-up
             start = now()
@@ -240,10 +245,11 @@ def section_search(sizes: list[int], dim: int = 384) -> tuple[str, dict]:
                 exact = ids
             recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, exact)])
             size = len(faiss.serialize_index(index)) / 2**20
-            results[f"{n}-{kind}"] = {"ms": latency, "recall": recall, "mb": size, "build_s": build}
+            results[f"{n}-{kind}-{params}"] = {"ms": latency, "recall": recall, "mb": size, "build_s": build,
+                                                "kind": kind, "n": n}
             shown = ", ".join(f"{k}={v}" for k, v in params.items()) or "-"
             lines.append(f"| {n:,} | {kind} | {shown} | {latency:.3f} | {recall:.3f} | {size:.0f} | {build:.1f} |")
-            if n == max(sizes) and kind == "ivf":
+            if n == max(sizes) and kind == "ivf" and "mmap" not in results:
                 results["mmap"] = mmap_check(index)
     m = results.get("mmap")
     if m:
@@ -253,8 +259,9 @@ def section_search(sizes: list[int], dim: int = 384) -> tuple[str, dict]:
                      f"{m['read_load_s'] * 1000:.0f} ms and {m['read_rss_mb']:.0f} MB for a full read; "
                      f"same neighbours: {m['same']}.")
     lines.append("")
-    lines.append("Vectors: a mixture of 2,000 Gaussian clusters in 384 dimensions (MiniLM's width); recall@10 "
-                 "against the exact index over 200 held-out queries, one query per call.")
+    lines.append("Vectors: a mixture of Gaussian clusters (n/100 of them, overlapping) in 384 dimensions "
+                 "(MiniLM's width); recall@10 against the exact index over 200 held-out queries, one query per "
+                 "call. Search-time settings (ef_search, nprobe) share one build.")
     return "\n".join(lines), results
 
 
@@ -336,11 +343,13 @@ def main() -> None:
          f"{throughput['lafa on simple_grad']['batched_tps'] / throughput['lafa on simple_grad']['single_tps']:.2f} "
          f"(lafa on simple_grad), {throughput['lafa on smooth_grad']['batched_tps'] / throughput['lafa on smooth_grad']['single_tps']:.2f} (lafa on smooth_grad)"),
     ]
-    big = max(int(k.split("-")[0]) for k in search if k[0].isdigit())
-    if f"{big}-ivf" in search:
-        r = search[f"{big}-ivf"]
-        goals.append((f"approximate search at {big:,} vectors (goal < 5 ms, recall@10 >= 0.95)",
-                      f"{r['ms']:.2f} ms, recall@10 {r['recall']:.3f} (IVF)"))
+    big = max(r["n"] for k, r in search.items() if k != "mmap")
+    approx = [r for k, r in search.items() if k != "mmap" and r["n"] == big and r["kind"] != "flat"]
+    best = [r for r in approx if r["recall"] >= 0.95]
+    pick = min(best, key=lambda r: r["ms"]) if best else max(approx, key=lambda r: r["recall"])
+    goals.append((f"approximate search at {big:,} vectors (goal < 5 ms, recall@10 >= 0.95)",
+                  f"{pick['ms']:.2f} ms, recall@10 {pick['recall']:.3f} ({pick['kind']}, fastest meeting the recall"
+                  f"{'' if best else ': none did, best recall shown'})"))
     header = [
         "# lafa-pipeline performance",
         "",

@@ -3,13 +3,12 @@
 This module and its one-dot sibling imports are saved as remote code with the model, so
 ``pipeline(model=repo, trust_remote_code=True)`` works without installing lafa-pipeline.
 
-Example:
-    >>> from transformers import pipeline
-    >>> import lafa_pipeline  # registers the task
-    >>> # with no model: the embedded default, built once on first use
-    >>> explainer = pipeline("feature-attribution")  # doctest: +SKIP
-    >>> explainer("a gorgeous, witty, seductive movie.")["tokens"][0]["token"]  # doctest: +SKIP
-    'a'
+Example (with no model, the embedded default, built once on first use)::
+
+    from transformers import pipeline
+    import lafa_pipeline  # registers the task
+    explainer = pipeline("feature-attribution")
+    explainer("a gorgeous, witty, seductive movie.")["tokens"][0]  # {'token': 'a', 'score': ..., ...}
 """
 from __future__ import annotations
 
