@@ -24,9 +24,7 @@ __all__ = ["BASE_METHODS", "KERNELS", "METHODS", "TASK", "FeatureAttributionPipe
 def load_explainer(model: str | None = None, index=None, **pipeline_kwargs) -> FeatureAttributionPipeline:
     """The pipeline for a LAFA repo (folder or Hub id; default: the embedded default, built if needed)
     run with this installed package's code rather than the copy saved in the repo, so no
-    ``trust_remote_code`` is needed.
-
-    >>> explainer = load_explainer("my-lafa-repo")  # doctest: +SKIP
+    ``trust_remote_code`` is needed. Example: ``load_explainer("my-lafa-repo")("some text")``.
     """
     from transformers import pipeline
 
