@@ -39,7 +39,7 @@ from .base_methods import MethodParams, attribute
 from .config import CONFIG_NAME, INDEXABLE_BASE_METHODS, LafaConfig, check_choice
 from .files import atomic_path, atomic_write_text
 from .model_adapter import ModelAdapter
-from .text_inputs import check_text, encode, max_length_of
+from .text_inputs import check_text, encode, max_length_of, pad_right
 
 INDEX_META_NAME = "lafa_index.json"
 FAISS_NAME = "lafa_index.faiss"
@@ -364,12 +364,7 @@ def encode_references(
                 bar.update(len(items[start:start + batch_size]))
 
     def collate(refs: list[int]):
-        width = max(len(token_lists[r]) for r in refs)
-        ids = torch.full((len(refs), width), pad_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, r in enumerate(refs):
-            ids[row, :len(token_lists[r])] = token_lists[r]
-            mask[row, :len(token_lists[r])] = 1
+        ids, mask = pad_right([token_lists[r] for r in refs], pad_id)
         types = torch.zeros_like(ids) if adapter.uses_token_types else None
         return ids, mask, types
 

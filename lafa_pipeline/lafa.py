@@ -26,6 +26,7 @@ from .aggregation import Neighbour, expectation, lafa_combine
 from .base_methods import MethodParams, attribute, forward_gradients, reduce_sum_of_squares
 from .config import METHODS, LafaConfig, check_choice
 from .model_adapter import ModelAdapter
+from .text_inputs import pad_right
 
 REFERENCE_METHODS = ("shap_ref", "shap_deep")
 FUSED_METHODS = ("simple_grad", "input_grad")  # gradient at H itself: shares the forward pass
@@ -149,13 +150,8 @@ class Lafa:
         pad_id = getattr(self.model.config, "pad_token_id", None) or 0
         for start in range(0, len(keys), chunk):
             part = keys[start:start + chunk]
-            seqs = [self.index.token_ids(ref) for ref, _ in part]
-            width = max(len(s) for s in seqs)
-            ids = torch.full((len(part), width), pad_id, dtype=torch.long)
-            mask = torch.zeros_like(ids)
-            for row, s in enumerate(seqs):
-                ids[row, :len(s)] = torch.from_numpy(s.astype(np.int64))
-                mask[row, :len(s)] = 1
+            seqs = [self.index.token_ids(ref).astype(np.int64) for ref, _ in part]
+            ids, mask = pad_right(seqs, pad_id)
             types = torch.zeros_like(ids) if self.adapter.uses_token_types else None
             scores = attribute(self.adapter, self.config.base_method, ids, mask,
                                torch.tensor([t for _, t in part]), types, params).cpu().numpy()

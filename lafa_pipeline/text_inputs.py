@@ -62,3 +62,18 @@ def encode(tokenizer, text: str, max_length: int, warn: bool = True) -> tuple[di
         "truncated": truncated,
     }
     return dict(enc), meta
+
+
+def pad_right(sequences: list, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id sequences as a right-padded (ids, attention_mask) batch.
+
+    >>> pad_right([[5, 6, 7], [8]], 0)[0].tolist()
+    [[5, 6, 7], [8, 0, 0]]
+    """
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, seq in enumerate(sequences):
+        ids[row, :len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+        mask[row, :len(seq)] = 1
+    return ids, mask
