@@ -52,10 +52,12 @@ class FeatureAttributionPipeline(Pipeline):
     def __init__(self, *args, index: Any = None, lafa_config: LafaConfig | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.model.eval()
-        self.index = self._resolve_index(index)
+        directory = self._model_directory() if index is None else None  # only read when no index is given
+        self.index = self._resolve_index(index, directory)
         if self.index is not None:
             self.index.check_model(self.model)
-        self.lafa_config = lafa_config or (self.index.config if self.index is not None else self._saved_config())
+        self.lafa_config = lafa_config or (self.index.config if self.index is not None
+                                           else self._saved_config(directory))
         self.lafa = Lafa(self.model, self.index, self.lafa_config)
         self.max_length = max_length_of(self.tokenizer, self.model.config)
 
@@ -74,9 +76,8 @@ class FeatureAttributionPipeline(Pipeline):
         except Exception:  # not a Hub repo, or not reachable / cached: the model has no index
             return None
 
-    def _resolve_index(self, index: Any):
+    def _resolve_index(self, index: Any, directory: str | None):
         if index is None:
-            directory = self._model_directory()
             if directory is None or not os.path.exists(os.path.join(directory, INDEX_META_NAME)):
                 return None
             # a local folder holds all files; for a Hub repo only the small ones were fetched so far
@@ -85,8 +86,8 @@ class FeatureAttributionPipeline(Pipeline):
             return LafaIndex.from_pretrained(index)
         return index
 
-    def _saved_config(self) -> LafaConfig:
-        directory = self._model_directory()
+    @staticmethod
+    def _saved_config(directory: str | None) -> LafaConfig:
         if directory and os.path.isfile(os.path.join(directory, CONFIG_NAME)):
             return LafaConfig.load(directory)
         return LafaConfig()

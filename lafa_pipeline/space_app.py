@@ -100,13 +100,11 @@ class Explainer:
             result = self.pipe(text, **kwargs)
         elapsed = time.perf_counter() - start
         base_method = result["base_method"]
-        base_kwargs = {**kwargs, "method": base_method}
-        if method == "lafa" or not self.has_index:
+        base = result  # a base method is its own "without the neighbours" view
+        if method == "lafa":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                base = self.pipe(text, **base_kwargs) if method == "lafa" else result
-        else:
-            base = result
+                base = self.pipe(text, **{**kwargs, "method": base_method})
         notes = [f"Explained in {elapsed * 1000:.0f} ms with **{result['method']}**"
                  + (f" on {base_method}" if result["method"] == "lafa" else "") + "."]
         if result["truncated"]:
