@@ -30,7 +30,7 @@ from captum.attr import IntegratedGradients
 from torch import Tensor
 
 from .config import BASE_METHODS, check_choice
-from .model_adapter import ModelAdapter, pool
+from .model_adapter import ModelAdapter, layer_states
 
 
 @dataclass
@@ -110,8 +110,7 @@ def attribute_raw(
             return grads if method == "simple_grad" else embeds * grads
         if method == "integrated_grad":
             if params.ig_reference == "pad":
-                pad_id = getattr(adapter.model.config, "pad_token_id", None) or 0
-                baseline = adapter.embed(torch.full_like(input_ids, pad_id)).detach()
+                baseline = adapter.embed(torch.full_like(input_ids, adapter.pad_id)).detach()
             else:
                 baseline = torch.zeros_like(embeds)
             return IntegratedGradients(adapter.forward).attribute(
@@ -183,10 +182,7 @@ def forward_gradients(
             prediction = torch.zeros((rows_total, probs.shape[1]), dtype=probs.dtype, device=probs.device)
         prediction[rows] = probs
         if layer is not None:
-            hidden = out.hidden_states
-            if layer >= len(hidden):
-                raise ValueError(f"layer {layer} does not exist; the model has layers 0..{len(hidden) - 1}")
-            states = pool(hidden[layer].detach(), mask, pooling)
+            states = layer_states(out.hidden_states, layer, mask, pooling)
             if pooled is None:
                 pooled = torch.zeros((rows_total, states.shape[1]), dtype=states.dtype, device=states.device)
             pooled[rows] = states

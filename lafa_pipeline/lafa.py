@@ -147,11 +147,10 @@ class Lafa:
         """Base-method scores of reference texts computed now (batched like the index build)."""
         out = {}
         chunk = 16  # texts per batch; base methods chunk their samples/steps themselves
-        pad_id = getattr(self.model.config, "pad_token_id", None) or 0
         for start in range(0, len(keys), chunk):
             part = keys[start:start + chunk]
             seqs = [self.index.token_ids(ref).astype(np.int64) for ref, _ in part]
-            ids, mask = pad_right(seqs, pad_id)
+            ids, mask = pad_right(seqs, self.adapter.pad_id)
             types = torch.zeros_like(ids) if self.adapter.uses_token_types else None
             scores = attribute(self.adapter, self.config.base_method, ids, mask,
                                torch.tensor([t for _, t in part]), types, params).cpu().numpy()
@@ -163,11 +162,10 @@ class Lafa:
         """Neighbour token ids laid over the text's positions: cut or padded to its real length."""
         real = attention_mask.bool()
         length = int(real.sum())
-        pad_id = getattr(self.model.config, "pad_token_id", None) or 0
-        refs = torch.full((len(neighbours), input_ids.shape[0]), pad_id, dtype=torch.long)
+        refs = torch.full((len(neighbours), input_ids.shape[0]), self.adapter.pad_id, dtype=torch.long)
         for row, (ref, _) in enumerate(neighbours):
             ids = torch.from_numpy(self.index.token_ids(ref)[:length].astype(np.int64))
-            aligned = torch.full((length,), pad_id, dtype=torch.long)
+            aligned = torch.full((length,), self.adapter.pad_id, dtype=torch.long)
             aligned[:len(ids)] = ids
             refs[row, real.cpu()] = aligned
         return refs

@@ -40,6 +40,11 @@ class ModelAdapter:
         self.embedding = model.get_input_embeddings()
 
     @property
+    def pad_id(self) -> int:
+        """The model's padding token id (0 when its config names none)."""
+        return getattr(self.model.config, "pad_token_id", None) or 0
+
+    @property
     def uses_token_types(self) -> bool:
         """Whether the model takes token_type_ids (BERT does, DistilBERT does not)."""
         return getattr(self.model.config, "type_vocab_size", 0) > 0
@@ -88,12 +93,8 @@ class ModelAdapter:
             **self.model_kwargs(attention_mask.to(self.device),
                                  None if token_type_ids is None else token_type_ids.to(self.device)),
         )
-        pooled = None
-        if layer is not None:
-            hidden = out.hidden_states
-            if layer >= len(hidden):
-                raise ValueError(f"layer {layer} does not exist; the model has layers 0..{len(hidden) - 1}")
-            pooled = pool(hidden[layer], attention_mask.to(self.device), pooling)
+        pooled = None if layer is None else layer_states(out.hidden_states, layer, attention_mask.to(self.device),
+                                                         pooling)
         return self.transform(out.logits, "probability"), pooled
 
     def predicted_targets(self, prediction: Tensor) -> Tensor:
@@ -101,6 +102,13 @@ class ModelAdapter:
         if self.problem_type == "regression":
             return torch.zeros(prediction.shape[0], dtype=torch.long, device=prediction.device)
         return prediction.argmax(dim=-1)
+
+
+def layer_states(hidden_states: tuple[Tensor, ...], layer: int, attention_mask: Tensor, pooling: str) -> Tensor:
+    """Pooled states of hidden layer ``layer`` (0 = embedding output), with a clear error if it does not exist."""
+    if layer >= len(hidden_states):
+        raise ValueError(f"layer {layer} does not exist; the model has layers 0..{len(hidden_states) - 1}")
+    return pool(hidden_states[layer].detach(), attention_mask, pooling)
 
 
 def pool(hidden: Tensor, attention_mask: Tensor, pooling: str) -> Tensor:
