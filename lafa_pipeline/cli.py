@@ -8,6 +8,7 @@
     lafa push my-lafa-repo org/my-lafa-repo
     lafa demo                                                    # the Gradio app in a browser
     lafa default --rebuild                                       # (re)build the embedded default
+    lafa evaluate --data-dir ../shared/data --output evaluation  # reproduce the paper's experiments
 """
 from __future__ import annotations
 
@@ -179,6 +180,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import run_evaluation
+    from .evaluation_report import rewrite_report
+
+    if args.report_only:
+        rewrite_report(args.output)
+    else:
+        run_evaluation(args.data_dir, args.output, cases=args.cases, quick=args.quick, cache_dir=args.cache_dir)
+    print(f"Results: {os.path.join(args.output, 'README.md')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lafa", description="LAFA feature attribution for Hugging Face models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -245,6 +258,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("default", help="build (once) and describe the embedded default model")
     p.add_argument("--rebuild", action="store_true")
     p.set_defaults(func=cmd_default)
+
+    from .evaluation import CASES
+
+    p = sub.add_parser("evaluate", help="reproduce the paper's experiments (fine-tune, explain, score, tune, report)")
+    p.add_argument("--data-dir", help="folder with sst/, sst2/, webnlg/exact/, nyt/exact/ (e.g. ../shared/data); "
+                                      "only the laptops case runs without it")
+    p.add_argument("--output", default="evaluation", help="results folder (README.md, results.json, plots)")
+    p.add_argument("--cases", nargs="+", choices=CASES, help="default: all")
+    p.add_argument("--quick", action="store_true", help="a few dozen texts and small training sets: checks the "
+                                                        "path from data to tables in a few minutes")
+    p.add_argument("--cache-dir", help="fine-tuned models and indexes (default: $LAFA_HOME/evaluation)")
+    p.add_argument("--report-only", action="store_true", help="rewrite README.md and plots from results.json")
+    p.set_defaults(func=cmd_evaluate)
     return parser
 
 

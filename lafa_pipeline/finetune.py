@@ -28,10 +28,15 @@ def fine_tune(
     max_length: int = 128,
     seed: int = 0,
     show_progress: bool = True,
+    head_learning_rate: float | None = None,
+    positive_weight: float | None = None,
 ) -> torch.nn.Module:
     """Train ``model`` on (text, label) pairs with the Trainer; returns it in eval mode.
 
     Labels are class indexes, float values (regression) or multi-hot float vectors (multi-label).
+    ``head_learning_rate``: a separate learning rate for the new classification head.
+    ``positive_weight`` (multi-label): weight of the positive labels in the binary cross-entropy;
+    with hundreds of rare labels the unweighted loss is minimised by predicting none of them.
     """
     from datasets import Dataset
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
@@ -57,8 +62,20 @@ def fine_tune(
             dataloader_num_workers=0,
             train_sampling_strategy="group_by_length",  # batches of similar length pad less: faster on CPU
         )
-        Trainer(model=model, args=args, train_dataset=data,
-                data_collator=DataCollatorWithPadding(tokenizer)).train()
+        optimizer, loss = None, None
+        if head_learning_rate is not None:
+            head = [p for n, p in model.named_parameters() if n.startswith(("classifier.", "pre_classifier."))]
+            rest = [p for n, p in model.named_parameters() if not n.startswith(("classifier.", "pre_classifier."))]
+            optimizer = torch.optim.AdamW([{"params": rest, "lr": learning_rate},
+                                           {"params": head, "lr": head_learning_rate}], weight_decay=0.01)
+        if positive_weight is not None:
+            weight = torch.tensor(float(positive_weight))
+
+            def loss(outputs, labels, num_items_in_batch=None):
+                return torch.nn.functional.binary_cross_entropy_with_logits(
+                    outputs.logits, labels.to(outputs.logits.dtype), pos_weight=weight.to(outputs.logits.device))
+        Trainer(model=model, args=args, train_dataset=data, data_collator=DataCollatorWithPadding(tokenizer),
+                compute_loss_func=loss, optimizers=(optimizer, None)).train()
     return model.eval()
 
 

@@ -63,9 +63,18 @@ class Lafa:
         lam: float | None = None,
         n_neighbors: int | None = None,
         live: bool = False,
+        base_scores: Tensor | None = None,
     ) -> LafaOutput:
-        """Token scores of ``method`` for each text; ``targets`` are class indexes (None: predicted)."""
+        """Token scores of ``method`` for each text; ``targets`` are class indexes (None: predicted).
+
+        ``base_scores`` (B, T): the texts' own base-method scores, computed before (method "lafa"
+        only); then only the neighbours are searched and aggregated, e.g. to try many LAFA settings
+        on the same texts without recomputing the base method.
+        """
         check_choice("method", method, METHODS)
+        if base_scores is not None and (method != "lafa" or tuple(base_scores.shape) != tuple(input_ids.shape)):
+            raise ValueError(f"base_scores must have the shape of input_ids {tuple(input_ids.shape)} and only "
+                             f"go with method 'lafa'; got shape {tuple(base_scores.shape)} with method {method!r}")
         cfg = self.config
         needs_index = method == "lafa" or method in REFERENCE_METHODS
         if needs_index and self.index is None:
@@ -77,7 +86,15 @@ class Lafa:
         params = MethodParams.from_config(cfg)
         requested = targets or [None] * batch
         uniform = all(t is None for t in requested) or all(t is not None for t in requested)
-        if base_method in FUSED_METHODS and method not in REFERENCE_METHODS and uniform:
+        if base_scores is not None:
+            prediction, pooled = self.adapter.predict(input_ids, attention_mask, token_type_ids, layer=cfg.layer,
+                                                      pooling=cfg.pooling)
+            predicted = self.adapter.predicted_targets(prediction).tolist()
+            targets = [p if t is None else int(t) for t, p in zip(requested, predicted)]
+            neighbours = self._search(pooled, targets, n_neighbors)
+            scores = base_scores.detach().to(self.adapter.device, torch.float32).clone()
+            scores[~attention_mask.bool().to(scores.device)] = 0.0
+        elif base_method in FUSED_METHODS and method not in REFERENCE_METHODS and uniform:
             # One forward and one backward give the prediction, the states to search with and the gradient.
             device = self.adapter.device
             ids, mask = input_ids.to(device), attention_mask.to(device)
@@ -98,9 +115,11 @@ class Lafa:
             neighbours = self._search(pooled, targets, n_neighbors) if needs_index else [[] for _ in range(batch)]
             references = None
             if method in REFERENCE_METHODS:
-                # SHAP references must exist: fall back to the nearest texts beyond eps.
+                # SHAP references must exist: fall back to the nearest texts beyond eps, then to
+                # texts of any label (a class may have no reference text at all).
                 for b in [b for b in range(batch) if not neighbours[b]]:
-                    neighbours[b] = self._search(pooled[b:b + 1], targets[b:b + 1], n_neighbors, use_eps=False)[0]
+                    neighbours[b] = (self._search(pooled[b:b + 1], targets[b:b + 1], n_neighbors, use_eps=False)[0]
+                                     or self._search(pooled[b:b + 1], [None], n_neighbors, use_eps=False)[0])
                 references = [self._aligned_references(input_ids[b], attention_mask[b], neighbours[b])
                               for b in range(batch)]
             scores = attribute(self.adapter, base_method, input_ids, attention_mask, torch.tensor(targets),
@@ -122,7 +141,9 @@ class Lafa:
     def _search(self, pooled: Tensor, targets: list[int], n_neighbors: int | None, use_eps: bool = True):
         """Neighbours of each pooled state (same-label ones if configured)."""
         cfg = self.config
-        labels = targets if cfg.same_label and self.adapter.problem_type != "regression" else None
+        labels = None
+        if cfg.same_label and self.adapter.problem_type != "regression":
+            labels = targets
         return self.index.search(pooled.float().cpu().numpy(), n_neighbors or cfg.n_neighbors, labels,
                                  use_eps=use_eps)
 

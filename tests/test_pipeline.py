@@ -85,6 +85,23 @@ def test_cached_and_live_neighbour_scores_equal(model, tokenizer, base_method):
         assert scores(cached) != scores(explainer(q, method=base_method))  # the neighbours do change scores
 
 
+def test_lafa_from_precomputed_base_scores_equals_full_run(model, tokenizer, index):
+    from lafa_pipeline.lafa import Lafa
+
+    enc = tokenizer(QUERIES, padding=True, return_tensors="pt")
+    lafa = Lafa(model, index)
+    for targets in (None, [0, 1] * (len(QUERIES) // 2) + [0] * (len(QUERIES) % 2)):
+        args = (enc["input_ids"], enc["attention_mask"], enc["token_type_ids"], targets)
+        full = lafa.attribute(*args, method="lafa", lam=0.7)
+        base = lafa.attribute(*args, method=index.config.base_method)
+        reused = lafa.attribute(*args, method="lafa", lam=0.7, base_scores=base.scores)
+        torch.testing.assert_close(reused.scores, full.scores)
+        assert reused.neighbours == full.neighbours and reused.targets == full.targets
+        assert not torch.equal(reused.scores, base.scores)
+    with pytest.raises(ValueError, match="base_scores must have the shape"):
+        lafa.attribute(*args, method="simple_grad", base_scores=base.scores)
+
+
 def test_uncached_target_is_computed_live(explainer):
     predicted = explainer("loved the music")
     other = "negative" if predicted["target"] == "positive" else "positive"
@@ -133,6 +150,17 @@ def test_multi_label_and_regression_models(tokenizer):
     with torch.no_grad():
         value = reg_model(**enc).logits[0, 0].item()
     assert r["label"] is None and r["target"] is None and r["score"] == pytest.approx(value, rel=1e-5)
+
+
+def test_shap_ref_for_a_class_without_reference_texts_uses_any_label(tokenizer):
+    model = tiny_model(3, "multi_label_classification")
+    config = LafaConfig(layer=1, n_neighbors=3, quantile=0.5, base_method="simple_grad", samples=3)
+    index = LafaIndex.build(model, tokenizer, TEXTS, labels=[[0], [1]] * (len(TEXTS) // 2), config=config,
+                            show_progress=False)
+    explainer = pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index)
+    r = explainer("good film", method="shap_ref", target=2)  # no reference text carries label 2
+    assert len(r["neighbors"]) == 3 and all(s["score"] >= 0 for s in r["tokens"])
+    assert explainer("good film", method="lafa", target=2)["neighbors"] == []  # LAFA keeps same-label only
 
 
 @pytest.mark.parametrize("bad,error,pattern", [

@@ -1,0 +1,547 @@
+"""Reproduce the paper's three experiments: fine-tune, explain with every method, score, tune, report.
+
+``lafa evaluate --data-dir ../shared/data --output evaluation`` runs the full evaluation (cases:
+sst, webnlg, nyt, laptops); ``--quick`` runs a few dozen texts with small training sets to check
+the path from data to tables. Fine-tuned models and their indexes are cached under
+``$LAFA_HOME/evaluation`` (or ``--cache-dir``) and reused by later runs.
+
+For each case: fine-tune the packaged MiniLM, measure its quality, index the reference texts
+with the paper's LAFA settings, compute every base method's token scores for the test queries
+once, tune LAFA (layer, quantile and neighbours, kernel, lambda: one coordinate at a time) on the
+queries of the first ``tune_texts`` test texts from those stored base scores, then score LAFA
+with the paper's and the tuned settings on all queries. Results go to ``results.json``; the
+Markdown report and plots are written by ``evaluation_report``.
+
+Example (a tiny run on generated data, about a minute on a CPU):
+    >>> import tempfile
+    >>> out = tempfile.mkdtemp()
+    >>> results = run_evaluation(None, out, cases=["laptops"], quick=True, show_progress=False)  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .config import KERNELS, LafaConfig
+from .evaluation_data import CaseData, keep_queries, laptop_case, relation_case, sentiment_case, words_of
+from .files import atomic_write_text
+from .index import LafaIndex
+from .lafa import Lafa
+from .metrics import deletion_curve, neighbour_precision, pearson, summarize, token_auc
+from .model_adapter import ModelAdapter, pool
+from .text_inputs import encode, max_length_of, pad_right
+
+CASES = ("sst", "webnlg", "nyt", "laptops")
+BASE_METHODS_EVALUATED = ("random", "simple_grad", "input_grad", "smooth_grad", "integrated_grad", "shap_zero",
+                          "shap_ref", "shap_deep")
+FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+
+
+@dataclass
+class CaseSpec:
+    """Training and paper LAFA settings of one case."""
+
+    epochs: float
+    learning_rate: float
+    max_length: int
+    lafa: LafaConfig
+    metric: str
+    deletion_mode: str
+    head_learning_rate: float | None = None
+    positive_weight: float | None = None
+    """Multi-label: weight of positive labels in the loss (the paper's MSE/BCE predicts no relation at all
+    with hundreds of rare labels)."""
+
+
+def paper_specs(samples: int) -> dict[str, CaseSpec]:
+    """The paper's LAFA settings per case (section 4 and table 1); ``samples`` for SmoothGrad/IG/SHAP."""
+    common = dict(samples=samples, steps=samples, pooling="mean", output="probability")
+    return {
+        "sst": CaseSpec(1.0, 1e-4, 64, LafaConfig(layer=2, n_neighbors=10, quantile=0.39, same_label=True,
+                                                  kernel="indicator", lam=0.44, base_method="smooth_grad", **common),
+                        "pearson", "log_odds"),
+        # Case I: cosine kernel, lambda 1, SimpleGrad; layer and neighbours are not given: the
+        # case II values are the starting point of the tuning.
+        "webnlg": CaseSpec(6.0, 2e-4, 64, LafaConfig(layer=2, n_neighbors=10, quantile=0.39, same_label=True,
+                                                     kernel="cosine", lam=1.0, base_method="simple_grad", **common),
+                           "token_auc", "log_odds", head_learning_rate=3e-3, positive_weight=5.0),
+        "nyt": CaseSpec(3.0, 2e-4, 96, LafaConfig(layer=2, n_neighbors=10, quantile=0.39, same_label=True,
+                                                  kernel="cosine", lam=1.0, base_method="simple_grad", **common),
+                        "token_auc", "log_odds", head_learning_rate=3e-3, positive_weight=5.0),
+        # Case III: indicator kernel, lambda 1, SimpleGrad, layer 5 of BERT-base's 12 (MiniLM has 6: layer 3).
+        "laptops": CaseSpec(4.0, 2e-4, 80, LafaConfig(layer=3, n_neighbors=10, quantile=0.39, same_label=False,
+                                                      kernel="indicator", lam=1.0, base_method="simple_grad", **common),
+                            "token_auc", "mape", head_learning_rate=3e-3),
+    }
+
+
+@dataclass
+class RunSizes:
+    """How much data each case uses (full run or ``--quick``)."""
+
+    sst_train: int | None = None
+    sst_refs: int = 3000
+    sst_texts: int | None = 1000
+    relation_train: int | None = None
+    relation_refs: int = 3000
+    relation_texts: int | None = 250
+    laptop_train: int = 2000
+    laptop_refs: int = 3000
+    laptop_texts: int = 200
+    laptop_pool: int = 2000
+    samples: int = 10
+    tune_texts: int = 100
+    deletion_texts: int = 300
+    epochs_scale: float = 1.0
+    """Epochs = the case's epochs times this, at least 1."""
+
+    @classmethod
+    def quick(cls) -> "RunSizes":
+        return cls(sst_train=200, sst_refs=40, sst_texts=16, relation_train=120, relation_refs=40, relation_texts=8,
+                   laptop_train=200, laptop_refs=40, laptop_texts=12, laptop_pool=30, samples=2, tune_texts=6,
+                   deletion_texts=6, epochs_scale=0.0)
+
+
+def load_case(name: str, data_dir: str | os.PathLike | None, sizes: RunSizes) -> CaseData:
+    if name == "laptops":
+        return laptop_case(sizes.laptop_train, sizes.laptop_refs, sizes.laptop_texts, sizes.laptop_pool)
+    if data_dir is None:
+        raise ValueError(f"Case {name!r} needs --data-dir (a folder with sst/, sst2/, webnlg/, nyt/)")
+    if name == "sst":
+        return sentiment_case(data_dir, sizes.sst_train, sizes.sst_refs, sizes.sst_texts)
+    if name in ("webnlg", "nyt"):
+        return relation_case(data_dir, name, sizes.relation_train, sizes.relation_refs, sizes.relation_texts)
+    raise ValueError(f"Unknown case {name!r}; valid: {', '.join(CASES)}")
+
+
+# ----- fine-tuning with a cache --------------------------------------------------------------------
+def _digest(*parts: Any) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def fine_tuned_model(case: CaseData, spec: CaseSpec, epochs: float, cache_dir: Path, show_progress: bool):
+    """MiniLM fine-tuned on the case's training data: loaded from the cache, or trained and cached."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from .default_model import encoder_path
+    from .finetune import fine_tune
+
+    key = _digest(case.name, case.train_texts, case.train_labels, epochs, spec.learning_rate, spec.max_length,
+                  spec.head_learning_rate, spec.positive_weight, os.path.basename(encoder_path()))
+    folder = cache_dir / "models" / f"{case.name}-{key}"
+    info_path = folder / "training.json"
+    if info_path.exists():
+        model = AutoModelForSequenceClassification.from_pretrained(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        return model.eval(), tokenizer, {**json.loads(info_path.read_text()), "cached": True}
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(encoder_path())
+    id2label = dict(enumerate(case.label_names))
+    model = AutoModelForSequenceClassification.from_pretrained(
+        encoder_path(), num_labels=len(case.label_names), problem_type=case.problem_type, id2label=id2label,
+        label2id={v: k for k, v in id2label.items()})
+    start = time.perf_counter()
+    fine_tune(model, tokenizer, case.train_texts, case.train_labels, epochs=epochs, batch_size=32,
+              learning_rate=spec.learning_rate, max_length=spec.max_length, show_progress=show_progress,
+              head_learning_rate=spec.head_learning_rate, positive_weight=spec.positive_weight)
+    info = {"train_texts": len(case.train_texts), "epochs": epochs, "learning_rate": spec.learning_rate,
+            "head_learning_rate": spec.head_learning_rate, "positive_weight": spec.positive_weight,
+            "max_length": spec.max_length, "batch_size": 32, "seconds": round(time.perf_counter() - start, 1)}
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        atomic_write_text(tmp / "training.json", json.dumps(info, indent=2) + "\n")
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return model.eval(), tokenizer, {**info, "cached": False}
+
+
+def cached_index(case: CaseData, model, tokenizer, config: LafaConfig, model_dir_key: str, cache_dir: Path,
+                 show_progress: bool) -> tuple[LafaIndex, dict]:
+    """The case's reference index with the paper settings (cached beside the model)."""
+    folder = cache_dir / "indexes" / f"{case.name}-{_digest(model_dir_key, case.ref_texts, case.ref_labels, config.to_dict())}"
+    if (folder / "lafa_config.json").exists():
+        index = LafaIndex.from_pretrained(folder)
+        index.check_model(model)
+        return index, {"cached": True}
+    start = time.perf_counter()
+    index = LafaIndex.build(model, tokenizer, case.ref_texts, labels=case.ref_labels, config=config,
+                            show_progress=show_progress, description=f"{case.name} references")
+    info = {"cached": False, "seconds": round(time.perf_counter() - start, 1), "references": len(case.ref_texts)}
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        index.save_pretrained(tmp)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return index, info
+
+
+# ----- model quality ---------------------------------------------------------------------------------
+def model_quality(case: CaseData, model, tokenizer, max_length: int) -> dict[str, dict[str, float]]:
+    """Accuracy (sentiment), micro P/R/F1 at 0.5 (relations) or MAPE and R^2 (price) per quality set."""
+    from .finetune import predict
+
+    out = {}
+    for name, (texts, gold) in case.quality_sets.items():
+        logits = predict(model, tokenizer, texts, max_length=max_length)
+        if case.problem_type == "single_label_classification":
+            out[name] = {"accuracy": float((logits.argmax(-1) == np.asarray(gold)).mean()), "n": len(texts)}
+        elif case.problem_type == "multi_label_classification":
+            pred, gold = logits > 0, np.asarray(gold) > 0.5
+            tp, fp, fn = (pred & gold).sum(), (pred & ~gold).sum(), (~pred & gold).sum()
+            p, r = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
+            out[name] = {"precision": float(p), "recall": float(r), "f1": float(2 * p * r / max(p + r, 1e-12)),
+                         "n": len(texts)}
+        else:
+            pred, gold = logits[:, 0], np.asarray(gold, dtype=float)
+            ape = np.abs(pred - gold) / gold
+            out[name] = {"mape": float(ape.mean()), "within_1_percent": float((ape < 0.01).mean()),
+                         "r2": float(1 - ((pred - gold) ** 2).sum() / ((gold - gold.mean()) ** 2).sum()),
+                         "n": len(texts)}
+    return out
+
+
+# ----- explaining the queries --------------------------------------------------------------------------
+class Explainer:
+    """The case's model, tokenized queries, stored base-method scores, and LAFA with any settings."""
+
+    def __init__(self, case: CaseData, model, tokenizer, index: LafaIndex, batch_size: int = 16):
+        self.case, self.model, self.tokenizer, self.index = case, model, tokenizer, index
+        self.adapter = ModelAdapter(model)
+        self.batch_size = batch_size
+        limit = max_length_of(tokenizer, model.config)
+        self.encoded = [encode(tokenizer, q.text, limit, warn=False) for q in case.queries]
+        self.lengths = np.array([e["input_ids"].shape[1] for e, _ in self.encoded])
+        self.ref_layers: np.ndarray | None = None
+        self._indexes: dict[tuple[int, float], LafaIndex] = {}
+
+    def batches(self, queries: list[int]):
+        order = sorted(queries, key=lambda q: self.lengths[q])
+        for start in range(0, len(order), self.batch_size):
+            part = order[start:start + self.batch_size]
+            ids, mask = pad_right([self.encoded[q][0]["input_ids"][0] for q in part], self.adapter.pad_id)
+            types = torch.zeros_like(ids) if self.adapter.uses_token_types else None
+            yield part, ids, mask, types
+
+    def scores(self, queries: list[int], method: str, lafa: Lafa | None = None, base: dict | None = None,
+               desc: str | None = None, **kwargs) -> tuple[dict[int, np.ndarray], dict[int, int], dict[int, int]]:
+        """Token scores per query (real tokens), the targets explained and the neighbours found."""
+        lafa = lafa or Lafa(self.model, self.index, self.index.config)
+        scores, targets, found = {}, {}, {}
+        with tqdm(total=len(queries), desc=desc or method, disable=desc is None, unit="text") as bar:
+            for part, ids, mask, types in self.batches(queries):
+                wanted = [self.case.queries[q].target for q in part]
+                base_scores = None
+                if base is not None:
+                    base_scores = torch.zeros(ids.shape)
+                    for row, q in enumerate(part):
+                        base_scores[row, :len(base[q])] = torch.from_numpy(base[q])
+                out = lafa.attribute(ids, mask, types, wanted if any(t is not None for t in wanted) else None,
+                                     method=method, base_scores=base_scores, **kwargs)
+                for row, q in enumerate(part):
+                    scores[q] = out.scores[row, :self.lengths[q]].numpy().astype(np.float64)
+                    targets[q] = out.targets[row]
+                    found[q] = len(out.neighbours[row]) if out.neighbours else 0
+                bar.update(len(part))
+        return scores, targets, found
+
+    def word_scores(self, q: int, scores: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
+        """Token scores summed per word span (special tokens left out)."""
+        meta = self.encoded[q][1]
+        offsets = np.array(meta["offsets"]).reshape(-1, 2)
+        real = ~np.array(meta["special"])
+        out = np.zeros(len(spans))
+        for i, (s, e) in enumerate(spans):
+            inside = real & (offsets[:, 0] >= s) & (offsets[:, 1] <= e) & (offsets[:, 1] > offsets[:, 0])
+            out[i] = scores[inside].sum()
+        return out
+
+    def item_values(self, scores: dict[int, np.ndarray], metric: str, items: list[int] | None = None) -> list[float]:
+        fn = pearson if metric == "pearson" else token_auc
+        chosen = range(len(self.case.items)) if items is None else items
+        values = []
+        for i in chosen:
+            item = self.case.items[i]
+            values.append(fn(self.word_scores(item.query, scores[item.query], item.spans), item.gold))
+        return values
+
+    # ----- indexes at other layers and quantiles (same references and cached scores) --------------
+    def index_for(self, layer: int, quantile: float) -> LafaIndex:
+        key = (layer, quantile)
+        if key not in self._indexes:
+            if self.ref_layers is None:
+                self.ref_layers = pooled_layers(self.model, self.tokenizer, self.index.texts,
+                                                self.index.config.pooling)
+            config = self.index.config.replace(layer=layer, quantile=quantile, eps=None)
+            self._indexes[key] = LafaIndex.from_encoded(self.model, self.index.texts, self.ref_layers[layer],
+                                                        self.index.arrays, config, self.case.ref_labels is not None)
+        return self._indexes[key]
+
+    def lafa_scores(self, queries: list[int], base: dict, settings: dict) -> tuple[dict, dict]:
+        index = self.index_for(settings["layer"], settings["quantile"])
+        lafa = Lafa(self.model, index, index.config)
+        scores, _, found = self.scores(queries, "lafa", lafa, base, kernel=settings["kernel"], lam=settings["lam"],
+                                       n_neighbors=settings["n_neighbors"])
+        return scores, found
+
+
+@torch.no_grad()
+def pooled_layers(model, tokenizer, texts: list[str], pooling: str, batch_size: int = 64) -> np.ndarray:
+    """Pooled states of every hidden layer for ``texts``: shape (layers + 1, n, d)."""
+    limit = max_length_of(tokenizer, model.config)
+    order = np.argsort([len(t) for t in texts])
+    out = None
+    for start in range(0, len(texts), batch_size):
+        part = order[start:start + batch_size]
+        enc = tokenizer([texts[i] for i in part], truncation=True, max_length=limit, padding=True, return_tensors="pt")
+        hidden = model(**enc.to(model.device), output_hidden_states=True).hidden_states
+        states = torch.stack([pool(h, enc["attention_mask"], pooling) for h in hidden]).float().cpu().numpy()
+        if out is None:
+            out = np.zeros((states.shape[0], len(texts), states.shape[2]), dtype=np.float32)
+        out[:, part] = states
+    return out
+
+
+# ----- tuning ------------------------------------------------------------------------------------------------
+def tune(explainer: Explainer, spec: CaseSpec, base: dict, queries: list[int], items: list[int],
+         num_layers: int) -> tuple[dict, list[dict]]:
+    """Coordinate-wise search from the paper settings: layer, then quantile x neighbours, kernel, lambda."""
+    cfg = spec.lafa
+    best = {"layer": cfg.layer, "quantile": cfg.quantile, "n_neighbors": cfg.n_neighbors, "kernel": cfg.kernel,
+            "lam": cfg.lam}
+    records: list[dict] = []
+
+    def value(settings: dict) -> tuple[float, float]:
+        scores, found = explainer.lafa_scores(queries, base, settings)
+        return summarize(spec.metric, explainer.item_values(scores, spec.metric, items)).mean, float(
+            np.mean([found[q] for q in queries]))
+
+    grids = [
+        ("layer", [{"layer": layer} for layer in range(num_layers + 1)]),
+        ("quantile x neighbours", [{"quantile": qu, "n_neighbors": k} for qu in (0.05, 0.2, 0.39, 0.6, 1.0)
+                                   for k in (5, 10, 20)]),
+        ("kernel", [{"kernel": k} for k in KERNELS]),
+        # E(w) divides by the neighbour's length, so it is small next to m_i: lambda goes up to 100.
+        ("lambda", [{"lam": lam} for lam in (0.1, 0.44, 1.0, 3.0, 10.0, 30.0, 100.0)]),
+    ]
+    for step, grid in grids:
+        step_records = []
+        for change in grid:
+            settings = {**best, **change}
+            mean, neighbours = value(settings)
+            step_records.append({"step": step, **settings, spec.metric: mean, "neighbours_found": neighbours})
+        winner = max(step_records, key=lambda r: (r[spec.metric], -abs(r["lam"] - 1.0)))
+        best = {k: winner[k] for k in best}
+        records += step_records
+    return best, records
+
+
+def layer_precision(explainer: Explainer, queries: list[int], num_layers: int, k: int) -> list[dict]:
+    """Neighbour precision (eq. 8) of the k nearest references at each layer, no label filter or cut-off."""
+    case = explainer.case
+    counted = [q for q in queries if case.queries[q].category is not None]
+    if not counted:
+        return []
+    vectors = pooled_layers(explainer.model, explainer.tokenizer, [case.queries[q].text for q in counted],
+                            explainer.index.config.pooling)
+    out = []
+    for layer in range(num_layers + 1):
+        index = explainer.index_for(layer, explainer.index.config.quantile)
+        found = index.search(vectors[layer], k, labels=None, use_eps=False)
+        values = [neighbour_precision([case.queries[q].category in case.ref_categories[ref] for ref, _ in nbs], True)
+                  for q, nbs in zip(counted, found)]
+        result = summarize("neighbour_precision", values)
+        out.append({"layer": layer, "precision": result.mean, "std": result.std, "n": result.n})
+    return out
+
+
+# ----- deletion -----------------------------------------------------------------------------------------------------
+def deletion(explainer: Explainer, scores: dict, targets: dict, queries: list[int], mode: str,
+             max_length: int) -> list[list[float]]:
+    """Per query, the deletion curve over FRACTIONS of its words ranked by ``scores``."""
+    from .finetune import predict
+
+    case = explainer.case
+    mask = explainer.tokenizer.mask_token or explainer.tokenizer.unk_token
+
+    def outputs(texts: list[str]) -> np.ndarray:
+        logits = torch.from_numpy(predict(explainer.model, explainer.tokenizer, texts, max_length=max_length))
+        return explainer.adapter.transform(logits, "probability").numpy()
+
+    spans_of = {}
+    for item in case.items:
+        spans_of.setdefault(item.query, item.spans)
+    curves = []
+    for q in queries:
+        spans = spans_of.get(q) or words_of(case.queries[q].text)
+        words = [{"start": s, "end": e} for s, e in spans]
+        word_scores = explainer.word_scores(q, scores[q], spans)
+        curves.append(deletion_curve(outputs, case.queries[q].text, words, word_scores, target=targets[q],
+                                     fractions=FRACTIONS[1:], mode=mode, mask=mask))
+    return curves
+
+
+def paired(a: list[float], b: list[float], seed: int = 0, resamples: int = 2000) -> dict:
+    """Mean of a - b over items where both are defined, a 95 % bootstrap interval, and a's win share."""
+    a_arr, b_arr = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    keep = ~(np.isnan(a_arr) | np.isnan(b_arr))
+    diff = a_arr[keep] - b_arr[keep]
+    if len(diff) == 0:
+        return {"mean_diff": float("nan"), "ci95": [float("nan")] * 2, "wins": float("nan"), "n": 0}
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), size=(resamples, len(diff)))].mean(axis=1)
+    return {"mean_diff": float(diff.mean()), "ci95": [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))],
+            "wins": float((diff > 0).mean()), "ties": float((diff == 0).mean()), "n": int(len(diff))}
+
+
+# ----- one case ------------------------------------------------------------------------------------------------------
+def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_progress: bool) -> dict:
+    start = time.perf_counter()
+    spec = paper_specs(sizes.samples)[name]
+    case = load_case(name, data_dir, sizes)
+    say = print if show_progress else (lambda *a, **k: None)
+    say(f"== {name}: fine-tuning on {len(case.train_texts)} texts")
+    epochs = max(1.0, round(spec.epochs * sizes.epochs_scale))
+    model, tokenizer, training = fine_tuned_model(case, spec, epochs, cache_dir, show_progress)
+    quality = model_quality(case, model, tokenizer, spec.max_length)
+    say(f"   model quality: {quality}")
+    if case.problem_type == "regression":
+        # Keep the best-predicted listings, as the paper kept texts with under 1 % error.
+        from .finetune import predict
+
+        pred = predict(model, tokenizer, [q.text for q in case.queries], max_length=spec.max_length)[:, 0]
+        gold = np.asarray(case.quality_sets["generated test listings"][1])
+        error = np.abs(pred - gold) / gold
+        keep = np.argsort(error, kind="stable")[:sizes.laptop_texts].tolist()
+        case = keep_queries(case, keep)
+        case.notes.append(f"Largest prediction error among the scored listings: {error[keep].max():.2%}.")
+    say(f"   indexing {len(case.ref_texts)} references")
+    model_key = json.dumps({k: v for k, v in training.items() if k != "cached"}, sort_keys=True)
+    index, index_info = cached_index(case, model, tokenizer, spec.lafa, model_key, cache_dir, show_progress)
+    explainer = Explainer(case, model, tokenizer, index)
+    queries = list(range(len(case.queries)))
+    num_layers = model.config.num_hidden_layers
+    texts_in_order = list(dict.fromkeys(q.text for q in case.queries))
+    tune_texts = set(texts_in_order[:sizes.tune_texts])
+    tune_queries = [q for q in queries if case.queries[q].text in tune_texts]
+    tune_items = [i for i, it in enumerate(case.items) if it.query in set(tune_queries)]
+
+    methods: dict[str, dict] = {}
+    stored: dict[str, dict] = {}
+    targets: dict[int, int] = {}
+    for method in BASE_METHODS_EVALUATED:
+        t0 = time.perf_counter()
+        scores, targets, _ = explainer.scores(queries, method, desc=f"{name}: {method}" if show_progress else None)
+        seconds = time.perf_counter() - t0
+        stored[method] = scores
+        methods[method] = {"values": explainer.item_values(scores, spec.metric), "ms_per_text": 1000 * seconds / len(queries)}
+
+    base_method = spec.lafa.base_method
+    say(f"   tuning LAFA on the {len(tune_queries)} queries of the first {len(tune_texts)} test texts")
+    t0 = time.perf_counter()
+    tuned, sweep = tune(explainer, spec, stored[base_method], tune_queries, tune_items, num_layers)
+    tuning_seconds = time.perf_counter() - t0
+    paper_settings = {"layer": spec.lafa.layer, "quantile": spec.lafa.quantile, "n_neighbors": spec.lafa.n_neighbors,
+                      "kernel": spec.lafa.kernel, "lam": spec.lafa.lam}
+    for label, settings in (("lafa_paper", paper_settings), ("lafa_tuned", tuned)):
+        t0 = time.perf_counter()
+        scores, found = explainer.lafa_scores(queries, stored[base_method], settings)
+        stored[label] = scores
+        methods[label] = {"values": explainer.item_values(scores, spec.metric), "settings": settings,
+                          "neighbours_found": float(np.mean(list(found.values()))),
+                          "ms_per_text": methods[base_method]["ms_per_text"]
+                          + 1000 * (time.perf_counter() - t0) / len(queries)}
+
+    by_subset = {}
+    for subset in case.subsets:
+        rows = [i for i, it in enumerate(case.items) if subset in it.subsets]
+        by_subset[subset] = {m: asdict(summarize(spec.metric, [r["values"][i] for i in rows]))
+                             for m, r in methods.items()}
+        for m in by_subset[subset]:
+            by_subset[subset][m].pop("values")
+    held_out = [i for i in range(len(case.items)) if i not in set(tune_items)]
+    comparisons = {}
+    for label in ("lafa_paper", "lafa_tuned"):
+        comparisons[label] = {
+            "all": paired(methods[label]["values"], methods[base_method]["values"]),
+            "held_out": paired([methods[label]["values"][i] for i in held_out],
+                               [methods[base_method]["values"][i] for i in held_out]),
+        }
+    say("   deletion curves")
+    del_queries = queries[:sizes.deletion_texts] if case.problem_type != "regression" else queries
+    deletion_curves = {}
+    for method in list(BASE_METHODS_EVALUATED) + ["lafa_paper", "lafa_tuned"]:
+        curves = deletion(explainer, stored[method], targets, del_queries, spec.deletion_mode, spec.max_length)
+        arr = np.asarray(curves)
+        deletion_curves[method] = {"mean": arr.mean(0).tolist(), "std": arr.std(0).tolist(), "n": len(curves)}
+    precision = layer_precision(explainer, queries, num_layers, spec.lafa.n_neighbors)
+    return {
+        "case": name, "notes": case.notes, "metric": spec.metric, "subsets": case.subsets,
+        "base_method": base_method, "training": training, "quality": quality, "index": index_info,
+        "paper_settings": {**spec.lafa.to_dict(), "eps": index.config.eps}, "tuned_settings": tuned,
+        "tuning": {"texts": len(tune_texts), "queries": len(tune_queries), "items": len(tune_items),
+                   "seconds": round(tuning_seconds, 1), "sweep": sweep},
+        "results": by_subset, "comparisons": comparisons,
+        "timing_ms_per_text": {m: r["ms_per_text"] for m, r in methods.items()},
+        "deletion": {"fractions": list(FRACTIONS[1:]), "mode": spec.deletion_mode, "curves": deletion_curves},
+        "layer_precision": precision,
+        "counts": {"queries": len(case.queries), "items": len(case.items), "references": len(case.ref_texts),
+                   "train_texts": len(case.train_texts)},
+        "values": {m: r["values"] for m, r in methods.items()},
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def run_evaluation(data_dir: str | os.PathLike | None, output: str | os.PathLike, cases: list[str] | None = None,
+                   quick: bool = False, cache_dir: str | os.PathLike | None = None,
+                   show_progress: bool = True) -> dict:
+    """Evaluate ``cases`` and write ``results.json``, ``README.md`` and the plots into ``output``."""
+    from . import __version__
+    from .default_model import lafa_home
+    from .evaluation_report import write_report
+
+    cases = list(cases or CASES)
+    for name in cases:
+        if name not in CASES:
+            raise ValueError(f"Unknown case {name!r}; valid: {', '.join(CASES)}")
+    sizes = RunSizes.quick() if quick else RunSizes()
+    cache = Path(cache_dir) if cache_dir else lafa_home() / "evaluation"
+    start = time.perf_counter()
+    results = {
+        "lafa_pipeline": __version__, "quick": quick, "sizes": asdict(sizes),
+        "torch_threads": torch.get_num_threads(), "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "cases": {},
+    }
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    previous = out / "results.json"
+    if previous.exists():  # rerunning some cases keeps the other cases' results of the same kind of run
+        earlier = json.loads(previous.read_text())
+        if earlier.get("quick") == quick:
+            results["cases"] = {k: v for k, v in earlier.get("cases", {}).items() if k not in cases}
+    for name in cases:
+        results["cases"][name] = evaluate_case(name, data_dir, sizes, cache, show_progress)
+        # Written after every case, so a failure later leaves the finished cases on disk.
+        results["seconds"] = round(time.perf_counter() - start, 1)
+        atomic_write_text(out / "results.json", json.dumps(results, indent=1) + "\n")
+        write_report(results, out)
+    return results

@@ -1,0 +1,248 @@
+"""The evaluation's Markdown report and plots, written from ``results.json`` (``lafa evaluate --report-only``
+rewrites them without rerunning).
+
+Example:
+    >>> fmt(0.4567, 0.12)
+    '.457 (.120)'
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from .files import atomic_path, atomic_write_text
+
+NAMES = {"random": "Rand", "simple_grad": "SimpleGrad", "input_grad": "InputGrad", "smooth_grad": "SmoothGrad",
+         "integrated_grad": "IntegratedGrad", "shap_zero": "SHAP+Zero", "shap_ref": "SHAP+Ref",
+         "shap_deep": "SHAP+Deep", "lafa_paper": "LAFA, paper settings", "lafa_tuned": "LAFA, tuned settings"}
+# The paper's numbers (../shared/PAPER.md): table 2 token AUC mean (std), table 3 Pearson mean.
+PAPER_AUC = {  # method: {dataset: (mean, std)}
+    "random": {"NYT": (.498, .143), "WebNLG": (.501, .121)},
+    "simple_grad": {"NYT": (.949, .071), "WebNLG": (.670, .135)},
+    "input_grad": {"NYT": (.953, .061), "WebNLG": (.713, .120)},
+    "integrated_grad": {"NYT": (.948, .077), "WebNLG": (.663, .126)},
+    "smooth_grad": {"NYT": (.960, .064), "WebNLG": (.664, .142)},
+    "shap_zero": {"NYT": (.805, .213), "WebNLG": (.670, .133)},
+    "shap_ref": {"NYT": (.872, .169), "WebNLG": (.675, .133)},
+    "lafa": {"NYT": (.958, .060), "WebNLG": (.724, .115)},
+}
+PAPER_PEARSON = {  # method: {dataset: mean}
+    "random": {"SST-2": .039, "SST": .040}, "simple_grad": {"SST-2": .441, "SST": .430},
+    "input_grad": {"SST-2": .456, "SST": .448}, "integrated_grad": {"SST-2": .468, "SST": .454},
+    "smooth_grad": {"SST-2": .484, "SST": .471}, "shap_zero": {"SST-2": .400, "SST": .392},
+    "shap_ref": {"SST-2": .279, "SST": .278}, "lafa": {"SST-2": .494, "SST": .481},
+}
+PAPER_QUALITY = {"sst": "SST-2 92.4 % (SST 86.6 %), DistilBERT", "webnlg": "F1 87.7, BERT-base",
+                 "nyt": "F1 94.1, BERT-base (trained on NYT train)", "laptops": "private Amazon data, BERT-base"}
+TITLES = {"sst": "Case II — sentiment: SST-2 / SST", "webnlg": "Case I — relations: WebNLG",
+          "nyt": "Case I — relations: NYT", "laptops": "Case III — price regression: generated laptop catalogue"}
+METRIC_NAMES = {"pearson": "Pearson correlation with gold word scores", "token_auc": "token AUC against gold words"}
+
+
+def fmt(mean: float, std: float | None = None) -> str:
+    def num(x: float) -> str:
+        if x is None or (isinstance(x, float) and math.isnan(x)):
+            return "n/a"
+        return f"{x:.3f}".replace("0.", ".", 1) if abs(x) < 1 else f"{x:.3f}"
+    return num(mean) if std is None else f"{num(mean)} ({num(std)})"
+
+
+def _paper(method: str, subset: str) -> str:
+    key = "lafa" if method.startswith("lafa") else method
+    if subset in ("SST", "SST-2"):
+        value = PAPER_PEARSON.get(key, {}).get(subset)
+        return "—" if value is None else fmt(value)
+    value = PAPER_AUC.get(key, {}).get(subset)
+    return "—" if value is None else fmt(*value)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |"]
+    return lines + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def _comparison_lines(case: dict) -> list[str]:
+    base = NAMES[case["base_method"]]
+    rows = []
+    for label in ("lafa_paper", "lafa_tuned"):
+        for part in ("all", "held_out"):
+            c = case["comparisons"][label][part]
+            rows.append([f"{NAMES[label]} − {base}", "all items" if part == "all" else "items outside the tuning texts",
+                         f"{c['mean_diff']:+.4f}", f"[{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}]",
+                         f"{100 * c['wins']:.1f} %", f"{100 * c.get('ties', 0):.1f} %", str(c["n"])])
+    return _table(["difference", "over", "mean", "95 % bootstrap CI", "LAFA higher", "equal", "n"], rows)
+
+
+def _quality_lines(case: dict) -> list[str]:
+    rows = []
+    for name, q in case["quality"].items():
+        shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in q.items())
+        rows.append([name, shown])
+    t = case["training"]
+    lines = _table(["evaluated on", "result"], rows)
+    lines.append("")
+    head = f" (head {t['head_learning_rate']})" if t.get("head_learning_rate") else ""
+    weight = f", positive-label loss weight {t['positive_weight']}" if t.get("positive_weight") else ""
+    lines.append(f"Fine-tuned from all-MiniLM-L6-v2 on {t['train_texts']} texts, {t['epochs']} epoch(s), learning rate "
+                 f"{t['learning_rate']}{head}{weight}, batch 32, max length {t['max_length']}: {t['seconds']} s"
+                 + (" (this run loaded it from the cache)" if t.get("cached") else "") + ". "
+                 f"Paper's model: {PAPER_QUALITY[case['case']]}.")
+    return lines
+
+
+def _settings_line(settings: dict) -> str:
+    return (f"layer {settings['layer']}, quantile {settings['quantile']}, {settings['n_neighbors']} neighbours, "
+            f"{settings['kernel']} kernel, lambda {settings['lam']}")
+
+
+def _sweep_lines(case: dict) -> list[str]:
+    metric = case["metric"]
+    rows = [[r["step"], str(r["layer"]), str(r["quantile"]), str(r["n_neighbors"]), r["kernel"], str(r["lam"]),
+             fmt(r[metric]), f"{r['neighbours_found']:.1f}"] for r in case["tuning"]["sweep"]]
+    return _table(["step", "layer", "quantile", "neighbours", "kernel", "lambda", metric, "found"], rows)
+
+
+def _deletion_lines(case: dict) -> list[str]:
+    d = case["deletion"]
+    header = ["method"] + [f"{int(100 * f)} %" for f in d["fractions"]]
+    rows = [[NAMES[m]] + [fmt(mu, sd) for mu, sd in zip(c["mean"], c["std"])] for m, c in d["curves"].items()]
+    return _table(header, rows)
+
+
+def case_section(case: dict) -> list[str]:
+    metric = case["metric"]
+    lines = [f"## {TITLES[case['case']]}", ""] + [f"- {n}" for n in case["notes"]] + [""]
+    lines += ["Model quality:", ""] + _quality_lines(case) + [""]
+    header = ["method"]
+    for subset in case["subsets"]:
+        header += [f"{subset} {metric}", f"paper {subset}", "n"]
+    header.append("ms per text")
+    rows = []
+    for method in case["results"][case["subsets"][0]]:
+        row = [NAMES[method]]
+        for subset in case["subsets"]:
+            r = case["results"][subset][method]
+            row += [fmt(r["mean"], r["std"]), _paper(method, subset), str(r["n"])]
+        row.append(f"{case['timing_ms_per_text'][method]:.1f}")
+        rows.append(row)
+    lines += [f"{METRIC_NAMES[metric]}, mean (std) over items (higher is better):", ""] + _table(header, rows) + [""]
+    lines += [f"LAFA uses {NAMES[case['base_method']]} as its base. Paper settings: "
+              f"{_settings_line(case['paper_settings'])} (eps = {case['paper_settings']['eps']:.4f}); tuned on the "
+              f"{case['tuning']['items']} items of the first {case['tuning']['texts']} test texts: "
+              f"{_settings_line(case['tuned_settings'])}. LAFA's time = its base method's + search and aggregation.", ""]
+    lines += ["Paired difference to the base method (bootstrap over items):", ""] + _comparison_lines(case) + [""]
+    d = case["deletion"]
+    what = ("absolute percentage change of the predicted price" if d["mode"] == "mape"
+            else "drop in the explained class's log-odds")
+    lines += [f"Deletion: {what} when the top p % of words (by score) are replaced by [MASK], mean (std) over "
+              f"{next(iter(d['curves'].values()))['n']} texts (higher = more faithful); plot: `deletion_{case['case']}.png`.",
+              ""] + _deletion_lines(case) + [""]
+    lines += ["<details><summary>Tuning sweep (first texts only; each step keeps the best so far)</summary>", ""]
+    lines += _sweep_lines(case) + ["", "</details>", ""]
+    return lines
+
+
+def summary_lines(results: dict) -> list[str]:
+    rows = []
+    for name, case in results["cases"].items():
+        base = case["base_method"]
+        for subset in case["subsets"]:
+            res = case["results"][subset]
+            bases = {m: r for m, r in res.items() if not m.startswith("lafa")}
+            best = max(bases, key=lambda m: -1 if math.isnan(bases[m]["mean"]) else bases[m]["mean"])
+            c = case["comparisons"]["lafa_tuned"]["held_out"]
+            rows.append([subset, case["metric"], f"{NAMES[best]} {fmt(bases[best]['mean'])}",
+                         f"{NAMES[base]} {fmt(res[base]['mean'])}", fmt(res["lafa_paper"]["mean"]),
+                         fmt(res["lafa_tuned"]["mean"]),
+                         f"{c['mean_diff']:+.4f} [{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}]"])
+    return _table(["data", "metric", "best base method", "LAFA's base", "LAFA paper settings", "LAFA tuned",
+                   "tuned − base, held-out items (95 % CI)"], rows)
+
+
+def layer_lines(results: dict) -> list[str]:
+    lines = []
+    for name, case in results["cases"].items():
+        layer_rows = [r for r in case["tuning"]["sweep"] if r["step"] == "layer"]
+        precision = {p["layer"]: p for p in case["layer_precision"]}
+        rows = [[str(r["layer"]), fmt(r[case["metric"]]), f"{r['neighbours_found']:.1f}",
+                 fmt(precision[r["layer"]]["precision"], precision[r["layer"]]["std"]) if r["layer"] in precision else "—"]
+                for r in layer_rows]
+        lines += [f"{name} ({case['metric']} of LAFA on the tuning texts; neighbour precision of the "
+                  f"{case['paper_settings']['n_neighbors']} nearest references over all scored texts):", ""]
+        lines += _table(["layer", case["metric"], "neighbours within eps", "neighbour precision"], rows) + [""]
+    return lines
+
+
+def write_plots(results: dict, out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for name, case in results["cases"].items():
+        d = case["deletion"]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        xs = [0] + [100 * f for f in d["fractions"]]
+        for method, curve in d["curves"].items():
+            style = "-" if method.startswith("lafa") else "--"
+            ax.plot(xs, [0] + curve["mean"], style, marker="o", markersize=3, label=NAMES[method])
+        ax.set_xlabel("words masked (top p %, by score)")
+        ax.set_ylabel("prediction change (MAPE)" if d["mode"] == "mape" else "log-odds drop")
+        ax.set_title(f"Deletion: {name}")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        written.append(_save(fig, out / f"deletion_{name}.png"))
+        plt.close(fig)
+    cases = list(results["cases"].values())
+    fig, axes = plt.subplots(1, len(cases), figsize=(4 * len(cases), 3.5), squeeze=False)
+    for ax, case in zip(axes[0], cases):
+        layer_rows = [r for r in case["tuning"]["sweep"] if r["step"] == "layer"]
+        ax.plot([r["layer"] for r in layer_rows], [r[case["metric"]] for r in layer_rows], marker="o",
+                label=f"LAFA {case['metric']}")
+        ax.set_xlabel("encoder layer")
+        ax.set_ylabel(case["metric"])
+        ax.set_title(case["case"])
+        if case["layer_precision"]:
+            twin = ax.twinx()
+            twin.plot([p["layer"] for p in case["layer_precision"]], [p["precision"] for p in case["layer_precision"]],
+                      "--", color="tab:orange", marker="s", label="neighbour precision")
+            twin.set_ylabel("neighbour precision")
+    fig.tight_layout()
+    written.append(_save(fig, out / "layer_sweep.png"))
+    plt.close(fig)
+    return written
+
+
+def _save(fig, path: Path) -> str:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    return str(path)
+
+
+def write_report(results: dict, out: Path) -> None:
+    """``README.md`` and the PNG plots for ``results`` (as written to ``results.json``)."""
+    out = Path(out)
+    write_plots(results, out)
+    mode = "quick check (`--quick`: small training sets, a few texts; numbers mean nothing)" if results["quick"] else "full run"
+    lines = ["# LAFA evaluation", "",
+             f"{mode}; lafa-pipeline {results['lafa_pipeline']}, {results['device']}, "
+             f"{results['torch_threads']} torch threads, {results['seconds'] / 60:.1f} minutes in all "
+             f"(fine-tuning included unless loaded from the cache; see each case). Written by `lafa evaluate`; "
+             "every number below is in `results.json`, per-item values included.", "",
+             f"Sampled methods (SmoothGrad, IntegratedGrad, SHAP) use {results['sizes']['samples']} samples/steps.", "",
+             "## Summary", ""] + summary_lines(results) + [""]
+    for name, case in results["cases"].items():
+        lines += case_section(case)
+    lines += ["## Layer sweep", "", "![layer sweep](layer_sweep.png)", ""] + layer_lines(results)
+    lines += ["## Deletion curves", ""] + [f"![deletion {n}](deletion_{n}.png)" for n in results["cases"]] + [""]
+    atomic_write_text(out / "README.md", "\n".join(lines) + "\n")
+
+
+def rewrite_report(folder: str) -> None:
+    """Regenerate README.md and plots from ``folder/results.json``."""
+    path = Path(folder) / "results.json"
+    if not path.exists():
+        raise FileNotFoundError(f"No results.json in {folder}; run `lafa evaluate` first")
+    write_report(json.loads(path.read_text()), Path(folder))
