@@ -37,6 +37,7 @@ INDEX_TYPES = ("flat", "hnsw", "ivf")
 OUTPUTS = ("probability", "logit")
 IG_REFERENCES = ("zero", "pad")
 CACHE_TARGETS = ("label", "all")
+NEIGHBOR_SCALES = ("none", "query")
 
 # Appendix E of the paper: kernel parameters used there.
 DEFAULT_KERNEL_PARAMS: dict[str, dict[str, Any]] = {
@@ -79,6 +80,11 @@ class LafaConfig:
     kernel_params: dict[str, Any] = field(default_factory=dict)
     """Overrides of the kernel's parameters (see DEFAULT_KERNEL_PARAMS)."""
     lam: float = 0.44
+    neighbor_scale: str = "none"
+    """How neighbour scores enter eq. 7: as computed ("none", the paper's formula), or rescaled so
+    each neighbour's scores sum to the explained text's total ("query"). Gradient scores of
+    confident predictions are orders of magnitude smaller than those of unsure ones, so raw
+    neighbour scores can swamp the text's own; rescaling keeps LAFA in the text's units."""
     base_method: str = "smooth_grad"
     samples: int = 25
     """SmoothGrad samples and SHAP draws."""
@@ -114,6 +120,7 @@ class LafaConfig:
         check_choice("output", self.output, OUTPUTS)
         check_choice("ig_reference", self.ig_reference, IG_REFERENCES)
         check_choice("cache_targets", self.cache_targets, CACHE_TARGETS)
+        check_choice("neighbor_scale", self.neighbor_scale, NEIGHBOR_SCALES)
         unknown = set(self.kernel_params) - set(DEFAULT_KERNEL_PARAMS[self.kernel])
         if unknown:
             valid = ", ".join(DEFAULT_KERNEL_PARAMS[self.kernel]) or "none"

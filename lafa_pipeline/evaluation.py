@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .config import KERNELS, LafaConfig
+from .config import KERNELS, NEIGHBOR_SCALES, LafaConfig
 from .evaluation_data import CaseData, keep_queries, laptop_case, relation_case, sentiment_case, words_of
 from .files import atomic_write_text
 from .index import LafaIndex
@@ -176,7 +176,8 @@ def fine_tuned_model(case: CaseData, spec: CaseSpec, epochs: float, cache_dir: P
 def cached_index(case: CaseData, model, tokenizer, config: LafaConfig, model_dir_key: str, cache_dir: Path,
                  show_progress: bool) -> tuple[LafaIndex, dict]:
     """The case's reference index with the paper settings (cached beside the model)."""
-    folder = cache_dir / "indexes" / f"{case.name}-{_digest(model_dir_key, case.ref_texts, case.ref_labels, config.to_dict())}"
+    settings = {k: v for k, v in config.to_dict().items() if k != "neighbor_scale"}  # aggregation-time only
+    folder = cache_dir / "indexes" / f"{case.name}-{_digest(model_dir_key, case.ref_texts, case.ref_labels, settings)}"
     if (folder / "lafa_config.json").exists():
         index = LafaIndex.from_pretrained(folder)
         index.check_model(model)
@@ -300,7 +301,7 @@ class Explainer:
         index = self.index_for(settings["layer"], settings["quantile"])
         lafa = Lafa(self.model, index, index.config)
         scores, _, found = self.scores(queries, "lafa", lafa, base, kernel=settings["kernel"], lam=settings["lam"],
-                                       n_neighbors=settings["n_neighbors"])
+                                       n_neighbors=settings["n_neighbors"], neighbor_scale=settings["neighbor_scale"])
         return scores, found
 
 
@@ -324,10 +325,9 @@ def pooled_layers(model, tokenizer, texts: list[str], pooling: str, batch_size: 
 # ----- tuning ------------------------------------------------------------------------------------------------
 def tune(explainer: Explainer, spec: CaseSpec, base: dict, queries: list[int], items: list[int],
          num_layers: int) -> tuple[dict, list[dict]]:
-    """Coordinate-wise search from the paper settings: layer, then quantile x neighbours, kernel, lambda."""
-    cfg = spec.lafa
-    best = {"layer": cfg.layer, "quantile": cfg.quantile, "n_neighbors": cfg.n_neighbors, "kernel": cfg.kernel,
-            "lam": cfg.lam}
+    """Coordinate-wise search from the paper settings: neighbour scale, layer, quantile x neighbours,
+    kernel, then lambda x neighbour scale."""
+    best = settings_of(spec.lafa)
     records: list[dict] = []
 
     def value(settings: dict) -> tuple[float, float]:
@@ -336,12 +336,14 @@ def tune(explainer: Explainer, spec: CaseSpec, base: dict, queries: list[int], i
             np.mean([found[q] for q in queries]))
 
     grids = [
+        ("neighbour scale", [{"neighbor_scale": scale} for scale in NEIGHBOR_SCALES]),
         ("layer", [{"layer": layer} for layer in range(num_layers + 1)]),
         ("quantile x neighbours", [{"quantile": qu, "n_neighbors": k} for qu in (0.05, 0.2, 0.39, 0.6, 1.0)
                                    for k in (5, 10, 20)]),
         ("kernel", [{"kernel": k} for k in KERNELS]),
         # E(w) divides by the neighbour's length, so it is small next to m_i: lambda goes up to 100.
-        ("lambda", [{"lam": lam} for lam in (0.1, 0.44, 1.0, 3.0, 10.0, 30.0, 100.0)]),
+        ("lambda x neighbour scale", [{"lam": lam, "neighbor_scale": scale} for scale in NEIGHBOR_SCALES
+                                      for lam in (0.1, 0.44, 1.0, 3.0, 10.0, 30.0, 100.0)]),
     ]
     for step, grid in grids:
         step_records = []
@@ -353,6 +355,12 @@ def tune(explainer: Explainer, spec: CaseSpec, base: dict, queries: list[int], i
         best = {k: winner[k] for k in best}
         records += step_records
     return best, records
+
+
+def settings_of(config: LafaConfig) -> dict:
+    """The LAFA settings the tuning varies."""
+    return {"layer": config.layer, "quantile": config.quantile, "n_neighbors": config.n_neighbors,
+            "kernel": config.kernel, "lam": config.lam, "neighbor_scale": config.neighbor_scale}
 
 
 def layer_precision(explainer: Explainer, queries: list[int], num_layers: int, k: int) -> list[dict]:
@@ -460,8 +468,7 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
     t0 = time.perf_counter()
     tuned, sweep = tune(explainer, spec, stored[base_method], tune_queries, tune_items, num_layers)
     tuning_seconds = time.perf_counter() - t0
-    paper_settings = {"layer": spec.lafa.layer, "quantile": spec.lafa.quantile, "n_neighbors": spec.lafa.n_neighbors,
-                      "kernel": spec.lafa.kernel, "lam": spec.lafa.lam}
+    paper_settings = settings_of(spec.lafa)
     for label, settings in (("lafa_paper", paper_settings), ("lafa_tuned", tuned)):
         t0 = time.perf_counter()
         scores, found = explainer.lafa_scores(queries, stored[base_method], settings)

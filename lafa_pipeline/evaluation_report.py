@@ -92,15 +92,18 @@ def _quality_lines(case: dict) -> list[str]:
 
 
 def _settings_line(settings: dict) -> str:
+    scale = ("raw neighbour scores (the paper's eq. 7)" if settings.get("neighbor_scale", "none") == "none"
+             else "neighbour scores rescaled to the text's total")
     return (f"layer {settings['layer']}, quantile {settings['quantile']}, {settings['n_neighbors']} neighbours, "
-            f"{settings['kernel']} kernel, lambda {settings['lam']}")
+            f"{settings['kernel']} kernel, lambda {settings['lam']}, {scale}")
 
 
 def _sweep_lines(case: dict) -> list[str]:
     metric = case["metric"]
-    rows = [[r["step"], str(r["layer"]), str(r["quantile"]), str(r["n_neighbors"]), r["kernel"], str(r["lam"]),
-             fmt(r[metric]), f"{r['neighbours_found']:.1f}"] for r in case["tuning"]["sweep"]]
-    return _table(["step", "layer", "quantile", "neighbours", "kernel", "lambda", metric, "found"], rows)
+    rows = [[r["step"], r.get("neighbor_scale", "none"), str(r["layer"]), str(r["quantile"]), str(r["n_neighbors"]),
+             r["kernel"], str(r["lam"]), fmt(r[metric]), f"{r['neighbours_found']:.1f}"] for r in case["tuning"]["sweep"]]
+    return _table(["step", "neighbour scale", "layer", "quantile", "neighbours", "kernel", "lambda", metric, "found"],
+                  rows)
 
 
 def _deletion_lines(case: dict) -> list[str]:

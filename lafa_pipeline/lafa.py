@@ -24,7 +24,7 @@ from torch import Tensor
 
 from .aggregation import Neighbour, expectation, lafa_combine
 from .base_methods import MethodParams, attribute, forward_gradients, reduce_sum_of_squares
-from .config import METHODS, LafaConfig, check_choice
+from .config import METHODS, NEIGHBOR_SCALES, LafaConfig, check_choice
 from .model_adapter import ModelAdapter
 from .text_inputs import pad_right
 
@@ -64,6 +64,7 @@ class Lafa:
         n_neighbors: int | None = None,
         live: bool = False,
         base_scores: Tensor | None = None,
+        neighbor_scale: str | None = None,
     ) -> LafaOutput:
         """Token scores of ``method`` for each text; ``targets`` are class indexes (None: predicted).
 
@@ -72,6 +73,8 @@ class Lafa:
         on the same texts without recomputing the base method.
         """
         check_choice("method", method, METHODS)
+        neighbor_scale = neighbor_scale or self.config.neighbor_scale
+        check_choice("neighbor_scale", neighbor_scale, NEIGHBOR_SCALES)
         if base_scores is not None and (method != "lafa" or tuple(base_scores.shape) != tuple(input_ids.shape)):
             raise ValueError(f"base_scores must have the shape of input_ids {tuple(input_ids.shape)} and only "
                              f"go with method 'lafa'; got shape {tuple(base_scores.shape)} with method {method!r}")
@@ -133,7 +136,12 @@ class Lafa:
             for b in range(batch):
                 real = attention_mask[b].bool()
                 query_ids = input_ids[b][real].to(self.adapter.device)
-                expected = expectation(query_ids, self.adapter.embed(query_ids).detach(), neighbour_scores[b],
+                items = neighbour_scores[b]
+                if neighbor_scale == "query":
+                    total = float(scores[b, real.to(scores.device)].sum())
+                    items = [Neighbour(n.token_ids, n.scores * (total / max(float(n.scores.sum()), 1e-30)))
+                             for n in items]
+                expected = expectation(query_ids, self.adapter.embed(query_ids).detach(), items,
                                        self.adapter.embed, kernel, kernel_params)
                 scores[b, real.to(scores.device)] = lafa_combine(scores[b, real.to(scores.device)], expected, lam)
         return LafaOutput(scores.detach().cpu(), prediction.cpu(), targets, neighbours, live_count)

@@ -102,6 +102,22 @@ def test_lafa_from_precomputed_base_scores_equals_full_run(model, tokenizer, ind
         lafa.attribute(*args, method="simple_grad", base_scores=base.scores)
 
 
+def test_neighbour_scale_query_keeps_lafa_in_the_texts_units(model, tokenizer, index):
+    from lafa_pipeline.lafa import Lafa
+
+    enc = tokenizer(QUERIES, padding=True, return_tensors="pt")
+    args = (enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+    lafa = Lafa(model, index)
+    base = lafa.attribute(*args, method=index.config.base_method).scores
+    for scale, homogeneous in (("query", True), ("none", False)):
+        once = lafa.attribute(*args, method="lafa", lam=2.0, base_scores=base, neighbor_scale=scale).scores
+        tenfold = lafa.attribute(*args, method="lafa", lam=2.0, base_scores=10 * base, neighbor_scale=scale).scores
+        # Rescaled neighbours follow the text's own scale: LAFA(c m) = c LAFA(m); raw ones do not.
+        assert torch.allclose(tenfold, 10 * once, rtol=1e-5) == homogeneous
+    with pytest.raises(ValueError, match="neighbor_scale.*valid choices: none, query"):
+        lafa.attribute(*args, method="lafa", neighbor_scale="max")
+
+
 def test_uncached_target_is_computed_live(explainer):
     predicted = explainer("loved the music")
     other = "negative" if predicted["target"] == "positive" else "positive"
