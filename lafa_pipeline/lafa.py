@@ -138,7 +138,7 @@ class Lafa:
                 query_ids = input_ids[b][real].to(self.adapter.device)
                 items = neighbour_scores[b]
                 if neighbor_scale == "query":
-                    total = float(scores[b, real.to(scores.device)].sum())
+                    total = float(scores[b, real.to(scores.device)].detach().sum())
                     items = [Neighbour(n.token_ids, n.scores * (total / max(float(n.scores.sum()), 1e-30)))
                              for n in items]
                 expected = expectation(query_ids, self.adapter.embed(query_ids).detach(), items,
