@@ -89,15 +89,7 @@ class Lafa:
         params = MethodParams.from_config(cfg)
         requested = targets or [None] * batch
         uniform = all(t is None for t in requested) or all(t is not None for t in requested)
-        if base_scores is not None:
-            prediction, pooled = self.adapter.predict(input_ids, attention_mask, token_type_ids, layer=cfg.layer,
-                                                      pooling=cfg.pooling)
-            predicted = self.adapter.predicted_targets(prediction).tolist()
-            targets = [p if t is None else int(t) for t, p in zip(requested, predicted)]
-            neighbours = self._search(pooled, targets, n_neighbors)
-            scores = base_scores.detach().to(self.adapter.device, torch.float32).clone()
-            scores[~attention_mask.bool().to(scores.device)] = 0.0
-        elif base_method in FUSED_METHODS and method not in REFERENCE_METHODS and uniform:
+        if base_scores is None and base_method in FUSED_METHODS and method not in REFERENCE_METHODS and uniform:
             # One forward and one backward give the prediction, the states to search with and the gradient.
             device = self.adapter.device
             ids, mask = input_ids.to(device), attention_mask.to(device)
@@ -116,17 +108,22 @@ class Lafa:
             predicted = self.adapter.predicted_targets(prediction).tolist()
             targets = [p if t is None else int(t) for t, p in zip(requested, predicted)]
             neighbours = self._search(pooled, targets, n_neighbors) if needs_index else [[] for _ in range(batch)]
-            references = None
-            if method in REFERENCE_METHODS:
-                # SHAP references must exist: fall back to the nearest texts beyond eps, then to
-                # texts of any label (a class may have no reference text at all).
-                for b in [b for b in range(batch) if not neighbours[b]]:
-                    neighbours[b] = (self._search(pooled[b:b + 1], targets[b:b + 1], n_neighbors, use_eps=False)[0]
-                                     or self._search(pooled[b:b + 1], [None], n_neighbors, use_eps=False)[0])
-                references = [self._aligned_references(input_ids[b], attention_mask[b], neighbours[b])
-                              for b in range(batch)]
-            scores = attribute(self.adapter, base_method, input_ids, attention_mask, torch.tensor(targets),
-                               token_type_ids, params, references)
+            if base_scores is not None:  # given: only the neighbours' part is computed
+                scores = base_scores.detach().to(self.adapter.device, torch.float32).clone()
+                scores[~attention_mask.bool().to(scores.device)] = 0.0
+            else:
+                references = None
+                if method in REFERENCE_METHODS:
+                    # SHAP references must exist: fall back to the nearest texts beyond eps, then to
+                    # texts of any label (a class may have no reference text at all).
+                    for b in [b for b in range(batch) if not neighbours[b]]:
+                        neighbours[b] = (
+                            self._search(pooled[b:b + 1], targets[b:b + 1], n_neighbors, use_eps=False)[0]
+                            or self._search(pooled[b:b + 1], [None], n_neighbors, use_eps=False)[0])
+                    references = [self._aligned_references(input_ids[b], attention_mask[b], neighbours[b])
+                                  for b in range(batch)]
+                scores = attribute(self.adapter, base_method, input_ids, attention_mask, torch.tensor(targets),
+                                   token_type_ids, params, references)
         live_count = 0
         if method == "lafa":
             neighbour_scores, live_count = self._neighbour_scores(neighbours, targets, live, params)
@@ -149,9 +146,7 @@ class Lafa:
     def _search(self, pooled: Tensor, targets: list[int], n_neighbors: int | None, use_eps: bool = True):
         """Neighbours of each pooled state (same-label ones if configured)."""
         cfg = self.config
-        labels = None
-        if cfg.same_label and self.adapter.problem_type != "regression":
-            labels = targets
+        labels = targets if cfg.same_label and self.adapter.problem_type != "regression" else None
         return self.index.search(pooled.float().cpu().numpy(), n_neighbors or cfg.n_neighbors, labels,
                                  use_eps=use_eps)
 
