@@ -27,6 +27,7 @@ from .price_catalogue import generate_catalogue
 from .relation_data import gold_words, read_casrel, triple_spans
 from .sst_trees import read_trees
 
+LAPTOP_TEST_SET = "generated test listings"  # the laptops' quality set: the test listings, in query order
 PRICE_UNIT = 1000.0  # the regressor predicts price / 1000 (values near 1 train well with MSE)
 
 
@@ -146,10 +147,10 @@ def relation_case(data_dir: str | os.PathLike, dataset: str, train: int | None, 
 
     queries, items = [], []
     title = "WebNLG" if dataset == "webnlg" else "NYT"
+    rel_ids = {name: i for i, name in enumerate(names)}
     for example in test_examples[:texts]:
         spans = words_of(example.text)
         words = [{"start": s, "end": e} for s, e in spans]
-        rel_ids = {name: i for i, name in enumerate(names)}
         for relation in sorted({r for _, r, _ in example.triples}):
             queries.append(Query(example.text, rel_ids[relation], rel_ids[relation]))
             for triple in example.triples:
@@ -196,7 +197,7 @@ def laptop_case(train: int = 4000, refs: int = 3000, texts: int | None = 200, po
         train_texts=[t.text for t in train_items], train_labels=[t.price / PRICE_UNIT for t in train_items],
         ref_texts=[t.text for t in references], ref_labels=None,
         ref_categories=[{quartile(t.price)} for t in references], queries=queries, items=items, subsets=["Laptops"],
-        quality_sets={"generated test listings": ([t.text for t in test_items],
+        quality_sets={LAPTOP_TEST_SET: ([t.text for t in test_items],
                                                   [t.price / PRICE_UNIT for t in test_items])},
         notes=[f"Generated catalogue: {train} training listings (seed {seed}), {len(test_items)} test listings "
                f"(seed {seed + 1}); scored: the {texts} test listings predicted best (the paper kept texts under 1 % error)."],

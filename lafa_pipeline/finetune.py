@@ -64,10 +64,11 @@ def fine_tune(
         )
         optimizer, loss = None, None
         if head_learning_rate is not None:
-            head = [p for n, p in model.named_parameters() if n.startswith(("classifier.", "pre_classifier."))]
-            rest = [p for n, p in model.named_parameters() if not n.startswith(("classifier.", "pre_classifier."))]
-            optimizer = torch.optim.AdamW([{"params": rest, "lr": learning_rate},
-                                           {"params": head, "lr": head_learning_rate}], weight_decay=0.01)
+            groups = {True: [], False: []}  # is the parameter part of the classification head?
+            for name, param in model.named_parameters():
+                groups[name.startswith(("classifier.", "pre_classifier."))].append(param)
+            optimizer = torch.optim.AdamW([{"params": groups[False], "lr": learning_rate},
+                                           {"params": groups[True], "lr": head_learning_rate}], weight_decay=0.01)
         if positive_weight is not None:
             weight = torch.tensor(float(positive_weight))
 
