@@ -6,7 +6,7 @@
 Sections (all on this machine, in this process unless said, ratios taken within the run):
 1. time per explanation on the embedded default model (MiniLM, 6 layers), short (~25 tokens) and
    long (~250 tokens) texts: every base method, LAFA on SmoothGrad and on SimpleGrad with cached
-   neighbour scores and with live ones (the paper's way), Captum LayerIntegratedGradients (50
+   neighbor scores and with live ones (the paper's way), Captum LayerIntegratedGradients (50
    steps) and NoiseTunnel(Saliency) (25 samples) on the same model and texts;
 2. throughput: texts explained one by one versus batched;
 3. index build: texts per second and peak memory (in a fresh subprocess);
@@ -33,9 +33,9 @@ import torch
 
 from lafa_pipeline import LafaIndex, load_explainer
 from lafa_pipeline.config import BASE_METHODS, LafaConfig
-from lafa_pipeline.default_model import DEV_FILE, TRAIN_FILE, read_tsv
+from lafa_pipeline.build.default_model import DEV_FILE, TRAIN_FILE, read_tsv
 from lafa_pipeline.files import atomic_write_text
-from lafa_pipeline.index import _make_faiss_index, search_parameters
+from lafa_pipeline.index_types import INDEX_TYPE_REGISTRY, search_parameters
 
 HERE = Path(__file__).resolve().parent
 
@@ -131,7 +131,7 @@ def section_explanations(pipe, simple_pipe, n_short: int, n_long: int) -> tuple[
         results[name] = {"tokens": statistics.mean(lengths), "texts": len(texts), "ms": time_methods(runs, texts)}
     cfg = pipe.lafa_config
     lines = [f"Default model (MiniLM-L6 on SST-2), {len(pipe.index)} reference texts; SmoothGrad-{cfg.samples} "
-             f"(the default's setting), IG {cfg.steps} steps, SHAP {cfg.samples} draws, {cfg.n_neighbors} neighbours.",
+             f"(the default's setting), IG {cfg.steps} steps, SHAP {cfg.samples} draws, {cfg.n_neighbors} neighbors.",
              "", "| method | short: ms/text | x simple_grad | long: ms/text | x simple_grad |",
              "| --- | ---: | ---: | ---: | ---: |"]
     for method in runs:
@@ -178,7 +178,7 @@ def peak_mb():  # VmHWM: this process's peak resident memory (ru_maxrss would in
         if line.startswith("VmHWM"):
             return int(line.split()[1]) / 1024
 from lafa_pipeline import LafaConfig, LafaIndex, load_explainer
-from lafa_pipeline.default_model import TRAIN_FILE, read_tsv
+from lafa_pipeline.build.default_model import TRAIN_FILE, read_tsv
 pipe = load_explainer(sys.argv[1])
 texts, labels = read_tsv(TRAIN_FILE)
 texts, labels = texts[:int(sys.argv[3])], labels[:int(sys.argv[3])]
@@ -221,7 +221,7 @@ def section_search(sizes: list[int], dim: int = 384) -> tuple[str, dict]:
     lines = ["| vectors | index | params | ms/query (1 query) | recall@10 | index size (MB) | build s |",
              "| ---: | --- | --- | ---: | ---: | ---: | ---: |"]
     for n in sizes:
-        # about 100 vectors a cluster at every size, so that a query's 10 neighbours are not all
+        # about 100 vectors a cluster at every size, so that a query's 10 neighbors are not all
         # in its own tight cluster (which would flatter the approximate indexes)
         centres = rng.normal(size=(max(100, n // 100), dim)).astype(np.float32) / np.sqrt(2)
         vectors = clustered(n, dim, rng, centres)
@@ -237,9 +237,9 @@ def section_search(sizes: list[int], dim: int = 384) -> tuple[str, dict]:
             if key != built_key:
                 index = None  # free the previous index first
                 start = now()
-                index = _make_faiss_index(vectors, LafaConfig(index_type=kind, index_params=params))
+                index = INDEX_TYPE_REGISTRY.get(kind).build(vectors, params)
                 built_key, build = key, now() - start
-            search_params = search_parameters(LafaConfig(index_type=kind, index_params=params))
+            search_params = search_parameters(kind, params)
             ids = np.stack([index.search(q[None], 10, params=search_params)[1][0] for q in queries[:5]])  # warm-up
             start = now()
             ids = np.stack([index.search(q[None], 10, params=search_params)[1][0] for q in queries])
@@ -260,7 +260,7 @@ def section_search(sizes: list[int], dim: int = 384) -> tuple[str, dict]:
         lines.append(f"Memory-mapped loading of the {max(sizes):,}-vector IVF file ({m['file_mb']:.0f} MB): "
                      f"{m['mmap_load_s'] * 1000:.0f} ms and {m['mmap_rss_mb']:.0f} MB of new resident memory, versus "
                      f"{m['read_load_s'] * 1000:.0f} ms and {m['read_rss_mb']:.0f} MB for a full read; "
-                     f"same neighbours: {m['same']}.")
+                     f"same neighbors: {m['same']}.")
     lines.append("")
     lines.append("Vectors: a mixture of Gaussian clusters (n/100 of them, overlapping) in 384 dimensions "
                  "(MiniLM's width); recall@10 against the exact index over 200 held-out queries, one query per "

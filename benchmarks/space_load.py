@@ -19,8 +19,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from gradio_client import Client  # noqa: E402
 
 from lafa_pipeline import load_explainer  # noqa: E402
-from lafa_pipeline.default_model import DEV_FILE, read_tsv  # noqa: E402
-from lafa_pipeline.space_app import PREDICTED, build_demo  # noqa: E402
+from lafa_pipeline.build.default_model import DEV_FILE, read_tsv  # noqa: E402
+from lafa_pipeline.apps.space_app import PREDICTED, build_demo  # noqa: E402
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ def load_explainer(model: str | None = None, index=None, **pipeline_kwargs) -> F
     """
     from transformers import pipeline
 
-    from .default_model import ensure_default_repo
+    from .build.default_model import ensure_default_repo
 
     return pipeline(TASK, model=model or ensure_default_repo(), index=index,
                     pipeline_class=FeatureAttributionPipeline, **pipeline_kwargs)
@@ -45,7 +45,7 @@ class _BuildOnAccessDefault(dict):
 
     def __getitem__(self, key):
         if key == "model":
-            from .default_model import ensure_default_repo
+            from .build.default_model import ensure_default_repo
 
             return ensure_default_repo(), None
         return super().__getitem__(key)

@@ -23,14 +23,16 @@ Example:
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from captum.attr import IntegratedGradients
 from torch import Tensor
 
-from .config import BASE_METHODS, check_choice
 from .model_adapter import ModelAdapter, layer_states
+from .registry import Registry
 
 
 @dataclass
@@ -47,6 +49,54 @@ class MethodParams:
     @classmethod
     def from_config(cls, config) -> "MethodParams":
         return cls(**{k: getattr(config, k) for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class MethodInputs:
+    """What a base method reads: the texts, their input embeddings H, targets and parameters."""
+
+    adapter: ModelAdapter
+    input_ids: Tensor
+    attention_mask: Tensor
+    token_type_ids: Tensor | None
+    targets: Tensor
+    embeds: Tensor
+    params: MethodParams
+    references: list[Tensor] | None = None
+    """shap_ref, shap_deep: per text, token ids (R, T) of reference texts aligned to its padded length."""
+
+    def gradients(self, points: Tensor | None = None, repeats: int = 1) -> Tensor:
+        """dF_target/dH at ``points`` (default: H), ``repeats`` consecutive rows per text."""
+        expand = lambda t: None if t is None else t.repeat_interleave(repeats, dim=0)  # noqa: E731
+        return forward_gradients(self.adapter, self.embeds if points is None else points,
+                                 expand(self.attention_mask), expand(self.token_type_ids), expand(self.targets),
+                                 self.params.internal_batch_size).grads
+
+
+@dataclass(frozen=True)
+class BaseMethod:
+    """One base method: S (B, T, d) from ``MethodInputs``, with what it needs and can do."""
+
+    compute: Callable[[MethodInputs], Tensor]
+    display_name: str
+    needs_references: bool = False
+    """Takes the LAFA neighbors as references, so its scores cannot be cached in an index."""
+    from_gradient: Callable[[Tensor, Tensor], Tensor] | None = None
+    """S from (H, dF/dH at H): the method then shares LAFA's forward pass (one forward, one backward)."""
+    parameters: tuple[str, ...] = ()
+    """The MethodParams fields it reads."""
+
+
+BASE_METHOD_REGISTRY: Registry[BaseMethod] = Registry("method")
+
+
+def base_method(name: str, display_name: str, **capabilities: Any) -> Callable:
+    """Register the decorated ``compute(inputs) -> S`` as base method ``name``."""
+    def add(compute: Callable[[MethodInputs], Tensor]) -> Callable[[MethodInputs], Tensor]:
+        BASE_METHOD_REGISTRY.register(name, BaseMethod(compute, display_name, **capabilities))
+        return compute
+
+    return add
 
 
 def text_generator(input_ids: Tensor, attention_mask: Tensor, seed: int) -> torch.Generator:
@@ -92,38 +142,109 @@ def attribute_raw(
     references: list[Tensor] | None = None,
 ) -> Tensor:
     """The matrix S (B, T, d) of ``method`` before the sum-of-squares reduction."""
-    check_choice("method", method, BASE_METHODS)
-    params = params or MethodParams()
+    entry = BASE_METHOD_REGISTRY.get(method)
+    if entry.needs_references and (references is None or len(references) != input_ids.shape[0]
+                                   or any(r.shape[0] == 0 for r in references)):
+        raise ValueError(f"{method} needs reference texts (the LAFA neighbors): explain with an index")
     device = adapter.device
     input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
-    token_type_ids = None if token_type_ids is None else token_type_ids.to(device)
-    targets = targets.to(device)
-    embeds = adapter.embed(input_ids).detach()
-    extra = (attention_mask, token_type_ids)
-    target_list = targets.tolist()
+    inputs = MethodInputs(adapter, input_ids, attention_mask,
+                          None if token_type_ids is None else token_type_ids.to(device), targets.to(device),
+                          adapter.embed(input_ids).detach(), params or MethodParams(), references)
     with torch.enable_grad():
-        if method == "random":
-            return _random(embeds, input_ids, attention_mask, params)
-        if method in ("simple_grad", "input_grad"):
-            grads = forward_gradients(adapter, embeds, attention_mask, token_type_ids, targets,
-                                      params.internal_batch_size).grads
-            return grads if method == "simple_grad" else embeds * grads
-        if method == "integrated_grad":
-            if params.ig_reference == "pad":
-                baseline = adapter.embed(torch.full_like(input_ids, adapter.pad_id)).detach()
-            else:
-                baseline = torch.zeros_like(embeds)
-            return IntegratedGradients(adapter.forward).attribute(
-                embeds.clone().requires_grad_(True),  # Captum warns on inputs without requires_grad
-                baselines=baseline,
-                target=target_list,
-                additional_forward_args=extra,
-                n_steps=params.steps,
-                method="riemann_right",
-                internal_batch_size=max(params.internal_batch_size, input_ids.shape[0]),
-            ).detach()
-        return _sampled(adapter, method, embeds, input_ids, attention_mask, token_type_ids, targets, params,
-                        references)
+        return entry.compute(inputs).detach()
+
+
+# ----- the methods (paper eq. 1-3) ----------------------------------------------------------------
+@base_method("random", "Rand", parameters=("seed",))
+def _random(x: MethodInputs) -> Tensor:
+    raw = torch.zeros_like(x.embeds)
+    for b in range(x.embeds.shape[0]):
+        real = x.attention_mask[b].bool()
+        gen = text_generator(x.input_ids[b], x.attention_mask[b], x.params.seed)
+        raw[b, real] = torch.randn((int(real.sum()), x.embeds.shape[-1]), generator=gen).to(x.embeds)
+    return raw
+
+
+@base_method("simple_grad", "SimpleGrad", from_gradient=lambda embeds, grads: grads)
+def _simple_grad(x: MethodInputs) -> Tensor:
+    return x.gradients()
+
+
+@base_method("input_grad", "InputGrad", from_gradient=lambda embeds, grads: embeds * grads)
+def _input_grad(x: MethodInputs) -> Tensor:
+    return x.embeds * x.gradients()
+
+
+@base_method("smooth_grad", "SmoothGrad", parameters=("samples", "sigma", "seed"))
+def _smooth_grad(x: MethodInputs) -> Tensor:
+    return _noisy_gradients(x).mean(1)
+
+
+@base_method("integrated_grad", "IntegratedGrad", parameters=("steps", "ig_reference"))
+def _integrated_grad(x: MethodInputs) -> Tensor:
+    if x.params.ig_reference == "pad":
+        baseline = x.adapter.embed(torch.full_like(x.input_ids, x.adapter.pad_id)).detach()
+    else:
+        baseline = torch.zeros_like(x.embeds)
+    return IntegratedGradients(x.adapter.forward).attribute(
+        x.embeds.clone().requires_grad_(True),  # Captum warns on inputs without requires_grad
+        baselines=baseline,
+        target=x.targets.tolist(),
+        additional_forward_args=(x.attention_mask, x.token_type_ids),
+        n_steps=x.params.steps,
+        method="riemann_right",
+        internal_batch_size=max(x.params.internal_batch_size, x.input_ids.shape[0]),
+    )
+
+
+@base_method("shap_zero", "SHAP+Zero", parameters=("samples", "seed"))
+def _shap_zero(x: MethodInputs) -> Tensor:
+    return _interpolated_gradients(x, lambda b, n, gen: torch.zeros_like(x.embeds[b]).expand(n, -1, -1))
+
+
+@base_method("shap_ref", "SHAP+Ref", needs_references=True, parameters=("samples", "seed"))
+def _shap_ref(x: MethodInputs) -> Tensor:
+    def reference(b: int, n: int, gen: torch.Generator) -> Tensor:
+        pick = torch.randint(x.references[b].shape[0], (n,), generator=gen)
+        return x.adapter.embed(x.references[b][pick].to(x.adapter.device)).detach()
+
+    return _interpolated_gradients(x, reference)
+
+
+@base_method("shap_deep", "SHAP+Deep", needs_references=True)
+def _shap_deep(x: MethodInputs) -> Tensor:
+    # mean over references of dF/dH at H times (H - H'_r) = dF/dH at H times (H - mean_r H'_r)
+    ref_mean = torch.stack([x.adapter.embed(r.to(x.adapter.device)).mean(0) for r in x.references]).detach()
+    return x.gradients() * (x.embeds - ref_mean)
+
+
+# ----- shared by the sampled methods --------------------------------------------------------------
+def _noisy_gradients(x: MethodInputs) -> Tensor:
+    """dF/dH at H + eps for ``samples`` seeded draws eps ~ N(0, (sigma * std of the embedding table)^2): (B, n, T, d)."""
+    batch, _, dim = x.embeds.shape
+    n = x.params.samples
+    points = x.embeds.repeat_interleave(n, dim=0).clone()
+    noise_std = x.params.sigma * x.adapter.embedding.weight.std().item()
+    for b in range(batch):
+        real = x.attention_mask[b].bool()
+        gen = text_generator(x.input_ids[b], x.attention_mask[b], x.params.seed)
+        noise = torch.randn((n, int(real.sum()), dim), generator=gen).to(x.embeds) * noise_std
+        points[b * n:(b + 1) * n][:, real] += noise
+    return x.gradients(points, n).view(batch, n, *x.embeds.shape[1:])
+
+
+def _interpolated_gradients(x: MethodInputs, reference: Callable[[int, int, torch.Generator], Tensor]) -> Tensor:
+    """Mean over ``samples`` draws of dF/dH at a*H + (1-a)*H', a ~ U(0, 1), H' from ``reference(b, n, gen)``."""
+    batch = x.embeds.shape[0]
+    n = x.params.samples
+    points = x.embeds.repeat_interleave(n, dim=0).clone()
+    for b in range(batch):
+        gen = text_generator(x.input_ids[b], x.attention_mask[b], x.params.seed)
+        rows = slice(b * n, (b + 1) * n)
+        alpha = torch.rand((n, 1, 1), generator=gen).to(x.embeds)
+        points[rows] = alpha * points[rows] + (1 - alpha) * reference(b, n, gen)
+    return x.gradients(points, n).view(batch, n, *x.embeds.shape[1:]).mean(1)
 
 
 @dataclass
@@ -187,48 +308,3 @@ def forward_gradients(
                 pooled = torch.zeros((rows_total, states.shape[1]), dtype=states.dtype, device=states.device)
             pooled[rows] = states
     return ForwardPass(grads, prediction, chosen, pooled)
-
-
-def _random(embeds: Tensor, input_ids: Tensor, attention_mask: Tensor, params: MethodParams) -> Tensor:
-    raw = torch.zeros_like(embeds)
-    for b in range(embeds.shape[0]):
-        real = attention_mask[b].bool()
-        gen = text_generator(input_ids[b], attention_mask[b], params.seed)
-        raw[b, real] = torch.randn((int(real.sum()), embeds.shape[-1]), generator=gen).to(embeds)
-    return raw
-
-
-def _sampled(adapter, method, embeds, input_ids, attention_mask, token_type_ids, targets, params, references):
-    """smooth_grad, shap_zero, shap_ref, shap_deep: many gradient rows per text, chunked."""
-    batch, _, dim = embeds.shape
-    if method in ("shap_ref", "shap_deep"):
-        if references is None or len(references) != batch or any(r.shape[0] == 0 for r in references):
-            raise ValueError(f"{method} needs reference texts (the LAFA neighbours): explain with an index")
-    if method == "shap_deep":
-        # mean over references of dF/dH at H times (H - H'_r) = dF/dH at H times (H - mean_r H'_r)
-        grad = forward_gradients(adapter, embeds, attention_mask, token_type_ids, targets,
-                                 params.internal_batch_size).grads
-        ref_mean = torch.stack([adapter.embed(r).mean(0) for r in references]).detach()
-        return grad * (embeds - ref_mean)
-    n = params.samples
-    points = embeds.repeat_interleave(n, dim=0).clone()
-    noise_std = params.sigma * adapter.embedding.weight.std().item()
-    for b in range(batch):
-        real = attention_mask[b].bool()
-        gen = text_generator(input_ids[b], attention_mask[b], params.seed)
-        rows = slice(b * n, (b + 1) * n)
-        if method == "smooth_grad":
-            noise = torch.randn((n, int(real.sum()), dim), generator=gen).to(embeds) * noise_std
-            points[rows][:, real] += noise
-        else:  # shap_zero / shap_ref: a*H + (1-a)*H', a ~ U(0, 1)
-            alpha = torch.rand((n, 1, 1), generator=gen).to(embeds)
-            if method == "shap_zero":
-                reference = torch.zeros_like(points[rows])
-            else:
-                pick = torch.randint(references[b].shape[0], (n,), generator=gen)
-                reference = adapter.embed(references[b][pick]).detach()
-            points[rows] = alpha * points[rows] + (1 - alpha) * reference
-    expand = lambda t: None if t is None else t.repeat_interleave(n, dim=0)  # noqa: E731
-    grads = forward_gradients(adapter, points, expand(attention_mask), expand(token_type_ids), expand(targets),
-                              params.internal_batch_size).grads
-    return grads.view(batch, n, *embeds.shape[1:]).mean(1)

@@ -13,47 +13,28 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from .aggregation import AGGREGATIONS, NEIGHBOR_WEIGHTINGS
+from .base_methods import BASE_METHOD_REGISTRY
 from .files import atomic_write_text
+from .index_types import INDEX_TYPE_REGISTRY, check_index_params
+from .kernels import KERNEL_REGISTRY
+from .registry import check_choice
 
 CONFIG_NAME = "lafa_config.json"
 
-BASE_METHODS = (
-    "random",
-    "simple_grad",
-    "input_grad",
-    "smooth_grad",
-    "integrated_grad",
-    "shap_zero",
-    "shap_ref",
-    "shap_deep",
-)
-# shap_ref and shap_deep take the LAFA neighbours as their references, so they cannot be the base
-# method whose scores are cached for every reference text at build time.
-INDEXABLE_BASE_METHODS = tuple(m for m in BASE_METHODS if m not in ("shap_ref", "shap_deep"))
+# Names of what the registries hold; a new method, kernel or index type is one entry in its module.
+BASE_METHODS = BASE_METHOD_REGISTRY.names
+KERNELS = KERNEL_REGISTRY.names
+INDEX_TYPES = INDEX_TYPE_REGISTRY.names
+INDEXABLE_BASE_METHODS = BASE_METHOD_REGISTRY.where(lambda m: not m.needs_references)
+"""Base methods whose scores can be cached for every reference text at build time."""
 METHODS = ("lafa",) + BASE_METHODS
-KERNELS = ("rbf", "laplacian", "cubic", "cosine", "l2", "indicator")
 POOLINGS = ("mean", "cls")
-INDEX_TYPES = ("flat", "hnsw", "ivf")
 OUTPUTS = ("probability", "logit")
 IG_REFERENCES = ("zero", "pad")
 CACHE_TARGETS = ("label", "all")
 NEIGHBOR_SCALES = ("none", "query")
 
-# Appendix E of the paper: kernel parameters used there.
-DEFAULT_KERNEL_PARAMS: dict[str, dict[str, Any]] = {
-    "rbf": {"length_scale": 2.0},
-    "laplacian": {"length_scale": 2.0},
-    "cubic": {"gamma": 7.0, "coef0": 0.0, "degree": 3},
-    "cosine": {},
-    "l2": {"clip_min": 0.3, "clip_max": 3.0},
-    "indicator": {},
-}
-
-
-def check_choice(name: str, value: Any, choices: tuple) -> None:
-    """Raise a ValueError naming ``name`` and the valid ``choices`` when ``value`` is not one of them."""
-    if value not in choices:
-        raise ValueError(f"Unknown {name} {value!r}; valid choices: {', '.join(map(str, choices))}")
 
 
 @dataclass
@@ -61,12 +42,12 @@ class LafaConfig:
     """Settings of a LAFA index and the defaults of explanations made with it.
 
     The defaults are the paper's case II settings (SST-2): SmoothGrad base, encoder layer 2,
-    10 neighbours within the 0.39 quantile of pairwise distances, indicator kernel, lambda 0.44,
-    neighbours restricted to the class being explained.
+    10 neighbors within the 0.39 quantile of pairwise distances, indicator kernel, lambda 0.44,
+    neighbors restricted to the class being explained.
     """
 
     layer: int = 2
-    """Hidden layer of the model used to find neighbours (0 = embedding output)."""
+    """Hidden layer of the model used to find neighbors (0 = embedding output)."""
     pooling: str = "mean"
     """How token states become one vector per text: mean over real tokens, or the first (CLS) token."""
     n_neighbors: int = 10
@@ -75,16 +56,25 @@ class LafaConfig:
     eps: float | None = None
     """Set by ``LafaIndex.build``; None means no cut-off."""
     same_label: bool = True
-    """Keep only neighbours whose label equals the class being explained."""
+    """Keep only neighbors whose label equals the class being explained."""
     kernel: str = "indicator"
     kernel_params: dict[str, Any] = field(default_factory=dict)
-    """Overrides of the kernel's parameters (see DEFAULT_KERNEL_PARAMS)."""
+    """Overrides of the kernel's parameters (the defaults are the paper's, in ``kernels.KERNEL_REGISTRY``)."""
     lam: float = 0.44
+    aggregation: str = "paper"
+    """How neighbor scores enter the text's: "paper" (eq. 6-7 exactly: m + lambda * E, E a sum over
+    kernel matches) or "normalized" (every text's scores divided by their mean, E the kernel-weighted
+    mean of like tokens' relative scores, the result (1 - lambda) * own + lambda * E in the text's
+    units; lambda in [0, 1], 0 = the base method). See ``aggregation.py``."""
+    neighbor_weighting: str = "uniform"
+    """Normalized aggregation: neighbors count equally, or by exp(-distance / mean distance)."""
+    tuning: dict[str, Any] | None = None
+    """What ``lafa tune`` measured when it chose these settings (objective, gain, texts); None if untuned."""
     neighbor_scale: str = "none"
-    """How neighbour scores enter eq. 7: as computed ("none", the paper's formula), or rescaled so
-    each neighbour's scores sum to the explained text's total ("query"). Gradient scores of
+    """How neighbor scores enter eq. 7: as computed ("none", the paper's formula), or rescaled so
+    each neighbor's scores sum to the explained text's total ("query"). Gradient scores of
     confident predictions are orders of magnitude smaller than those of unsure ones, so raw
-    neighbour scores can swamp the text's own; rescaling keeps LAFA in the text's units."""
+    neighbor scores can swamp the text's own; rescaling keeps LAFA in the text's units."""
     base_method: str = "smooth_grad"
     samples: int = 25
     """SmoothGrad samples and SHAP draws."""
@@ -103,7 +93,7 @@ class LafaConfig:
     index_params: dict[str, Any] = field(default_factory=dict)
     """HNSW: M, ef_search, ef_construction; IVF: nlist, nprobe."""
     cache_targets: str = "label"
-    """Which targets get cached neighbour scores: each text's own label(s), or every class."""
+    """Which targets get cached neighbor scores: each text's own label(s), or every class."""
     pair_samples: int = 20000
     """Random pairs sampled to estimate eps."""
     seed: int = 0
@@ -114,16 +104,22 @@ class LafaConfig:
     def validate(self) -> None:
         """Check every field; raise ValueError naming the bad one and its valid values."""
         check_choice("pooling", self.pooling, POOLINGS)
-        check_choice("kernel", self.kernel, KERNELS)
-        check_choice("base_method", self.base_method, BASE_METHODS)
-        check_choice("index_type", self.index_type, INDEX_TYPES)
+        check_choice("kernel", self.kernel, KERNEL_REGISTRY.names)
+        check_choice("base_method", self.base_method, BASE_METHOD_REGISTRY.names)
+        check_choice("index_type", self.index_type, INDEX_TYPE_REGISTRY.names)
+        check_index_params(self.index_type, self.index_params)
         check_choice("output", self.output, OUTPUTS)
         check_choice("ig_reference", self.ig_reference, IG_REFERENCES)
         check_choice("cache_targets", self.cache_targets, CACHE_TARGETS)
         check_choice("neighbor_scale", self.neighbor_scale, NEIGHBOR_SCALES)
-        unknown = set(self.kernel_params) - set(DEFAULT_KERNEL_PARAMS[self.kernel])
+        check_choice("aggregation", self.aggregation, AGGREGATIONS)
+        check_choice("neighbor_weighting", self.neighbor_weighting, NEIGHBOR_WEIGHTINGS)
+        if self.aggregation == "normalized" and not 0.0 <= self.lam <= 1.0:
+            raise ValueError(f"lam must be in [0, 1] with aggregation 'normalized' (a mix weight), got {self.lam}")
+        defaults = KERNEL_REGISTRY.get(self.kernel).defaults
+        unknown = set(self.kernel_params) - set(defaults)
         if unknown:
-            valid = ", ".join(DEFAULT_KERNEL_PARAMS[self.kernel]) or "none"
+            valid = ", ".join(defaults) or "none"
             raise ValueError(f"Unknown parameter(s) {sorted(unknown)} for kernel {self.kernel!r}; valid: {valid}")
         if not 0.0 < self.quantile <= 1.0:
             raise ValueError(f"quantile must be in (0, 1], got {self.quantile}")
@@ -136,8 +132,7 @@ class LafaConfig:
     def resolved_kernel_params(self, kernel: str | None = None, overrides: dict | None = None) -> dict[str, Any]:
         """The paper's parameters of ``kernel`` with this config's (or ``overrides``) on top."""
         kernel = kernel or self.kernel
-        check_choice("kernel", kernel, KERNELS)
-        params = dict(DEFAULT_KERNEL_PARAMS[kernel])
+        params = dict(KERNEL_REGISTRY.get(kernel).defaults)
         extra = overrides if overrides is not None else (self.kernel_params if kernel == self.kernel else {})
         params.update({k: v for k, v in extra.items() if k in params})
         return params

@@ -24,6 +24,7 @@ from .files import atomic_write_text
 from .index import INDEX_META_NAME, LafaIndex
 from .lafa import REFERENCE_METHODS, Lafa
 from .model_adapter import resolve_target
+from .results import Explanation, Neighbor
 from .text_inputs import check_text, encode, max_length_of
 from .words import AGGREGATION_STRATEGIES, group_scores
 
@@ -40,7 +41,7 @@ class FeatureAttributionPipeline(Pipeline):
 
     Call arguments: ``method`` (``"lafa"`` or a base method), ``target`` (class index or label name;
     default the predicted class), ``kernel``, ``lam``, ``n_neighbors``, ``live_neighbors`` (recompute
-    the neighbours' scores instead of reading the index's cache), ``aggregation_strategy``
+    the neighbors' scores instead of reading the index's cache), ``aggregation_strategy``
     (``"word"`` or ``"none"``).
     """
 
@@ -145,15 +146,25 @@ class FeatureAttributionPipeline(Pipeline):
                 "prediction": out.prediction[b].tolist(),
                 "target": out.targets[b],
                 "method": method,
-                "neighbours": out.neighbours[b],
-                "live_neighbors": out.live_neighbours,
+                "neighbors": out.neighbors[b],
+                "live_neighbors": out.live_neighbors,
             })
         return {"items": items}
 
     def _default_method(self) -> str:
         return "lafa" if self.index is not None else self.lafa_config.base_method
 
-    def postprocess(self, model_outputs: dict[str, Any], aggregation_strategy: str = "word") -> dict[str, Any]:
+    def __call__(self, inputs: Any, **kwargs: Any) -> Explanation | list[Explanation]:
+        """Explain one text (a dict, ``Explanation``) or a list of texts (a list of them).
+
+        Keys of each result: ``label`` and ``score`` (the prediction), ``target`` (the explained
+        class), ``method``, ``base_method``, ``tokens`` (``[{"token", "score", "start", "end"}]``),
+        ``neighbors`` (``[{"text", "distance", "label", "index"}]``, LAFA and SHAP with references),
+        ``truncated``, and for LAFA ``live_neighbors``. See ``results.py`` for their meaning.
+        """
+        return super().__call__(inputs, **kwargs)
+
+    def postprocess(self, model_outputs: dict[str, Any], aggregation_strategy: str = "word") -> Explanation:
         item = model_outputs["items"]
         item = item[0] if isinstance(item, list) else item
         config = self.model.config
@@ -162,14 +173,14 @@ class FeatureAttributionPipeline(Pipeline):
         prediction = item["prediction"]
         top = max(range(len(prediction)), key=prediction.__getitem__)
         tokens = self.tokenizer.convert_ids_to_tokens(item["input_ids"])
-        result = {
+        result: Explanation = {
             "label": None if regression else id2label[top],
             "score": float(prediction[0] if regression else prediction[top]),
             "target": None if regression else id2label[item["target"]],
             "method": item["method"],
             "base_method": self.lafa_config.base_method if item["method"] == "lafa" else item["method"],
             "tokens": group_scores(item["meta"], item["scores"], tokens, aggregation_strategy),
-            "neighbors": [self._neighbour_entry(ref, dist) for ref, dist in item["neighbours"]]
+            "neighbors": [self._neighbor_entry(ref, dist) for ref, dist in item["neighbors"]]
             if item["method"] == "lafa" or item["method"] in REFERENCE_METHODS else [],
             "truncated": item["meta"]["truncated"],
         }
@@ -177,7 +188,7 @@ class FeatureAttributionPipeline(Pipeline):
             result["live_neighbors"] = item["live_neighbors"]
         return result
 
-    def _neighbour_entry(self, ref: int, distance: float) -> dict[str, Any]:
+    def _neighbor_entry(self, ref: int, distance: float) -> Neighbor:
         id2label = {int(k): v for k, v in self.model.config.id2label.items()}
         labels = [id2label[i] for i in self.index.labels(ref)]
         if self.lafa.adapter.problem_type == "regression":
@@ -237,6 +248,9 @@ def render_model_card(pipe: FeatureAttributionPipeline) -> str | None:
         "kernel": cfg.kernel,
         "kernel_params": cfg.resolved_kernel_params(),
         "lam": cfg.lam,
+        "aggregation": cfg.aggregation,
+        "neighbor_weighting": cfg.neighbor_weighting,
+        "tuning": _tuning_text(cfg.tuning),
         "eps": "none" if cfg.eps is None else f"{cfg.eps:.4f}",
         "quantile": cfg.quantile,
         "n_neighbors": cfg.n_neighbors,
@@ -246,6 +260,21 @@ def render_model_card(pipe: FeatureAttributionPipeline) -> str | None:
         "default_method": pipe._default_method(),
     }
     return template.format(**values)
+
+
+def _tuning_text(tuning: dict | None) -> str:
+    """The model card's account of ``lafa tune`` (or that the settings were not tuned)."""
+    if not tuning:
+        return "These settings were not tuned on this model (`lafa tune` chooses them on your texts)."
+    text = (f"Chosen by `lafa tune` on {tuning['tuning_texts']} texts ({tuning['settings_tried']} settings tried) "
+            f"by {tuning['objective']} (insertion minus deletion area of the explained probability, higher is "
+            f"better): {tuning['tuned_value']:.4f} against {tuning['base_value']:.4f} for the base method alone "
+            f"(gain {tuning['gain']:+.4f}).")
+    held = tuning.get("held_out")
+    if held and held.get("n"):
+        text += (f" On {held['n']} held-out texts the gain over the base method was {held['mean_diff']:+.4f} "
+                 f"(95 % CI [{held['ci95'][0]:+.4f}, {held['ci95'][1]:+.4f}]).")
+    return text
 
 
 PIPELINE_REGISTRY.register_pipeline(

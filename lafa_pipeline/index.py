@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 from .base_methods import MethodParams, attribute
 from .config import CONFIG_NAME, INDEXABLE_BASE_METHODS, LafaConfig, check_choice
 from .files import atomic_path, atomic_write_text
+from .index_types import INDEX_TYPE_REGISTRY, search_parameters
 from .model_adapter import ModelAdapter
 from .text_inputs import check_text, encode, max_length_of, pad_right
 
@@ -148,7 +149,7 @@ class LafaIndex:
                 refs = np.repeat(np.arange(len(self)), np.diff(p))[values == label].astype(np.int64)
                 self._selectors[label] = faiss.IDSelectorBatch(refs)
             selector = self._selectors[label]
-        return search_parameters(self.config, selector)
+        return search_parameters(self.config.index_type, self.config.index_params, selector)
 
     # ----- model checks ----------------------------------------------------------------------
     def check_model(self, model: torch.nn.Module) -> None:
@@ -210,7 +211,7 @@ class LafaIndex:
             "labels_given": labels_given,
             "description": description,
         }
-        return cls(config, _make_faiss_index(vectors, config), texts, arrays, meta)
+        return cls(config, INDEX_TYPE_REGISTRY.get(config.index_type).build(vectors, config.index_params), texts, arrays, meta)
 
     # ----- save / load -------------------------------------------------------------------------
     def save_pretrained(self, save_directory: str | os.PathLike) -> list[str]:
@@ -415,17 +416,6 @@ def concat_arrays(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarra
     return {key: np.concatenate(values) for key, values in out.items()}
 
 
-def search_parameters(config: LafaConfig, selector=None):
-    """FAISS search parameters of the configured index type (efSearch, nprobe), with an optional ID filter."""
-    kwargs: dict[str, Any] = {} if selector is None else {"sel": selector}
-    params = config.index_params
-    if config.index_type == "hnsw":
-        return faiss.SearchParametersHNSW(efSearch=int(params.get("ef_search", 64)), **kwargs)
-    if config.index_type == "ivf":
-        return faiss.SearchParametersIVF(nprobe=int(params.get("nprobe", 16)), **kwargs)
-    return faiss.SearchParameters(**kwargs)
-
-
 def _predicted_labels(prob: torch.Tensor, problem_type: str) -> list[int]:
     if problem_type == "regression":
         return [0]
@@ -471,19 +461,3 @@ def estimate_eps(vectors: np.ndarray, quantile: float, pairs: int, seed: int) ->
     j = (i + rng.integers(1, n, size=pairs)) % n  # j != i
     dist = np.linalg.norm(vectors[i].astype(np.float64) - vectors[j], axis=1)
     return float(np.quantile(dist, quantile))
-
-
-def _make_faiss_index(vectors: np.ndarray, config: LafaConfig) -> faiss.Index:
-    n, dim = vectors.shape
-    params = config.index_params
-    if config.index_type == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, int(params.get("M", 32)))
-        index.hnsw.efConstruction = int(params.get("ef_construction", 80))
-    elif config.index_type == "ivf":
-        nlist = int(params.get("nlist", max(1, min(int(4 * np.sqrt(n)), n // 39))))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(dim), dim, nlist)
-        index.train(vectors)
-    else:
-        index = faiss.IndexFlatL2(dim)
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index

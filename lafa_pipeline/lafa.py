@@ -1,6 +1,6 @@
 """LAFA (paper algorithm 1) on a batch of tokenized texts, Captum-style: one ``attribute`` call.
 
-Neighbours come from a LafaIndex; their base-method scores are read from the index's cache, or
+Neighbors come from a LafaIndex; their base-method scores are read from the index's cache, or
 recomputed live (the paper's way, 1 + M base attributions per text) with ``live=True`` or when the
 cache holds no scores for the explained class.
 
@@ -22,25 +22,25 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .aggregation import Neighbour, expectation, lafa_combine
-from .base_methods import MethodParams, attribute, forward_gradients, reduce_sum_of_squares
+from .aggregation import Neighbor, expectation, lafa_combine, neighbor_weights, normalized_lafa
+from .base_methods import BASE_METHOD_REGISTRY, MethodParams, attribute, forward_gradients, reduce_sum_of_squares
 from .config import METHODS, NEIGHBOR_SCALES, LafaConfig, check_choice
 from .model_adapter import ModelAdapter
 from .text_inputs import pad_right
 
-REFERENCE_METHODS = ("shap_ref", "shap_deep")
-FUSED_METHODS = ("simple_grad", "input_grad")  # gradient at H itself: shares the forward pass
+REFERENCE_METHODS = BASE_METHOD_REGISTRY.where(lambda m: m.needs_references)
+FUSED_METHODS = BASE_METHOD_REGISTRY.where(lambda m: m.from_gradient is not None)  # share LAFA's forward pass
 
 
 @dataclass
 class LafaOutput:
-    """Scores (B, T) over all positions (zero at padding), predictions and the neighbours used."""
+    """Scores (B, T) over all positions (zero at padding), predictions and the neighbors used."""
 
     scores: Tensor
     prediction: Tensor
     targets: list[int]
-    neighbours: list[list[tuple[int, float]]] = field(default_factory=list)
-    live_neighbours: int = 0
+    neighbors: list[list[tuple[int, float]]] = field(default_factory=list)
+    live_neighbors: int = 0
 
 
 class Lafa:
@@ -69,7 +69,7 @@ class Lafa:
         """Token scores of ``method`` for each text; ``targets`` are class indexes (None: predicted).
 
         ``base_scores`` (B, T): the texts' own base-method scores, computed before (method "lafa"
-        only); then only the neighbours are searched and aggregated, e.g. to try many LAFA settings
+        only); then only the neighbors are searched and aggregated, e.g. to try many LAFA settings
         on the same texts without recomputing the base method.
         """
         check_choice("method", method, METHODS)
@@ -79,6 +79,8 @@ class Lafa:
             raise ValueError(f"base_scores must have the shape of input_ids {tuple(input_ids.shape)} and only "
                              f"go with method 'lafa'; got shape {tuple(base_scores.shape)} with method {method!r}")
         cfg = self.config
+        if method == "lafa" and lam is not None and cfg.aggregation == "normalized" and not 0.0 <= lam <= 1.0:
+            raise ValueError(f"lam must be in [0, 1] with aggregation 'normalized' (a mix weight), got {lam}")
         needs_index = method == "lafa" or method in REFERENCE_METHODS
         if needs_index and self.index is None:
             raise ValueError(f"method {method!r} needs a LAFA index of reference texts; build one with "
@@ -98,17 +100,17 @@ class Lafa:
             given = None if requested[0] is None else torch.tensor(requested, device=device)
             fwd = forward_gradients(self.adapter, embeds, mask, types, given, params.internal_batch_size,
                                     layer=cfg.layer if needs_index else None, pooling=cfg.pooling)
-            raw = fwd.grads if base_method == "simple_grad" else embeds * fwd.grads
+            raw = BASE_METHOD_REGISTRY.get(base_method).from_gradient(embeds, fwd.grads)
             scores = reduce_sum_of_squares(raw, mask)
             prediction, pooled, targets = fwd.prediction, fwd.pooled, fwd.targets.tolist()
-            neighbours = self._search(pooled, targets, n_neighbors) if needs_index else [[] for _ in range(batch)]
+            neighbors = self._search(pooled, targets, n_neighbors) if needs_index else [[] for _ in range(batch)]
         else:
             prediction, pooled = self.adapter.predict(input_ids, attention_mask, token_type_ids,
                                                       layer=cfg.layer if needs_index else None, pooling=cfg.pooling)
             predicted = self.adapter.predicted_targets(prediction).tolist()
             targets = [p if t is None else int(t) for t, p in zip(requested, predicted)]
-            neighbours = self._search(pooled, targets, n_neighbors) if needs_index else [[] for _ in range(batch)]
-            if base_scores is not None:  # given: only the neighbours' part is computed
+            neighbors = self._search(pooled, targets, n_neighbors) if needs_index else [[] for _ in range(batch)]
+            if base_scores is not None:  # given: only the neighbors' part is computed
                 scores = base_scores.detach().to(self.adapter.device, torch.float32).clone()
                 scores[~attention_mask.bool().to(scores.device)] = 0.0
             else:
@@ -116,53 +118,61 @@ class Lafa:
                 if method in REFERENCE_METHODS:
                     # SHAP references must exist: fall back to the nearest texts beyond eps, then to
                     # texts of any label (a class may have no reference text at all).
-                    for b in [b for b in range(batch) if not neighbours[b]]:
-                        neighbours[b] = (
+                    for b in [b for b in range(batch) if not neighbors[b]]:
+                        neighbors[b] = (
                             self._search(pooled[b:b + 1], targets[b:b + 1], n_neighbors, use_eps=False)[0]
                             or self._search(pooled[b:b + 1], [None], n_neighbors, use_eps=False)[0])
-                    references = [self._aligned_references(input_ids[b], attention_mask[b], neighbours[b])
+                    references = [self._aligned_references(input_ids[b], attention_mask[b], neighbors[b])
                                   for b in range(batch)]
                 scores = attribute(self.adapter, base_method, input_ids, attention_mask, torch.tensor(targets),
                                    token_type_ids, params, references)
         live_count = 0
         if method == "lafa":
-            neighbour_scores, live_count = self._neighbour_scores(neighbours, targets, live, params)
+            neighbor_scores, live_count = self._neighbor_scores(neighbors, targets, live, params)
             kernel = kernel or cfg.kernel
-            kernel_params = cfg.resolved_kernel_params(kernel)
             lam = cfg.lam if lam is None else lam
             for b in range(batch):
-                real = attention_mask[b].bool()
-                query_ids = input_ids[b][real].to(self.adapter.device)
-                items = neighbour_scores[b]
-                if neighbor_scale == "query":
-                    total = float(scores[b, real.to(scores.device)].detach().sum())
-                    items = [Neighbour(n.token_ids, n.scores * (total / max(float(n.scores.sum()), 1e-30)))
-                             for n in items]
-                expected = expectation(query_ids, self.adapter.embed(query_ids).detach(), items,
-                                       self.adapter.embed, kernel, kernel_params)
-                scores[b, real.to(scores.device)] = lafa_combine(scores[b, real.to(scores.device)], expected, lam)
-        return LafaOutput(scores.detach().cpu(), prediction.cpu(), targets, neighbours, live_count)
+                real = attention_mask[b].bool().to(scores.device)
+                scores[b, real] = self._aggregate(scores[b, real], input_ids[b][real.cpu()], neighbor_scores[b],
+                                                  [d for _, d in neighbors[b]], kernel, lam, neighbor_scale)
+        return LafaOutput(scores.detach().cpu(), prediction.cpu(), targets, neighbors, live_count)
+
+    def _aggregate(self, own: Tensor, token_ids: Tensor, items: list[Neighbor], distances: list[float],
+                   kernel: str, lam: float, neighbor_scale: str) -> Tensor:
+        """One text's LAFA scores from its own base scores and its neighbors' (``config.aggregation``)."""
+        cfg = self.config
+        query_ids = token_ids.to(self.adapter.device)
+        query_embeds = self.adapter.embed(query_ids).detach()
+        kernel_params = cfg.resolved_kernel_params(kernel)
+        if cfg.aggregation == "normalized":
+            return normalized_lafa(own, query_ids, query_embeds, items, self.adapter.embed, kernel, kernel_params, lam,
+                                   neighbor_weights(distances, cfg.neighbor_weighting))
+        if neighbor_scale == "query":
+            total = float(own.detach().sum())
+            items = [Neighbor(n.token_ids, n.scores * (total / max(float(n.scores.sum()), 1e-30))) for n in items]
+        expected = expectation(query_ids, query_embeds, items, self.adapter.embed, kernel, kernel_params)
+        return lafa_combine(own, expected, lam)
 
     def _search(self, pooled: Tensor, targets: list[int], n_neighbors: int | None, use_eps: bool = True):
-        """Neighbours of each pooled state (same-label ones if configured)."""
+        """Neighbors of each pooled state (same-label ones if configured)."""
         cfg = self.config
         labels = targets if cfg.same_label and self.adapter.problem_type != "regression" else None
         return self.index.search(pooled.float().cpu().numpy(), n_neighbors or cfg.n_neighbors, labels,
                                  use_eps=use_eps)
 
-    def _neighbour_scores(self, neighbours, targets, live: bool, params: MethodParams):
-        """Per text, its neighbours' real tokens and base scores for the text's target."""
+    def _neighbor_scores(self, neighbors, targets, live: bool, params: MethodParams):
+        """Per text, its neighbors' real tokens and base scores for the text's target."""
         index = self.index
-        wanted = {(ref, t) for nbs, t in zip(neighbours, targets) for ref, _ in nbs}
+        wanted = {(ref, t) for nbs, t in zip(neighbors, targets) for ref, _ in nbs}
         found = {} if live else {key: index.cached_scores(*key) for key in wanted}
         missing = sorted(key for key in wanted if found.get(key) is None)
         found.update(self._score_live(missing, params))
         result = []
-        for nbs, t in zip(neighbours, targets):
+        for nbs, t in zip(neighbors, targets):
             items = []
             for ref, _ in nbs:
                 keep = ~index.special_mask(ref)
-                items.append(Neighbour(torch.from_numpy(index.token_ids(ref)[keep].astype(np.int64)),
+                items.append(Neighbor(torch.from_numpy(index.token_ids(ref)[keep].astype(np.int64)),
                                        torch.from_numpy(np.asarray(found[(ref, t)])[keep])))
             result.append(items)
         return result, len(missing)
@@ -182,12 +192,12 @@ class Lafa:
                 out[key] = s[:len(seq)]
         return out
 
-    def _aligned_references(self, input_ids: Tensor, attention_mask: Tensor, neighbours) -> Tensor:
-        """Neighbour token ids laid over the text's positions: cut or padded to its real length."""
+    def _aligned_references(self, input_ids: Tensor, attention_mask: Tensor, neighbors) -> Tensor:
+        """Neighbor token ids laid over the text's positions: cut or padded to its real length."""
         real = attention_mask.bool()
         length = int(real.sum())
-        refs = torch.full((len(neighbours), input_ids.shape[0]), self.adapter.pad_id, dtype=torch.long)
-        for row, (ref, _) in enumerate(neighbours):
+        refs = torch.full((len(neighbors), input_ids.shape[0]), self.adapter.pad_id, dtype=torch.long)
+        for row, (ref, _) in enumerate(neighbors):
             ids = torch.from_numpy(self.index.token_ids(ref)[:length].astype(np.int64))
             aligned = torch.full((length,), self.adapter.pad_id, dtype=torch.long)
             aligned[:len(ids)] = ids

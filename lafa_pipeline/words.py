@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .results import WordScore
+
 AGGREGATION_STRATEGIES = ("word", "none")
 
 
-def group_scores(meta: dict, scores: Sequence[float], tokens: Sequence[str], strategy: str = "word") -> list[dict]:
+def group_scores(meta: dict, scores: Sequence[float], tokens: Sequence[str], strategy: str = "word") -> list[WordScore]:
     """Entries ``{"token", "score", "start", "end"}`` for the words (or tokens) of one text."""
     from .config import check_choice
 
     check_choice("aggregation_strategy", strategy, AGGREGATION_STRATEGIES)
     text, offsets = meta["text"], meta["offsets"]
-    entries: list[dict] = []
+    entries: list[WordScore] = []
     last_word = None
     for pos, (special, word) in enumerate(zip(meta["special"], meta["word_ids"])):
         if special:

@@ -12,7 +12,7 @@ for folder in (HERE, HERE.parent):
         sys.path.insert(0, str(folder))
         break
 
-from lafa_pipeline.space_app import main  # noqa: E402
+from lafa_pipeline.apps.space_app import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

@@ -6,14 +6,14 @@ import math
 import pytest
 import torch
 
-from lafa_pipeline.aggregation import Neighbour, expectation, lafa_combine
+from lafa_pipeline.aggregation import Neighbor, expectation, lafa_combine
 from lafa_pipeline.config import LafaConfig
 
 # A vocabulary of 4 tokens with 2-d static embeddings.
 TABLE = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, -0.5]])
 QUERY = torch.tensor([0, 2])
-NEIGHBOURS = [Neighbour(torch.tensor([0, 1]), torch.tensor([2.0, 4.0])),
-              Neighbour(torch.tensor([2, 3, 0]), torch.tensor([3.0, 1.0, 6.0]))]
+NEIGHBOURS = [Neighbor(torch.tensor([0, 1]), torch.tensor([2.0, 4.0])),
+              Neighbor(torch.tensor([2, 3, 0]), torch.tensor([3.0, 1.0, 6.0]))]
 
 
 def by_hand(k) -> list[float]:
@@ -61,8 +61,8 @@ def test_expectation_matches_hand_computation(kernel):
 
 
 def test_indicator_example_by_numbers():
-    # query token 0: neighbour 1 has it with score 2 of 2 tokens -> 1.0; neighbour 2 with 6 of 3 -> 2.0
-    # E = (1.0 + 2.0) / 2 = 1.5; token 2: only neighbour 2, score 3 of 3 tokens -> 1.0 / 2 = 0.5
+    # query token 0: neighbor 1 has it with score 2 of 2 tokens -> 1.0; neighbor 2 with 6 of 3 -> 2.0
+    # E = (1.0 + 2.0) / 2 = 1.5; token 2: only neighbor 2, score 3 of 3 tokens -> 1.0 / 2 = 0.5
     got = expectation(QUERY, TABLE[QUERY], NEIGHBOURS, lambda ids: TABLE[ids], "indicator", {})
     torch.testing.assert_close(got, torch.tensor([1.5, 0.5]))
     torch.testing.assert_close(lafa_combine(torch.tensor([1.0, 1.0]), got, 0.44), torch.tensor([1.66, 1.22]))
@@ -77,6 +77,6 @@ def test_kernel_parameter_override():
         LafaConfig(kernel="rbf", kernel_params={"width": 1.0})
 
 
-def test_no_neighbours_gives_zero():
+def test_no_neighbors_gives_zero():
     got = expectation(QUERY, TABLE[QUERY], [], lambda ids: TABLE[ids], "cosine", {})
     assert got.tolist() == [0.0, 0.0]

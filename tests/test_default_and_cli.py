@@ -6,9 +6,9 @@ import json
 import pytest
 from transformers import pipeline
 
-from lafa_pipeline import cli
+from lafa_pipeline.apps import cli
 from lafa_pipeline.index import INDEX_FILES
-from lafa_pipeline.default_model import DEFAULT_NAME, RESULTS_NAME, build_default_repo, is_built, read_tsv, TRAIN_FILE
+from lafa_pipeline.build.default_model import DEFAULT_NAME, RESULTS_NAME, build_default_repo, is_built, read_tsv, TRAIN_FILE
 
 from .compare import assert_same_results
 

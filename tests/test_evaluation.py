@@ -9,10 +9,10 @@ import random
 import numpy as np
 import pytest
 
-from lafa_pipeline.cli import main
-from lafa_pipeline.evaluation import paired
-from lafa_pipeline.evaluation_data import laptop_case, relation_case, sentiment_case, words_of
-from lafa_pipeline.price_catalogue import generate_catalogue, rule_price
+from lafa_pipeline.apps.cli import main
+from lafa_pipeline.paper.evaluation import paired
+from lafa_pipeline.paper.cases import laptop_case, relation_case, sentiment_case, words_of
+from lafa_pipeline.paper.price_catalogue import generate_catalogue, rule_price
 
 POSITIVE = ["good", "great", "lovely", "witty", "moving"]
 NEGATIVE = ["bad", "dull", "awful", "boring", "flat"]

@@ -65,7 +65,7 @@ def test_search_matches_brute_force(index, model, tokenizer):
 
 
 @pytest.mark.parametrize("index_type,params", [("hnsw", {"M": 8, "ef_search": 64}), ("ivf", {"nlist": 2, "nprobe": 2})])
-def test_approximate_indexes_find_the_exact_neighbours(model, tokenizer, index, index_type, params):
+def test_approximate_indexes_find_the_exact_neighbors(model, tokenizer, index, index_type, params):
     config = index.config.replace(index_type=index_type, index_params=params, eps=None, base_method="simple_grad")
     approx = LafaIndex.build(model, tokenizer, TEXTS, labels=LABELS, config=config, show_progress=False)
     queries = pooled(model, tokenizer, ["good acting", "boring plot"], config.layer)

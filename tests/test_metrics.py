@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from lafa_pipeline.metrics import (deletion_curve, masked_text, neighbour_precision, pearson, summarize,
+from lafa_pipeline.faithfulness.metrics import (deletion_curve, masked_text, neighbor_precision, pearson, summarize,
                                    token_auc)
 
 from .tiny import tiny_model
@@ -45,7 +45,7 @@ def test_pearson_equals_the_formula():
 def test_summary_and_precision():
     r = summarize("pearson", [0.2, 0.4, float("nan")])
     assert (r.mean, r.n, r.higher_is_better) == (pytest.approx(0.3), 2, True) and str(r) == "0.300 (0.100)"
-    assert neighbour_precision(["pos", "neg", "pos", "pos"], "pos") == 0.75
+    assert neighbor_precision(["pos", "neg", "pos", "pos"], "pos") == 0.75
     with pytest.raises(ValueError, match="Unknown metric 'f1'"):
         summarize("f1", [1.0])
 

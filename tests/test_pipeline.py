@@ -8,7 +8,7 @@ import torch
 from transformers import pipeline
 
 from lafa_pipeline import BASE_METHODS, KERNELS, LafaConfig, LafaIndex
-from lafa_pipeline.aggregation import Neighbour, expectation
+from lafa_pipeline.aggregation import Neighbor, expectation
 from lafa_pipeline.base_methods import MethodParams, attribute
 from lafa_pipeline.model_adapter import ModelAdapter
 
@@ -52,7 +52,7 @@ def test_lafa_equals_base_plus_lambda_expectation(explainer, model, tokenizer, i
     nbs = []
     for n in r["neighbors"]:
         keep = ~index.special_mask(n["index"])
-        nbs.append(Neighbour(torch.tensor(index.token_ids(n["index"])[keep]),
+        nbs.append(Neighbor(torch.tensor(index.token_ids(n["index"])[keep]),
                              torch.tensor(index.cached_scores(n["index"], target)[keep])))
     ids = enc["input_ids"][0]
     e = expectation(ids, adapter.embed(ids).detach(), nbs, adapter.embed, "cosine", {})
@@ -73,7 +73,7 @@ def test_batched_equals_one_by_one(explainer):
 
 
 @pytest.mark.parametrize("base_method", ["simple_grad", "smooth_grad"])
-def test_cached_and_live_neighbour_scores_equal(model, tokenizer, base_method):
+def test_cached_and_live_neighbor_scores_equal(model, tokenizer, base_method):
     config = LafaConfig(layer=1, n_neighbors=5, quantile=0.9, samples=4, base_method=base_method)
     index = LafaIndex.build(model, tokenizer, TEXTS, labels=[1, 0] * 8, config=config, show_progress=False)
     explainer = pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index)
@@ -82,7 +82,7 @@ def test_cached_and_live_neighbour_scores_equal(model, tokenizer, base_method):
         assert cached["live_neighbors"] == 0 and live["live_neighbors"] == len(live["neighbors"]) > 0
         torch.testing.assert_close(torch.tensor(scores(live)), torch.tensor(scores(cached)), rtol=1e-4,
                                    atol=1e-4 * max(scores(cached)))
-        assert scores(cached) != scores(explainer(q, method=base_method))  # the neighbours do change scores
+        assert scores(cached) != scores(explainer(q, method=base_method))  # the neighbors do change scores
 
 
 def test_lafa_from_precomputed_base_scores_equals_full_run(model, tokenizer, index):
@@ -96,13 +96,13 @@ def test_lafa_from_precomputed_base_scores_equals_full_run(model, tokenizer, ind
         base = lafa.attribute(*args, method=index.config.base_method)
         reused = lafa.attribute(*args, method="lafa", lam=0.7, base_scores=base.scores)
         torch.testing.assert_close(reused.scores, full.scores)
-        assert reused.neighbours == full.neighbours and reused.targets == full.targets
+        assert reused.neighbors == full.neighbors and reused.targets == full.targets
         assert not torch.equal(reused.scores, base.scores)
     with pytest.raises(ValueError, match="base_scores must have the shape"):
         lafa.attribute(*args, method="simple_grad", base_scores=base.scores)
 
 
-def test_neighbour_scale_query_keeps_lafa_in_the_texts_units(model, tokenizer, index):
+def test_neighbor_scale_query_keeps_lafa_in_the_texts_units(model, tokenizer, index):
     from lafa_pipeline.lafa import Lafa
 
     enc = tokenizer(QUERIES, padding=True, return_tensors="pt")
@@ -112,7 +112,7 @@ def test_neighbour_scale_query_keeps_lafa_in_the_texts_units(model, tokenizer, i
     for scale, homogeneous in (("query", True), ("none", False)):
         once = lafa.attribute(*args, method="lafa", lam=2.0, base_scores=base, neighbor_scale=scale).scores
         tenfold = lafa.attribute(*args, method="lafa", lam=2.0, base_scores=10 * base, neighbor_scale=scale).scores
-        # Rescaled neighbours follow the text's own scale: LAFA(c m) = c LAFA(m); raw ones do not.
+        # Rescaled neighbors follow the text's own scale: LAFA(c m) = c LAFA(m); raw ones do not.
         assert torch.allclose(tenfold, 10 * once, rtol=1e-5) == homogeneous
     with pytest.raises(ValueError, match="neighbor_scale.*valid choices: none, query"):
         lafa.attribute(*args, method="lafa", neighbor_scale="max")
@@ -123,7 +123,7 @@ def test_uncached_target_is_computed_live(explainer):
     other = "negative" if predicted["target"] == "positive" else "positive"
     r = explainer("loved the music", target=other)
     assert r["target"] == other and all(n["label"] == other for n in r["neighbors"])
-    assert r["live_neighbors"] == 0  # same-label neighbours have the other label cached
+    assert r["live_neighbors"] == 0  # same-label neighbors have the other label cached
 
 
 def test_targets_by_name_and_index(explainer, model):

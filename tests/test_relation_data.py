@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from lafa_pipeline.relation_data import entity_spans, gold_words, read_casrel, triple_spans
+from lafa_pipeline.paper.relation_data import entity_spans, gold_words, read_casrel, triple_spans
 
 
 def test_read_casrel(tmp_path):

@@ -42,7 +42,7 @@ def test_saved_folder_holds_everything(saved):
     card = (saved / "README.md").read_text()
     lafa_config = json.loads((saved / "lafa_config.json").read_text())
     for fact in ("tiny test texts", "| kernel | indicator", "| lambda | 0.5", f"eps = {lafa_config['eps']:.4f}",
-                 "encoder layer (neighbour search) | 1", "smooth_grad", "## Limitations"):
+                 "encoder layer (neighbor search) | 1", "smooth_grad", "## Limitations"):
         assert fact in card
     assert "{" + "layer}" not in card
 

@@ -12,7 +12,7 @@ import pytest
 
 from lafa_pipeline import LafaIndex
 from lafa_pipeline.index import concat_arrays, encode_references
-from lafa_pipeline.sharding import merge_shards, shard_bounds, write_shard
+from lafa_pipeline.build.sharding import merge_shards, shard_bounds, write_shard
 
 from .tiny import INDEX_CONFIG, LABELS, TEXTS
 
@@ -71,7 +71,7 @@ def test_accelerate_launch_with_two_cpu_processes(model, tokenizer, tmp_path):
            "CUDA_VISIBLE_DEVICES": ""}  # CPU processes even where a GPU exists
     done = subprocess.run(
         [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-         "--dynamo_backend", "no", "-m", "lafa_pipeline.cli", "build", "--model", str(tmp_path / "model"),
+         "--dynamo_backend", "no", "-m", "lafa_pipeline.apps.cli", "build", "--model", str(tmp_path / "model"),
          "--data", str(data), "--label-column", "label", "--output", str(tmp_path / "out"), "--index-only",
          "--layer", str(c.layer), "--n-neighbors", str(c.n_neighbors), "--quantile", str(c.quantile),
          "--samples", str(c.samples), "--base-method", c.base_method, "--kernel", c.kernel, "--lam", str(c.lam),

@@ -16,7 +16,7 @@ gr = pytest.importorskip("gradio") if not os.environ.get("CI") else __import__("
 from gradio_client import Client  # noqa: E402
 
 from lafa_pipeline import load_explainer  # noqa: E402
-from lafa_pipeline.space_app import PREDICTED, build_demo, highlight  # noqa: E402
+from lafa_pipeline.apps.space_app import PREDICTED, build_demo, highlight  # noqa: E402
 
 from .compare import assert_same_results  # noqa: E402
 
@@ -67,7 +67,7 @@ def call(client, text, method="lafa", kernel="indicator", lam=0.5, n=4, target=P
 ])
 def test_api_scores_equal_the_pipeline(client, pipe, method, kernel, lam, n, target):
     text = "the acting was good , the plot was awful"
-    scores, base, prediction, neighbours, result, download, status = call(client, text, method, kernel, lam, n, target)
+    scores, base, prediction, neighbors, result, download, status = call(client, text, method, kernel, lam, n, target)
     kwargs = {"method": method, "kernel": kernel, "lam": lam, "n_neighbors": n}
     if target != PREDICTED:
         kwargs["target"] = target
@@ -81,7 +81,7 @@ def test_api_scores_equal_the_pipeline(client, pipe, method, kernel, lam, n, tar
                          if c is not None], rel=1e-3)
     assert expected["label"] in prediction and f"{expected['score']:.1%}" in prediction
     assert re.search(r"Explained in \d+ ms", status)
-    assert (neighbours.count("<tr>") - 1 == len(expected["neighbors"])) if method == "lafa" else "LAFA only" in neighbours
+    assert (neighbors.count("<tr>") - 1 == len(expected["neighbors"])) if method == "lafa" else "LAFA only" in neighbors
     assert_same_results(__import__("json").loads(Path(download).read_text())["result"], expected)
 
 

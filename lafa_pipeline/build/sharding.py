@@ -4,10 +4,10 @@ Each process encodes and scores a contiguous shard of the texts and writes it to
 the main process then merges the shards, in order, into one LafaIndex. Texts are scored
 independently of each other, so the merged index equals a single-process build.
 
-    accelerate launch --multi_gpu --num_processes 8 -m lafa_pipeline.cli build --model M --data D --output OUT
+    accelerate launch --multi_gpu --num_processes 8 -m lafa_pipeline.apps.cli build --model M --data D --output OUT
 
 The same command on a machine without CUDA starts CPU processes (torch.distributed over gloo);
-``torchrun --nproc_per_node N -m lafa_pipeline.cli build ...`` works too.
+``torchrun --nproc_per_node N -m lafa_pipeline.apps.cli build ...`` works too.
 
 Several machines: run the same command on each with ``--num_machines``, ``--machine_rank`` and
 ``--main_process_ip`` (see ``accelerate launch --help``); the shard folder (``--shard-dir``,
@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from .config import LafaConfig
-from .files import atomic_path, atomic_write_text
-from .index import LafaIndex, concat_arrays, encode_references
+from ..config import LafaConfig
+from ..files import atomic_path, atomic_write_text
+from ..index import LafaIndex, concat_arrays, encode_references
 
 
 def shard_bounds(n: int, num_shards: int) -> list[tuple[int, int]]:

@@ -4,10 +4,12 @@
     lafa explain --model my-lafa-repo --method integrated_grad --json "some text"
     lafa build --model my-finetuned-model --data train.csv --text-column text --label-column label \\
         --output my-lafa-repo
-    accelerate launch --multi_gpu --num_processes 2 -m lafa_pipeline.cli build ...  # sharded, merged
+    accelerate launch --multi_gpu --num_processes 2 -m lafa_pipeline.apps.cli build ...  # sharded, merged
     lafa push my-lafa-repo org/my-lafa-repo
     lafa demo                                                    # the Gradio app in a browser
     lafa default --rebuild                                       # (re)build the embedded default
+    lafa evaluate --data texts.csv --model my-lafa-repo         # faithfulness of every method on your texts
+    lafa tune --data texts.csv --model my-lafa-repo             # choose LAFA's settings on your texts
     lafa evaluate --data-dir ../shared/data --output evaluation  # reproduce the paper's experiments
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .config import BASE_METHODS, INDEX_TYPES, KERNELS, METHODS, POOLINGS, LafaConfig
+from ..config import INDEX_TYPES, INDEXABLE_BASE_METHODS, KERNELS, METHODS, POOLINGS, LafaConfig
 
 # 256-colour background shades from white to strong red, for scores scaled to [0, 1].
 SHADES = (231, 224, 217, 210, 203, 196)
@@ -55,19 +57,23 @@ def format_result(result: dict, text: str, color: bool) -> str:
     ranked = sorted(result["tokens"], key=lambda t: -t["score"])[:5]
     lines.append("top words: " + ", ".join(f"{t['token']} ({t['score']:.3g})" for t in ranked))
     if result["neighbors"]:
-        lines.append(f"neighbours ({len(result['neighbors'])}):")
+        lines.append(f"neighbors ({len(result['neighbors'])}):")
         lines += [f"  {n['distance']:.3f}  [{n['label']}]  {n['text']}" for n in result["neighbors"]]
     elif result["method"] == "lafa":
-        lines.append("neighbours: none within eps (LAFA equals its base method here)")
+        lines.append("neighbors: none within eps (LAFA equals its base method here)")
     return "\n".join(lines)
 
 
-def load_texts(source: str, text_column: str, label_column: str | None, split: str, limit: int | None):
-    """Texts (and labels) from a .txt file (one per line), CSV/TSV/JSON/JSONL file, or a datasets id."""
+def load_columns(source: str, columns: Sequence[str], split: str, limit: int | None) -> dict[str, list]:
+    """Columns of a .txt file (one text per line, column "text"), CSV/TSV/JSON/JSONL file, or a datasets id."""
     if os.path.isfile(source) and source.endswith(".txt"):
         with open(source, encoding="utf-8") as f:
             texts = [line.rstrip("\n") for line in f if line.strip()]
-        return texts[:limit], None
+        if set(columns) - {"text", columns[0]}:
+            raise SystemExit(f"A .txt file has one column (the texts); use a CSV/JSONL file for {', '.join(columns[1:])}")
+        return {columns[0]: texts[:limit]}
+    if not os.path.exists(source) and source.lower().endswith((".txt", ".csv", ".tsv", ".json", ".jsonl")):
+        raise SystemExit(f"Data file {source!r} does not exist")
     from datasets import load_dataset
 
     if os.path.isfile(source):
@@ -79,18 +85,23 @@ def load_texts(source: str, text_column: str, label_column: str | None, split: s
         data = load_dataset(builder, data_files=source, split="train", **kwargs)
     else:
         data = load_dataset(source, split=split)
-    columns = data.column_names
-    for column in [text_column] + ([label_column] if label_column else []):
-        if column not in columns:
-            raise SystemExit(f"Column {column!r} not in {source}; columns: {', '.join(columns)}")
+    for column in columns:
+        if column not in data.column_names:
+            raise SystemExit(f"Column {column!r} not in {source}; columns: {', '.join(data.column_names)}")
     if limit:
         data = data.select(range(min(limit, len(data))))
-    return list(data[text_column]), (list(data[label_column]) if label_column else None)
+    return {column: list(data[column]) for column in columns}
+
+
+def load_texts(source: str, text_column: str, label_column: str | None, split: str, limit: int | None):
+    """Texts (and labels) from a .txt file (one per line), CSV/TSV/JSON/JSONL file, or a datasets id."""
+    data = load_columns(source, [text_column] + ([label_column] if label_column else []), split, limit)
+    return data[text_column], (data[label_column] if label_column else None)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
     texts = args.text if args.text != ["-"] else [sys.stdin.read()]
-    from . import load_explainer
+    from .. import load_explainer
 
     explainer = load_explainer(args.model, args.index)
     kwargs = {k: v for k, v in {"method": args.method, "kernel": args.kernel, "lam": args.lam,
@@ -113,7 +124,7 @@ def _target(value: str | None):
 def cmd_build(args: argparse.Namespace) -> int:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-    from . import TASK, LafaIndex
+    from .. import TASK, LafaIndex
 
     texts, labels = load_texts(args.data, args.text_column, args.label_column, args.split, args.limit)
     config = LafaConfig(layer=args.layer, pooling=args.pooling, n_neighbors=args.n_neighbors,
@@ -124,7 +135,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     description = args.description or f"{len(texts)} texts from {os.path.basename(args.data)}"
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under `accelerate launch`: one shard per process
-        from .sharding import build_distributed
+        from ..build.sharding import build_distributed
 
         index = build_distributed(model, tokenizer, texts, labels, config, args.shard_dir or os.path.join(
             args.output, ".shards"), batch_size=args.batch_size, description=description)
@@ -159,7 +170,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_default(args: argparse.Namespace) -> int:
-    from .default_model import RESULTS_NAME, build_default_repo, default_repo_dir, is_built
+    from ..build.default_model import RESULTS_NAME, build_default_repo, default_repo_dir, is_built
 
     target = default_repo_dir()
     if args.rebuild or not is_built(target):
@@ -181,14 +192,80 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import run_evaluation
-    from .evaluation_report import rewrite_report
+    if args.data:
+        return _evaluate_data(args)
+    from ..paper.evaluation import run_evaluation
+    from ..paper.report import rewrite_report
 
     if args.report_only:
         rewrite_report(args.output)
     else:
         run_evaluation(args.data_dir, args.output, cases=args.cases, quick=args.quick, cache_dir=args.cache_dir)
     print(f"Results: {os.path.join(args.output, 'README.md')}")
+    return 0
+
+
+def _rationale(value):
+    """A rationale cell: a JSON list of per-word values, or the rationale words as text."""
+    if isinstance(value, str) and value.strip().startswith("["):
+        return json.loads(value)
+    return value
+
+
+def _evaluate_data(args: argparse.Namespace) -> int:
+    from .. import load_explainer
+    from ..faithfulness.evaluate import evaluate_explainer
+
+    columns = [args.text_column] + ([args.rationale_column] if args.rationale_column else [])
+    data = load_columns(args.data, columns, args.split, args.limit)
+    explainer = load_explainer(args.model)
+    rationales = [_rationale(v) for v in data[args.rationale_column]] if args.rationale_column else None
+    report = evaluate_explainer(explainer, data[args.text_column], methods=args.methods, rationales=rationales,
+                                steps=args.steps, batch_size=args.batch_size)
+    print(report.table())
+    if explainer.index is not None and "lafa" in report.per_text:
+        base = explainer.lafa_config.base_method
+        others = [m for m in report.per_text if m not in ("lafa", "random")]
+        best = max(others, key=lambda m: report.summary[m]["insertion_minus_deletion"].mean, default=None)
+        print()
+        for other in dict.fromkeys([base, best]):
+            if other in report.per_text:
+                c = report.compare("lafa", other)
+                print(f"lafa - {other} (insertion_minus_deletion): {c['mean_diff']:+.4f}, 95 % CI "
+                      f"[{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}], lafa better on {c['wins']:.0%} of {c['n']} texts")
+    if args.json_output:
+        from ..files import atomic_write_text
+
+        atomic_write_text(args.json_output, json.dumps(report.to_dict(), indent=1) + "\n")
+        print(f"Per-text values: {args.json_output}")
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from .. import load_explainer
+    from ..build.default_model import default_repo_dir
+    from ..faithfulness.tune import tune_explainer
+
+    texts = load_columns(args.data, [args.text_column], args.split, args.limit)[args.text_column]
+    folder = args.model or str(default_repo_dir())
+    if args.output is None and not os.path.isdir(folder):
+        raise SystemExit(f"{folder} is not a local folder: give --output to save the tuned repo")
+    explainer = load_explainer(args.model)
+    result = tune_explainer(explainer, texts, holdout=args.holdout, rounds=args.rounds, steps=args.steps)
+    print(result.summary())
+    explainer.lafa_config = explainer.index.config = explainer.lafa.config = result.config
+    if args.output:
+        explainer.save_pretrained(args.output)
+        print(f"Saved the tuned repo to {args.output}")
+    else:
+        from ..feature_attribution import render_model_card
+        from ..files import atomic_write_text
+
+        result.config.save(folder)
+        card = render_model_card(explainer)
+        if card is not None:
+            atomic_write_text(os.path.join(folder, "README.md"), card)
+        print(f"Wrote the tuned settings to {os.path.join(folder, 'lafa_config.json')} and its model card")
     return 0
 
 
@@ -202,10 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", help="index folder or Hub id, to explain against other reference data")
     p.add_argument("--method", choices=METHODS, help="default: lafa when the repo has an index")
     p.add_argument("--kernel", choices=KERNELS)
-    p.add_argument("--lam", type=float, help="weight of the neighbours' scores (lambda)")
+    p.add_argument("--lam", type=float, help="weight of the neighbors' scores (lambda)")
     p.add_argument("--n-neighbors", type=int)
     p.add_argument("--target", help="class to explain, by label name or index (default: the predicted one)")
-    p.add_argument("--live", action="store_true", help="recompute neighbour scores instead of using the cache")
+    p.add_argument("--live", action="store_true", help="recompute neighbor scores instead of using the cache")
     p.add_argument("--tokens", action="store_true", help="report subword tokens instead of words")
     p.add_argument("--json", action="store_true", help="print the pipeline's JSON result")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
@@ -226,10 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pooling", choices=POOLINGS, default=defaults.pooling)
     p.add_argument("--n-neighbors", type=int, default=defaults.n_neighbors)
     p.add_argument("--quantile", type=float, default=defaults.quantile)
-    p.add_argument("--any-label", action="store_true", help="do not restrict neighbours to the explained class")
+    p.add_argument("--any-label", action="store_true", help="do not restrict neighbors to the explained class")
     p.add_argument("--kernel", choices=KERNELS, default=defaults.kernel)
     p.add_argument("--lam", type=float, default=defaults.lam)
-    p.add_argument("--base-method", choices=[m for m in BASE_METHODS if m not in ("shap_ref", "shap_deep")],
+    p.add_argument("--base-method", choices=INDEXABLE_BASE_METHODS,
                    default=defaults.base_method)
     p.add_argument("--samples", type=int, default=defaults.samples)
     p.add_argument("--steps", type=int, default=defaults.steps)
@@ -259,18 +336,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", action="store_true")
     p.set_defaults(func=cmd_default)
 
-    from .evaluation import CASES
+    from ..paper import CASES
 
-    p = sub.add_parser("evaluate", help="reproduce the paper's experiments (fine-tune, explain, score, tune, report)")
-    p.add_argument("--data-dir", help="folder with sst/, sst2/, webnlg/exact/, nyt/exact/ (e.g. ../shared/data); "
-                                      "only the laptops case runs without it")
-    p.add_argument("--output", default="evaluation", help="results folder (README.md, results.json, plots)")
-    p.add_argument("--cases", nargs="+", choices=CASES, help="default: all")
-    p.add_argument("--quick", action="store_true", help="a few dozen texts and small training sets: checks the "
-                                                        "path from data to tables in a few minutes")
-    p.add_argument("--cache-dir", help="fine-tuned models and indexes (default: $LAFA_HOME/evaluation)")
-    p.add_argument("--report-only", action="store_true", help="rewrite README.md and plots from results.json")
+    p = sub.add_parser("evaluate", help="measure every method on your texts (--data), or reproduce the paper's "
+                                        "experiments (--data-dir)")
+    p.add_argument("--data", help="your texts: .txt/.csv/.tsv/.json/.jsonl file or a datasets id; prints faithfulness "
+                                  "(deletion, insertion, comprehensiveness, sufficiency) of every method")
+    p.add_argument("--model", help="with --data: LAFA repo, folder or Hub id (default: the embedded default)")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--rationale-column", help="with --data: gold rationale per text (the rationale words, or a JSON "
+                                              "list with one value per word): adds token AUC, AUPRC, Pearson")
+    p.add_argument("--methods", nargs="+", choices=METHODS, help="with --data: default every available method")
+    p.add_argument("--split", default="train", help="dataset split, for a datasets id")
+    p.add_argument("--limit", type=int, help="use only the first N texts")
+    p.add_argument("--steps", type=int, default=10, help="masking steps of the deletion/insertion curves")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--json-output", help="with --data: write per-text values and summaries to this JSON file")
+    p.add_argument("--data-dir", help="paper reproduction: folder with sst/, sst2/, webnlg/exact/, nyt/exact/ "
+                                      "(e.g. ../shared/data); only the laptops case runs without it")
+    p.add_argument("--output", default="evaluation", help="paper reproduction: results folder (README.md, "
+                                                          "results.json, plots)")
+    p.add_argument("--cases", nargs="+", choices=CASES, help="paper reproduction: default all")
+    p.add_argument("--quick", action="store_true", help="paper reproduction: a few dozen texts and small training "
+                                                        "sets, to check the path from data to tables in minutes")
+    p.add_argument("--cache-dir", help="paper reproduction: fine-tuned models and indexes (default: "
+                                       "$LAFA_HOME/evaluation)")
+    p.add_argument("--report-only", action="store_true", help="paper reproduction: rewrite README.md and plots "
+                                                              "from results.json")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("tune", help="choose a LAFA repo's aggregation settings on your texts by faithfulness "
+                                    "(no gold needed); lambda = 0, the base method alone, is always a candidate")
+    p.add_argument("--data", required=True, help=".txt/.csv/.tsv/.json/.jsonl file or a datasets id (texts like "
+                                                 "those you will explain; a few hundred take minutes on a CPU)")
+    p.add_argument("--model", help="LAFA repo folder (tuned in place) or Hub id (needs --output); default: the "
+                                   "embedded default")
+    p.add_argument("--output", help="save the tuned repo here instead of updating the model folder in place")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--split", default="train", help="dataset split, for a datasets id")
+    p.add_argument("--limit", type=int, default=300, help="use only the first N texts (default 300)")
+    p.add_argument("--holdout", type=float, default=0.3, help="share of the texts kept out of tuning to check "
+                                                              "the gain over the base method (default 0.3)")
+    p.add_argument("--rounds", type=int, default=2, help="coordinate-ascent rounds")
+    p.add_argument("--steps", type=int, default=10, help="masking steps of the deletion/insertion curves")
+    p.set_defaults(func=cmd_tune)
     return parser
 
 

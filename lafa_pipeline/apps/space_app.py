@@ -4,7 +4,7 @@ The model repo comes from ``$LAFA_MODEL`` (a Hub id or a local folder); without 
 default. ``GRADIO_SERVER_PORT`` / ``GRADIO_SERVER_NAME`` are honoured by Gradio itself.
 
 Example:
-    >>> from lafa_pipeline.space_app import highlight
+    >>> from lafa_pipeline.apps.space_app import highlight
     >>> highlight("good film", [{"token": "good", "score": 2.0, "start": 0, "end": 4},
     ...                         {"token": "film", "score": 1.0, "start": 5, "end": 9}])
     [('good', 1.0), (' ', None), ('film', 0.5)]
@@ -19,7 +19,7 @@ import time
 import unicodedata
 from typing import Any
 
-from .config import KERNELS, METHODS
+from ..config import INDEXABLE_BASE_METHODS, KERNELS, METHODS
 
 EXAMPLES = [
     "a gorgeous, witty, seductive movie.",
@@ -46,7 +46,7 @@ def highlight(text: str, tokens: list[dict]) -> list[tuple[str, float | None]]:
 
 
 def highlight_html(text: str, tokens: list[dict]) -> str:
-    """The same highlighting as inline HTML (for the neighbour list)."""
+    """The same highlighting as inline HTML (for the neighbor list)."""
     parts = []
     for span, score in highlight(text, tokens):
         if score is None:
@@ -100,7 +100,7 @@ class Explainer:
             result = self.pipe(text, **kwargs)
         elapsed = time.perf_counter() - start
         base_method = result["base_method"]
-        base = result  # a base method is its own "without the neighbours" view
+        base = result  # a base method is its own "without the neighbors" view
         if method == "lafa":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -116,38 +116,38 @@ class Explainer:
         else:
             prediction = (f"### {result['label']} ({result['score']:.1%})\n"
                           f"Explaining class **{result['target']}**.")
-        neighbours = self.neighbours_html(result)
+        neighbors = self.neighbors_html(result)
         path = os.path.join(tempfile.mkdtemp(prefix="lafa-"), "explanation.json")
         with open(path, "w", encoding="utf-8") as f:
             json.dump({"text": text, "settings": kwargs, "result": result, "base_result": base}, f, indent=2)
-        return (highlight(text, result["tokens"]), highlight(text, base["tokens"]), prediction, neighbours,
+        return (highlight(text, result["tokens"]), highlight(text, base["tokens"]), prediction, neighbors,
                 result, path, "\n\n".join(notes))
 
-    def neighbours_html(self, result: dict) -> str:
+    def neighbors_html(self, result: dict) -> str:
         if result["method"] != "lafa":
-            return "<p>Neighbours are used by LAFA only.</p>"
+            return "<p>Neighbors are used by LAFA only.</p>"
         if not result["neighbors"]:
             return "<p>No reference text lies within the distance cut-off: LAFA equals its base method here.</p>"
         rows = []
         target = None if self.regression else self.pipe.model.config.label2id[result["target"]]
         for n in result["neighbors"]:
-            words = self.neighbour_words(n, target, result["base_method"])
+            words = self.neighbor_words(n, target, result["base_method"])
             rows.append(f"<tr><td>{n['distance']:.3f}</td><td>{html.escape(str(n['label']))}</td>"
                         f"<td>{highlight_html(n['text'], words)}</td></tr>")
-        return ("<table class='lafa-neighbours'><tr><th>distance</th><th>label</th><th>text (base-method scores)</th>"
+        return ("<table class='lafa-neighbors'><tr><th>distance</th><th>label</th><th>text (base-method scores)</th>"
                 "</tr>" + "".join(rows) + "</table>")
 
-    def neighbour_words(self, neighbour: dict, target: int | None, base_method: str) -> list[dict]:
-        """The neighbour's word scores: the index's cached scores, or computed now if not cached."""
-        from .text_inputs import encode
-        from .words import group_scores
+    def neighbor_words(self, neighbor: dict, target: int | None, base_method: str) -> list[dict]:
+        """The neighbor's word scores: the index's cached scores, or computed now if not cached."""
+        from ..text_inputs import encode
+        from ..words import group_scores
 
         index = self.pipe.index
-        scores = index.cached_scores(neighbour["index"], target or 0)
+        scores = index.cached_scores(neighbor["index"], target or 0)
         if scores is None:
-            return self.pipe(neighbour["text"], method=base_method, target=target)["tokens"]
-        _, meta = encode(self.pipe.tokenizer, neighbour["text"], self.pipe.max_length, warn=False)
-        ids = index.token_ids(neighbour["index"]).tolist()
+            return self.pipe(neighbor["text"], method=base_method, target=target)["tokens"]
+        _, meta = encode(self.pipe.tokenizer, neighbor["text"], self.pipe.max_length, warn=False)
+        ids = index.token_ids(neighbor["index"]).tolist()
         return group_scores(meta, scores, self.pipe.tokenizer.convert_ids_to_tokens(ids))
 
 
@@ -157,7 +157,7 @@ def build_demo(pipe):
 
     app = Explainer(pipe)
     cfg = pipe.lafa_config
-    methods = list(METHODS) if app.has_index else [m for m in METHODS if m not in ("lafa", "shap_ref", "shap_deep")]
+    methods = list(METHODS) if app.has_index else list(INDEXABLE_BASE_METHODS)
     name = getattr(pipe.model, "name_or_path", "") or "model"
     with gr.Blocks(title="LAFA feature attribution") as demo:
         gr.Markdown(f"# Why did the model decide that?\nWord scores from **LAFA** (Locally Aggregated Feature "
@@ -171,8 +171,8 @@ def build_demo(pipe):
                 method = gr.Dropdown(methods, value=methods[0] if app.has_index else cfg.base_method,
                                      label="Method", elem_id="lafa-method")
                 kernel = gr.Dropdown(list(KERNELS), value=cfg.kernel, label="Kernel")
-                lam = gr.Slider(0.0, 3.0, value=cfg.lam, step=0.01, label="Lambda (weight of the neighbours)")
-                n_neighbors = gr.Slider(1, 30, value=cfg.n_neighbors, step=1, label="Neighbours")
+                lam = gr.Slider(0.0, 3.0, value=cfg.lam, step=0.01, label="Lambda (weight of the neighbors)")
+                n_neighbors = gr.Slider(1, 30, value=cfg.n_neighbors, step=1, label="Neighbors")
                 target = gr.Dropdown([PREDICTED] + ([] if app.regression else app.labels), value=PREDICTED,
                                      label="Class to explain")
         status = gr.Markdown(elem_id="lafa-status")
@@ -180,15 +180,15 @@ def build_demo(pipe):
         with gr.Row():
             scores = gr.HighlightedText(label="Selected method", show_legend=True, combine_adjacent=False,
                                         elem_id="lafa-scores")
-            base = gr.HighlightedText(label="Base method (without the neighbours)", show_legend=True,
+            base = gr.HighlightedText(label="Base method (without the neighbors)", show_legend=True,
                                       combine_adjacent=False, elem_id="lafa-base")
-        gr.Markdown("### Neighbours LAFA used")
-        neighbours = gr.HTML(elem_id="lafa-neighbours")
+        gr.Markdown("### Neighbors LAFA used")
+        neighbors = gr.HTML(elem_id="lafa-neighbors")
         with gr.Accordion("Result as JSON", open=False):
             result_json = gr.JSON()
             download = gr.File(label="Download")
         inputs = [text, method, kernel, lam, n_neighbors, target]
-        outputs = [scores, base, prediction, neighbours, result_json, download, status]
+        outputs = [scores, base, prediction, neighbors, result_json, download, status]
         button.click(app.explain, inputs, outputs, api_name="explain")
         text.submit(app.explain, inputs, outputs, api_name=False)
         for control in (method, kernel, lam, n_neighbors, target):
@@ -199,7 +199,7 @@ def build_demo(pipe):
 
 def load_pipeline(model: str | None = None):
     """The pipeline for ``model``, ``$LAFA_MODEL`` or the embedded default."""
-    from . import load_explainer
+    from .. import load_explainer
 
     return load_explainer(model or os.environ.get("LAFA_MODEL") or None)
 

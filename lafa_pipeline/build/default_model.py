@@ -6,7 +6,7 @@ package, the sentences from ``lafa_pipeline/data``), then cached under ``$LAFA_H
 ``lafa explain TEXT`` use it.
 
 Example:
-    >>> from lafa_pipeline.default_model import default_repo_dir
+    >>> from lafa_pipeline.build.default_model import default_repo_dir
     >>> default_repo_dir().name
     'default-sst2-minilm-v1'
 """
@@ -20,12 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import LafaConfig
-from .files import atomic_write_text
-from .index import INDEX_FILES
+from ..config import LafaConfig
+from ..files import atomic_write_text
+from ..index import INDEX_FILES
 
 DEFAULT_NAME = "default-sst2-minilm-v1"
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 TRAIN_FILE = DATA_DIR / "sst2_train_8k.tsv"
 DEV_FILE = DATA_DIR / "sst2_dev.tsv"
 RESULTS_NAME = "training_results.json"
@@ -88,9 +88,9 @@ def build_default_repo(target: Path, train_size: int | None = None, index_size: 
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-    from .feature_attribution import TASK
+    from ..feature_attribution import TASK
     from .finetune import accuracy, fine_tune, predict
-    from .index import LafaIndex
+    from ..index import LafaIndex
 
     start = time.perf_counter()
     say = print if show_progress else (lambda *a, **k: None)

@@ -37,7 +37,7 @@ class Query:
     target: int | None
     """Class explained (None: the predicted class; 0 for regression)."""
     category: Any = None
-    """The query's category for neighbour precision (None: not counted)."""
+    """The query's category for neighbor precision (None: not counted)."""
 
 
 @dataclass
@@ -96,7 +96,7 @@ def sentiment_case(data_dir: str | os.PathLike, train: int | None, refs: int, te
     binary = [t for t in trees if t.label != 2]
     rng = random.Random(seed)
     # References: a seeded sample of the training rows that are sentence-like (5+ words); SST-2
-    # train also holds every short phrase of the treebank, which make poor neighbours.
+    # train also holds every short phrase of the treebank, which make poor neighbors.
     candidates = [i for i, t in enumerate(train_texts) if len(t.split()) >= 5]
     ref_ids = sorted(rng.sample(candidates, min(refs, len(candidates))))
     order = list(range(len(train_texts)))

@@ -7,7 +7,7 @@ the path from data to tables. Fine-tuned models and their indexes are cached und
 
 For each case: fine-tune the packaged MiniLM, measure its quality, index the reference texts
 with the paper's LAFA settings, compute every base method's token scores for the test queries
-once, tune LAFA (layer, quantile and neighbours, kernel, lambda: one coordinate at a time) on the
+once, tune LAFA (layer, quantile and neighbors, kernel, lambda: one coordinate at a time) on the
 queries of the first ``tune_texts`` test texts from those stored base scores, then score LAFA
 with the paper's and the tuned settings on all queries. Results go to ``results.json``; the
 Markdown report and plots are written by ``evaluation_report``.
@@ -33,19 +33,19 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .config import KERNELS, NEIGHBOR_SCALES, LafaConfig
-from .evaluation_data import LAPTOP_TEST_SET, CaseData, keep_queries, laptop_case, relation_case, sentiment_case, words_of
-from .files import atomic_write_text
-from .index import LafaIndex
-from .lafa import Lafa
-from .metrics import deletion_curve, neighbour_precision, pearson, summarize, token_auc
-from .model_adapter import ModelAdapter, pool
+from ..base_methods import BASE_METHOD_REGISTRY
+from ..config import KERNELS, NEIGHBOR_SCALES, LafaConfig
+from .cases import LAPTOP_TEST_SET, CaseData, keep_queries, laptop_case, relation_case, sentiment_case, words_of
+from ..files import atomic_write_text
+from ..index import LafaIndex
+from ..lafa import Lafa
+from ..faithfulness.metrics import deletion_curve, neighbor_precision, paired, pearson, summarize, token_auc
+from ..model_adapter import ModelAdapter, pool
 from .sst_trees import scores_per_word
-from .text_inputs import encode, max_length_of, pad_right
+from ..text_inputs import encode, max_length_of, pad_right
 
-CASES = ("sst", "webnlg", "nyt", "laptops")
-BASE_METHODS_EVALUATED = ("random", "simple_grad", "input_grad", "smooth_grad", "integrated_grad", "shap_zero",
-                          "shap_ref", "shap_deep")
+from . import CASES
+BASE_METHODS_EVALUATED = BASE_METHOD_REGISTRY.names  # every registered base method
 FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 
@@ -72,7 +72,7 @@ def paper_specs(samples: int) -> dict[str, CaseSpec]:
         "sst": CaseSpec(1.0, 1e-4, 64, LafaConfig(layer=2, n_neighbors=10, quantile=0.39, same_label=True,
                                                   kernel="indicator", lam=0.44, base_method="smooth_grad", **common),
                         "pearson", "log_odds"),
-        # Case I: cosine kernel, lambda 1, SimpleGrad; layer and neighbours are not given: the
+        # Case I: cosine kernel, lambda 1, SimpleGrad; layer and neighbors are not given: the
         # case II values are the starting point of the tuning.
         "webnlg": CaseSpec(6.0, 2e-4, 64, LafaConfig(layer=2, n_neighbors=10, quantile=0.39, same_label=True,
                                                      kernel="cosine", lam=1.0, base_method="simple_grad", **common),
@@ -138,8 +138,8 @@ def fine_tuned_model(case: CaseData, spec: CaseSpec, epochs: float, cache_dir: P
     """MiniLM fine-tuned on the case's training data: loaded from the cache, or trained and cached."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from .default_model import encoder_path
-    from .finetune import fine_tune
+    from ..build.default_model import encoder_path
+    from ..build.finetune import fine_tune
 
     key = _digest(case.name, case.train_texts, case.train_labels, epochs, spec.learning_rate, spec.max_length,
                   spec.head_learning_rate, spec.positive_weight, os.path.basename(encoder_path()))
@@ -201,7 +201,7 @@ def cached_index(case: CaseData, model, tokenizer, config: LafaConfig, model_dir
 def model_quality(case: CaseData, model, tokenizer, max_length: int) -> tuple[dict[str, dict[str, float]], dict]:
     """Accuracy (sentiment), micro P/R/F1 at 0.5 (relations) or MAPE and R^2 (price) per quality set,
     and the model's raw outputs per set."""
-    from .finetune import predict
+    from ..build.finetune import predict
 
     out, outputs = {}, {}
     for name, (texts, gold) in case.quality_sets.items():
@@ -247,7 +247,7 @@ class Explainer:
 
     def scores(self, queries: list[int], method: str, lafa: Lafa | None = None, base: dict | None = None,
                desc: str | None = None, **kwargs) -> tuple[dict[int, np.ndarray], dict[int, int], dict[int, int]]:
-        """Token scores per query (real tokens), the targets explained and the neighbours found."""
+        """Token scores per query (real tokens), the targets explained and the neighbors found."""
         lafa = lafa or Lafa(self.model, self.index, self.index.config)
         scores, targets, found = {}, {}, {}
         with tqdm(total=len(queries), desc=desc or method, disable=desc is None, unit="text") as bar:
@@ -263,7 +263,7 @@ class Explainer:
                 for row, q in enumerate(part):
                     scores[q] = out.scores[row, :self.lengths[q]].numpy().astype(np.float64)
                     targets[q] = out.targets[row]
-                    found[q] = len(out.neighbours[row]) if out.neighbours else 0
+                    found[q] = len(out.neighbors[row]) if out.neighbors else 0
                 bar.update(len(part))
         return scores, targets, found
 
@@ -323,8 +323,8 @@ def pooled_layers(model, tokenizer, texts: list[str], pooling: str, batch_size: 
 # ----- tuning ------------------------------------------------------------------------------------------------
 def tune(explainer: Explainer, spec: CaseSpec, base: dict, queries: list[int], items: list[int],
          num_layers: int) -> tuple[dict, list[dict]]:
-    """Coordinate-wise search from the paper settings: neighbour scale, layer, quantile x neighbours,
-    kernel, then lambda x neighbour scale."""
+    """Coordinate-wise search from the paper settings: neighbor scale, layer, quantile x neighbors,
+    kernel, then lambda x neighbor scale."""
     best = settings_of(spec.lafa)
     records: list[dict] = []
 
@@ -334,21 +334,21 @@ def tune(explainer: Explainer, spec: CaseSpec, base: dict, queries: list[int], i
             np.mean([found[q] for q in queries]))
 
     grids = [
-        ("neighbour scale", [{"neighbor_scale": scale} for scale in NEIGHBOR_SCALES]),
+        ("neighbor scale", [{"neighbor_scale": scale} for scale in NEIGHBOR_SCALES]),
         ("layer", [{"layer": layer} for layer in range(num_layers + 1)]),
-        ("quantile x neighbours", [{"quantile": qu, "n_neighbors": k} for qu in (0.05, 0.2, 0.39, 0.6, 1.0)
+        ("quantile x neighbors", [{"quantile": qu, "n_neighbors": k} for qu in (0.05, 0.2, 0.39, 0.6, 1.0)
                                    for k in (5, 10, 20)]),
         ("kernel", [{"kernel": k} for k in KERNELS]),
-        # E(w) divides by the neighbour's length, so it is small next to m_i: lambda goes up to 100.
-        ("lambda x neighbour scale", [{"lam": lam, "neighbor_scale": scale} for scale in NEIGHBOR_SCALES
+        # E(w) divides by the neighbor's length, so it is small next to m_i: lambda goes up to 100.
+        ("lambda x neighbor scale", [{"lam": lam, "neighbor_scale": scale} for scale in NEIGHBOR_SCALES
                                       for lam in (0.1, 0.44, 1.0, 3.0, 10.0, 30.0, 100.0)]),
     ]
     for step, grid in grids:
         step_records = []
         for change in grid:
             settings = {**best, **change}
-            mean, neighbours = value(settings)
-            step_records.append({"step": step, **settings, spec.metric: mean, "neighbours_found": neighbours})
+            mean, neighbors = value(settings)
+            step_records.append({"step": step, **settings, spec.metric: mean, "neighbors_found": neighbors})
         winner = max(step_records, key=lambda r: (r[spec.metric], -abs(r["lam"] - 1.0)))
         best = {k: winner[k] for k in best}
         records += step_records
@@ -362,7 +362,7 @@ def settings_of(config: LafaConfig) -> dict:
 
 
 def layer_precision(explainer: Explainer, queries: list[int], num_layers: int, k: int) -> list[dict]:
-    """Neighbour precision (eq. 8) of the k nearest references at each layer, no label filter or cut-off."""
+    """Neighbor precision (eq. 8) of the k nearest references at each layer, no label filter or cut-off."""
     case = explainer.case
     counted = [q for q in queries if case.queries[q].category is not None]
     if not counted:
@@ -373,9 +373,9 @@ def layer_precision(explainer: Explainer, queries: list[int], num_layers: int, k
     for layer in range(num_layers + 1):
         index = explainer.index_for(layer, explainer.index.config.quantile)
         found = index.search(vectors[layer], k, labels=None, use_eps=False)
-        values = [neighbour_precision([case.queries[q].category in case.ref_categories[ref] for ref, _ in nbs], True)
+        values = [neighbor_precision([case.queries[q].category in case.ref_categories[ref] for ref, _ in nbs], True)
                   for q, nbs in zip(counted, found)]
-        result = summarize("neighbour_precision", values)
+        result = summarize("neighbor_precision", values)
         out.append({"layer": layer, "precision": result.mean, "std": result.std, "n": result.n})
     return out
 
@@ -384,7 +384,7 @@ def layer_precision(explainer: Explainer, queries: list[int], num_layers: int, k
 def deletion(explainer: Explainer, scores: dict, targets: dict, queries: list[int], mode: str,
              max_length: int) -> list[list[float]]:
     """Per query, the deletion curve over FRACTIONS of its words ranked by ``scores``."""
-    from .finetune import predict
+    from ..build.finetune import predict
 
     case = explainer.case
     mask = explainer.tokenizer.mask_token or explainer.tokenizer.unk_token
@@ -404,19 +404,6 @@ def deletion(explainer: Explainer, scores: dict, targets: dict, queries: list[in
         curves.append(deletion_curve(outputs, case.queries[q].text, words, word_scores, target=targets[q],
                                      fractions=FRACTIONS[1:], mode=mode, mask=mask))
     return curves
-
-
-def paired(a: list[float], b: list[float], seed: int = 0, resamples: int = 2000) -> dict:
-    """Mean of a - b over items where both are defined, a 95 % bootstrap interval, and a's win share."""
-    a_arr, b_arr = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    keep = ~(np.isnan(a_arr) | np.isnan(b_arr))
-    diff = a_arr[keep] - b_arr[keep]
-    if len(diff) == 0:
-        return {"mean_diff": float("nan"), "ci95": [float("nan")] * 2, "wins": float("nan"), "n": 0}
-    rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, len(diff), size=(resamples, len(diff)))].mean(axis=1)
-    return {"mean_diff": float(diff.mean()), "ci95": [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))],
-            "wins": float((diff > 0).mean()), "ties": float((diff == 0).mean()), "n": int(len(diff))}
 
 
 # ----- one case ------------------------------------------------------------------------------------------------------
@@ -472,7 +459,7 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
         scores, found = explainer.lafa_scores(queries, stored[base_method], settings)
         stored[label] = scores
         methods[label] = {"values": explainer.item_values(scores, spec.metric), "settings": settings,
-                          "neighbours_found": float(np.mean(list(found.values()))),
+                          "neighbors_found": float(np.mean(list(found.values()))),
                           "ms_per_text": methods[base_method]["ms_per_text"]
                           + 1000 * (time.perf_counter() - t0) / len(queries)}
 
@@ -521,9 +508,9 @@ def run_evaluation(data_dir: str | os.PathLike | None, output: str | os.PathLike
                    quick: bool = False, cache_dir: str | os.PathLike | None = None,
                    show_progress: bool = True) -> dict:
     """Evaluate ``cases`` and write ``results.json``, ``README.md`` and the plots into ``output``."""
-    from . import __version__
-    from .default_model import lafa_home
-    from .evaluation_report import write_report
+    from .. import __version__
+    from ..build.default_model import lafa_home
+    from .report import write_report
 
     cases = list(cases or CASES)
     for name in cases:

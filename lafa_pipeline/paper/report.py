@@ -11,11 +11,11 @@ import json
 import math
 from pathlib import Path
 
-from .files import atomic_path, atomic_write_text
+from ..base_methods import BASE_METHOD_REGISTRY
+from ..files import atomic_path, atomic_write_text
 
-NAMES = {"random": "Rand", "simple_grad": "SimpleGrad", "input_grad": "InputGrad", "smooth_grad": "SmoothGrad",
-         "integrated_grad": "IntegratedGrad", "shap_zero": "SHAP+Zero", "shap_ref": "SHAP+Ref",
-         "shap_deep": "SHAP+Deep", "lafa_paper": "LAFA, paper settings", "lafa_tuned": "LAFA, tuned settings"}
+NAMES = {**{name: method.display_name for name, method in BASE_METHOD_REGISTRY.items()},
+         "lafa_paper": "LAFA, paper settings", "lafa_tuned": "LAFA, tuned settings"}
 # The paper's numbers (../shared/PAPER.md): table 2 token AUC mean (std), table 3 Pearson mean.
 PAPER_AUC = {  # method: {dataset: (mean, std)}
     "random": {"NYT": (.498, .143), "WebNLG": (.501, .121)},
@@ -92,17 +92,17 @@ def _quality_lines(case: dict) -> list[str]:
 
 
 def _settings_line(settings: dict) -> str:
-    scale = ("raw neighbour scores (the paper's eq. 7)" if settings.get("neighbor_scale", "none") == "none"
-             else "neighbour scores rescaled to the text's total")
-    return (f"layer {settings['layer']}, quantile {settings['quantile']}, {settings['n_neighbors']} neighbours, "
+    scale = ("raw neighbor scores (the paper's eq. 7)" if settings.get("neighbor_scale", "none") == "none"
+             else "neighbor scores rescaled to the text's total")
+    return (f"layer {settings['layer']}, quantile {settings['quantile']}, {settings['n_neighbors']} neighbors, "
             f"{settings['kernel']} kernel, lambda {settings['lam']}, {scale}")
 
 
 def _sweep_lines(case: dict) -> list[str]:
     metric = case["metric"]
     rows = [[r["step"], r.get("neighbor_scale", "none"), str(r["layer"]), str(r["quantile"]), str(r["n_neighbors"]),
-             r["kernel"], str(r["lam"]), fmt(r[metric]), f"{r['neighbours_found']:.1f}"] for r in case["tuning"]["sweep"]]
-    return _table(["step", "neighbour scale", "layer", "quantile", "neighbours", "kernel", "lambda", metric, "found"],
+             r["kernel"], str(r["lam"]), fmt(r[metric]), f"{r['neighbors_found']:.1f}"] for r in case["tuning"]["sweep"]]
+    return _table(["step", "neighbor scale", "layer", "quantile", "neighbors", "kernel", "lambda", metric, "found"],
                   rows)
 
 
@@ -168,12 +168,12 @@ def layer_lines(results: dict) -> list[str]:
     for name, case in results["cases"].items():
         layer_rows = [r for r in case["tuning"]["sweep"] if r["step"] == "layer"]
         precision = {p["layer"]: p for p in case["layer_precision"]}
-        rows = [[str(r["layer"]), fmt(r[case["metric"]]), f"{r['neighbours_found']:.1f}",
+        rows = [[str(r["layer"]), fmt(r[case["metric"]]), f"{r['neighbors_found']:.1f}",
                  fmt(precision[r["layer"]]["precision"], precision[r["layer"]]["std"]) if r["layer"] in precision else "—"]
                 for r in layer_rows]
-        lines += [f"{name} ({case['metric']} of LAFA on the tuning texts; neighbour precision of the "
+        lines += [f"{name} ({case['metric']} of LAFA on the tuning texts; neighbor precision of the "
                   f"{case['paper_settings']['n_neighbors']} nearest references over all scored texts):", ""]
-        lines += _table(["layer", case["metric"], "neighbours within eps", "neighbour precision"], rows) + [""]
+        lines += _table(["layer", case["metric"], "neighbors within eps", "neighbor precision"], rows) + [""]
     return lines
 
 
@@ -210,8 +210,8 @@ def write_plots(results: dict, out: Path) -> list[str]:
         if case["layer_precision"]:
             twin = ax.twinx()
             twin.plot([p["layer"] for p in case["layer_precision"]], [p["precision"] for p in case["layer_precision"]],
-                      "--", color="tab:orange", marker="s", label="neighbour precision")
-            twin.set_ylabel("neighbour precision")
+                      "--", color="tab:orange", marker="s", label="neighbor precision")
+            twin.set_ylabel("neighbor precision")
     fig.tight_layout()
     written.append(_save(fig, out / "layer_sweep.png"))
     plt.close(fig)

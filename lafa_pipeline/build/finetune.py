@@ -3,7 +3,7 @@
 Used to build the embedded default model and the evaluation models.
 
 Example:
-    >>> from lafa_pipeline.finetune import accuracy
+    >>> from lafa_pipeline.build.finetune import accuracy
     >>> accuracy([0, 1, 1], [0, 1, 0])
     0.6666666666666666
 """

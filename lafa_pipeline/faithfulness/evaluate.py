@@ -1,0 +1,188 @@
+"""Measure every method of an explainer on your own texts: faithfulness to the model, and gold rationales if any.
+
+No gold is needed: deletion and insertion areas and ERASER's comprehensiveness and sufficiency
+mask the words each method ranks highest and watch the explained output (see ``metrics``). With
+``rationales`` (per text, a 0/1 or graded value per word, or the rationale words as a string),
+token AUC, AUPRC and Pearson against them are reported too.
+
+Example::
+
+    from lafa_pipeline import load_explainer, evaluate_explainer
+    report = evaluate_explainer(load_explainer(), ["a gorgeous, witty, seductive movie.", "dull and flat"])
+    print(report.table())
+    report.compare("lafa", "smooth_grad", "insertion_minus_deletion")  # mean difference, 95 % CI
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..config import METHODS
+from ..lafa import REFERENCE_METHODS
+from ..model_adapter import ModelAdapter
+from .metrics import HIGHER_IS_BETTER, MetricResult, auprc, faithfulness, paired, pearson, summarize, token_auc
+
+FAITHFULNESS_METRICS = ("deletion_auc", "insertion_auc", "insertion_minus_deletion", "comprehensiveness",
+                        "sufficiency")
+RATIONALE_METRICS = ("token_auc", "auprc", "pearson")
+
+
+class Predictor:
+    """The model's probabilities (or regression values) for texts, batched and remembered by text.
+
+    Masking runs produce the same texts again and again (the same top words for many methods and
+    settings), so each distinct text is run once.
+    """
+
+    def __init__(self, model: torch.nn.Module, tokenizer, batch_size: int = 64, max_length: int = 512) -> None:
+        self.adapter = ModelAdapter(model, "probability")
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.cache: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        todo = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        for start in range(0, len(todo), self.batch_size):
+            part = todo[start:start + self.batch_size]
+            enc = self.tokenizer(part, truncation=True, max_length=self.max_length, padding=True,
+                                 return_tensors="pt").to(self.adapter.device)
+            with torch.no_grad():
+                logits = self.adapter.model(**enc).logits
+            for text, row in zip(part, self.adapter.transform(logits.float(), "probability").cpu().numpy()):
+                self.cache[text] = row
+        return np.stack([self.cache[t] for t in texts])
+
+
+def mask_string(tokenizer) -> str:
+    """What replaces a removed word: the tokenizer's mask token, else its unknown or padding token."""
+    for token in (tokenizer.mask_token, tokenizer.unk_token, tokenizer.pad_token):
+        if token:
+            return token
+    raise ValueError("The tokenizer has no mask, unknown or padding token to replace removed words with")
+
+
+def rationale_values(rationale: Any, words: list[dict]) -> list[float]:
+    """Gold per word from a list (one value per word) or a string of rationale words (1 if listed, else 0)."""
+    if isinstance(rationale, str):
+        wanted = {w.strip(".,;:!?\"'()").lower() for w in rationale.split()}
+        return [1.0 if w["token"].strip(".,;:!?\"'()").lower() in wanted else 0.0 for w in words]
+    values = [float(v) for v in rationale]
+    if len(values) != len(words):
+        raise ValueError(f"A rationale has {len(values)} values for a text of {len(words)} words; give one value "
+                         "per word (the pipeline's words) or the rationale words as a string")
+    return values
+
+
+@dataclass
+class EvaluationReport:
+    """Per method and metric: the per-text values and their summary; ``compare`` gives paired differences."""
+
+    per_text: dict[str, dict[str, list[float]]]
+    n_texts: int
+    results: dict[str, list[dict]] = field(default_factory=dict, repr=False)
+
+    @property
+    def summary(self) -> dict[str, dict[str, MetricResult]]:
+        return {m: {name: summarize(name, values) for name, values in metrics.items()}
+                for m, metrics in self.per_text.items()}
+
+    def compare(self, a: str, b: str, metric: str = "insertion_minus_deletion") -> dict:
+        """Mean of method ``a`` minus ``b`` on ``metric`` per text, 95 % bootstrap CI, share of wins
+        (signs flipped for metrics where lower is better, so positive always means ``a`` is better)."""
+        sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+        return paired([sign * v for v in self.per_text[a][metric]], [sign * v for v in self.per_text[b][metric]])
+
+    def table(self) -> str:
+        """A Markdown table: methods as rows, metrics (mean (std), arrow = better direction) as columns."""
+        metrics = [m for m in FAITHFULNESS_METRICS + RATIONALE_METRICS if any(m in v for v in self.per_text.values())]
+        header = "| method | " + " | ".join(f"{m} {'↑' if HIGHER_IS_BETTER[m] else '↓'}" for m in metrics) + " |"
+        lines = [header, "|" + " --- |" * (len(metrics) + 1)]
+        for method, summary in self.summary.items():
+            lines.append(f"| {method} | " + " | ".join(str(summary[m]) if m in summary else "" for m in metrics) + " |")
+        return "\n".join(lines) + f"\n\n{self.n_texts} texts."
+
+    def to_dict(self) -> dict:
+        return {"n_texts": self.n_texts, "per_text": self.per_text,
+                "summary": {m: {k: {"mean": v.mean, "std": v.std, "n": v.n} for k, v in s.items()}
+                            for m, s in self.summary.items()}}
+
+
+def text_metrics(predict: Callable[[list[str]], np.ndarray], result: dict, text: str, target: int, mask: str,
+                 steps: int = 10, rationale: Any = None) -> dict[str, float]:
+    """Every metric for one explained text (``result``: the pipeline's output for it)."""
+    words = result["tokens"]
+    f = faithfulness(predict, text, words, None, target, steps, mask)
+    values = {"deletion_auc": f.deletion_auc, "insertion_auc": f.insertion_auc,
+              "insertion_minus_deletion": f.insertion_minus_deletion,
+              "comprehensiveness": f.comprehensiveness, "sufficiency": f.sufficiency}
+    if rationale is not None and not (isinstance(rationale, float) and math.isnan(rationale)):
+        gold = rationale_values(rationale, words)
+        scores = [w["score"] for w in words]
+        binary = [int(g > 0) for g in gold]
+        values.update(token_auc=token_auc(scores, binary), auprc=auprc(scores, binary), pearson=pearson(scores, gold))
+    return values
+
+
+def target_index(explainer, result: dict) -> int:
+    """The column of the model output that was explained (0 for regression)."""
+    if result["target"] is None:
+        return 0
+    label2id = {v: int(k) for k, v in explainer.model.config.id2label.items()}
+    return label2id[result["target"]]
+
+
+def evaluate_explainer(
+    explainer,
+    texts: Sequence[str],
+    methods: Sequence[str] | None = None,
+    rationales: Sequence[Any] | None = None,
+    steps: int = 10,
+    batch_size: int = 8,
+    show_progress: bool = True,
+    **call_kwargs: Any,
+) -> EvaluationReport:
+    """Explain ``texts`` with each of ``methods`` (default: every method the explainer can run) and measure them.
+
+    ``call_kwargs`` go to every explainer call (e.g. ``target``). Faithfulness is measured on the
+    model's probability of the explained class (its value for regression).
+    """
+    texts = list(texts)
+    if not texts:
+        raise ValueError("evaluate_explainer needs at least one text")
+    if rationales is not None and len(rationales) != len(texts):
+        raise ValueError(f"Got {len(rationales)} rationales for {len(texts)} texts")
+    available = METHODS if explainer.index is not None else tuple(m for m in METHODS if m != "lafa"
+                                                                   and m not in REFERENCE_METHODS)
+    methods = list(methods or available)
+    for method in methods:
+        if method not in available:
+            raise ValueError(f"Method {method!r} cannot be evaluated with this explainer; valid: {', '.join(available)}")
+    predict = Predictor(explainer.model, explainer.tokenizer, max_length=explainer.max_length)
+    mask = mask_string(explainer.tokenizer)
+    per_text: dict[str, dict[str, list[float]]] = {}
+    all_results: dict[str, list[dict]] = {}
+    for method in methods:
+        results: list[dict] = []
+        bar = tqdm(total=len(texts), desc=f"Evaluating {method}", disable=not show_progress, unit="text")
+        for start in range(0, len(texts), batch_size):
+            chunk = texts[start:start + batch_size]
+            out = explainer(chunk, method=method, batch_size=batch_size, **call_kwargs)
+            results += out
+            bar.update(len(chunk))
+        bar.close()
+        metrics: dict[str, list[float]] = {}
+        for i, (text, result) in enumerate(zip(texts, results)):
+            values = text_metrics(predict, result, text, target_index(explainer, result), mask, steps,
+                                  None if rationales is None else rationales[i])
+            for name, value in values.items():
+                metrics.setdefault(name, []).append(value)
+        per_text[method] = metrics
+        all_results[method] = results
+    return EvaluationReport(per_text, len(texts), all_results)

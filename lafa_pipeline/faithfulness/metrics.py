@@ -1,0 +1,224 @@
+"""Faithfulness metrics of the paper's experiments, for users' own data too.
+
+Each metric scores one text; ``summarize`` turns per-text values into mean (std) and carries
+whether higher is better, like ferret's evaluators.
+
+Example:
+    >>> token_auc([0.9, 0.1, 0.8, 0.2], [1, 0, 1, 0])
+    1.0
+    >>> round(pearson([1.0, 2.0, 3.0], [2.0, 4.0, 7.0]), 4)
+    0.9934
+    >>> summarize("token_auc", [1.0, 0.5, float("nan")]).mean
+    0.75
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+HIGHER_IS_BETTER = {"token_auc": True, "pearson": True, "deletion_log_odds_drop": True, "deletion_mape": True,
+                    "neighbor_precision": True, "auprc": True, "deletion_auc": False, "insertion_auc": True,
+                    "comprehensiveness": True, "sufficiency": False, "insertion_minus_deletion": True}
+# ERASER's bins (DeYoung et al. 2020, as ferret uses them): share of words kept or removed.
+ERASER_FRACTIONS = (0.01, 0.05, 0.1, 0.2, 0.5)
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """Mean and std of a metric over texts (NaN values, e.g. a text without gold words, left out)."""
+
+    name: str
+    mean: float
+    std: float
+    n: int
+    higher_is_better: bool
+    values: list[float] = field(default_factory=list, repr=False)
+
+    def __str__(self) -> str:
+        return f"{self.mean:.3f} ({self.std:.3f})"
+
+
+def summarize(name: str, values: Sequence[float]) -> MetricResult:
+    kept = [float(v) for v in values if not math.isnan(v)]
+    if name not in HIGHER_IS_BETTER:
+        raise ValueError(f"Unknown metric {name!r}; valid: {', '.join(HIGHER_IS_BETTER)}")
+    mean = float(np.mean(kept)) if kept else float("nan")
+    std = float(np.std(kept)) if kept else float("nan")
+    return MetricResult(name, mean, std, len(kept), HIGHER_IS_BETTER[name], kept)
+
+
+def paired(a: Sequence[float], b: Sequence[float], seed: int = 0, resamples: int = 2000) -> dict:
+    """Mean of a - b over items where both are defined, a 95 % bootstrap interval, and a's win share.
+
+    >>> paired([1.0, 2.0, 3.0], [1.0, 1.0, 1.0])["mean_diff"]
+    1.0
+    """
+    a_arr, b_arr = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    keep = ~(np.isnan(a_arr) | np.isnan(b_arr))
+    diff = a_arr[keep] - b_arr[keep]
+    if len(diff) == 0:
+        return {"mean_diff": float("nan"), "ci95": [float("nan")] * 2, "wins": float("nan"), "n": 0}
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), size=(resamples, len(diff)))].mean(axis=1)
+    return {"mean_diff": float(diff.mean()), "ci95": [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))],
+            "wins": float((diff > 0).mean()), "ties": float((diff == 0).mean()), "n": int(len(diff))}
+
+
+def token_auc(scores: Sequence[float], gold: Sequence[int]) -> float:
+    """ROC AUC of the scores against binary gold words (case I): the probability that a gold word
+    outscores a non-gold one, ties counting one half. NaN when gold has one class only."""
+    scores, gold = np.asarray(scores, dtype=float), np.asarray(gold, dtype=bool)
+    if len(scores) != len(gold):
+        raise ValueError(f"{len(scores)} scores for {len(gold)} gold values")
+    pos, neg = scores[gold], scores[~gold]
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    greater = (pos[:, None] > neg[None, :]).sum()
+    ties = (pos[:, None] == neg[None, :]).sum()
+    return float((greater + 0.5 * ties) / (len(pos) * len(neg)))
+
+
+def pearson(scores: Sequence[float], gold: Sequence[float]) -> float:
+    """Pearson correlation of word scores with gold word scores (case II); NaN if either is constant."""
+    scores, gold = np.asarray(scores, dtype=float), np.asarray(gold, dtype=float)
+    if len(scores) != len(gold):
+        raise ValueError(f"{len(scores)} scores for {len(gold)} gold values")
+    if len(scores) < 2 or scores.std() == 0 or gold.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(scores, gold)[0, 1])
+
+
+def neighbor_precision(neighbor_labels: Sequence, label) -> float:
+    """Share of the neighbors whose category equals the input's (paper eq. 8); NaN without neighbors."""
+    if len(neighbor_labels) == 0:
+        return float("nan")
+    return float(np.mean([n == label for n in neighbor_labels]))
+
+
+def masked_text(text: str, words: list[dict], scores: Sequence[float], fraction: float, mask: str) -> str:
+    """``text`` with the top ``fraction`` of its words (by score; at least one if fraction > 0) replaced by ``mask``."""
+    return _mask_top(text, words, scores, math.ceil(fraction * len(words)) if fraction > 0 else 0, mask)
+
+
+def kept_text(text: str, words: list[dict], scores: Sequence[float], fraction: float, mask: str) -> str:
+    """``text`` with only its top ``fraction`` of words kept (at least one if fraction > 0), the others masked."""
+    keep = math.ceil(fraction * len(words)) if fraction > 0 else 0
+    return _mask_top(text, words, [-s for s in scores], len(words) - keep, mask)
+
+
+def _mask_top(text: str, words: list[dict], scores: Sequence[float], k: int, mask: str) -> str:
+    """``text`` with its ``k`` top-scored words (ties: the earlier first) replaced by ``mask``."""
+    top = set(np.argsort(-np.asarray(scores, dtype=float), kind="stable")[:k].tolist())
+    out, pos = [], 0
+    for i, w in enumerate(words):
+        out.append(text[pos:w["start"]])
+        out.append(mask if i in top else text[w["start"]:w["end"]])
+        pos = w["end"]
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def deletion_curve(
+    predict: Callable[[list[str]], np.ndarray],
+    text: str,
+    words: list[dict],
+    scores: Sequence[float] | None = None,
+    target: int = 0,
+    fractions: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
+    mode: str = "log_odds",
+    mask: str = "[MASK]",
+) -> list[float]:
+    """Change of the prediction as the top-scored words are masked, one value per fraction.
+
+    ``predict`` maps texts to outputs: class probabilities (``mode="log_odds"``: drop in the target's
+    log-odds, higher = more faithful) or values (``mode="mape"``: absolute percentage error of the
+    new prediction against the unmasked one, as in the paper's case III). ``words`` are the
+    pipeline's word entries; ``scores`` default to theirs.
+    """
+    if mode not in ("log_odds", "mape"):
+        raise ValueError(f"Unknown deletion mode {mode!r}; valid: log_odds, mape")
+    scores = [w["score"] for w in words] if scores is None else scores
+    texts = [masked_text(text, words, scores, f, mask) for f in fractions]
+    outputs = np.asarray(predict([text] + texts), dtype=float)
+    if mode == "mape":
+        base = outputs[0].reshape(-1)[target]
+        return [float(abs(o.reshape(-1)[target] - base) / max(abs(base), 1e-12)) for o in outputs[1:]]
+    p = np.clip(outputs[:, target], 1e-7, 1 - 1e-7)
+    log_odds = np.log(p / (1 - p))
+    return [float(log_odds[0] - lo) for lo in log_odds[1:]]
+
+
+def auprc(scores: Sequence[float], gold: Sequence[int]) -> float:
+    """Average precision of the scores against binary gold words (ties broken by position); NaN without positives.
+
+    >>> round(auprc([0.9, 0.1, 0.8, 0.2], [1, 0, 0, 1]), 4)
+    0.8333
+    """
+    scores, gold = np.asarray(scores, dtype=float), np.asarray(gold, dtype=bool)
+    if len(scores) != len(gold):
+        raise ValueError(f"{len(scores)} scores for {len(gold)} gold values")
+    if not gold.any():
+        return float("nan")
+    hits = gold[np.argsort(-scores, kind="stable")]
+    precision_at = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    return float(precision_at[hits].mean())
+
+
+@dataclass(frozen=True)
+class Faithfulness:
+    """Per-text faithfulness of word scores to the model, from masking words in score order.
+
+    ``deletion_auc``: mean target probability as the top words are masked one step at a time (lower
+    is better); ``insertion_auc``: the same as they are revealed in a fully masked text (higher is
+    better); ``comprehensiveness`` / ``sufficiency`` (ERASER): probability drop when the top
+    1/5/10/20/50 % of words are removed / are all that is kept (higher / lower is better).
+    """
+
+    deletion_auc: float
+    insertion_auc: float
+    comprehensiveness: float
+    sufficiency: float
+
+    @property
+    def insertion_minus_deletion(self) -> float:
+        """One number, higher is better: what ``lafa tune`` maximises."""
+        return self.insertion_auc - self.deletion_auc
+
+
+def faithfulness(
+    predict: Callable[[list[str]], np.ndarray],
+    text: str,
+    words: list[dict],
+    scores: Sequence[float] | None = None,
+    target: int = 0,
+    steps: int = 10,
+    mask: str = "[MASK]",
+) -> Faithfulness:
+    """Deletion and insertion areas (``steps`` equal steps of words) and ERASER's two scores for one text.
+
+    ``predict`` maps texts to class probabilities (rows) or regression values; the target's column
+    is read. Areas are trapezoid means over the fractions 0, 1/steps, ..., 1.
+
+    >>> words = [{"start": 0, "end": 4}, {"start": 5, "end": 8}]
+    >>> predict = lambda texts: np.array([[0.0, 0.2 + 0.8 * ("good" in t)] for t in texts])
+    >>> f = faithfulness(predict, "good day", words, [1.0, 0.0], target=1, steps=2)
+    >>> round(f.deletion_auc, 3), round(f.insertion_auc, 3), round(f.comprehensiveness, 3), round(f.sufficiency, 3)
+    (0.4, 0.8, 0.8, 0.0)
+    """
+    scores = [w["score"] for w in words] if scores is None else scores
+    fractions = [i / steps for i in range(steps + 1)]
+    deleted = [masked_text(text, words, scores, f, mask) for f in fractions]
+    inserted = [kept_text(text, words, scores, f, mask) for f in fractions]
+    removed = [masked_text(text, words, scores, f, mask) for f in ERASER_FRACTIONS]
+    kept = [kept_text(text, words, scores, f, mask) for f in ERASER_FRACTIONS]
+    batch = [text] + deleted + inserted + removed + kept
+    out = np.asarray(predict(batch), dtype=float)
+    p = out.reshape(len(batch), -1)[:, target]
+    n = steps + 1
+    full, dele, ins = p[0], p[1:1 + n], p[1 + n:1 + 2 * n]
+    rem, kep = p[1 + 2 * n:1 + 2 * n + len(ERASER_FRACTIONS)], p[1 + 2 * n + len(ERASER_FRACTIONS):]
+    area = lambda ys: float(np.trapezoid(ys, dx=1.0 / steps))  # noqa: E731
+    return Faithfulness(area(dele), area(ins), float(np.mean(full - rem)), float(np.mean(full - kep)))

@@ -1,0 +1,153 @@
+"""Issue 10: the normalized aggregation, the faithfulness metrics, `lafa evaluate --data` and `lafa tune`."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from transformers import pipeline
+
+from lafa_pipeline import LafaConfig
+from lafa_pipeline.aggregation import Neighbor, expectation, normalized_lafa
+from lafa_pipeline.apps import cli
+from lafa_pipeline.faithfulness.evaluate import evaluate_explainer, rationale_values
+from lafa_pipeline.faithfulness.metrics import auprc, faithfulness, kept_text, masked_text
+from lafa_pipeline.faithfulness.tune import _prepare, _values, tune_explainer
+
+from .tiny import TEXTS
+
+EYE = torch.eye(10)
+
+
+def embed(ids):
+    return EYE[ids]
+
+
+def _neighbors(draw_scores):
+    return [Neighbor(torch.tensor([1, 2, 3]), torch.tensor(draw_scores[:3])),
+            Neighbor(torch.tensor([2, 4]), torch.tensor(draw_scores[3:5]))]
+
+
+positive = st.floats(0.01, 100.0, allow_nan=False)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(positive, min_size=3, max_size=3), st.lists(positive, min_size=5, max_size=5),
+       st.floats(0.01, 1e4), st.floats(0.01, 1e4), st.floats(0.0, 1.0))
+def test_normalized_aggregation_is_scale_free(own, nb, c_own, c_nb, lam):
+    """Scaling the text's scores scales the result; scaling a neighbor's scores changes nothing."""
+    q = torch.tensor([1, 2, 5])
+    own_t = torch.tensor(own, dtype=torch.float64)
+    neighbors = _neighbors(nb)
+    out = normalized_lafa(own_t, q, EYE[q], neighbors, embed, "indicator", {}, lam)
+    scaled_own = normalized_lafa(own_t * c_own, q, EYE[q], neighbors, embed, "indicator", {}, lam)
+    scaled_nb = normalized_lafa(own_t, q, EYE[q], [Neighbor(n.token_ids, n.scores * c_nb) for n in neighbors],
+                                embed, "indicator", {}, lam)
+    assert torch.allclose(scaled_own, out * c_own, rtol=1e-6)
+    assert torch.allclose(scaled_nb, out, rtol=1e-6)
+    assert (out >= 0).all()
+    # token 5 occurs in no neighbor: it keeps its own score
+    assert math.isclose(float(out[2]), own[2], rel_tol=1e-6)
+
+
+def test_normalized_aggregation_known_values_and_lambda_zero():
+    own = torch.tensor([1.0, 3.0])  # mean 2 -> relative 0.5, 1.5
+    q = torch.tensor([1, 2])
+    # token 1 in two neighbors with relative scores 2.0 (scores [4, 0] mean 2) and 0.5 (scores [1, 3] mean 2)
+    nbs = [Neighbor(torch.tensor([1, 7]), torch.tensor([4.0, 0.0])), Neighbor(torch.tensor([1, 8]), torch.tensor([1.0, 3.0]))]
+    out = normalized_lafa(own, q, EYE[q], nbs, embed, "indicator", {}, lam=1.0)
+    assert torch.allclose(out, torch.tensor([2 * 1.25, 3.0]))  # mean of 2.0 and 0.5 = 1.25, times the text's mean
+    weighted = normalized_lafa(own, q, EYE[q], nbs, embed, "indicator", {}, lam=1.0, weights=[3.0, 1.0])
+    assert torch.allclose(weighted, torch.tensor([2 * (3 * 2.0 + 0.5) / 4, 3.0]))
+    assert torch.equal(normalized_lafa(own, q, EYE[q], nbs, embed, "indicator", {}, lam=0.0), own)
+
+
+def test_frequent_tokens_gain_in_eq7_but_not_when_normalized():
+    """A token present in every neighbor with a low score ('a') overtakes a content word under eq. 7's sum
+    when neighbors' scores dwarf the text's; the normalized mean keeps the text's own ranking."""
+    own = torch.tensor([1e-4, 1e-3])  # token 1 = "a", token 2 = "great": great ranks first
+    q = torch.tensor([1, 2])
+    nbs = [Neighbor(torch.tensor([1, 1, 1, 3]), torch.tensor([0.2, 0.2, 0.2, 1.0])) for _ in range(3)]
+    paper = own + 0.44 * expectation(q, EYE[q], nbs, embed, "indicator", {})
+    assert paper[0] > paper[1]
+    normalized = normalized_lafa(own, q, EYE[q], nbs, embed, "indicator", {}, lam=0.5)
+    assert normalized[1] > normalized[0]
+
+
+def test_normalized_lambda_outside_unit_interval_is_refused():
+    with pytest.raises(ValueError, match="lam must be in \\[0, 1\\] with aggregation 'normalized'"):
+        LafaConfig(aggregation="normalized", lam=1.5)
+
+
+def test_masking_helpers_and_metrics_by_hand():
+    text, words = "a good day", [{"start": 0, "end": 1}, {"start": 2, "end": 6}, {"start": 7, "end": 10}]
+    assert masked_text(text, words, [0.1, 0.9, 0.5], 0.5, "[M]") == "a [M] [M]"
+    assert kept_text(text, words, [0.1, 0.9, 0.5], 0.3, "[M]") == "[M] good [M]"
+    assert kept_text(text, words, [0.1, 0.9, 0.5], 1.0, "[M]") == text
+    # p(target) = 0.1 + 0.6 * [good present] + 0.3 * [day present]
+    predict = lambda ts: np.array([[0.1 + 0.6 * ("good" in t) + 0.3 * ("day" in t)] for t in ts])  # noqa: E731
+    f = faithfulness(predict, text, words, [0.1, 0.9, 0.5], target=0, steps=3)
+    # deletion: 1.0, 0.4, 0.1, 0.1 -> trapezoid mean = (0.7 + 0.25 + 0.1) / 3; insertion: 0.1, 0.7, 1.0, 1.0
+    assert math.isclose(f.deletion_auc, (0.7 + 0.25 + 0.1) / 3)
+    assert math.isclose(f.insertion_auc, (0.4 + 0.85 + 1.0) / 3)
+    # ERASER bins 1/5/10/20/50 %: remove 1, 1, 1, 1, 2 words -> drops 0.6 x4 and 0.9; keep the same counts
+    assert math.isclose(f.comprehensiveness, (4 * 0.6 + 0.9) / 5)
+    assert math.isclose(f.sufficiency, (4 * (1.0 - 0.7) + 0.0) / 5)
+    assert math.isclose(auprc([0.3, 0.2, 0.1], [0, 1, 1]), (1 / 2 + 2 / 3) / 2)
+    assert rationale_values("Good!", [{"token": "a"}, {"token": "good"}]) == [0.0, 1.0]
+
+
+@pytest.fixture(scope="module")
+def explainer(model, tokenizer, index):
+    return pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index)
+
+
+def test_evaluate_explainer_reports_every_method(explainer):
+    report = evaluate_explainer(explainer, TEXTS[:4], methods=["lafa", "smooth_grad", "random"],
+                                rationales=["good", "bad", "great", "awful"], show_progress=False)
+    assert set(report.per_text) == {"lafa", "smooth_grad", "random"}
+    for values in report.per_text.values():
+        assert len(values["deletion_auc"]) == 4 and all(0 <= v <= 1 for v in values["insertion_auc"])
+        assert values["token_auc"][0] in (0.0, 0.5, 1.0) or 0 <= values["token_auc"][0] <= 1
+    same = report.compare("smooth_grad", "smooth_grad", "deletion_auc")
+    assert same["mean_diff"] == 0.0
+    assert "| lafa |" in report.table()
+
+
+def test_tuning_never_loses_to_the_base_method_on_its_texts(explainer):
+    result = tune_explainer(explainer, TEXTS, rounds=1, steps=4, show_progress=False)
+    assert result.best_value >= result.base_value
+    assert any(t["lam"] == 0.0 for t in result.trials)
+    # the reported value is what the chosen setting really scores on the same texts
+    items = _prepare(explainer, TEXTS, show_progress=False)
+    from lafa_pipeline.faithfulness.evaluate import Predictor, mask_string
+
+    predict = Predictor(explainer.model, explainer.tokenizer)
+    again = np.mean(_values(explainer, result.config, items, predict, mask_string(explainer.tokenizer), 4))
+    assert math.isclose(again, result.best_value, rel_tol=1e-9, abs_tol=1e-12)
+    assert result.config.tuning["gain"] == pytest.approx(result.best_value - result.base_value)
+
+
+def test_cli_evaluate_and_tune_on_a_csv(explainer, tmp_path, capsys):
+    repo = tmp_path / "repo"
+    explainer.save_pretrained(repo)
+    data = tmp_path / "texts.csv"
+    data.write_text("text,why\n" + "\n".join(f"{t},{t.split()[0]}" for t in TEXTS if "," not in t) + "\n")
+    assert cli.main(["evaluate", "--data", str(data), "--model", str(repo), "--methods", "lafa", "smooth_grad",
+                     "--rationale-column", "why", "--steps", "4", "--json-output", str(tmp_path / "e.json")]) == 0
+    out = capsys.readouterr().out
+    assert "| smooth_grad |" in out and "lafa - smooth_grad" in out and "token_auc" in out
+    assert json.loads((tmp_path / "e.json").read_text())["n_texts"] == 14
+    assert cli.main(["tune", "--data", str(data), "--model", str(repo), "--rounds", "1", "--steps", "4",
+                     "--holdout", "0.3"]) == 0
+    out = capsys.readouterr().out
+    assert "chosen:" in out and "held out (4 texts)" in out
+    saved = LafaConfig.load(repo)
+    assert saved.tuning["tuning_texts"] == 10 and saved.tuning["gain"] >= 0
+    assert "Chosen by `lafa tune` on 10 texts" in (repo / "README.md").read_text()
+    reloaded = pipeline("feature-attribution", model=str(repo), trust_remote_code=True)
+    assert reloaded.lafa_config.aggregation == saved.aggregation and reloaded("good film")["method"] == "lafa"

@@ -1,0 +1,75 @@
+"""The package's shape: the remote-code core is flat and closed; registries are the one place a name lives."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from transformers import pipeline
+
+import lafa_pipeline
+from lafa_pipeline.base_methods import BASE_METHOD_REGISTRY
+from lafa_pipeline.config import BASE_METHODS, INDEXABLE_BASE_METHODS, KERNELS, METHODS, LafaConfig
+from lafa_pipeline.kernels import KERNEL_REGISTRY
+from lafa_pipeline.lafa import FUSED_METHODS, REFERENCE_METHODS
+
+PACKAGE = Path(lafa_pipeline.__file__).parent
+CORE = {"feature_attribution.py", "lafa.py", "base_methods.py", "kernels.py", "aggregation.py", "index.py",
+        "index_types.py", "config.py", "model_adapter.py", "text_inputs.py", "words.py", "files.py",
+        "registry.py", "results.py"}
+ROLE_PACKAGES = {"build", "apps", "paper", "faithfulness"}
+
+
+def _relative_imports(path: Path) -> set[tuple[int, str]]:
+    """(level, module) of every relative import in a file, also those inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            found.add((node.level, node.module or ""))
+    return found
+
+
+def test_core_imports_only_core_siblings():
+    for name in CORE:
+        for level, module in _relative_imports(PACKAGE / name):
+            assert level == 1, f"{name} imports from outside its folder ({'.' * level}{module})"
+            assert module.split(".")[0] + ".py" in CORE, f"{name} imports .{module}, which is not core"
+
+
+def test_core_is_what_the_package_root_holds():
+    assert {p.name for p in PACKAGE.glob("*.py")} - {"__init__.py"} == CORE
+    assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()} == ROLE_PACKAGES
+
+
+def test_saved_remote_code_is_exactly_the_core_closure(model, tokenizer, index, tmp_path):
+    pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index).save_pretrained(tmp_path)
+    saved = {p.name for p in tmp_path.glob("*.py")}
+    # the pipeline module and everything it reaches through one-dot imports
+    reached, todo = set(), ["feature_attribution.py"]
+    while todo:
+        name = todo.pop()
+        if name not in reached:
+            reached.add(name)
+            todo += [m.split(".")[0] + ".py" for _, m in _relative_imports(PACKAGE / name)]
+    assert saved == reached
+    assert saved <= CORE
+
+
+def test_names_come_from_the_registries():
+    assert BASE_METHODS == BASE_METHOD_REGISTRY.names and KERNELS == KERNEL_REGISTRY.names
+    assert METHODS == ("lafa",) + BASE_METHODS
+    assert set(REFERENCE_METHODS) == {"shap_ref", "shap_deep"}
+    assert set(INDEXABLE_BASE_METHODS) == set(BASE_METHODS) - set(REFERENCE_METHODS)
+    assert set(FUSED_METHODS) == {"simple_grad", "input_grad"}
+    from lafa_pipeline.paper.report import NAMES
+
+    assert set(BASE_METHODS) <= set(NAMES)
+
+
+def test_registry_lookups_name_the_valid_choices():
+    with pytest.raises(ValueError, match="Unknown kernel 'cubicle'; valid choices: rbf, laplacian"):
+        LafaConfig(kernel="cubicle")
+    with pytest.raises(ValueError, match="Unknown parameter.*'nprobe'.*index type 'hnsw'"):
+        LafaConfig(index_type="hnsw", index_params={"nprobe": 3})
+    with pytest.raises(ValueError, match="registered already"):
+        KERNEL_REGISTRY.register("rbf", KERNEL_REGISTRY.get("rbf"))
