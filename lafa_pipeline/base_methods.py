@@ -181,6 +181,12 @@ def _smooth_grad(x: MethodInputs) -> Tensor:
     return _noisy_gradients(x).mean(1)
 
 
+@base_method("var_grad", "VarGrad", parameters=("samples", "sigma", "seed"))
+def _var_grad(x: MethodInputs) -> Tensor:
+    """VarGrad (Adebayo et al. 2018): the variance of the noisy gradients; S = their std, so m_i = sum_d Var."""
+    return _noisy_gradients(x).std(1, unbiased=False)
+
+
 @base_method("integrated_grad", "IntegratedGrad", parameters=("steps", "ig_reference"))
 def _integrated_grad(x: MethodInputs) -> Tensor:
     if x.params.ig_reference == "pad":

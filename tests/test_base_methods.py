@@ -138,6 +138,26 @@ def test_smooth_grad_matches_hand_noise(batch, model):
     close(raw, expected)
 
 
+def test_var_grad_is_the_variance_of_the_hand_noise_gradients(batch, model):
+    ids, mask, types = batch
+    targets = torch.tensor([0, 1, 1])
+    params = MethodParams(samples=5, sigma=0.6, internal_batch_size=3, seed=1)
+    embeds = model.get_input_embeddings()(ids).detach()
+    std = params.sigma * model.get_input_embeddings().weight.std().item()
+    expected = torch.zeros(embeds.shape[:2])
+    for b in range(3):
+        real = mask[b].bool()
+        noise = torch.randn((params.samples, int(real.sum()), embeds.shape[-1]),
+                            generator=text_generator(ids[b], mask[b], params.seed)) * std
+        grads = []
+        for s in range(params.samples):
+            x = embeds[b:b + 1].clone()
+            x[0, real] += noise[s]
+            grads.append(hand_grad(model, x, mask[b:b + 1], types[b:b + 1], targets[b:b + 1])[0])
+        expected[b] = torch.stack(grads).var(0, unbiased=False).sum(-1) * mask[b]
+    close(attribute(ModelAdapter(model), "var_grad", ids, mask, targets, types, params), expected)
+
+
 def test_smooth_grad_without_noise_is_simple_grad(batch, model):
     ids, mask, types = batch
     targets = torch.tensor([1, 0, 0])
