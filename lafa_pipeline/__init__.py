@@ -18,7 +18,7 @@ from .lafa import Lafa, LafaOutput
 
 __version__ = "0.1.0"
 __all__ = ["BASE_METHODS", "KERNELS", "METHODS", "TASK", "FeatureAttributionPipeline", "Lafa", "LafaConfig",
-           "LafaIndex", "LafaOutput", "__version__", "load_explainer"]
+           "LafaIndex", "LafaOutput", "__version__", "evaluate_explainer", "load_explainer", "tune_explainer"]
 
 
 def load_explainer(model: str | None = None, index=None, **pipeline_kwargs) -> FeatureAttributionPipeline:
@@ -32,6 +32,20 @@ def load_explainer(model: str | None = None, index=None, **pipeline_kwargs) -> F
 
     return pipeline(TASK, model=model or ensure_default_repo(), index=index,
                     pipeline_class=FeatureAttributionPipeline, **pipeline_kwargs)
+
+
+def evaluate_explainer(explainer, texts, **kwargs):
+    """Faithfulness (and gold agreement) of every method on ``texts``; see ``faithfulness.evaluate``."""
+    from .faithfulness.evaluate import evaluate_explainer as evaluate
+
+    return evaluate(explainer, texts, **kwargs)
+
+
+def tune_explainer(explainer, texts, **kwargs):
+    """Choose LAFA's aggregation settings on ``texts`` by faithfulness; see ``faithfulness.tune``."""
+    from .faithfulness.tune import tune_explainer as tune
+
+    return tune(explainer, texts, **kwargs)
 
 
 class _BuildOnAccessDefault(dict):

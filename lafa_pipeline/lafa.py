@@ -72,70 +72,85 @@ class Lafa:
         only); then only the neighbors are searched and aggregated, e.g. to try many LAFA settings
         on the same texts without recomputing the base method.
         """
-        check_choice("method", method, METHODS)
-        neighbor_scale = neighbor_scale or self.config.neighbor_scale
-        check_choice("neighbor_scale", neighbor_scale, NEIGHBOR_SCALES)
-        if base_scores is not None and (method != "lafa" or tuple(base_scores.shape) != tuple(input_ids.shape)):
-            raise ValueError(f"base_scores must have the shape of input_ids {tuple(input_ids.shape)} and only "
-                             f"go with method 'lafa'; got shape {tuple(base_scores.shape)} with method {method!r}")
+        self._check_call(method, lam, base_scores, input_ids, neighbor_scale)
         cfg = self.config
-        if method == "lafa" and lam is not None and cfg.aggregation == "normalized" and not 0.0 <= lam <= 1.0:
-            raise ValueError(f"lam must be in [0, 1] with aggregation 'normalized' (a mix weight), got {lam}")
         needs_index = method == "lafa" or method in REFERENCE_METHODS
-        if needs_index and self.index is None:
-            raise ValueError(f"method {method!r} needs a LAFA index of reference texts; build one with "
-                             "LafaIndex.build or pass index=... to the pipeline. Methods without an index: "
-                             f"{', '.join(m for m in METHODS if m != 'lafa' and m not in REFERENCE_METHODS)}")
-        batch = input_ids.shape[0]
         base_method = cfg.base_method if method == "lafa" else method
         params = MethodParams.from_config(cfg)
-        requested = targets or [None] * batch
+        requested = targets or [None] * input_ids.shape[0]
         uniform = all(t is None for t in requested) or all(t is not None for t in requested)
-        if base_scores is None and base_method in FUSED_METHODS and method not in REFERENCE_METHODS and uniform:
-            # One forward and one backward give the prediction, the states to search with and the gradient.
-            device = self.adapter.device
-            ids, mask = input_ids.to(device), attention_mask.to(device)
-            types = None if token_type_ids is None else token_type_ids.to(device)
-            embeds = self.adapter.embed(ids).detach()
-            given = None if requested[0] is None else torch.tensor(requested, device=device)
-            fwd = forward_gradients(self.adapter, embeds, mask, types, given, params.internal_batch_size,
-                                    layer=cfg.layer if needs_index else None, pooling=cfg.pooling)
-            raw = BASE_METHOD_REGISTRY.get(base_method).from_gradient(embeds, fwd.grads)
-            scores = reduce_sum_of_squares(raw, mask)
-            prediction, pooled, targets = fwd.prediction, fwd.pooled, fwd.targets.tolist()
-            neighbors = self._search(pooled, targets, n_neighbors) if needs_index else [[] for _ in range(batch)]
+        inputs = (input_ids, attention_mask, token_type_ids)
+        # Algorithm 1, steps 1-2: the text's prediction, neighbors and base-method scores.
+        if base_scores is None and base_method in FUSED_METHODS and uniform:
+            scores, prediction, targets, neighbors = self._fused_pass(inputs, base_method, requested, needs_index,
+                                                                      n_neighbors, params)
         else:
-            prediction, pooled = self.adapter.predict(input_ids, attention_mask, token_type_ids,
-                                                      layer=cfg.layer if needs_index else None, pooling=cfg.pooling)
+            prediction, pooled = self.adapter.predict(*inputs, layer=cfg.layer if needs_index else None,
+                                                      pooling=cfg.pooling)
             predicted = self.adapter.predicted_targets(prediction).tolist()
             targets = [p if t is None else int(t) for t, p in zip(requested, predicted)]
-            neighbors = self._search(pooled, targets, n_neighbors) if needs_index else [[] for _ in range(batch)]
+            neighbors = self._search(pooled, targets, n_neighbors) if needs_index else [[] for _ in targets]
             if base_scores is not None:  # given: only the neighbors' part is computed
                 scores = base_scores.detach().to(self.adapter.device, torch.float32).clone()
                 scores[~attention_mask.bool().to(scores.device)] = 0.0
             else:
-                references = None
-                if method in REFERENCE_METHODS:
-                    # SHAP references must exist: fall back to the nearest texts beyond eps, then to
-                    # texts of any label (a class may have no reference text at all).
-                    for b in [b for b in range(batch) if not neighbors[b]]:
-                        neighbors[b] = (
-                            self._search(pooled[b:b + 1], targets[b:b + 1], n_neighbors, use_eps=False)[0]
-                            or self._search(pooled[b:b + 1], [None], n_neighbors, use_eps=False)[0])
-                    references = [self._aligned_references(input_ids[b], attention_mask[b], neighbors[b])
-                                  for b in range(batch)]
+                references = self._shap_references(inputs, pooled, targets, neighbors, n_neighbors) \
+                    if method in REFERENCE_METHODS else None
                 scores = attribute(self.adapter, base_method, input_ids, attention_mask, torch.tensor(targets),
                                    token_type_ids, params, references)
         live_count = 0
         if method == "lafa":
+            # Step 3: the neighbors' scores for the same target, aggregated with the text's.
             neighbor_scores, live_count = self._neighbor_scores(neighbors, targets, live, params)
             kernel = kernel or cfg.kernel
             lam = cfg.lam if lam is None else lam
-            for b in range(batch):
+            for b in range(len(targets)):
                 real = attention_mask[b].bool().to(scores.device)
                 scores[b, real] = self._aggregate(scores[b, real], input_ids[b][real.cpu()], neighbor_scores[b],
-                                                  [d for _, d in neighbors[b]], kernel, lam, neighbor_scale)
+                                                  [d for _, d in neighbors[b]], kernel, lam,
+                                                  neighbor_scale or cfg.neighbor_scale)
         return LafaOutput(scores.detach().cpu(), prediction.cpu(), targets, neighbors, live_count)
+
+    def _check_call(self, method: str, lam: float | None, base_scores: Tensor | None, input_ids: Tensor,
+                    neighbor_scale: str | None) -> None:
+        """Refuse call-time settings that do not fit this explainer, naming the valid ones."""
+        check_choice("method", method, METHODS)
+        if neighbor_scale is not None:
+            check_choice("neighbor_scale", neighbor_scale, NEIGHBOR_SCALES)
+        if base_scores is not None and (method != "lafa" or tuple(base_scores.shape) != tuple(input_ids.shape)):
+            raise ValueError(f"base_scores must have the shape of input_ids {tuple(input_ids.shape)} and only "
+                             f"go with method 'lafa'; got shape {tuple(base_scores.shape)} with method {method!r}")
+        if method == "lafa" and lam is not None and self.config.aggregation == "normalized" and not 0.0 <= lam <= 1.0:
+            raise ValueError(f"lam must be in [0, 1] with aggregation 'normalized' (a mix weight), got {lam}")
+        if (method == "lafa" or method in REFERENCE_METHODS) and self.index is None:
+            raise ValueError(f"method {method!r} needs a LAFA index of reference texts; build one with "
+                             "LafaIndex.build or pass index=... to the pipeline. Methods without an index: "
+                             f"{', '.join(m for m in METHODS if m != 'lafa' and m not in REFERENCE_METHODS)}")
+
+    def _fused_pass(self, inputs, base_method: str, requested: list, needs_index: bool, n_neighbors: int | None,
+                    params: MethodParams):
+        """One forward and one backward give the prediction, the states to search with and the gradient
+        (base methods that are a function of H and dF/dH)."""
+        cfg = self.config
+        device = self.adapter.device
+        ids, mask, types = (None if t is None else t.to(device) for t in inputs)
+        embeds = self.adapter.embed(ids).detach()
+        given = None if requested[0] is None else torch.tensor(requested, device=device)
+        fwd = forward_gradients(self.adapter, embeds, mask, types, given, params.internal_batch_size,
+                                layer=cfg.layer if needs_index else None, pooling=cfg.pooling)
+        raw = BASE_METHOD_REGISTRY.get(base_method).from_gradient(embeds, fwd.grads)
+        targets = fwd.targets.tolist()
+        neighbors = self._search(fwd.pooled, targets, n_neighbors) if needs_index else [[] for _ in targets]
+        return reduce_sum_of_squares(raw, mask), fwd.prediction, targets, neighbors
+
+    def _shap_references(self, inputs, pooled: Tensor, targets: list[int], neighbors, n_neighbors: int | None):
+        """Reference token ids for shap_ref / shap_deep: the neighbors, which must exist, so a text without
+        any falls back to the nearest texts beyond eps, then to texts of any label (a class may have none)."""
+        input_ids, attention_mask, _ = inputs
+        for b in [b for b in range(len(targets)) if not neighbors[b]]:
+            neighbors[b] = (self._search(pooled[b:b + 1], targets[b:b + 1], n_neighbors, use_eps=False)[0]
+                            or self._search(pooled[b:b + 1], [None], n_neighbors, use_eps=False)[0])
+        return [self._aligned_references(input_ids[b], attention_mask[b], neighbors[b]) for b in range(len(targets))]
 
     def _aggregate(self, own: Tensor, token_ids: Tensor, items: list[Neighbor], distances: list[float],
                    kernel: str, lam: float, neighbor_scale: str) -> Tensor:

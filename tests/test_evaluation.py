@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from lafa_pipeline.apps.cli import main
+from lafa_pipeline.config import BASE_METHODS
 from lafa_pipeline.paper.evaluation import paired
 from lafa_pipeline.paper.cases import laptop_case, relation_case, sentiment_case, words_of
 from lafa_pipeline.paper.price_catalogue import generate_catalogue, rule_price
@@ -137,7 +138,7 @@ def test_quick_evaluation_from_data_to_report(data_dir, tmp_path):
     for name, case in results["cases"].items():
         assert not case["training"]["cached"]
         methods = list(case["values"])
-        assert methods[-2:] == ["lafa_paper", "lafa_tuned"] and len(methods) == 10
+        assert methods[-2:] == ["lafa_paper", "lafa_tuned"] and len(methods) == len(BASE_METHODS) + 2
         n_items = case["counts"]["items"]
         for method, values in case["values"].items():
             assert len(values) == n_items
