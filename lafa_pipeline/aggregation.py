@@ -91,8 +91,19 @@ def normalized_lafa(
     kernel_params: dict,
     lam: float,
     weights: Sequence[float] | None = None,
+    counted: Tensor | None = None,
 ) -> Tensor:
-    """The text's scores mixed with the kernel-weighted mean relative score of like tokens in its neighbors."""
+    """The text's scores mixed with the kernel-weighted mean relative score of like tokens in its neighbors.
+
+    ``counted`` (bool per query token): the tokens whose mean is the text's unit and which are
+    aggregated; the others (special tokens) keep their scores. Default: all.
+    """
+    if counted is not None and not bool(counted.all()):
+        out = query_scores.clone()
+        out[counted] = normalized_lafa(query_scores[counted], query_ids[counted.to(query_ids.device)],
+                                       query_embeds[counted.to(query_embeds.device)], neighbors, embed, kernel,
+                                       kernel_params, lam, weights)
+        return out
     scale = query_scores.mean()
     kept = [(n, w) for n, w in zip(neighbors, weights or [1.0] * len(neighbors))
             if len(n.token_ids) > 0 and float(n.scores.sum()) > 0 and w > 0]

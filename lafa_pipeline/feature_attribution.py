@@ -25,7 +25,7 @@ from .index import INDEX_META_NAME, LafaIndex
 from .lafa import REFERENCE_METHODS, Lafa
 from .model_adapter import resolve_target
 from .results import Explanation, Neighbor
-from .text_inputs import check_text, encode, max_length_of
+from .text_inputs import check_text, encode, max_length_of, special_mask_of
 from .words import AGGREGATION_STRATEGIES, group_scores
 
 TASK = "feature-attribution"
@@ -135,6 +135,7 @@ class FeatureAttributionPipeline(Pipeline):
         out = self.lafa.attribute(
             model_inputs["input_ids"], model_inputs["attention_mask"], model_inputs.get("token_type_ids"),
             targets=[target] * batch, method=method, kernel=kernel, lam=lam, n_neighbors=n_neighbors, live=live,
+            special_tokens_mask=special_mask_of(metas, model_inputs["attention_mask"]),
         )
         items = []
         for b, meta in enumerate(metas):

@@ -65,12 +65,14 @@ class Lafa:
         live: bool = False,
         base_scores: Tensor | None = None,
         neighbor_scale: str | None = None,
+        special_tokens_mask: Tensor | None = None,
     ) -> LafaOutput:
         """Token scores of ``method`` for each text; ``targets`` are class indexes (None: predicted).
 
         ``base_scores`` (B, T): the texts' own base-method scores, computed before (method "lafa"
         only); then only the neighbors are searched and aggregated, e.g. to try many LAFA settings
-        on the same texts without recomputing the base method.
+        on the same texts without recomputing the base method. ``special_tokens_mask`` (B, T): the
+        normalized aggregation leaves these positions out (they are never reported); default: none.
         """
         self._check_call(method, lam, base_scores, input_ids, neighbor_scale)
         cfg = self.config
@@ -106,9 +108,10 @@ class Lafa:
             lam = cfg.lam if lam is None else lam
             for b in range(len(targets)):
                 real = attention_mask[b].bool().to(scores.device)
+                counted = None if special_tokens_mask is None else ~special_tokens_mask[b].bool()[real.cpu()]
                 scores[b, real] = self._aggregate(scores[b, real], input_ids[b][real.cpu()], neighbor_scores[b],
                                                   [d for _, d in neighbors[b]], kernel, lam,
-                                                  neighbor_scale or cfg.neighbor_scale)
+                                                  neighbor_scale or cfg.neighbor_scale, counted)
         return LafaOutput(scores.detach().cpu(), prediction.cpu(), targets, neighbors, live_count)
 
     def _check_call(self, method: str, lam: float | None, base_scores: Tensor | None, input_ids: Tensor,
@@ -153,7 +156,7 @@ class Lafa:
         return [self._aligned_references(input_ids[b], attention_mask[b], neighbors[b]) for b in range(len(targets))]
 
     def _aggregate(self, own: Tensor, token_ids: Tensor, items: list[Neighbor], distances: list[float],
-                   kernel: str, lam: float, neighbor_scale: str) -> Tensor:
+                   kernel: str, lam: float, neighbor_scale: str, counted: Tensor | None = None) -> Tensor:
         """One text's LAFA scores from its own base scores and its neighbors' (``config.aggregation``)."""
         cfg = self.config
         query_ids = token_ids.to(self.adapter.device)
@@ -161,7 +164,8 @@ class Lafa:
         kernel_params = cfg.resolved_kernel_params(kernel)
         if cfg.aggregation == "normalized":
             return normalized_lafa(own, query_ids, query_embeds, items, self.adapter.embed, kernel, kernel_params, lam,
-                                   neighbor_weights(distances, cfg.neighbor_weighting))
+                                   neighbor_weights(distances, cfg.neighbor_weighting),
+                                   None if counted is None else counted.to(own.device))
         if neighbor_scale == "query":
             total = float(own.detach().sum())
             items = [Neighbor(n.token_ids, n.scores * (total / max(float(n.scores.sum()), 1e-30))) for n in items]

@@ -64,6 +64,18 @@ def encode(tokenizer, text: str, max_length: int, warn: bool = True) -> tuple[di
     return dict(enc), meta
 
 
+def special_mask_of(metas: list[dict], attention_mask: torch.Tensor) -> torch.Tensor:
+    """The special-token flags of ``metas`` laid over a padded batch's real positions (any padding side).
+
+    >>> special_mask_of([{"special": [True, False, True]}], torch.tensor([[0, 1, 1, 1]])).tolist()
+    [[False, True, False, True]]
+    """
+    mask = torch.zeros(attention_mask.shape, dtype=torch.bool)
+    for row, meta in enumerate(metas):
+        mask[row, attention_mask[row].bool().cpu()] = torch.tensor(meta["special"], dtype=torch.bool)
+    return mask
+
+
 def pad_right(sequences: list, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Token id sequences as a right-padded (ids, attention_mask) batch.
 

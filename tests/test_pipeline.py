@@ -224,3 +224,31 @@ def test_lafa_without_index_is_a_clear_error(model, tokenizer):
 def test_index_of_another_model_is_refused(tokenizer, index):
     with pytest.raises(ValueError, match="fingerprint"):
         pipeline("feature-attribution", model=tiny_model(seed=3), tokenizer=tokenizer, index=index)
+
+
+def test_normalized_lafa_equals_its_pieces(model, tokenizer, index):
+    """The pipeline's normalized LAFA, recomputed: the mean-normalized scores of the words (special
+    tokens left out) mixed with the cosine-weighted mean relative score of like tokens in the neighbors."""
+    config = index.config.replace(aggregation="normalized", kernel="cosine", lam=0.6)
+    explainer = pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index, lafa_config=config)
+    text = "the acting was good"
+    r = explainer(text, aggregation_strategy="none")
+    enc = tokenizer(text, return_tensors="pt")
+    adapter = ModelAdapter(model)
+    target = model.config.label2id[r["target"]]
+    base = attribute(adapter, "smooth_grad", enc["input_ids"], enc["attention_mask"], torch.tensor([target]),
+                     enc["token_type_ids"], MethodParams.from_config(config))[0][1:-1]
+    ids = enc["input_ids"][0][1:-1]
+    table = adapter.embedding.weight.detach()
+    num, den = torch.zeros(len(ids)), torch.zeros(len(ids))
+    for n in r["neighbors"]:
+        keep = ~index.special_mask(n["index"])
+        n_ids = torch.tensor(index.token_ids(n["index"])[keep])
+        n_scores = torch.tensor(index.cached_scores(n["index"], target)[keep])
+        k = torch.nn.functional.cosine_similarity(table[ids][:, None], table[n_ids][None], dim=-1).clamp(min=0)
+        num += k @ (n_scores / n_scores.mean())
+        den += k.sum(1)
+    own = base / base.mean()
+    expected = base.mean() * (0.4 * own + 0.6 * torch.where(den > 0, num / den, own))
+    torch.testing.assert_close(torch.tensor(scores(r)), expected, rtol=1e-4, atol=1e-6 * float(expected.max()))
+    assert r["neighbors"] and min(scores(r)) >= 0

@@ -21,7 +21,7 @@ LABELS = [1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0]
 
 
 INDEX_CONFIG = LafaConfig(layer=1, n_neighbors=4, quantile=0.8, samples=6, base_method="smooth_grad",
-                          kernel="indicator", lam=0.5)
+                          kernel="indicator", lam=0.5, aggregation="paper")
 
 
 def make_tokenizer(folder: Path) -> BertTokenizerFast:

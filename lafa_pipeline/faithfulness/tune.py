@@ -57,6 +57,10 @@ class _Text:
     target: int
     base_scores: torch.Tensor
 
+    @property
+    def special(self) -> torch.Tensor:
+        return torch.tensor([self.meta["special"]], dtype=torch.bool)
+
 
 @dataclass
 class TuningResult:
@@ -102,7 +106,8 @@ def _values(explainer, config: LafaConfig, items: list[_Text], predict: Predicto
     values = []
     for item in items:
         out = lafa.attribute(item.inputs["input_ids"], item.inputs["attention_mask"], item.inputs.get("token_type_ids"),
-                             targets=[item.target], method="lafa", base_scores=item.base_scores)
+                             targets=[item.target], method="lafa", base_scores=item.base_scores,
+                             special_tokens_mask=item.special)
         words = group_scores(item.meta, out.scores[0].tolist(), item.tokens, "word")
         f = faithfulness(predict, item.text, words, None, _column(explainer, item.target), steps, mask)
         values.append(f.insertion_minus_deletion)

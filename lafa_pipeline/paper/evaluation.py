@@ -67,7 +67,7 @@ class CaseSpec:
 
 def paper_specs(samples: int) -> dict[str, CaseSpec]:
     """The paper's LAFA settings per case (section 4 and table 1); ``samples`` for SmoothGrad/IG/SHAP."""
-    common = dict(samples=samples, steps=samples, pooling="mean", output="probability")
+    common = dict(samples=samples, steps=samples, pooling="mean", output="probability", aggregation="paper")
     return {
         "sst": CaseSpec(1.0, 1e-4, 64, LafaConfig(layer=2, n_neighbors=10, quantile=0.39, same_label=True,
                                                   kernel="indicator", lam=0.44, base_method="smooth_grad", **common),
@@ -177,7 +177,8 @@ def fine_tuned_model(case: CaseData, spec: CaseSpec, epochs: float, cache_dir: P
 def cached_index(case: CaseData, model, tokenizer, config: LafaConfig, model_dir_key: str, cache_dir: Path,
                  show_progress: bool) -> tuple[LafaIndex, dict]:
     """The case's reference index with the paper settings (cached beside the model)."""
-    settings = {k: v for k, v in config.to_dict().items() if k != "neighbor_scale"}  # aggregation-time only
+    aggregation_time = ("neighbor_scale", "aggregation", "neighbor_weighting", "tuning", "kernel", "kernel_params", "lam")
+    settings = {k: v for k, v in config.to_dict().items() if k not in aggregation_time}
     folder = cache_dir / "indexes" / f"{case.name}-{_digest(model_dir_key, case.ref_texts, case.ref_labels, settings)}"
     if (folder / "lafa_config.json").exists():
         index = LafaIndex.from_pretrained(folder)
@@ -297,7 +298,7 @@ class Explainer:
 
     def lafa_scores(self, queries: list[int], base: dict, settings: dict) -> tuple[dict, dict]:
         index = self.index_for(settings["layer"], settings["quantile"])
-        lafa = Lafa(self.model, index, index.config)
+        lafa = Lafa(self.model, index, index.config.replace(aggregation=settings["aggregation"]))
         scores, _, found = self.scores(queries, "lafa", lafa, base, kernel=settings["kernel"], lam=settings["lam"],
                                        n_neighbors=settings["n_neighbors"], neighbor_scale=settings["neighbor_scale"])
         return scores, found
@@ -324,7 +325,7 @@ def pooled_layers(model, tokenizer, texts: list[str], pooling: str, batch_size: 
 def tune(explainer: Explainer, spec: CaseSpec, base: dict, queries: list[int], items: list[int],
          num_layers: int) -> tuple[dict, list[dict]]:
     """Coordinate-wise search from the paper settings: neighbor scale, layer, quantile x neighbors,
-    kernel, then lambda x neighbor scale."""
+    kernel, aggregation x lambda (x neighbor scale for eq. 7), then the kernel again."""
     best = settings_of(spec.lafa)
     records: list[dict] = []
 
@@ -340,8 +341,10 @@ def tune(explainer: Explainer, spec: CaseSpec, base: dict, queries: list[int], i
                                    for k in (5, 10, 20)]),
         ("kernel", [{"kernel": k} for k in KERNELS]),
         # E(w) divides by the neighbor's length, so it is small next to m_i: lambda goes up to 100.
-        ("lambda x neighbor scale", [{"lam": lam, "neighbor_scale": scale} for scale in NEIGHBOR_SCALES
-                                      for lam in (0.1, 0.44, 1.0, 3.0, 10.0, 30.0, 100.0)]),
+        ("aggregation x lambda", [{"aggregation": "paper", "lam": lam, "neighbor_scale": scale}
+                                  for scale in NEIGHBOR_SCALES for lam in (0.1, 0.44, 1.0, 3.0, 10.0, 30.0, 100.0)]
+         + [{"aggregation": "normalized", "lam": lam, "neighbor_scale": "none"} for lam in (0.25, 0.5, 0.75, 1.0)]),
+        ("kernel (again)", [{"kernel": k} for k in KERNELS]),
     ]
     for step, grid in grids:
         step_records = []
@@ -358,7 +361,8 @@ def tune(explainer: Explainer, spec: CaseSpec, base: dict, queries: list[int], i
 def settings_of(config: LafaConfig) -> dict:
     """The LAFA settings the tuning varies."""
     return {"layer": config.layer, "quantile": config.quantile, "n_neighbors": config.n_neighbors,
-            "kernel": config.kernel, "lam": config.lam, "neighbor_scale": config.neighbor_scale}
+            "kernel": config.kernel, "lam": config.lam, "neighbor_scale": config.neighbor_scale,
+            "aggregation": config.aggregation}
 
 
 def layer_precision(explainer: Explainer, queries: list[int], num_layers: int, k: int) -> list[dict]:
