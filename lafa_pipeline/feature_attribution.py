@@ -20,8 +20,8 @@ from transformers import AutoModelForSequenceClassification, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .config import CONFIG_NAME, METHODS, KERNELS, LafaConfig, check_choice
-from .files import atomic_write_text
-from .index import INDEX_META_NAME, LafaIndex
+from .files import atomic_folder, atomic_write_text
+from .index import INDEX_FILES, INDEX_META_NAME, LafaIndex
 from .lafa import REFERENCE_METHODS, Lafa
 from .model_adapter import resolve_target
 from .results import Explanation, Neighbor
@@ -79,8 +79,16 @@ class FeatureAttributionPipeline(Pipeline):
 
     def _resolve_index(self, index: Any, directory: str | None):
         if index is None:
-            if directory is None or not os.path.exists(os.path.join(directory, INDEX_META_NAME)):
+            if directory is None:
                 return None
+            present = [name for name in INDEX_FILES[1:] if os.path.exists(os.path.join(directory, name))]
+            if not present:
+                return None
+            if INDEX_META_NAME not in present and os.path.isdir(self.model.name_or_path):
+                missing = [name for name in INDEX_FILES[1:] if name not in present]
+                raise ValueError(f"{directory} holds only part of a LAFA index ({', '.join(present)}); missing: "
+                                 f"{', '.join(missing)}. Save the repo again, or remove the index files to use "
+                                 "the model without LAFA")
             # a local folder holds all files; for a Hub repo only the small ones were fetched so far
             index = directory if os.path.isdir(self.model.name_or_path) else self.model.name_or_path
         if isinstance(index, (str, os.PathLike)):
@@ -202,15 +210,21 @@ class FeatureAttributionPipeline(Pipeline):
 
     # ----- saving ------------------------------------------------------------------------------
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
-        """Write model, tokenizer, remote code, LAFA config, index files and a filled model card."""
-        super().save_pretrained(save_directory, **kwargs)
-        if self.index is not None:
-            self.index.save_pretrained(save_directory)
-        else:
-            self.lafa_config.save(save_directory)
-        card = render_model_card(self)
-        if card is not None:
-            atomic_write_text(os.path.join(save_directory, "README.md"), card)
+        """Write model, tokenizer, remote code, LAFA config, index files and a filled model card.
+
+        The repo is written aside and moved into place whole: a crash leaves the old repo or the
+        new one, and no file of an earlier repo (an old index) survives. A non-empty folder that is
+        not a model or LAFA repo is refused rather than replaced.
+        """
+        with atomic_folder(save_directory, replaceable=("config.json", CONFIG_NAME)) as tmp:
+            super().save_pretrained(tmp, **kwargs)
+            if self.index is not None:
+                self.index.write_files(tmp)
+            else:
+                self.lafa_config.save(tmp)
+            card = render_model_card(self)
+            if card is not None:
+                atomic_write_text(os.path.join(tmp, "README.md"), card)
 
     def push_to_hub(self, repo_id: str, token: str | None = None, private: bool | None = None,
                     commit_message: str = "Upload LAFA feature-attribution pipeline",

@@ -1,6 +1,8 @@
-"""Atomic file writes: write to a temporary file in the same folder, then rename over the target.
+"""Atomic writes: a file, or a whole folder (a LAFA repo or index), written aside and then moved into place.
 
-A crash or a full disk never leaves a half-written file under the final name.
+A crash or a full disk never leaves a half-written file under the final name, nor a folder that
+mixes an old bundle's files with a new one's. Written files and folders get the usual modes
+(0666 / 0777 less the umask), not the private ones temporary files are created with.
 
 Example:
     >>> import tempfile, os
@@ -12,9 +14,13 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
+import shutil
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 
 @contextlib.contextmanager
@@ -27,10 +33,81 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False where that is not available.
+
+    Python has no call for it, hence ctypes; elsewhere ``atomic_folder`` falls back to two renames.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike, replaceable: Iterable[str] = ()) -> Iterator[str]:
+    """Yield an empty temporary folder beside ``path``; on success it takes ``path``'s place whole.
+
+    An existing folder at ``path`` is replaced (its old files do not survive) in one exchange where
+    the OS allows it, so ``path`` always holds either the old bundle or the new one. To protect
+    unrelated data, an existing non-empty folder is replaced only if it holds one of the
+    ``replaceable`` file names (the marks of a bundle); otherwise a ValueError says so. On error the
+    temporary folder is removed and ``path`` is untouched.
+
+    >>> import tempfile
+    >>> d = os.path.join(tempfile.mkdtemp(), "bundle")
+    >>> with atomic_folder(d) as tmp:
+    ...     atomic_write_text(os.path.join(tmp, "a.txt"), "1")
+    >>> with atomic_folder(d, replaceable=["a.txt"]) as tmp:
+    ...     atomic_write_text(os.path.join(tmp, "b.txt"), "2")
+    >>> sorted(os.listdir(d))
+    ['b.txt']
+    """
+    path = os.path.abspath(os.fspath(path))
+    parent, name = os.path.split(path)
+    if os.path.isdir(path) and os.listdir(path) and not any(os.path.exists(os.path.join(path, n)) for n in replaceable):
+        raise ValueError(f"{path} is a folder that holds other files, not a LAFA repo or index; save to a new or "
+                         "empty folder (saving replaces the whole folder)")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{path} exists and is not a folder")
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=parent)
+    try:
+        yield tmp
+        mask = _umask()
+        for root, dirs, files in os.walk(tmp):
+            os.chmod(root, 0o777 & ~mask)
+            for f in files:
+                os.chmod(os.path.join(root, f), 0o666 & ~mask)
+        if not os.path.isdir(path):
+            os.rename(tmp, path)
+        elif _exchange(tmp, path):
+            pass  # tmp now holds the old bundle, removed below
+        else:
+            old = tempfile.mkdtemp(prefix=f".{name}.", suffix=".old", dir=parent)
+            os.rename(path, os.path.join(old, name))
+            os.rename(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from .base_methods import MethodParams, attribute
 from .config import CONFIG_NAME, INDEXABLE_BASE_METHODS, LafaConfig, check_choice
-from .files import atomic_path, atomic_write_text
+from .files import atomic_folder, atomic_path, atomic_write_text
 from .index_types import INDEX_TYPE_REGISTRY, search_parameters
 from .model_adapter import ModelAdapter
 from .text_inputs import check_text, encode, max_length_of, pad_right
@@ -215,7 +215,20 @@ class LafaIndex:
 
     # ----- save / load -------------------------------------------------------------------------
     def save_pretrained(self, save_directory: str | os.PathLike) -> list[str]:
-        """Write the index files (each atomically) into ``save_directory``; returns their paths."""
+        """Save the index as a folder of its own (an index repo), written aside and moved into place whole:
+        a crash leaves the old index or the new one, never a mix. Returns the file paths.
+
+        To save an index with its model, save the pipeline (``explainer.save_pretrained``).
+        """
+        if os.path.isfile(os.path.join(save_directory, "config.json")):
+            raise ValueError(f"{save_directory} holds a model; save the pipeline (explainer.save_pretrained) to "
+                             "store the index with it, or save the index to a folder of its own")
+        with atomic_folder(save_directory, replaceable=INDEX_FILES) as tmp:
+            names = [os.path.basename(p) for p in self.write_files(tmp)]
+        return [os.path.join(save_directory, name) for name in names]
+
+    def write_files(self, save_directory: str | os.PathLike) -> list[str]:
+        """Write the index files (each atomically) into an existing folder; returns their paths."""
         os.makedirs(save_directory, exist_ok=True)
         paths = [self.config.save(save_directory)]
         path = os.path.join(save_directory, INDEX_META_NAME)

@@ -15,13 +15,11 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from ..config import LafaConfig
-from ..files import atomic_write_text
+from ..files import atomic_folder, atomic_write_text
 from ..index import INDEX_FILES
 
 DEFAULT_NAME = "default-sst2-minilm-v2"
@@ -131,19 +129,11 @@ def build_default_repo(target: Path, train_size: int | None = None, index_size: 
         "torch_threads": torch.get_num_threads(),
     }
     say("3/3 Saving")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with atomic_folder(target, replaceable=[RESULTS_NAME, "config.json"]) as tmp:
         model.name_or_path = "all-MiniLM-L6-v2 fine-tuned on SST-2 (lafa-pipeline default)"
         pipe = pipeline(TASK, model=model, tokenizer=tokenizer, index=index)
         pipe.save_pretrained(tmp)
         results["total_seconds"] = round(time.perf_counter() - start, 1)
-        atomic_write_text(tmp / RESULTS_NAME, json.dumps(results, indent=2) + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        atomic_write_text(Path(tmp) / RESULTS_NAME, json.dumps(results, indent=2) + "\n")
     say(f"Default model ready: SST-2 dev accuracy {dev_accuracy:.2%}, built in {results['total_seconds']:.0f} s")
     return results

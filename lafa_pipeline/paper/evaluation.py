@@ -22,8 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,7 +34,7 @@ from tqdm.auto import tqdm
 from ..base_methods import BASE_METHOD_REGISTRY
 from ..config import KERNELS, NEIGHBOR_SCALES, LafaConfig
 from .cases import LAPTOP_TEST_SET, CaseData, keep_queries, laptop_case, relation_case, sentiment_case, words_of
-from ..files import atomic_write_text
+from ..files import atomic_folder, atomic_write_text
 from ..index import LafaIndex
 from ..lafa import Lafa
 from ..faithfulness.metrics import deletion_curve, neighbor_precision, paired, pearson, summarize, token_auc
@@ -162,15 +160,10 @@ def fine_tuned_model(case: CaseData, spec: CaseSpec, epochs: float, cache_dir: P
     info = {"train_texts": len(case.train_texts), "epochs": epochs, "learning_rate": spec.learning_rate,
             "head_learning_rate": spec.head_learning_rate, "positive_weight": spec.positive_weight,
             "max_length": spec.max_length, "batch_size": 32, "seconds": round(time.perf_counter() - start, 1)}
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with atomic_folder(folder, replaceable=["training.json"]) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        atomic_write_text(tmp / "training.json", json.dumps(info, indent=2) + "\n")
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        atomic_write_text(Path(tmp) / "training.json", json.dumps(info, indent=2) + "\n")
     return model.eval(), tokenizer, {**info, "cached": False}
 
 
@@ -188,13 +181,7 @@ def cached_index(case: CaseData, model, tokenizer, config: LafaConfig, model_dir
     index = LafaIndex.build(model, tokenizer, case.ref_texts, labels=case.ref_labels, config=config,
                             show_progress=show_progress, description=f"{case.name} references")
     info = {"cached": False, "seconds": round(time.perf_counter() - start, 1), "references": len(case.ref_texts)}
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        index.save_pretrained(tmp)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    index.save_pretrained(folder)
     return index, info
 
 

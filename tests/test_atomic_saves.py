@@ -1,0 +1,91 @@
+"""Issue 12 (part): a repo or an index is saved whole or not at all; half bundles are refused."""
+from __future__ import annotations
+
+import os
+import stat
+import sys
+
+import pytest
+from transformers import pipeline
+
+from lafa_pipeline import LafaIndex
+from lafa_pipeline.index import INDEX_FILES
+
+from .compare import assert_same_results
+
+QUERY = "the acting was good"
+
+
+@pytest.fixture()
+def explainer(model, tokenizer, index):
+    return pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index)
+
+
+def _listing(folder):
+    return sorted((p.name, p.read_bytes()) for p in folder.iterdir())
+
+
+@pytest.mark.parametrize("failing", ["model", "index", "card"])
+def test_a_failed_save_leaves_the_old_repo_whole(explainer, tmp_path, monkeypatch, failing):
+    repo = tmp_path / "repo"
+    explainer.save_pretrained(repo)
+    before = _listing(repo)
+    target = {"model": (type(explainer).__mro__[1], "save_pretrained"),
+              "index": (type(explainer.index), "write_files"),
+              # the class's own module: after a trust_remote_code load, that is the repo's copy
+              "card": (sys.modules[type(explainer).__module__], "render_model_card")}[failing]
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(*target, crash)
+    with pytest.raises(OSError, match="simulated"):
+        explainer.save_pretrained(repo)
+    monkeypatch.undo()
+    assert _listing(repo) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["repo"]  # no temporary folder left beside it
+    assert_same_results(pipeline("feature-attribution", model=str(repo), trust_remote_code=True)(QUERY),
+                        explainer(QUERY))
+
+
+def test_no_stale_index_survives_a_save_without_index(explainer, model, tokenizer, tmp_path):
+    repo = tmp_path / "repo"
+    explainer.save_pretrained(repo)
+    pipeline("feature-attribution", model=model, tokenizer=tokenizer).save_pretrained(repo)
+    assert not [n for n in os.listdir(repo) if n.startswith("lafa_index")]
+    assert pipeline("feature-attribution", model=str(repo), trust_remote_code=True)(QUERY)["method"] == "smooth_grad"
+
+
+def test_half_an_index_is_refused_by_name(explainer, tmp_path):
+    repo = tmp_path / "repo"
+    explainer.save_pretrained(repo)
+    (repo / "lafa_index.json").unlink()
+    with pytest.raises(ValueError, match="only part of a LAFA index.*missing: lafa_index.json"):
+        pipeline("feature-attribution", model=str(repo), trust_remote_code=True)
+
+
+def test_saved_files_follow_the_umask(explainer, index, tmp_path):
+    old = os.umask(0o022)
+    try:
+        explainer.save_pretrained(tmp_path / "repo")
+        index.save_pretrained(tmp_path / "index")
+    finally:
+        os.umask(old)
+    for folder in (tmp_path / "repo", tmp_path / "index"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+        for p in folder.iterdir():
+            assert stat.S_IMODE(p.stat().st_mode) == 0o644, p.name
+    assert sorted(os.listdir(tmp_path / "index")) == sorted(INDEX_FILES)
+
+
+def test_unrelated_folders_are_not_replaced(explainer, index, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="holds other files, not a LAFA repo"):
+        explainer.save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="holds other files"):
+        index.save_pretrained(tmp_path)
+    assert os.listdir(tmp_path) == ["notes.txt"]
+    repo = tmp_path / "repo"
+    explainer.save_pretrained(repo)
+    with pytest.raises(ValueError, match="holds a model; save the pipeline"):
+        index.save_pretrained(repo)
