@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from .aggregation import AGGREGATIONS, NEIGHBOR_WEIGHTINGS
 from .base_methods import BASE_METHOD_REGISTRY
@@ -35,6 +38,44 @@ IG_REFERENCES = ("zero", "pad")
 CACHE_TARGETS = ("label", "all")
 NEIGHBOR_SCALES = ("none", "query")
 
+
+
+def check_integer(name: str, value: Any, minimum: int | None = None) -> int:
+    """``value`` as an int if it is a whole number (not a bool, not 2.7) of at least ``minimum``; else a ValueError.
+
+    >>> check_integer("n_neighbors", 2.7)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_neighbors must be a whole number, got 2.7
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if not (isinstance(value, (float, np.floating)) and float(value).is_integer()):
+            raise ValueError(f"{name} must be a whole number, got {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def check_number(name: str, value: Any, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, note: str = "") -> float:
+    """``value`` as a float if it is a finite real number within [low, high] (``low_open``: (low, high]).
+
+    >>> check_number("lam", float("nan"), low=0.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: lam must be a finite number, got nan
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    if (low is not None and (value <= low if low_open else value < low)) or (high is not None and value > high):
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        raise ValueError(f"{name} must be in {'(' if low_open else '['}{lo}, {hi}]{note}, got {value:g}")
+    return value
 
 
 @dataclass
@@ -106,7 +147,24 @@ class LafaConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Check every field; raise ValueError naming the bad one and its valid values."""
+        """Check every field (type, range, finiteness); raise ValueError naming the bad one and what is allowed."""
+        for name in ("layer", "seed"):
+            check_integer(name, getattr(self, name), minimum=0)
+        for name in ("n_neighbors", "samples", "steps", "internal_batch_size", "pair_samples"):
+            check_integer(name, getattr(self, name), minimum=1)
+        check_number("quantile", self.quantile, low=0.0, high=1.0, low_open=True)
+        check_number("sigma", self.sigma, low=0.0)
+        check_number("lam", self.lam, low=0.0, high=1.0 if self.aggregation == "normalized" else None,
+                     note=" with aggregation 'normalized' (a mix weight)" if self.aggregation == "normalized" else "")
+        if self.eps is not None:
+            check_number("eps", self.eps, low=0.0, low_open=True)
+        if not isinstance(self.same_label, bool):
+            raise ValueError(f"same_label must be true or false, got {self.same_label!r}")
+        for name in ("kernel_params", "index_params"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(f"{name} must be a mapping of parameter names to values, got {getattr(self, name)!r}")
+        if self.tuning is not None and not isinstance(self.tuning, dict):
+            raise ValueError(f"tuning must be a mapping or null, got {self.tuning!r}")
         check_choice("pooling", self.pooling, POOLINGS)
         check_choice("kernel", self.kernel, KERNEL_REGISTRY.names)
         check_choice("base_method", self.base_method, BASE_METHOD_REGISTRY.names)
@@ -118,20 +176,13 @@ class LafaConfig:
         check_choice("neighbor_scale", self.neighbor_scale, NEIGHBOR_SCALES)
         check_choice("aggregation", self.aggregation, AGGREGATIONS)
         check_choice("neighbor_weighting", self.neighbor_weighting, NEIGHBOR_WEIGHTINGS)
-        if self.aggregation == "normalized" and not 0.0 <= self.lam <= 1.0:
-            raise ValueError(f"lam must be in [0, 1] with aggregation 'normalized' (a mix weight), got {self.lam}")
         defaults = KERNEL_REGISTRY.get(self.kernel).defaults
         unknown = set(self.kernel_params) - set(defaults)
         if unknown:
             valid = ", ".join(defaults) or "none"
             raise ValueError(f"Unknown parameter(s) {sorted(unknown)} for kernel {self.kernel!r}; valid: {valid}")
-        if not 0.0 < self.quantile <= 1.0:
-            raise ValueError(f"quantile must be in (0, 1], got {self.quantile}")
-        for name in ("n_neighbors", "samples", "steps", "internal_batch_size", "pair_samples"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.layer < 0:
-            raise ValueError(f"layer must be >= 0, got {self.layer}")
+        for name, value in {**self.kernel_params, **self.index_params}.items():
+            check_number(name, value)
 
     def resolved_kernel_params(self, kernel: str | None = None, overrides: dict | None = None) -> dict[str, Any]:
         """The paper's parameters of ``kernel`` with this config's (or ``overrides``) on top."""

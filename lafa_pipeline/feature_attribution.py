@@ -16,10 +16,11 @@ import os
 import tempfile
 from typing import Any
 
+import numpy as np
 from transformers import AutoModelForSequenceClassification, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
-from .config import CONFIG_NAME, METHODS, KERNELS, LafaConfig, check_choice
+from .config import CONFIG_NAME, METHODS, KERNELS, LafaConfig, check_choice, check_integer, check_number
 from .files import atomic_folder, atomic_write_text
 from .index import INDEX_FILES, INDEX_META_NAME, LafaIndex
 from .lafa import REFERENCE_METHODS, Lafa
@@ -115,14 +116,18 @@ class FeatureAttributionPipeline(Pipeline):
             check_choice("kernel", kwargs["kernel"], KERNELS)
             forward["kernel"] = kwargs["kernel"]
         if kwargs.get("target") is not None:
-            forward["target"] = resolve_target(kwargs["target"], self.model.config, 0)
+            target = kwargs["target"]
+            target = int(target) if isinstance(target, np.integer) else target
+            forward["target"] = resolve_target(target, self.model.config, 0)
         if kwargs.get("lam") is not None:
-            forward["lam"] = float(kwargs["lam"])
+            normalized = self.lafa_config.aggregation == "normalized"
+            forward["lam"] = check_number("lam", kwargs["lam"], low=0.0, high=1.0 if normalized else None,
+                                          note=" with aggregation 'normalized' (a mix weight)" if normalized else "")
         if kwargs.get("n_neighbors") is not None:
-            if int(kwargs["n_neighbors"]) < 1:
-                raise ValueError(f"n_neighbors must be at least 1, got {kwargs['n_neighbors']}")
-            forward["n_neighbors"] = int(kwargs["n_neighbors"])
+            forward["n_neighbors"] = check_integer("n_neighbors", kwargs["n_neighbors"], minimum=1)
         if kwargs.get("live_neighbors") is not None:
+            if not isinstance(kwargs["live_neighbors"], (bool, np.bool_)):
+                raise ValueError(f"live_neighbors must be True or False, got {kwargs['live_neighbors']!r}")
             forward["live"] = bool(kwargs["live_neighbors"])
         if kwargs.get("aggregation_strategy") is not None:
             check_choice("aggregation_strategy", kwargs["aggregation_strategy"], AGGREGATION_STRATEGIES)
@@ -171,6 +176,15 @@ class FeatureAttributionPipeline(Pipeline):
         ``neighbors`` (``[{"text", "distance", "label", "index"}]``, LAFA and SHAP with references),
         ``truncated``, and for LAFA ``live_neighbors``. See ``results.py`` for their meaning.
         """
+        if isinstance(inputs, (list, tuple)):
+            if not inputs:
+                raise ValueError("Nothing to explain: got an empty list; give a text or a list of texts")
+            for i, item in enumerate(inputs):
+                try:
+                    check_text(item)
+                except (TypeError, ValueError) as e:
+                    raise type(e)(f"Input {i} of {len(inputs)}: {e}") from None
+            inputs = list(inputs)
         return super().__call__(inputs, **kwargs)
 
     def postprocess(self, model_outputs: dict[str, Any], aggregation_strategy: str = "word") -> Explanation:

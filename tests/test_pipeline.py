@@ -198,10 +198,43 @@ def test_bad_text(explainer, bad, error, pattern):
     ({"aggregation_strategy": "first"}, "Unknown aggregation_strategy 'first'; valid choices: word, none"),
     ({"n_neighbours": 3}, r"Unknown argument\(s\) \['n_neighbours'\]; valid: method, target"),
     ({"n_neighbors": 0}, "n_neighbors must be at least 1"),
+    ({"n_neighbors": 2.7}, "n_neighbors must be a whole number, got 2.7"),
+    ({"lam": float("nan")}, "lam must be a finite number, got nan"),
+    ({"lam": float("inf")}, "lam must be a finite number, got inf"),
+    ({"lam": -1}, r"lam must be in \[0, inf\], got -1"),
+    ({"live_neighbors": "no"}, "live_neighbors must be True or False, got 'no'"),
 ])
 def test_bad_arguments(explainer, kwargs, pattern):
     with pytest.raises(ValueError, match=pattern):
         explainer("good film", **kwargs)
+
+
+def test_numpy_targets_and_bad_lists(explainer):
+    import numpy as np
+
+    assert explainer("good film", target=np.int64(1))["target"] == "positive"
+    with pytest.raises(ValueError, match="Nothing to explain: got an empty list"):
+        explainer([])
+    with pytest.raises(TypeError, match="Input 1 of 3: Input must be a string"):
+        explainer(["good film", None, "bad film"])
+
+
+@pytest.mark.parametrize("field,value,pattern", [
+    ("layer", "2", "layer must be a whole number, got '2'"),
+    ("lam", "x", "lam must be a number, got 'x'"),
+    ("samples", 2.5, "samples must be a whole number, got 2.5"),
+    ("kernel_params", [], "kernel_params must be a mapping"),
+    ("same_label", "no", "same_label must be true or false, got 'no'"),
+    ("eps", -1, r"eps must be in \(0, inf\], got -1"),
+])
+def test_saved_config_values_are_checked_on_load(tmp_path, field, value, pattern):
+    import json
+
+    data = LafaConfig().to_dict()
+    data[field] = value
+    (tmp_path / "lafa_config.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=pattern):
+        LafaConfig.load(tmp_path)
 
 
 def test_long_text_is_truncated_with_warning(explainer, tokenizer):

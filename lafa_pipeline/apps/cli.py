@@ -82,7 +82,12 @@ def load_columns(source: str, columns: Sequence[str], split: str, limit: int | N
         if ext not in builders:
             raise SystemExit(f"Unsupported data file {source!r}; use .txt, .csv, .tsv, .json or .jsonl")
         builder, kwargs = builders[ext]
-        data = load_dataset(builder, data_files=source, split="train", **kwargs)
+        if os.path.getsize(source) == 0:
+            raise SystemExit(f"Data file {source!r} is empty")
+        try:
+            data = load_dataset(builder, data_files=source, split="train", **kwargs)
+        except ValueError as e:  # datasets: a header without rows
+            raise SystemExit(f"Data file {source!r} has no rows ({e})") from None
     else:
         data = load_dataset(source, split=split)
     for column in columns:
@@ -383,13 +388,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_model_path(model: str | None) -> None:
+    """A --model that looks like a path must exist (else the Hub would be asked for a nonsense id)."""
+    if model and not os.path.exists(model) and (model.startswith((".", "/", "~")) or model.count("/") > 1):
+        raise SystemExit(f"lafa: error: model folder {model!r} does not exist (give a LAFA repo folder or a Hub id)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _check_model_path(getattr(args, "model", None))
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as e:
+    except (ValueError, TypeError, OSError) as e:  # bad input, missing or unreadable files: one line, no traceback
         print(f"lafa: error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:
+        if type(e).__name__ == "DatasetGenerationError":  # datasets' error for an empty or unreadable data file
+            print(f"lafa: error: could not read {getattr(args, 'data', 'the data')}: {e.__cause__ or e}",
+                  file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":
