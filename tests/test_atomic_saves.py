@@ -89,3 +89,35 @@ def test_unrelated_folders_are_not_replaced(explainer, index, tmp_path):
     explainer.save_pretrained(repo)
     with pytest.raises(ValueError, match="holds a model; save the pipeline"):
         index.save_pretrained(repo)
+
+
+def test_kill_9_while_saving_leaves_a_whole_repo(tmp_path):
+    """A process saving two repos alternately over one folder is killed at random moments; every time
+    the folder loads, as one of the two repos, with no file of the other."""
+    import random
+    import signal
+    import subprocess
+    import time
+    from pathlib import Path
+
+    from lafa_pipeline.index import LafaIndex as Index
+
+    root = Path(__file__).resolve().parent.parent
+    folder = tmp_path / "repo"
+    rng = random.Random(0)
+    sizes = set()
+    for attempt in range(4):
+        proc = subprocess.Popen([sys.executable, "-m", "tests.save_worker", str(folder)], cwd=root,
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "saving"
+        time.sleep(0.3 + rng.random() * 1.5)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if not folder.exists():  # killed before the first save finished: nothing was there to keep
+            continue
+        index = Index.from_pretrained(folder)
+        explainer = pipeline("feature-attribution", model=str(folder), trust_remote_code=True)
+        assert explainer.index.meta["model_fingerprint"] == index.meta["model_fingerprint"]
+        sizes.add(len(index))
+        assert explainer("good film")["method"] == "lafa"
+    assert sizes <= {16, 10} and sizes
