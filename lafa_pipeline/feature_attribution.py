@@ -161,7 +161,7 @@ class FeatureAttributionPipeline(Pipeline):
                 "target": out.targets[b],
                 "method": method,
                 "neighbors": out.neighbors[b],
-                "live_neighbors": out.live_neighbors,
+                "live_neighbors": out.live_neighbors[b],
             })
         return {"items": items}
 

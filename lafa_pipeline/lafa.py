@@ -40,7 +40,8 @@ class LafaOutput:
     prediction: Tensor
     targets: list[int]
     neighbors: list[list[tuple[int, float]]] = field(default_factory=list)
-    live_neighbors: int = 0
+    live_neighbors: list[int] = field(default_factory=list)
+    """Per text: how many of its neighbors' scores were computed now rather than read from the cache."""
 
 
 class Lafa:
@@ -100,7 +101,7 @@ class Lafa:
                     if method in REFERENCE_METHODS else None
                 scores = attribute(self.adapter, base_method, input_ids, attention_mask, torch.tensor(targets),
                                    token_type_ids, params, references)
-        live_count = 0
+        live_count = [0] * len(targets)
         if method == "lafa":
             # Step 3: the neighbors' scores for the same target, aggregated with the text's.
             neighbor_scores, live_count = self._neighbor_scores(neighbors, targets, live, params)
@@ -194,7 +195,8 @@ class Lafa:
                 items.append(Neighbor(torch.from_numpy(index.token_ids(ref)[keep].astype(np.int64)),
                                        torch.from_numpy(np.asarray(found[(ref, t)])[keep])))
             result.append(items)
-        return result, len(missing)
+        missing_set = set(missing)
+        return result, [sum((ref, t) in missing_set for ref, _ in nbs) for nbs, t in zip(neighbors, targets)]
 
     def _score_live(self, keys: list[tuple[int, int]], params: MethodParams) -> dict:
         """Base-method scores of reference texts computed now (batched like the index build)."""
