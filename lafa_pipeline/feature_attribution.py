@@ -299,6 +299,8 @@ def _tuning_text(tuning: dict | None) -> str:
             f"by {tuning['objective']} (insertion minus deletion area of the explained probability, higher is "
             f"better): {tuning['tuned_value']:.4f} against {tuning['base_value']:.4f} for the base method alone "
             f"(gain {tuning['gain']:+.4f}).")
+    if tuning.get("source"):
+        text += f" Texts: {tuning['source']}."
     held = tuning.get("held_out")
     if held and held.get("n"):
         text += (f" On {held['n']} held-out texts the gain over the base method was {held['mean_diff']:+.4f} "

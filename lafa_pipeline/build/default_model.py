@@ -32,13 +32,20 @@ LABELS = {0: "negative", 1: "positive"}
 # (one of the paper's candidates 10/25/50) instead of 25, and 3,000 of the 8,000 fine-tuning
 # sentences as references, so that the whole first build stays under 10 minutes on a 2-core CPU
 # (SmoothGrad-10 over 3,000 sentences is 30,000 forward/backward passes).
-# Search settings: the paper's case II. Aggregation: what `lafa tune` chose (no gold) on 240 SST test
-# sentences for this model; on 360 held-out ones it beat SmoothGrad alone in Pearson with the gold
-# word scores and in insertion - deletion (evaluation/aggregation_study.md). The paper's eq. 7
-# (indicator kernel, lambda 0.44) was below SmoothGrad on both.
+# Search settings: the paper's case II. Aggregation: what `lafa tune` chose (no gold) for this model
+# on 240 SST test sentences; on 360 held-out ones it beat SmoothGrad alone both in Pearson with the
+# gold word scores (+0.0215, 95 % CI [+0.0173, +0.0263]) and in insertion - deletion (+0.0056,
+# [+0.0011, +0.0104]), while the paper's eq. 7 (indicator kernel, lambda 0.44) lost on both
+# (evaluation/aggregation_study.md, which reruns the measurement). The record below is that
+# measurement, shown in the model card.
+DEFAULT_TUNING = {
+    "objective": "insertion_minus_deletion", "tuning_texts": 240, "base_value": 0.1733, "tuned_value": 0.1823,
+    "gain": 0.0090, "settings_tried": 44, "held_out": {"n": 360, "mean_diff": 0.0056, "ci95": [0.0011, 0.0104]},
+    "source": "SST test sentences, evaluation/aggregation_study.py",
+}
 DEFAULT_CONFIG = LafaConfig(layer=2, n_neighbors=20, quantile=0.39, base_method="smooth_grad", same_label=True,
                             samples=10, aggregation="normalized", kernel="cubic", lam=0.25,
-                            neighbor_weighting="distance")
+                            neighbor_weighting="distance", tuning=DEFAULT_TUNING)
 INDEX_SIZE = 3000
 
 
