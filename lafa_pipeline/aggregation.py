@@ -104,6 +104,7 @@ def normalized_lafa(
                                        query_embeds[counted.to(query_embeds.device)], neighbors, embed, kernel,
                                        kernel_params, lam, weights)
         return out
+    query_scores = query_scores.detach()
     scale = query_scores.mean()
     kept = [(n, w) for n, w in zip(neighbors, weights or [1.0] * len(neighbors))
             if len(n.token_ids) > 0 and float(n.scores.sum()) > 0 and w > 0]

@@ -308,6 +308,9 @@ def _tuning_text(tuning: dict | None) -> str:
     return text
 
 
-PIPELINE_REGISTRY.register_pipeline(
-    TASK, pipeline_class=FeatureAttributionPipeline, pt_model=AutoModelForSequenceClassification, type="text"
-)
+# Registered once: a repo's remote-code copy of this module, imported when a LAFA repo is loaded with
+# trust_remote_code, must not replace the installed package's class (or its default-model entry).
+if TASK not in PIPELINE_REGISTRY.get_supported_tasks():
+    PIPELINE_REGISTRY.register_pipeline(
+        TASK, pipeline_class=FeatureAttributionPipeline, pt_model=AutoModelForSequenceClassification, type="text"
+    )

@@ -74,7 +74,7 @@ def test_accelerate_launch_with_two_cpu_processes(model, tokenizer, tmp_path):
          "--dynamo_backend", "no", "-m", "lafa_pipeline.apps.cli", "build", "--model", str(tmp_path / "model"),
          "--data", str(data), "--label-column", "label", "--output", str(tmp_path / "out"), "--index-only",
          "--layer", str(c.layer), "--n-neighbors", str(c.n_neighbors), "--quantile", str(c.quantile),
-         "--samples", str(c.samples), "--base-method", c.base_method, "--kernel", c.kernel, "--lam", str(c.lam),
+         "--samples", str(c.samples), "--base-method", c.base_method, "--kernel", c.kernel, "--lam", str(c.lam), "--aggregation", c.aggregation,
          "--batch-size", "3", "--description", "tiny test texts"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]

@@ -20,7 +20,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ..config import INDEX_TYPES, INDEXABLE_BASE_METHODS, KERNELS, METHODS, POOLINGS, LafaConfig
+from ..config import (AGGREGATIONS, INDEX_TYPES, INDEXABLE_BASE_METHODS, KERNELS, METHODS, NEIGHBOR_WEIGHTINGS,
+                      POOLINGS, LafaConfig)
 
 # 256-colour background shades from white to strong red, for scores scaled to [0, 1].
 SHADES = (231, 224, 217, 210, 203, 196)
@@ -134,6 +135,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     texts, labels = load_texts(args.data, args.text_column, args.label_column, args.split, args.limit)
     config = LafaConfig(layer=args.layer, pooling=args.pooling, n_neighbors=args.n_neighbors,
                         quantile=args.quantile, same_label=not args.any_label, kernel=args.kernel, lam=args.lam,
+                        aggregation=args.aggregation, neighbor_weighting=args.neighbor_weighting,
                         base_method=args.base_method, samples=args.samples, steps=args.steps,
                         index_type=args.index_type)
     model = AutoModelForSequenceClassification.from_pretrained(args.model)
@@ -311,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--any-label", action="store_true", help="do not restrict neighbors to the explained class")
     p.add_argument("--kernel", choices=KERNELS, default=defaults.kernel)
     p.add_argument("--lam", type=float, default=defaults.lam)
+    p.add_argument("--aggregation", choices=AGGREGATIONS, default=defaults.aggregation,
+                   help="normalized (default) or paper (eq. 6-7 exactly)")
+    p.add_argument("--neighbor-weighting", choices=NEIGHBOR_WEIGHTINGS, default=defaults.neighbor_weighting)
     p.add_argument("--base-method", choices=INDEXABLE_BASE_METHODS,
                    default=defaults.base_method)
     p.add_argument("--samples", type=int, default=defaults.samples)
