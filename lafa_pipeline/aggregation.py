@@ -65,8 +65,13 @@ def expectation(
 
 
 def lafa_combine(base_scores: Tensor, expected: Tensor, lam: float) -> Tensor:
-    """Eq. 6: the text's own scores plus lambda times the neighbors' expectation."""
-    return base_scores + lam * expected
+    """Eq. 6: the text's own scores plus lambda times the neighbors' expectation, floored at zero.
+
+    Token scores are importances (sums of squares), so they are never negative; only kernels that
+    can be negative (cubic with an odd degree, cosine) could make eq. 6 negative, and the floor is
+    the one place where this differs from the paper's formula.
+    """
+    return (base_scores + lam * expected).clamp(min=0)
 
 
 def neighbor_weights(distances: Sequence[float], weighting: str) -> list[float]:

@@ -78,6 +78,17 @@ def check_number(name: str, value: Any, low: float | None = None, high: float | 
     return value
 
 
+MAX_PAPER_LAM = 1e4
+"""Eq. 6's lambda is bounded so that lambda * E stays finite in float32 (the paper used 0.44 and 1)."""
+
+
+def check_lam(value: Any, aggregation: str) -> float:
+    """lambda as a float: in [0, 1] for the normalized aggregation (a mix weight), in [0, 1e4] for eq. 6."""
+    if aggregation == "normalized":
+        return check_number("lam", value, low=0.0, high=1.0, note=" with aggregation 'normalized' (a mix weight)")
+    return check_number("lam", value, low=0.0, high=MAX_PAPER_LAM, note=" with aggregation 'paper'")
+
+
 @dataclass
 class LafaConfig:
     """Settings of a LAFA index and the defaults of explanations made with it.
@@ -154,8 +165,7 @@ class LafaConfig:
             check_integer(name, getattr(self, name), minimum=1)
         check_number("quantile", self.quantile, low=0.0, high=1.0, low_open=True)
         check_number("sigma", self.sigma, low=0.0)
-        check_number("lam", self.lam, low=0.0, high=1.0 if self.aggregation == "normalized" else None,
-                     note=" with aggregation 'normalized' (a mix weight)" if self.aggregation == "normalized" else "")
+        check_lam(self.lam, self.aggregation)
         if self.eps is not None:
             check_number("eps", self.eps, low=0.0, low_open=True)
         if not isinstance(self.same_label, bool):

@@ -20,7 +20,7 @@ import numpy as np
 from transformers import AutoModelForSequenceClassification, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
-from .config import CONFIG_NAME, METHODS, KERNELS, LafaConfig, check_choice, check_integer, check_number
+from .config import CONFIG_NAME, METHODS, KERNELS, LafaConfig, check_choice, check_integer, check_lam
 from .files import atomic_folder, atomic_write_text
 from .index import INDEX_FILES, INDEX_META_NAME, LafaIndex
 from .lafa import REFERENCE_METHODS, Lafa
@@ -120,9 +120,7 @@ class FeatureAttributionPipeline(Pipeline):
             target = int(target) if isinstance(target, np.integer) else target
             forward["target"] = resolve_target(target, self.model.config, 0)
         if kwargs.get("lam") is not None:
-            normalized = self.lafa_config.aggregation == "normalized"
-            forward["lam"] = check_number("lam", kwargs["lam"], low=0.0, high=1.0 if normalized else None,
-                                          note=" with aggregation 'normalized' (a mix weight)" if normalized else "")
+            forward["lam"] = check_lam(kwargs["lam"], self.lafa_config.aggregation)
         if kwargs.get("n_neighbors") is not None:
             forward["n_neighbors"] = check_integer("n_neighbors", kwargs["n_neighbors"], minimum=1)
         if kwargs.get("live_neighbors") is not None:
@@ -178,7 +176,7 @@ class FeatureAttributionPipeline(Pipeline):
         """
         if isinstance(inputs, (list, tuple)):
             if not inputs:
-                raise ValueError("Nothing to explain: got an empty list; give a text or a list of texts")
+                return []
             for i, item in enumerate(inputs):
                 try:
                     check_text(item)

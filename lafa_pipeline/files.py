@@ -46,6 +46,33 @@ def _umask() -> int:
     return mask
 
 
+def _host() -> str:
+    return "".join(c for c in os.uname().nodename if c.isalnum())[:32] if hasattr(os, "uname") else "host"
+
+
+def _remove_abandoned(parent: str, name: str) -> None:
+    """Remove temporary folders that earlier saves of ``name`` on this host left when they were killed
+    (their process no longer exists); folders of saves still running are left alone."""
+    prefix = f".{name}.{_host()}-"
+    for entry in os.listdir(parent):
+        if not (entry.startswith(prefix) and entry.endswith((".tmp", ".old"))):
+            continue
+        pid = entry[len(prefix):].split(".", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def _exchange(a: str, b: str) -> bool:
     """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False where that is not available.
 
@@ -89,7 +116,9 @@ def atomic_folder(path: str | os.PathLike, replaceable: Iterable[str] = ()) -> I
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"{path} exists and is not a folder")
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=parent)
+    _remove_abandoned(parent, name)
+    tag = f".{name}.{_host()}-{os.getpid()}."
+    tmp = tempfile.mkdtemp(prefix=tag, suffix=".tmp", dir=parent)
     try:
         yield tmp
         mask = _umask()
@@ -102,7 +131,7 @@ def atomic_folder(path: str | os.PathLike, replaceable: Iterable[str] = ()) -> I
         elif _exchange(tmp, path):
             pass  # tmp now holds the old bundle, removed below
         else:
-            old = tempfile.mkdtemp(prefix=f".{name}.", suffix=".old", dir=parent)
+            old = tempfile.mkdtemp(prefix=tag, suffix=".old", dir=parent)
             os.rename(path, os.path.join(old, name))
             os.rename(tmp, path)
             shutil.rmtree(old, ignore_errors=True)

@@ -443,8 +443,16 @@ def _label_ids(label: Any, model_config) -> list[int]:
     from .model_adapter import resolve_target
 
     items = label if isinstance(label, (list, tuple, np.ndarray)) else [label]
-    return sorted({resolve_target(int(x) if isinstance(x, (np.integer, float)) else x, model_config, 0)
-                   for x in items})
+    names = {str(v) for v in model_config.id2label.values()}
+
+    def one(x: Any) -> int:
+        if isinstance(x, (np.integer, float)):
+            x = int(x)
+        elif isinstance(x, str) and x.strip().lstrip("-").isdigit() and x.strip() not in names:
+            x = int(x)  # "1" in a column that also holds names: a class index, as users mean it
+        return resolve_target(x, model_config, 0)
+
+    return sorted({one(x) for x in items})
 
 
 def _pack_arrays(token_lists, specials, ref_labels, cache_targets, row_scores) -> dict[str, np.ndarray]:

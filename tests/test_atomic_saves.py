@@ -107,7 +107,7 @@ def test_kill_9_while_saving_leaves_a_whole_repo(tmp_path):
     rng = random.Random(0)
     sizes = set()
     for attempt in range(4):
-        proc = subprocess.Popen([sys.executable, "-m", "tests.save_worker", str(folder)], cwd=root,
+        proc = subprocess.Popen([sys.executable, "-m", "tests.save_worker", "loop", str(folder)], cwd=root,
                                 stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "saving"
         time.sleep(0.3 + rng.random() * 1.5)
@@ -121,3 +121,20 @@ def test_kill_9_while_saving_leaves_a_whole_repo(tmp_path):
         sizes.add(len(index))
         assert explainer("good film")["method"] == "lafa"
     assert sizes <= {16, 10} and sizes
+
+
+def test_a_kill_after_any_file_write_leaves_the_old_or_the_new_repo(tmp_path):
+    """Fault injection: a save over a saved repo is killed (SIGKILL) at its 1st, 2nd, ... file write."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-m", "tests.save_worker", "points", str(tmp_path / "repo")], cwd=root,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    points = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert len(points) > 10 and not points[-1]["killed"] and points[-1]["state"] == "new"
+    for p in points[:-1]:
+        assert p["killed"] and p["state"] == "old", p  # the new repo is only ever seen whole, after the swap
+        assert p["leftovers"] <= 1, p  # a killed save's temporary folder is removed by the next save

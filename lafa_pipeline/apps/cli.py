@@ -23,6 +23,10 @@ from collections.abc import Sequence
 from ..config import (AGGREGATIONS, INDEX_TYPES, INDEXABLE_BASE_METHODS, KERNELS, METHODS, NEIGHBOR_WEIGHTINGS,
                       POOLINGS, LafaConfig)
 
+class CliError(ValueError):
+    """A user error: printed as one line ``lafa: error: ...``, exit code 2."""
+
+
 # 256-colour background shades from white to strong red, for scores scaled to [0, 1].
 SHADES = (231, 224, 217, 210, 203, 196)
 
@@ -71,32 +75,36 @@ def load_columns(source: str, columns: Sequence[str], split: str, limit: int | N
         with open(source, encoding="utf-8") as f:
             texts = [line.rstrip("\n") for line in f if line.strip()]
         if set(columns) - {"text", columns[0]}:
-            raise SystemExit(f"A .txt file has one column (the texts); use a CSV/JSONL file for {', '.join(columns[1:])}")
+            raise CliError(f"A .txt file has one column (the texts); use a CSV/JSONL file for {', '.join(columns[1:])}")
         return {columns[0]: texts[:limit]}
     if not os.path.exists(source) and source.lower().endswith((".txt", ".csv", ".tsv", ".json", ".jsonl")):
-        raise SystemExit(f"Data file {source!r} does not exist")
+        raise CliError(f"Data file {source!r} does not exist")
     from datasets import load_dataset
 
     if os.path.isfile(source):
         ext = source.rsplit(".", 1)[-1].lower()
         builders = {"csv": ("csv", {}), "tsv": ("csv", {"sep": "\t"}), "json": ("json", {}), "jsonl": ("json", {})}
         if ext not in builders:
-            raise SystemExit(f"Unsupported data file {source!r}; use .txt, .csv, .tsv, .json or .jsonl")
+            raise CliError(f"Unsupported data file {source!r}; use .txt, .csv, .tsv, .json or .jsonl")
         builder, kwargs = builders[ext]
         if os.path.getsize(source) == 0:
-            raise SystemExit(f"Data file {source!r} is empty")
+            raise CliError(f"Data file {source!r} is empty")
         try:
             data = load_dataset(builder, data_files=source, split="train", **kwargs)
         except ValueError as e:  # datasets: a header without rows
-            raise SystemExit(f"Data file {source!r} has no rows ({e})") from None
+            raise CliError(f"Data file {source!r} has no rows ({e})") from None
     else:
         data = load_dataset(source, split=split)
     for column in columns:
         if column not in data.column_names:
-            raise SystemExit(f"Column {column!r} not in {source}; columns: {', '.join(data.column_names)}")
+            raise CliError(f"Column {column!r} not in {source}; columns: {', '.join(data.column_names)}")
     if limit:
         data = data.select(range(min(limit, len(data))))
-    return {column: list(data[column]) for column in columns}
+    out = {column: list(data[column]) for column in columns}
+    for row, value in enumerate(out[columns[0]]):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise CliError(f"{source}, row {row + 1}: the {columns[0]!r} cell is blank; every row needs a text")
+    return out
 
 
 def load_texts(source: str, text_column: str, label_column: str | None, split: str, limit: int | None):
@@ -168,7 +176,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     from huggingface_hub import HfApi
 
     if not os.path.isfile(os.path.join(args.folder, "lafa_config.json")):
-        raise SystemExit(f"{args.folder} is not a LAFA repo folder (no lafa_config.json); make one with `lafa build`")
+        raise CliError(f"{args.folder} is not a LAFA repo folder (no lafa_config.json); make one with `lafa build`")
     api = HfApi(token=args.token)
     repo_id = api.create_repo(args.repo_id, private=args.private, exist_ok=True).repo_id
     commit = api.upload_folder(repo_id=repo_id, folder_path=args.folder, commit_message="Upload LAFA repo")
@@ -193,7 +201,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         from .space_app import main as launch
     except ImportError:
-        raise SystemExit("lafa demo needs Gradio: pip install 'lafa-pipeline[space]'") from None
+        raise CliError("lafa demo needs Gradio: pip install 'lafa-pipeline[space]'") from None
     launch(args.model, server_name=args.host, server_port=args.port)
     return 0
 
@@ -256,7 +264,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     texts = load_columns(args.data, [args.text_column], args.split, args.limit)[args.text_column]
     folder = args.model or str(default_repo_dir())
     if args.output is None and not os.path.isdir(folder):
-        raise SystemExit(f"{folder} is not a local folder: give --output to save the tuned repo")
+        raise CliError(f"{folder} is not a local folder: give --output to save the tuned repo")
     explainer = load_explainer(args.model)
     result = tune_explainer(explainer, texts, holdout=args.holdout, rounds=args.rounds, steps=args.steps)
     print(result.summary())
@@ -396,13 +404,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _check_model_path(model: str | None) -> None:
     """A --model that looks like a path must exist (else the Hub would be asked for a nonsense id)."""
     if model and not os.path.exists(model) and (model.startswith((".", "/", "~")) or model.count("/") > 1):
-        raise SystemExit(f"lafa: error: model folder {model!r} does not exist (give a LAFA repo folder or a Hub id)")
+        raise ValueError(f"model folder {model!r} does not exist (give a LAFA repo folder or a Hub id)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _check_model_path(getattr(args, "model", None))
     try:
+        _check_model_path(getattr(args, "model", None))
         return args.func(args)
     except (ValueError, TypeError, OSError) as e:  # bad input, missing or unreadable files: one line, no traceback
         print(f"lafa: error: {e}", file=sys.stderr)
