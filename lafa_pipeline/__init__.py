@@ -18,7 +18,8 @@ from .lafa import Lafa, LafaOutput
 
 __version__ = "0.1.0"
 __all__ = ["BASE_METHODS", "KERNELS", "METHODS", "TASK", "FeatureAttributionPipeline", "Lafa", "LafaConfig",
-           "LafaIndex", "LafaOutput", "__version__", "evaluate_explainer", "load_explainer", "tune_explainer"]
+           "LafaIndex", "LafaOutput", "__version__", "evaluate_explainer", "load_explainer", "show", "to_html",
+           "tune_explainer"]
 
 
 def load_explainer(model: str | None = None, index=None, **pipeline_kwargs) -> FeatureAttributionPipeline:
@@ -46,6 +47,20 @@ def tune_explainer(explainer, texts, **kwargs):
     from .faithfulness.tune import tune_explainer as tune
 
     return tune(explainer, texts, **kwargs)
+
+
+def show(result, text, compare=None):
+    """Display an explanation in a notebook (words shaded by score); see ``apps.render``."""
+    from .apps.render import show as render_show
+
+    return render_show(result, text, compare)
+
+
+def to_html(result, text, compare=None) -> str:
+    """An explanation as an HTML snippet (words shaded by score); see ``apps.render``."""
+    from .apps.render import to_html as render_html
+
+    return render_html(result, text, compare)
 
 
 class _BuildOnAccessDefault(dict):

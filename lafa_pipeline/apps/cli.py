@@ -20,33 +20,12 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .render import to_terminal
 from ..config import (AGGREGATIONS, INDEX_TYPES, INDEXABLE_BASE_METHODS, KERNELS, METHODS, NEIGHBOR_WEIGHTINGS,
                       POOLINGS, LafaConfig)
 
 class CliError(ValueError):
     """A user error: printed as one line ``lafa: error: ...``, exit code 2."""
-
-
-# 256-colour background shades from white to strong red, for scores scaled to [0, 1].
-SHADES = (231, 224, 217, 210, 203, 196)
-
-
-def colorize(tokens: list[dict], text: str, color: bool) -> str:
-    """The text with each reported word shaded by its score (strongest = darkest), or bracketed scores."""
-    top = max((t["score"] for t in tokens), default=0.0) or 1.0
-    out, pos = [], 0
-    for t in tokens:
-        out.append(text[pos:t["start"]])
-        level = t["score"] / top
-        word = text[t["start"]:t["end"]]
-        if color:
-            shade = SHADES[min(len(SHADES) - 1, int(level * (len(SHADES) - 1) + 0.5))]
-            out.append(f"\x1b[48;5;{shade}m\x1b[30m{word}\x1b[0m")
-        else:
-            out.append(f"{word}[{level:.2f}]")
-        pos = t["end"]
-    out.append(text[pos:])
-    return "".join(out)
 
 
 def format_result(result: dict, text: str, color: bool) -> str:
@@ -58,7 +37,7 @@ def format_result(result: dict, text: str, color: bool) -> str:
     lines.append(f"method: {result['method']}" + (f" on {result['base_method']}" if result["method"] == "lafa" else ""))
     if result.get("truncated"):
         lines.append("note: the text was longer than the model's limit; only its first part is explained")
-    lines.append(colorize(result["tokens"], text, color))
+    lines.append(to_terminal(text, result["tokens"], color))
     ranked = sorted(result["tokens"], key=lambda t: -t["score"])[:5]
     lines.append("top words: " + ", ".join(f"{t['token']} ({t['score']:.3g})" for t in ranked))
     if result["neighbors"]:
@@ -123,6 +102,20 @@ def cmd_explain(args: argparse.Namespace) -> int:
                                 "live_neighbors": args.live or None,
                                 "aggregation_strategy": "none" if args.tokens else None}.items() if v is not None}
     results = [explainer(t, **kwargs) for t in texts]
+    if args.html or args.figure:
+        from ..files import atomic_write_text
+        from .render import figure, page
+
+        base = {**kwargs, "method": results[0]["base_method"]} if results[0]["method"] == "lafa" else None
+        compare = [explainer(t, **base) for t in texts] if base else None
+        if args.html:
+            atomic_write_text(args.html, page(results, texts, compare=compare))
+            print(f"HTML: {args.html}", file=sys.stderr)
+        if args.figure:
+            rows = [r for i, r in enumerate(results) for r in ([r] + ([compare[i]] if compare else []))]
+            row_texts = [t for t in texts for _ in range(2 if compare else 1)]
+            figure(rows, row_texts).savefig(args.figure, dpi=200, bbox_inches="tight")
+            print(f"Figure: {args.figure}", file=sys.stderr)
     if args.json:
         print(json.dumps(results if len(results) > 1 else results[0], indent=2, ensure_ascii=False))
         return 0
@@ -301,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokens", action="store_true", help="report subword tokens instead of words")
     p.add_argument("--json", action="store_true", help="print the pipeline's JSON result")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    p.add_argument("--html", metavar="FILE", help="also write the explanations (with LAFA's base method beside "
+                                                  "LAFA) as a standalone HTML page")
+    p.add_argument("--figure", metavar="FILE", help="also write a figure (.png, .svg or .pdf) of the shaded words")
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("build", help="index reference texts for a fine-tuned model and save a LAFA repo")

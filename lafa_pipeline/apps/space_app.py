@@ -20,6 +20,7 @@ import unicodedata
 from typing import Any
 
 from ..config import INDEXABLE_BASE_METHODS, KERNELS, METHODS
+from .render import spans, words_html
 
 EXAMPLES = [
     "a gorgeous, witty, seductive movie.",
@@ -32,29 +33,12 @@ PREDICTED = "predicted class"
 
 def highlight(text: str, tokens: list[dict]) -> list[tuple[str, float | None]]:
     """(span, score) pairs for gr.HighlightedText: scores scaled so the strongest word is 1.0."""
-    top = max((t["score"] for t in tokens), default=0.0) or 1.0
-    spans: list[tuple[str, float | None]] = []
-    pos = 0
-    for t in tokens:
-        if t["start"] > pos:
-            spans.append((text[pos:t["start"]], None))
-        spans.append((text[t["start"]:t["end"]], round(t["score"] / top, 4)))
-        pos = t["end"]
-    if pos < len(text):
-        spans.append((text[pos:], None))
-    return spans
+    return spans(text, tokens)
 
 
 def highlight_html(text: str, tokens: list[dict]) -> str:
     """The same highlighting as inline HTML (for the neighbor list)."""
-    parts = []
-    for span, score in highlight(text, tokens):
-        if score is None:
-            parts.append(html.escape(span))
-        else:
-            parts.append(f'<span style="background: rgba(255, 60, 60, {score:.3f}); border-radius: 3px">'
-                         f"{html.escape(span)}</span>")
-    return "".join(parts)
+    return words_html(text, tokens)
 
 
 def script_notes(text: str, tokens: list[str], unk_token: str | None) -> list[str]:

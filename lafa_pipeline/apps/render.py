@@ -1,0 +1,144 @@
+"""One renderer for explanations: the terminal, HTML (notebooks, standalone pages, the Space) and figures.
+
+Every view shades each word by its score scaled to the text's strongest word (1.0 = darkest).
+
+Example (in a notebook, ``show`` displays the HTML; elsewhere it returns it)::
+
+    from lafa_pipeline import load_explainer, show
+    explainer = load_explainer()
+    text = "a gorgeous, witty, seductive movie."
+    show(explainer(text), text, compare=explainer(text, method="smooth_grad"))
+
+    >>> spans("good film", [{"token": "good", "score": 2.0, "start": 0, "end": 4},
+    ...                     {"token": "film", "score": 1.0, "start": 5, "end": 9}])
+    [('good', 1.0), (' ', None), ('film', 0.5)]
+"""
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+# 256-colour background shades from white to strong red, for scores scaled to [0, 1].
+SHADES = (231, 224, 217, 210, 203, 196)
+RGB = (220, 38, 38)  # the HTML and figure shade at full score
+
+
+def spans(text: str, tokens: list[dict]) -> list[tuple[str, float | None]]:
+    """(piece of text, scaled score or None between words) covering ``text``; the top word is 1.0."""
+    top = max((t["score"] for t in tokens), default=0.0) or 1.0
+    out: list[tuple[str, float | None]] = []
+    pos = 0
+    for t in tokens:
+        if t["start"] > pos:
+            out.append((text[pos:t["start"]], None))
+        out.append((text[t["start"]:t["end"]], round(max(t["score"], 0.0) / top, 4)))
+        pos = max(pos, t["end"])
+    if pos < len(text):
+        out.append((text[pos:], None))
+    return out
+
+
+def to_terminal(text: str, tokens: list[dict], color: bool) -> str:
+    """The text with each word shaded by its score (ANSI 256 colours), or followed by its scaled score."""
+    out = []
+    for piece, level in spans(text, tokens):
+        if level is None:
+            out.append(piece)
+        elif color:
+            shade = SHADES[min(len(SHADES) - 1, int(level * (len(SHADES) - 1) + 0.5))]
+            out.append(f"\x1b[48;5;{shade}m\x1b[30m{piece}\x1b[0m")
+        else:
+            out.append(f"{piece}[{level:.2f}]")
+    return "".join(out)
+
+
+def words_html(text: str, tokens: list[dict]) -> str:
+    """Inline HTML: the text with every word on a red background whose opacity is its scaled score."""
+    parts = []
+    for piece, level in spans(text, tokens):
+        if level is None:
+            parts.append(html.escape(piece))
+        else:
+            parts.append(f'<span title="{level:.3f}" style="background: rgba({RGB[0]}, {RGB[1]}, {RGB[2]}, '
+                         f'{level:.3f}); border-radius: 3px; padding: 0 1px">{html.escape(piece)}</span>')
+    return "".join(parts)
+
+
+def _header(result: dict) -> str:
+    if result["label"] is None:
+        prediction = f"prediction {result['score']:.4g}"
+    else:
+        prediction = f"prediction <b>{html.escape(str(result['label']))}</b> ({result['score']:.3f}); explaining " \
+                     f"<b>{html.escape(str(result['target']))}</b>"
+    method = result["method"] + (f" on {result['base_method']}" if result["method"] == "lafa" else "")
+    return f'<div style="color: #555; font-size: 0.85em">{prediction} · {html.escape(method)}</div>'
+
+
+def to_html(result: dict, text: str, compare: dict | Sequence[dict] | None = None, neighbors: int = 5) -> str:
+    """An HTML card for one explanation: the prediction, the shaded words, the same text under the
+    ``compare`` results (e.g. LAFA's base method), and the first ``neighbors`` neighbor texts."""
+    others = [compare] if isinstance(compare, dict) else list(compare or [])
+    rows = [f'<div style="margin: 4px 0"><span style="display: inline-block; width: 9em; color: #555">'
+            f'{html.escape(r["method"])}</span>{words_html(text, r["tokens"])}</div>' for r in [result] + others]
+    parts = ['<div class="lafa-explanation" style="font-family: sans-serif; line-height: 1.9; margin: 8px 0">',
+             _header(result), *rows]
+    if result.get("neighbors") and neighbors:
+        items = "".join(f"<li>{html.escape(n['text'])} <span style='color: #888'>({html.escape(str(n['label']))}, "
+                        f"distance {n['distance']:.2f})</span></li>" for n in result["neighbors"][:neighbors])
+        parts.append(f'<details><summary style="color: #555">{len(result["neighbors"])} neighbors</summary>'
+                     f'<ul style="margin: 0">{items}</ul></details>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def page(results: Sequence[dict], texts: Sequence[str], title: str = "LAFA explanations",
+         compare: Sequence[Any] | None = None) -> str:
+    """A standalone HTML page with one card per text (``compare[i]``: results to show under text i)."""
+    cards = [to_html(r, t, None if compare is None else compare[i]) for i, (r, t) in enumerate(zip(results, texts))]
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
+            f"<body style='max-width: 60em; margin: 2em auto'><h2>{html.escape(title)}</h2>{''.join(cards)}"
+            "</body></html>\n")
+
+
+def show(result: dict, text: str, compare: dict | Sequence[dict] | None = None):
+    """Display the explanation in a notebook (IPython), or return its HTML where IPython is absent."""
+    markup = to_html(result, text, compare)
+    try:
+        from IPython.display import HTML, display
+    except ImportError:
+        return markup
+    display(HTML(markup))
+    return None
+
+
+def figure(results: Sequence[dict], texts: Sequence[str], labels: Sequence[str] | None = None,
+           width: float = 9.0):
+    """A matplotlib figure, one row per (result, text): words in boxes shaded by score, for papers
+    (``figure(...).savefig("fig.pdf")``; PNG, SVG and PDF by the file name)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    rows = len(results)
+    fig, ax = plt.subplots(figsize=(width, 0.45 * rows + 0.3))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(rows, 0)
+    ax.axis("off")
+    renderer = fig.canvas.get_renderer()
+    for row, (result, text) in enumerate(zip(results, texts)):
+        name = labels[row] if labels else result["method"]
+        ax.text(0.0, row + 0.5, name, va="center", ha="left", fontsize=9, color="#555")
+        x = 0.16
+        for piece, level in spans(text, result["tokens"]):
+            if not piece.strip():
+                x += 0.008
+                continue
+            box = None if level is None else dict(boxstyle="round,pad=0.15", linewidth=0,
+                                                  facecolor=(*[c / 255 for c in RGB], level))
+            label = ax.text(x, row + 0.5, piece, va="center", ha="left", fontsize=10, bbox=box)
+            extent = label.get_window_extent(renderer=renderer).transformed(ax.transData.inverted())
+            x += extent.width + 0.004
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,55 @@
+"""Issue 13 (part): one renderer for the terminal, HTML pages, notebooks and figures."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from transformers import pipeline
+
+from lafa_pipeline import show, to_html
+from lafa_pipeline.apps.render import figure, page, spans, to_terminal
+
+TOKENS = [{"token": "good", "score": 2.0, "start": 0, "end": 4}, {"token": "film", "score": 0.5, "start": 5, "end": 9}]
+
+
+def test_spans_cover_the_text_and_scale_to_the_top_word():
+    text = "good film!"
+    pieces = spans(text, TOKENS)
+    assert "".join(p for p, _ in pieces) == text
+    assert pieces == [("good", 1.0), (" ", None), ("film", 0.25), ("!", None)]
+    assert to_terminal(text, TOKENS, color=False) == "good[1.00] film[0.25]!"
+    assert "\x1b[48;5;196m" in to_terminal(text, TOKENS, color=True)
+
+
+@pytest.fixture(scope="module")
+def explainer(model, tokenizer, index):
+    return pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index)
+
+
+def test_html_shades_every_word_by_its_scaled_score(explainer):
+    text = "the acting was good"
+    result, base = explainer(text), explainer(text, method="smooth_grad")
+    markup = to_html(result, text, compare=base)
+    top = max(t["score"] for t in result["tokens"])
+    alphas = [float(a) for a in re.findall(r"rgba\(220, 38, 38, ([0-9.]+)\)", markup)]
+    expected = [round(t["score"] / top, 4) for t in result["tokens"]]
+    assert alphas[:len(expected)] == pytest.approx(expected, abs=1e-3)  # LAFA's row first, then the base's
+    assert len(alphas) == 2 * len(expected) and "neighbors</summary>" in markup
+    assert show(result, text) is None or "lafa-explanation" in show(result, text)  # displayed, or returned
+    doc = page([result], [text])
+    assert doc.startswith("<!doctype html>") and markup.split("</div>")[0] in doc
+
+
+def test_figure_and_cli_outputs(explainer, tmp_path, capsys):
+    text = "the acting was good"
+    fig = figure([explainer(text)], [text])
+    fig.savefig(tmp_path / "f.svg")
+    assert (tmp_path / "f.svg").read_text().count("<svg") == 1
+    from lafa_pipeline.apps import cli
+
+    repo = tmp_path / "repo"
+    explainer.save_pretrained(repo)
+    assert cli.main(["explain", "--model", str(repo), "--color", "never", "--html", str(tmp_path / "x.html"),
+                     "--figure", str(tmp_path / "x.png"), text]) == 0
+    assert (tmp_path / "x.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "x.html").read_text().count('class="lafa-explanation"') == 1
