@@ -237,6 +237,7 @@ class FeatureAttributionPipeline(Pipeline):
             card = render_model_card(self)
             if card is not None:
                 atomic_write_text(os.path.join(tmp, "README.md"), card)
+            atomic_write_text(os.path.join(tmp, "requirements.txt"), "\n".join(REQUIREMENTS) + "\n")
 
     def push_to_hub(self, repo_id: str, token: str | None = None, private: bool | None = None,
                     commit_message: str = "Upload LAFA feature-attribution pipeline",
@@ -285,8 +286,31 @@ def render_model_card(pipe: FeatureAttributionPipeline) -> str | None:
         "base_method": cfg.base_method,
         "index_type": cfg.index_type,
         "default_method": pipe._default_method(),
+        "metadata": _card_metadata(pipe),
     }
     return template.format(**values)
+
+
+# What the remote code imports (the core modules), for the saved repo's requirements.txt.
+REQUIREMENTS = ("torch>=2.1", "transformers>=5.0", "huggingface_hub>=1.0", "faiss-cpu>=1.8", "captum>=0.7",
+                "safetensors>=0.4", "numpy>=1.24", "tqdm>=4.60")
+
+
+def _card_metadata(pipe: FeatureAttributionPipeline) -> str:
+    """Extra YAML front matter: the base model and the reference dataset when they are Hub ids."""
+    lines = []
+    base = getattr(pipe.model.config, "_name_or_path", "") or ""
+    if _looks_like_hub_id(base):
+        lines += ["base_model:", f"- {base}"]
+    dataset = (pipe.index.meta.get("dataset") if pipe.index is not None else None) or ""
+    if _looks_like_hub_id(dataset):
+        lines += ["datasets:", f"- {dataset}"]
+    return "".join(line + "\n" for line in lines)
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not os.path.exists(name) and " " not in name
 
 
 def _tuning_text(tuning: dict | None) -> str:

@@ -45,6 +45,10 @@ def test_saved_folder_holds_everything(saved):
                  "encoder layer (neighbor search) | 1", "smooth_grad", "## Limitations"):
         assert fact in card
     assert "{" + "layer}" not in card
+    front = card.split("---")[1]
+    assert "library_name: transformers" in front and "- custom_code" in front and "- feature-attribution" in front
+    requirements = (saved / "requirements.txt").read_text().split()
+    assert {r.split(">=")[0] for r in requirements} >= {"torch", "transformers", "faiss-cpu", "captum"}
 
 
 def test_folder_round_trip_with_remote_code(explainer, saved):

@@ -73,3 +73,21 @@ def test_registry_lookups_name_the_valid_choices():
         LafaConfig(index_type="hnsw", index_params={"nprobe": 3})
     with pytest.raises(ValueError, match="registered already"):
         KERNEL_REGISTRY.register("rbf", KERNEL_REGISTRY.get("rbf"))
+
+
+def test_saved_requirements_cover_what_the_core_imports():
+    import sys
+
+    from lafa_pipeline.feature_attribution import REQUIREMENTS
+
+    distributions = {r.split(">=")[0] for r in REQUIREMENTS}
+    to_distribution = {"faiss": "faiss-cpu"}
+    imported = set()
+    for name in CORE:
+        for node in ast.walk(ast.parse((PACKAGE / name).read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    third_party = {m for m in imported if m not in sys.stdlib_module_names and m != "__future__"}
+    assert {to_distribution.get(m, m) for m in third_party} <= distributions
