@@ -293,7 +293,7 @@ def render_model_card(pipe: FeatureAttributionPipeline) -> str | None:
 
 # What the remote code imports (the core modules), for the saved repo's requirements.txt.
 REQUIREMENTS = ("torch>=2.1", "transformers>=5.0", "huggingface_hub>=1.0", "faiss-cpu>=1.8", "captum>=0.7",
-                "safetensors>=0.4", "numpy>=1.24", "tqdm>=4.60")
+                "safetensors>=0.4", "numpy>=1.24", "tqdm>=4.60", "typing_extensions>=4.0")
 
 
 def _card_metadata(pipe: FeatureAttributionPipeline) -> str:
