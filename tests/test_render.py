@@ -53,3 +53,33 @@ def test_figure_and_cli_outputs(explainer, tmp_path, capsys):
                      "--figure", str(tmp_path / "x.png"), text]) == 0
     assert (tmp_path / "x.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "x.html").read_text().count('class="lafa-explanation"') == 1
+
+
+def test_explaining_a_file_resumes_and_matches_the_pipeline(explainer, tmp_path, capsys):
+    import json
+
+    from lafa_pipeline.apps import cli
+    from lafa_pipeline.apps.explain_data import explain_dataset, explain_to_file
+
+    from .tiny import TEXTS
+
+    out = tmp_path / "x.jsonl"
+    assert explain_to_file(explainer, TEXTS[:5], str(out), batch_size=2, show_progress=False) == 5
+    with open(out, "a") as f:
+        f.write('{"row": 5, "text": "cut off by a cra')  # a crash in the middle of a line
+    assert explain_to_file(explainer, TEXTS, str(out), batch_size=3, show_progress=False) == len(TEXTS) - 5
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["row"] for r in rows] == list(range(len(TEXTS))) and [r["text"] for r in rows] == TEXTS
+    for row in rows[4:7]:
+        expected = explainer(row["text"])
+        assert [t["score"] for t in row["tokens"]] == pytest.approx([t["score"] for t in expected["tokens"]], rel=1e-4)
+    ds = explain_dataset(explainer, TEXTS[:3], show_progress=False)
+    assert ds.num_rows == 3 and ds[1]["text"] == TEXTS[1] and ds[1]["tokens"][0]["token"] == "bad"
+    repo, data = tmp_path / "repo", tmp_path / "d.csv"
+    explainer.save_pretrained(repo)
+    data.write_text("text\n" + "\n".join(t for t in TEXTS if "," not in t) + "\n")
+    assert cli.main(["explain", "--model", str(repo), "--data", str(data), "--output", str(tmp_path / "e.parquet")]) == 0
+    from datasets import Dataset
+
+    assert Dataset.from_parquet(str(tmp_path / "e.parquet")).num_rows == 14
+    assert not (tmp_path / "e.parquet.partial.jsonl").exists()

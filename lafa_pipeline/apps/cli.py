@@ -93,14 +93,26 @@ def load_texts(source: str, text_column: str, label_column: str | None, split: s
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    if bool(args.text) == bool(args.data):
+        raise CliError("give text(s) to explain, or --data FILE with --output FILE (not both)")
+    if args.data and not args.output:
+        raise CliError("--data needs --output FILE (.jsonl or .parquet) for the explanations")
     texts = args.text if args.text != ["-"] else [sys.stdin.read()]
     from .. import load_explainer
 
-    explainer = load_explainer(args.model, args.index)
     kwargs = {k: v for k, v in {"method": args.method, "kernel": args.kernel, "lam": args.lam,
                                 "n_neighbors": args.n_neighbors, "target": _target(args.target),
                                 "live_neighbors": args.live or None,
                                 "aggregation_strategy": "none" if args.tokens else None}.items() if v is not None}
+    if args.data:
+        from .explain_data import explain_to_file
+
+        data = load_columns(args.data, [args.text_column], args.split, args.limit)[args.text_column]
+        explainer = load_explainer(args.model, args.index)
+        count = explain_to_file(explainer, data, args.output, batch_size=args.batch_size, **kwargs)
+        print(f"Explained {count} texts ({len(data) - count} were already in {args.output}): {args.output}")
+        return 0
+    explainer = load_explainer(args.model, args.index)
     results = [explainer(t, **kwargs) for t in texts]
     if args.html or args.figure:
         from ..files import atomic_write_text
@@ -282,7 +294,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("explain", help="explain texts (the embedded default model unless --model is given)")
-    p.add_argument("text", nargs="+", help="text(s) to explain; '-' reads one text from standard input")
+    p.add_argument("text", nargs="*", help="text(s) to explain; '-' reads one text from standard input")
+    p.add_argument("--data", help="explain a whole .txt/.csv/.tsv/.json/.jsonl file or datasets id instead, into "
+                                  "--output; an interrupted run resumes after the rows already written")
+    p.add_argument("--output", help="with --data: explanations.jsonl or explanations.parquet, one row per text")
+    p.add_argument("--text-column", default="text", help="with --data")
+    p.add_argument("--split", default="train", help="with --data: dataset split, for a datasets id")
+    p.add_argument("--limit", type=int, help="with --data: only the first N texts")
+    p.add_argument("--batch-size", type=int, default=16, help="with --data: texts per batch")
     p.add_argument("--model", help="LAFA repo: local folder or Hub id (default: the embedded SST-2 model)")
     p.add_argument("--index", help="index folder or Hub id, to explain against other reference data")
     p.add_argument("--method", choices=METHODS, help="default: lafa when the repo has an index")
