@@ -83,8 +83,9 @@ def test_cli_build_and_explain(model, tokenizer, tmp_path, capsys):
                                                    "--base-method", "simple_grad", "--layer", "1"]
     assert cli.main(index_args) == 0
     assert sorted(p.name for p in (tmp_path / "index").iterdir()) == sorted(INDEX_FILES)
-    with pytest.raises(SystemExit, match="Column 'sentence' not in"):
-        cli.main(args + ["--text-column", "sentence"])
+    capsys.readouterr()
+    assert cli.main(args + ["--text-column", "sentence"]) == 2
+    assert "lafa: error: Column 'sentence' not in" in capsys.readouterr().err
 
 
 def test_cli_push(model, tokenizer, index, tmp_path, monkeypatch, capsys):
@@ -96,8 +97,8 @@ def test_cli_push(model, tokenizer, index, tmp_path, monkeypatch, capsys):
     with HubStub() as hub:
         monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.endpoint)
         monkeypatch.setenv("HF_TOKEN", "hf_test_token")
-        with pytest.raises(SystemExit, match="not a LAFA repo folder"):
-            cli.main(["push", str(tmp_path), "org/lafa-cli"])
+        assert cli.main(["push", str(tmp_path), "org/lafa-cli"]) == 2
+        assert "not a LAFA repo folder" in capsys.readouterr().err
         assert cli.main(["push", str(tmp_path / "repo"), "org/lafa-cli"]) == 0
         pushed = hub.state.repos["org/lafa-cli"]["files"]
     assert sorted(pushed) == sorted(p.name for p in (tmp_path / "repo").iterdir())
