@@ -32,6 +32,16 @@ INDEX_TYPES = INDEX_TYPE_REGISTRY.names
 INDEXABLE_BASE_METHODS = BASE_METHOD_REGISTRY.where(lambda m: not m.needs_references)
 """Base methods whose scores can be cached for every reference text at build time."""
 METHODS = ("lafa",) + BASE_METHODS
+
+
+def method_names() -> tuple[str, ...]:
+    """Every method by name, methods registered after import included (``register_attribution``)."""
+    return ("lafa",) + BASE_METHOD_REGISTRY.names
+
+
+def indexable_base_methods() -> tuple[str, ...]:
+    """Base methods whose scores an index can cache, registered ones included."""
+    return BASE_METHOD_REGISTRY.where(lambda m: not m.needs_references)
 POOLINGS = ("mean", "cls")
 OUTPUTS = ("probability", "logit")
 IG_REFERENCES = ("zero", "pad")

@@ -20,7 +20,7 @@ import numpy as np
 from transformers import AutoModelForSequenceClassification, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
-from .config import CONFIG_NAME, METHODS, KERNELS, LafaConfig, check_choice, check_integer, check_lam
+from .config import CONFIG_NAME, KERNELS, LafaConfig, check_choice, check_integer, check_lam, method_names
 from .files import atomic_folder, atomic_write_text
 from .index import INDEX_FILES, INDEX_META_NAME, LafaIndex
 from .lafa import REFERENCE_METHODS, Lafa
@@ -110,7 +110,7 @@ class FeatureAttributionPipeline(Pipeline):
         forward: dict[str, Any] = {}
         postprocess: dict[str, Any] = {}
         if kwargs.get("method") is not None:
-            check_choice("method", kwargs["method"], METHODS)
+            check_choice("method", kwargs["method"], method_names())
             forward["method"] = kwargs["method"]
         if kwargs.get("kernel") is not None:
             check_choice("kernel", kwargs["kernel"], KERNELS)

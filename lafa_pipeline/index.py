@@ -36,7 +36,7 @@ from safetensors.numpy import load_file, save_file
 from tqdm.auto import tqdm
 
 from .base_methods import MethodParams, attribute
-from .config import CONFIG_NAME, INDEXABLE_BASE_METHODS, LafaConfig, check_choice
+from .config import CONFIG_NAME, LafaConfig, check_choice, indexable_base_methods
 from .files import atomic_folder, atomic_path, atomic_write_text
 from .index_types import INDEX_TYPE_REGISTRY, search_parameters
 from .model_adapter import ModelAdapter
@@ -353,7 +353,7 @@ def encode_references(
     Every text is scored on its own terms (seeded noise, no cross-text effects), so encoding a
     dataset in shards and concatenating the results gives the same arrays as one pass.
     """
-    check_choice("base_method of an index", config.base_method, INDEXABLE_BASE_METHODS)
+    check_choice("base_method of an index", config.base_method, indexable_base_methods())
     texts = [check_text(t) for t in texts]
     if not texts:
         raise ValueError("Cannot build a LAFA index from no texts")

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from .aggregation import Neighbor, expectation, lafa_combine, neighbor_weights, normalized_lafa
 from .base_methods import BASE_METHOD_REGISTRY, MethodParams, attribute, forward_gradients, reduce_sum_of_squares
-from .config import METHODS, NEIGHBOR_SCALES, LafaConfig, check_choice
+from .config import NEIGHBOR_SCALES, LafaConfig, check_choice, method_names
 from .model_adapter import ModelAdapter
 from .text_inputs import pad_right
 
@@ -118,7 +118,7 @@ class Lafa:
     def _check_call(self, method: str, lam: float | None, base_scores: Tensor | None, input_ids: Tensor,
                     neighbor_scale: str | None) -> None:
         """Refuse call-time settings that do not fit this explainer, naming the valid ones."""
-        check_choice("method", method, METHODS)
+        check_choice("method", method, method_names())
         if neighbor_scale is not None:
             check_choice("neighbor_scale", neighbor_scale, NEIGHBOR_SCALES)
         if base_scores is not None and (method != "lafa" or tuple(base_scores.shape) != tuple(input_ids.shape)):
@@ -129,7 +129,7 @@ class Lafa:
         if (method == "lafa" or method in REFERENCE_METHODS) and self.index is None:
             raise ValueError(f"method {method!r} needs a LAFA index of reference texts; build one with "
                              "LafaIndex.build or pass index=... to the pipeline. Methods without an index: "
-                             f"{', '.join(m for m in METHODS if m != 'lafa' and m not in REFERENCE_METHODS)}")
+                             f"{', '.join(m for m in method_names() if m != 'lafa' and m not in REFERENCE_METHODS)}")
 
     def _fused_pass(self, inputs, base_method: str, requested: list, needs_index: bool, n_neighbors: int | None,
                     params: MethodParams):

@@ -50,6 +50,11 @@ class Registry(Generic[T]):
 
         return add if entry is None else add(entry)
 
+    def remove(self, name: str) -> T:
+        """Take ``name`` out of the registry (e.g. a method registered for one experiment); returns its entry."""
+        check_choice(self.kind, name, self.names)
+        return self._entries.pop(name)
+
     def get(self, name: str) -> T:
         """The entry called ``name``; a ValueError listing the valid names otherwise."""
         check_choice(self.kind, name, self.names)

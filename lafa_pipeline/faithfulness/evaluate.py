@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..config import METHODS
+from ..config import method_names
 from ..lafa import REFERENCE_METHODS
 from ..model_adapter import ModelAdapter
 from .metrics import HIGHER_IS_BETTER, MetricResult, auprc, faithfulness, paired, pearson, summarize, token_auc
@@ -158,8 +158,9 @@ def evaluate_explainer(
         raise ValueError("evaluate_explainer needs at least one text")
     if rationales is not None and len(rationales) != len(texts):
         raise ValueError(f"Got {len(rationales)} rationales for {len(texts)} texts")
-    available = METHODS if explainer.index is not None else tuple(m for m in METHODS if m != "lafa"
-                                                                   and m not in REFERENCE_METHODS)
+    every = method_names()
+    available = every if explainer.index is not None else tuple(m for m in every if m != "lafa"
+                                                                 and m not in REFERENCE_METHODS)
     methods = list(methods or available)
     for method in methods:
         if method not in available:
