@@ -83,3 +83,28 @@ def test_explaining_a_file_resumes_and_matches_the_pipeline(explainer, tmp_path,
 
     assert Dataset.from_parquet(str(tmp_path / "e.parquet")).num_rows == 14
     assert not (tmp_path / "e.parquet.partial.jsonl").exists()
+
+
+def test_html_page_in_headless_chromium(explainer, tmp_path):
+    """The standalone page as a browser draws it: every word's computed background alpha is its scaled score."""
+    from .test_space import CHROMIUM, OUTPUT, browser_or_fail
+
+    sync_api = browser_or_fail()
+    text = "the director was brilliant but the ending was slow"
+    result = explainer(text)
+    (tmp_path / "page.html").write_text(page([result], [text]))
+    top = max(t["score"] for t in result["tokens"])
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        tab = browser.new_page(viewport={"width": 1000, "height": 400})
+        tab.goto((tmp_path / "page.html").as_uri())
+        drawn = tab.eval_on_selector_all(".lafa-explanation span[title]", """spans => spans.map(s =>
+            [s.innerText, getComputedStyle(s).backgroundColor])""")
+        OUTPUT.mkdir(exist_ok=True)
+        tab.screenshot(path=str(OUTPUT / "render_page.png"))
+        browser.close()
+    assert [w for w, _ in drawn] == [t["token"] for t in result["tokens"]]
+    for (_, colour), t in zip(drawn, result["tokens"]):
+        alpha = float(re.findall(r"[\d.]+", colour)[3]) if colour.startswith("rgba") else 1.0
+        assert alpha == pytest.approx(t["score"] / top, abs=6e-3)  # browsers keep alpha in 8 bits
