@@ -43,7 +43,7 @@ def fine_tune(
 
     data = Dataset.from_dict({"text": list(texts), "label": list(labels)})
     data = data.map(lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True,
-                    remove_columns=["text"])
+                    remove_columns=["text"], desc="Tokenizing")
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(
             output_dir=out,
@@ -53,7 +53,7 @@ def fine_tune(
             warmup_steps=0.06,  # a float below 1 is a ratio of the total steps
             weight_decay=0.01,
             lr_scheduler_type="linear",
-            logging_steps=50,
+            logging_strategy="no",  # the progress bar shows the progress; no per-step loss dicts on the console
             save_strategy="no",
             report_to=[],
             seed=seed,
