@@ -98,6 +98,12 @@ def test_masking_helpers_and_metrics_by_hand():
     assert math.isclose(f.comprehensiveness, (4 * 0.6 + 0.9) / 5)
     assert math.isclose(f.sufficiency, (4 * (1.0 - 0.7) + 0.0) / 5)
     assert math.isclose(auprc([0.3, 0.2, 0.1], [0, 1, 1]), (1 / 2 + 2 / 3) / 2)
+    # regression: the value moves up when "good" goes; distance from the full value is what counts
+    value = lambda ts: np.array([[5.0 - 3.0 * ("good" in t)] for t in ts])  # noqa: E731
+    r = faithfulness(value, text, words, [0.1, 0.9, 0.5], target=0, steps=3, regression=True)
+    # -|v - 2|: deletion 0, -3, -3, -3 -> (-1.5 - 3 - 3) / 3; insertion -3, 0, 0, 0 -> (-1.5 + 0 + 0) / 3
+    assert math.isclose(r.deletion_auc, -7.5 / 3) and math.isclose(r.insertion_auc, -0.5)
+    assert r.insertion_minus_deletion > 0 and math.isclose(r.comprehensiveness, 3.0) and r.sufficiency == 0
     assert rationale_values("Good!", [{"token": "a"}, {"token": "good"}]) == [0.0, 1.0]
 
 

@@ -115,10 +115,10 @@ class EvaluationReport:
 
 
 def text_metrics(predict: Callable[[list[str]], np.ndarray], result: dict, text: str, target: int, mask: str,
-                 steps: int = 10, rationale: Any = None) -> dict[str, float]:
+                 steps: int = 10, rationale: Any = None, regression: bool = False) -> dict[str, float]:
     """Every metric for one explained text (``result``: the pipeline's output for it)."""
     words = result["tokens"]
-    f = faithfulness(predict, text, words, None, target, steps, mask)
+    f = faithfulness(predict, text, words, None, target, steps, mask, regression)
     values = {"deletion_auc": f.deletion_auc, "insertion_auc": f.insertion_auc,
               "insertion_minus_deletion": f.insertion_minus_deletion,
               "comprehensiveness": f.comprehensiveness, "sufficiency": f.sufficiency}
@@ -181,7 +181,8 @@ def evaluate_explainer(
         metrics: dict[str, list[float]] = {}
         for i, (text, result) in enumerate(zip(texts, results)):
             values = text_metrics(predict, result, text, target_index(explainer, result), mask, steps,
-                                  None if rationales is None else rationales[i])
+                                  None if rationales is None else rationales[i],
+                                  explainer.lafa.adapter.problem_type == "regression")
             for name, value in values.items():
                 metrics.setdefault(name, []).append(value)
         per_text[method] = metrics

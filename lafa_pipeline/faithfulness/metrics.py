@@ -196,11 +196,14 @@ def faithfulness(
     target: int = 0,
     steps: int = 10,
     mask: str = "[MASK]",
+    regression: bool = False,
 ) -> Faithfulness:
     """Deletion and insertion areas (``steps`` equal steps of words) and ERASER's two scores for one text.
 
     ``predict`` maps texts to class probabilities (rows) or regression values; the target's column
-    is read. Areas are trapezoid means over the fractions 0, 1/steps, ..., 1.
+    is read. Areas are trapezoid means over the fractions 0, 1/steps, ..., 1. For ``regression``
+    (where masking can move the value either way) the curves follow -|value - the full text's value|,
+    so the same directions hold: deletion should fall fast, insertion rise fast.
 
     >>> words = [{"start": 0, "end": 4}, {"start": 5, "end": 8}]
     >>> predict = lambda texts: np.array([[0.0, 0.2 + 0.8 * ("good" in t)] for t in texts])
@@ -217,6 +220,8 @@ def faithfulness(
     batch = [text] + deleted + inserted + removed + kept
     out = np.asarray(predict(batch), dtype=float)
     p = out.reshape(len(batch), -1)[:, target]
+    if regression:
+        p = -np.abs(p - p[0])
     n = steps + 1
     full, dele, ins = p[0], p[1:1 + n], p[1 + n:1 + 2 * n]
     rem, kep = p[1 + 2 * n:1 + 2 * n + len(ERASER_FRACTIONS)], p[1 + 2 * n + len(ERASER_FRACTIONS):]

@@ -109,7 +109,8 @@ def _values(explainer, config: LafaConfig, items: list[_Text], predict: Predicto
                              targets=[item.target], method="lafa", base_scores=item.base_scores,
                              special_tokens_mask=item.special)
         words = group_scores(item.meta, out.scores[0].tolist(), item.tokens, "word")
-        f = faithfulness(predict, item.text, words, None, _column(explainer, item.target), steps, mask)
+        regression = explainer.lafa.adapter.problem_type == "regression"
+        f = faithfulness(predict, item.text, words, None, _column(explainer, item.target), steps, mask, regression)
         values.append(f.insertion_minus_deletion)
     return values
 
