@@ -16,25 +16,49 @@ AGGREGATION_STRATEGIES = ("word", "none")
 
 
 def group_scores(meta: dict, scores: Sequence[float], tokens: Sequence[str], strategy: str = "word") -> list[WordScore]:
-    """Entries ``{"token", "score", "start", "end"}`` for the words (or tokens) of one text."""
+    """Entries ``{"token", "score", "start", "end"}`` for the words (or tokens) of one text.
+
+    Words follow the tokenizer's own boundaries (its word ids: WordPiece and byte-level BPE split
+    punctuation off) and whitespace (SentencePiece/Metaspace tokenizers may give one word id for a
+    whole text). A span never includes the spaces around a word (byte-level and Metaspace tokens carry
+    their leading space), and a token of spaces only is no word: its score goes to the next word.
+    """
     from .config import check_choice
 
     check_choice("aggregation_strategy", strategy, AGGREGATION_STRATEGIES)
     text, offsets = meta["text"], meta["offsets"]
     entries: list[WordScore] = []
     last_word = None
+    pending = 0.0
     for pos, (special, word) in enumerate(zip(meta["special"], meta["word_ids"])):
         if special:
             continue
-        start, end = offsets[pos]
+        start, end = _trimmed(text, *offsets[pos])
         score = float(scores[pos])
-        if strategy == "word" and word is not None and word == last_word:
-            entry = entries[-1]
-            entry["score"] += score
-            entry["end"] = max(entry["end"], end)
-            entry["token"] = text[entry["start"]:entry["end"]]
+        if strategy == "none":
+            entries.append({"token": tokens[pos], "score": score, "start": int(start), "end": int(end)})
             continue
+        if start >= end:  # spaces only (or nothing): not a word
+            pending += score
+            continue
+        if entries and word is not None and word == last_word and start <= entries[-1]["end"]:
+            entry = entries[-1]
+            entry["score"] += score + pending
+            entry["end"] = max(entry["end"], int(end))
+            entry["token"] = text[entry["start"]:entry["end"]]
+        else:
+            entries.append({"token": text[start:end], "score": score + pending, "start": int(start), "end": int(end)})
+        pending = 0.0
         last_word = word
-        entries.append({"token": text[start:end] if strategy == "word" else tokens[pos],
-                        "score": score, "start": int(start), "end": int(end)})
+    if pending and entries:
+        entries[-1]["score"] += pending
     return entries
+
+
+def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
+    """A token's character span without the whitespace at its ends."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
