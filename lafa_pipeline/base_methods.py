@@ -359,8 +359,7 @@ def forward_gradients(
         mask = attention_mask[rows, :width]
         types = None if token_type_ids is None else token_type_ids[rows, :width]
         with torch.enable_grad():
-            out = adapter.model(inputs_embeds=x, output_hidden_states=layer is not None,
-                                **adapter.model_kwargs(mask, types))
+            out, mask = adapter.run(x, mask, types, output_hidden_states=layer is not None)
             logits = out.logits
             probs = adapter.transform(logits.detach(), "probability")
             row_targets = adapter.predicted_targets(probs) if targets is None else targets[rows]

@@ -54,6 +54,10 @@ class FeatureAttributionPipeline(Pipeline):
     def __init__(self, *args, index: Any = None, lafa_config: LafaConfig | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.model.eval()
+        if self.tokenizer.pad_token is None:  # GPT-2-style tokenizers: pad with the end-of-text token, as is usual
+            self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
+        if getattr(self.model.config, "pad_token_id", None) is None and self.tokenizer.pad_token_id is not None:
+            self.model.config.pad_token_id = self.tokenizer.pad_token_id
         directory = self._model_directory() if index is None else None  # only read when no index is given
         self.index = self._resolve_index(index, directory)
         if self.index is not None:

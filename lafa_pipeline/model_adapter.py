@@ -14,6 +14,8 @@ Example:
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -57,6 +59,33 @@ class ModelAdapter:
         """Static word embeddings of token ids, shape (..., d)."""
         return self.embedding(input_ids.to(self.device))
 
+    @property
+    def reads_last_token(self) -> bool:
+        """Whether the classifier reads the last real token (decoder-only ``*ForSequenceClassification``:
+        GPT-2, Llama, Qwen, Mistral, Gemma..., whose head is called ``score``; encoders call it
+        ``classifier``). Given embeddings instead of ids, such a model cannot see where padding is and
+        reads the last position, so ``run`` moves every row's real tokens to the end first."""
+        return hasattr(self.model, "score") and not hasattr(self.model, "classifier")
+
+    def run(self, embeds: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None,
+            output_hidden_states: bool = False) -> tuple[Any, Tensor]:
+        """The model on embeddings, right for any padding side; returns its output and the attention
+        mask aligned with its hidden states. Decoder-only models get their rows left-aligned (real
+        tokens last, so the last position is the last real token) and position ids counted from each
+        text's first real token, so a text's result does not depend on its batch or padding."""
+        if not self.reads_last_token:
+            out = self.model(inputs_embeds=embeds, output_hidden_states=output_hidden_states,
+                             **self.model_kwargs(attention_mask, token_type_ids))
+            return out, attention_mask
+        order = torch.argsort(attention_mask.to(torch.int8), dim=1, stable=True)  # padding first, then the text
+        aligned = embeds.gather(1, order.unsqueeze(-1).expand_as(embeds))
+        mask = attention_mask.gather(1, order)
+        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        types = None if token_type_ids is None else token_type_ids.gather(1, order)
+        out = self.model(inputs_embeds=aligned, position_ids=positions, output_hidden_states=output_hidden_states,
+                         **self.model_kwargs(mask, types))
+        return out, mask
+
     def model_kwargs(self, attention_mask: Tensor, token_type_ids: Tensor | None) -> dict:
         kwargs = {"attention_mask": attention_mask}
         if token_type_ids is not None:
@@ -74,8 +103,7 @@ class ModelAdapter:
 
     def forward(self, embeds: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
         """F(H): explained outputs of shape (B, num_labels). Signature fits Captum's forward_func."""
-        logits = self.model(inputs_embeds=embeds, **self.model_kwargs(attention_mask, token_type_ids)).logits
-        return self.transform(logits)
+        return self.transform(self.run(embeds, attention_mask, token_type_ids)[0].logits)
 
     @torch.no_grad()
     def predict(
@@ -87,14 +115,10 @@ class ModelAdapter:
         pooling: str = "mean",
     ) -> tuple[Tensor, Tensor | None]:
         """Prediction (probabilities, or values for regression) and, if ``layer`` is given, pooled states."""
-        out = self.model(
-            input_ids=input_ids.to(self.device),
-            output_hidden_states=layer is not None,
-            **self.model_kwargs(attention_mask.to(self.device),
-                                 None if token_type_ids is None else token_type_ids.to(self.device)),
-        )
-        pooled = None if layer is None else layer_states(out.hidden_states, layer, attention_mask.to(self.device),
-                                                         pooling)
+        out, mask = self.run(self.embed(input_ids), attention_mask.to(self.device),
+                             None if token_type_ids is None else token_type_ids.to(self.device),
+                             output_hidden_states=layer is not None)
+        pooled = None if layer is None else layer_states(out.hidden_states, layer, mask, pooling)
         return self.transform(out.logits, "probability"), pooled
 
     def predicted_targets(self, prediction: Tensor) -> Tensor:
