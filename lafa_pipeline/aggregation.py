@@ -26,6 +26,7 @@ Example:
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -58,10 +59,15 @@ def expectation(
     kept = [n for n in neighbors if len(n.token_ids) > 0]
     if not kept:
         return torch.zeros(len(query_ids), dtype=query_embeds.dtype, device=query_embeds.device)
-    ids = torch.cat([n.token_ids for n in kept]).to(query_embeds.device)
     weights = torch.cat([n.scores.to(query_embeds) / len(n.token_ids) for n in kept]) / len(kept)
-    k = kernel_matrix(kernel, query_embeds, embed(ids), query_ids.to(ids.device), ids, **kernel_params)
-    return k @ weights
+    return _kernel_to_neighbors(query_ids, query_embeds, kept, embed, kernel, kernel_params) @ weights
+
+
+def _kernel_to_neighbors(query_ids: Tensor, query_embeds: Tensor, neighbors: Sequence[Neighbor],
+                         embed: Callable[[Tensor], Tensor], kernel: str, kernel_params: dict) -> Tensor:
+    """k(query token i, neighbor token t) for every query token and every token of ``neighbors``, in order."""
+    ids = torch.cat([n.token_ids for n in neighbors]).to(query_embeds.device)
+    return kernel_matrix(kernel, query_embeds, embed(ids), query_ids.to(ids.device), ids, **kernel_params)
 
 
 def lafa_combine(base_scores: Tensor, expected: Tensor, lam: float) -> Tensor:
@@ -83,7 +89,7 @@ def neighbor_weights(distances: Sequence[float], weighting: str) -> list[float]:
     if weighting == "uniform" or not distances:
         return [1.0] * len(distances)
     scale = max(sum(distances) / len(distances), 1e-12)
-    return [float(torch.exp(torch.tensor(-d / scale))) for d in distances]
+    return [math.exp(-d / scale) for d in distances]
 
 
 def normalized_lafa(
@@ -116,12 +122,11 @@ def normalized_lafa(
     if lam == 0 or not kept or float(scale) <= 0:
         return query_scores.clone()
     own = query_scores / scale
-    ids = torch.cat([n.token_ids for n, _ in kept]).to(query_embeds.device)
     relative = torch.cat([n.scores.to(query_embeds) / n.scores.to(query_embeds).mean() for n, _ in kept])
     weight = torch.cat([torch.full((len(n.token_ids),), float(w), dtype=query_embeds.dtype) for n, w in kept])
     weight = weight.to(query_embeds.device)
     # Kernel-regression weights must not be negative: clamp kernels that can be (cubic, cosine).
-    k = kernel_matrix(kernel, query_embeds, embed(ids), query_ids.to(ids.device), ids, **kernel_params).clamp(min=0)
+    k = _kernel_to_neighbors(query_ids, query_embeds, [n for n, _ in kept], embed, kernel, kernel_params).clamp(min=0)
     mass = k @ weight
     expected = torch.where(mass > 1e-12, (k @ (weight * relative)) / mass.clamp(min=1e-12), own)
     return scale * ((1 - lam) * own + lam * expected)

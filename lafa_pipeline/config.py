@@ -29,9 +29,6 @@ CONFIG_NAME = "lafa_config.json"
 BASE_METHODS = BASE_METHOD_REGISTRY.names
 KERNELS = KERNEL_REGISTRY.names
 INDEX_TYPES = INDEX_TYPE_REGISTRY.names
-INDEXABLE_BASE_METHODS = BASE_METHOD_REGISTRY.where(lambda m: not m.needs_references)
-"""Base methods whose scores can be cached for every reference text at build time."""
-METHODS = ("lafa",) + BASE_METHODS
 
 
 def method_names() -> tuple[str, ...]:
@@ -42,6 +39,11 @@ def method_names() -> tuple[str, ...]:
 def indexable_base_methods() -> tuple[str, ...]:
     """Base methods whose scores an index can cache, registered ones included."""
     return BASE_METHOD_REGISTRY.where(lambda m: not m.needs_references)
+
+
+METHODS = method_names()
+INDEXABLE_BASE_METHODS = indexable_base_methods()
+"""Base methods whose scores can be cached for every reference text at build time."""
 POOLINGS = ("mean", "cls")
 OUTPUTS = ("probability", "logit")
 IG_REFERENCES = ("zero", "pad")

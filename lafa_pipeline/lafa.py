@@ -24,7 +24,7 @@ from torch import Tensor
 
 from .aggregation import Neighbor, expectation, lafa_combine, neighbor_weights, normalized_lafa
 from .base_methods import BASE_METHOD_REGISTRY, MethodParams, attribute, forward_gradients, reduce_sum_of_squares
-from .config import NEIGHBOR_SCALES, LafaConfig, check_choice, method_names
+from .config import NEIGHBOR_SCALES, LafaConfig, check_choice, check_lam, method_names
 from .model_adapter import ModelAdapter
 from .text_inputs import pad_right
 
@@ -124,8 +124,8 @@ class Lafa:
         if base_scores is not None and (method != "lafa" or tuple(base_scores.shape) != tuple(input_ids.shape)):
             raise ValueError(f"base_scores must have the shape of input_ids {tuple(input_ids.shape)} and only "
                              f"go with method 'lafa'; got shape {tuple(base_scores.shape)} with method {method!r}")
-        if method == "lafa" and lam is not None and self.config.aggregation == "normalized" and not 0.0 <= lam <= 1.0:
-            raise ValueError(f"lam must be in [0, 1] with aggregation 'normalized' (a mix weight), got {lam}")
+        if method == "lafa" and lam is not None:
+            check_lam(lam, self.config.aggregation)
         if (method == "lafa" or method in REFERENCE_METHODS) and self.index is None:
             raise ValueError(f"method {method!r} needs a LAFA index of reference texts; build one with "
                              "LafaIndex.build or pass index=... to the pipeline. Methods without an index: "

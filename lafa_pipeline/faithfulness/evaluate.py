@@ -51,11 +51,10 @@ class Predictor:
         todo = list(dict.fromkeys(t for t in texts if t not in self.cache))
         for start in range(0, len(todo), self.batch_size):
             part = todo[start:start + self.batch_size]
-            enc = self.tokenizer(part, truncation=True, max_length=self.max_length, padding=True,
-                                 return_tensors="pt").to(self.adapter.device)
-            with torch.no_grad():
-                logits = self.adapter.model(**enc).logits
-            for text, row in zip(part, self.adapter.transform(logits.float(), "probability").cpu().numpy()):
+            enc = self.tokenizer(part, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt")
+            with torch.no_grad():  # the adapter's path: the output explained, whatever the padding side
+                probs = self.adapter.predict(enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids"))[0]
+            for text, row in zip(part, probs.float().cpu().numpy()):
                 self.cache[text] = row
         return np.stack([self.cache[t] for t in texts])
 
