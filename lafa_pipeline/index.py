@@ -2,7 +2,10 @@
 
 For every reference text the index holds its pooled hidden state at ``config.layer`` (in a FAISS
 index), its token ids, and its base-method token scores computed once at build time, so that
-explaining a text costs one base attribution plus a search. The distance cut-off eps is the
+explaining a text costs one base attribution plus a search. A *lazy* index (``build(lazy=True)``)
+is built from forward passes only; each reference's scores are computed the first time a query
+needs them, kept in memory, and written back with ``save_pretrained`` / ``save_scores``: the same
+scores as a full build, paid for as the index is used. The distance cut-off eps is the
 ``config.quantile`` of L2 distances between randomly sampled pairs of reference texts.
 
 Example:
@@ -80,6 +83,12 @@ class LafaIndex:
         self.arrays = arrays
         self.meta = meta
         self._selectors: dict[int, Any] = {}
+        if "cache_ready" not in self.arrays:  # files written before lazy indexes: every row was scored
+            self.arrays["cache_ready"] = np.ones(len(arrays["cache_target"]), dtype=np.uint8)
+        self.new_scores = 0
+        """Rows scored since the index was built or loaded and not yet written (``save_scores``)."""
+        self.source_dir: str | None = None
+        """The local folder the index was loaded from (None: built in memory, or from the Hub cache)."""
         # Row starts of cached scores: rows are stored ref by ref, each as long as its reference.
         lengths = np.diff(arrays["offsets"])
         row_lengths = lengths[arrays["cache_ref"]]
@@ -106,13 +115,42 @@ class LafaIndex:
         p = self.arrays["label_ptr"]
         return self.arrays["label_values"][p[ref]:p[ref + 1]].tolist()
 
-    def cached_scores(self, ref: int, target: int) -> np.ndarray | None:
-        """Base-method scores of all tokens of ``ref`` for class ``target``, or None if not cached."""
+    def _cache_row(self, ref: int, target: int) -> int | None:
         p = self.arrays["cache_ptr"]
         for row in range(p[ref], p[ref + 1]):
             if self.arrays["cache_target"][row] == target:
-                return self.arrays["cache_scores"][self._row_start[row]:self._row_start[row + 1]]
+                return row
         return None
+
+    def cached_scores(self, ref: int, target: int) -> np.ndarray | None:
+        """Base-method scores of all tokens of ``ref`` for class ``target``, or None if not cached
+        (a target the build did not score, or a lazy index's reference not needed yet)."""
+        row = self._cache_row(ref, target)
+        if row is None or not self.arrays["cache_ready"][row]:
+            return None
+        return self.arrays["cache_scores"][self._row_start[row]:self._row_start[row + 1]]
+
+    def store_scores(self, ref: int, target: int, scores: np.ndarray) -> bool:
+        """Keep scores computed at query time in the cache if the index has a row for them, not yet
+        filled (a lazy index); returns whether they were stored."""
+        row = self._cache_row(ref, target)
+        if row is None or self.arrays["cache_ready"][row]:
+            return False
+        start, end = self._row_start[row], self._row_start[row + 1]
+        if len(scores) != end - start:
+            raise ValueError(f"Scores of reference {ref} have {len(scores)} tokens; it has {end - start}")
+        for key in ("cache_scores", "cache_ready"):  # arrays read from a file may be read-only
+            if not self.arrays[key].flags.writeable:
+                self.arrays[key] = self.arrays[key].copy()
+        self.arrays["cache_scores"][start:end] = scores
+        self.arrays["cache_ready"][row] = 1
+        self.new_scores += 1
+        return True
+
+    @property
+    def missing_scores(self) -> int:
+        """Cache rows not scored yet (0 for a fully built index)."""
+        return int(len(self.arrays["cache_ready"]) - self.arrays["cache_ready"].sum())
 
     # ----- search --------------------------------------------------------------------------
     def search(
@@ -175,16 +213,20 @@ class LafaIndex:
         batch_size: int = 32,
         show_progress: bool = True,
         description: str | None = None,
+        lazy: bool = False,
     ) -> "LafaIndex":
         """Encode, score and index ``texts`` (the data the model was fine-tuned on).
 
         ``labels``: one per text, a class index or label name, or a list of them (multi-label);
         ignored for regression. Without labels, the model's predictions are used. ``description``
-        names the reference data in the model card. For millions of texts, see ``sharding``.
+        names the reference data in the model card. ``lazy``: forward passes only; the base-method
+        scores are computed when first needed (``score_missing`` computes the rest at once). For
+        millions of texts, see ``sharding``.
         """
         config = config or LafaConfig()
         texts = list(texts)
-        vectors, arrays = encode_references(model, tokenizer, texts, labels, config, batch_size, show_progress)
+        vectors, arrays = encode_references(model, tokenizer, texts, labels, config, batch_size, show_progress,
+                                            score=not lazy)
         return cls.from_encoded(model, texts, vectors, arrays, config, labels is not None, description)
 
     @classmethod
@@ -214,6 +256,41 @@ class LafaIndex:
         return cls(config, INDEX_TYPE_REGISTRY.get(config.index_type).build(vectors, config.index_params), texts, arrays, meta)
 
     # ----- save / load -------------------------------------------------------------------------
+    def score_missing(self, model: torch.nn.Module, batch_size: int = 32, show_progress: bool = True) -> int:
+        """Compute the base-method scores a lazy index does not hold yet (what a full build computes
+        up front); returns how many cache rows were filled."""
+        self.check_model(model)
+        rows = np.flatnonzero(self.arrays["cache_ready"] == 0)
+        refs = self.arrays["cache_ref"][rows]
+        keys = sorted(zip(refs.tolist(), self.arrays["cache_target"][rows].tolist()),
+                      key=lambda key: len(self.token_ids(key[0])))  # length-sorted batches pad less
+        scored = score_rows(ModelAdapter(model, self.config.output), self.config,
+                            lambda ref: torch.from_numpy(self.token_ids(ref).astype(np.int64)), keys, batch_size,
+                            show_progress)
+        return sum(self.store_scores(ref, target, scores) for (ref, target), scores in scored.items())
+
+    def save_scores(self, save_directory: str | os.PathLike | None = None) -> bool:
+        """Write the scores computed since loading into the index files of ``save_directory`` (default:
+        the local folder it was loaded from), replacing only the arrays file, atomically: the folder
+        holds the old scores or the new ones, both valid. Returns whether anything was written."""
+        if not self.new_scores:
+            return False
+        save_directory = save_directory or self.source_dir
+        if save_directory is None:
+            raise ValueError("This index was not loaded from a local folder; give save_scores a folder, or save it "
+                             "with save_pretrained")
+        path = os.path.join(save_directory, INDEX_META_NAME)
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f)
+        same = ("num_texts", "model_fingerprint", "dim")
+        if any(saved.get(k) != self.meta.get(k) for k in same):
+            raise ValueError(f"{save_directory} holds another index ({', '.join(f'{k} {saved.get(k)}' for k in same)});"
+                             " save this one with save_pretrained")
+        with atomic_path(os.path.join(save_directory, ARRAYS_NAME)) as tmp:
+            save_file(self.arrays, tmp, metadata={"format_version": str(FORMAT_VERSION)})
+        self.new_scores = 0
+        return True
+
     def save_pretrained(self, save_directory: str | os.PathLike) -> list[str]:
         """Save the index as a folder of its own (an index repo), written aside and moved into place whole:
         a crash leaves the old index or the new one, never a mix. Returns the file paths.
@@ -225,6 +302,7 @@ class LafaIndex:
                              "store the index with it, or save the index to a folder of its own")
         with atomic_folder(save_directory, replaceable=INDEX_FILES) as tmp:
             names = [os.path.basename(p) for p in self.write_files(tmp)]
+        self.new_scores = 0
         return [os.path.join(save_directory, name) for name in names]
 
     def write_files(self, save_directory: str | os.PathLike) -> list[str]:
@@ -261,13 +339,16 @@ class LafaIndex:
         ``mmap=True`` maps the FAISS file instead of reading it into memory.
         """
         directory = os.fspath(path_or_repo_id)
-        if not os.path.isdir(directory):
-            from huggingface_hub import snapshot_download
+        if os.path.isdir(directory):
+            index = cls._load_folder(directory, mmap)
+            index.source_dir = directory
+            return index
+        from huggingface_hub import snapshot_download
 
-            directory = snapshot_download(
-                directory, revision=revision, token=token, cache_dir=cache_dir, allow_patterns=list(INDEX_FILES)
-            )
-        return cls._load_folder(directory, mmap)
+        directory = snapshot_download(
+            directory, revision=revision, token=token, cache_dir=cache_dir, allow_patterns=list(INDEX_FILES)
+        )
+        return cls._load_folder(directory, mmap)  # no source_dir: files in the Hub cache are not rewritten
 
     @classmethod
     def _load_folder(cls, directory: str, mmap: bool) -> "LafaIndex":
@@ -347,11 +428,13 @@ def encode_references(
     config: LafaConfig,
     batch_size: int = 32,
     show_progress: bool = True,
+    score: bool = True,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Pooled states (n, d) and the packed per-text arrays (token ids, labels, cached scores) of ``texts``.
 
     Every text is scored on its own terms (seeded noise, no cross-text effects), so encoding a
     dataset in shards and concatenating the results gives the same arrays as one pass.
+    ``score=False`` (a lazy index): the cache rows are laid out but left unscored.
     """
     check_choice("base_method of an index", config.base_method, indexable_base_methods())
     texts = [check_text(t) for t in texts]
@@ -401,26 +484,42 @@ def encode_references(
         list(range(model.config.num_labels)) for _ in texts]
 
     rows = [(int(r), t) for r in order for t in sorted(set(cache_targets[r]))]
-    row_scores: dict[tuple[int, int], np.ndarray] = {}
-    params = MethodParams.from_config(config)
-    for chunk in batches(rows, f"Scoring ({config.base_method})"):
-        ids, mask, types = collate([r for r, _ in chunk])
-        targets = torch.tensor([t for _, t in chunk])
-        scores = attribute(adapter, config.base_method, ids, mask, targets, types, params).cpu().numpy()
-        for (r, t), s in zip(chunk, scores):
-            row_scores[(r, t)] = s[:len(token_lists[r])].astype(np.float32)
+    row_scores = score_rows(adapter, config, lambda r: token_lists[r], rows, batch_size, show_progress) if score \
+        else {(r, t): np.zeros(len(token_lists[r]), dtype=np.float32) for r, t in rows}
     arrays = _pack_arrays(token_lists, [m["special"] for _, m in encoded], ref_labels, cache_targets, row_scores)
+    arrays["cache_ready"] = np.full(len(arrays["cache_target"]), int(score), dtype=np.uint8)
     return vectors, arrays
+
+
+def score_rows(adapter: ModelAdapter, config: LafaConfig, token_ids, rows: list[tuple[int, int]], batch_size: int,
+               show_progress: bool) -> dict[tuple[int, int], np.ndarray]:
+    """Base-method scores (float32, real tokens) of each (reference, target) in ``rows``, in batches
+    of ``batch_size``; ``token_ids(ref)`` gives a reference's token id tensor."""
+    out: dict[tuple[int, int], np.ndarray] = {}
+    params = MethodParams.from_config(config)
+    with tqdm(total=len(rows), desc=f"Scoring ({config.base_method})", disable=not show_progress, unit="text") as bar:
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start:start + batch_size]
+            seqs = [token_ids(r) for r, _ in chunk]
+            ids, mask = pad_right(seqs, adapter.pad_id)
+            types = torch.zeros_like(ids) if adapter.uses_token_types else None
+            targets = torch.tensor([t for _, t in chunk])
+            scores = attribute(adapter, config.base_method, ids, mask, targets, types, params).cpu().numpy()
+            for key, seq, s in zip(chunk, seqs, scores):
+                out[key] = s[:len(seq)].astype(np.float32)
+            bar.update(len(chunk))
+    return out
 
 
 def concat_arrays(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Packed arrays of consecutive groups of texts, joined as if packed in one go."""
-    out: dict[str, list[np.ndarray]] = {key: [] for key in _ARRAY_KEYS}
+    out: dict[str, list[np.ndarray]] = {key: [] for key in _ARRAY_KEYS + ("cache_ready",)}
     shift = {"offsets": 0, "label_ptr": 0, "cache_ptr": 0}
     n_refs = 0
     for arrays in parts:
         for key in ("token_ids", "special", "label_values", "cache_target", "cache_scores"):
             out[key].append(arrays[key])
+        out["cache_ready"].append(arrays.get("cache_ready", np.ones(len(arrays["cache_target"]), dtype=np.uint8)))
         for key in shift:
             out[key].append(arrays[key][(1 if out[key] else 0):] + shift[key])
             shift[key] += int(arrays[key][-1])

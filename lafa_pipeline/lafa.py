@@ -26,7 +26,7 @@ from .aggregation import Neighbor, expectation, lafa_combine, neighbor_weights, 
 from .base_methods import BASE_METHOD_REGISTRY, MethodParams, attribute, forward_gradients, reduce_sum_of_squares
 from .config import NEIGHBOR_SCALES, LafaConfig, check_choice, check_lam, method_names
 from .model_adapter import ModelAdapter
-from .text_inputs import pad_right
+from .index import score_rows
 
 REFERENCE_METHODS = BASE_METHOD_REGISTRY.where(lambda m: m.needs_references)
 FUSED_METHODS = BASE_METHOD_REGISTRY.where(lambda m: m.from_gradient is not None)  # share LAFA's forward pass
@@ -104,7 +104,7 @@ class Lafa:
         live_count = [0] * len(targets)
         if method == "lafa":
             # Step 3: the neighbors' scores for the same target, aggregated with the text's.
-            neighbor_scores, live_count = self._neighbor_scores(neighbors, targets, live, params)
+            neighbor_scores, live_count = self._neighbor_scores(neighbors, targets, live)
             kernel = kernel or cfg.kernel
             lam = cfg.lam if lam is None else lam
             for b in range(len(targets)):
@@ -180,13 +180,16 @@ class Lafa:
         return self.index.search(pooled.float().cpu().numpy(), n_neighbors or cfg.n_neighbors, labels,
                                  use_eps=use_eps)
 
-    def _neighbor_scores(self, neighbors, targets, live: bool, params: MethodParams):
+    def _neighbor_scores(self, neighbors, targets, live: bool):
         """Per text, its neighbors' real tokens and base scores for the text's target."""
         index = self.index
         wanted = {(ref, t) for nbs, t in zip(neighbors, targets) for ref, _ in nbs}
         found = {} if live else {key: index.cached_scores(*key) for key in wanted}
         missing = sorted(key for key in wanted if found.get(key) is None)
-        found.update(self._score_live(missing, params))
+        found.update(self._score_live(missing))
+        if not live and self._scores_like_index():  # a lazy index keeps what it had to compute
+            for key in missing:
+                index.store_scores(*key, found[key])
         result = []
         for nbs, t in zip(neighbors, targets):
             items = []
@@ -198,20 +201,17 @@ class Lafa:
         missing_set = set(missing)
         return result, [sum((ref, t) in missing_set for ref, _ in nbs) for nbs, t in zip(neighbors, targets)]
 
-    def _score_live(self, keys: list[tuple[int, int]], params: MethodParams) -> dict:
-        """Base-method scores of reference texts computed now (batched like the index build)."""
-        out = {}
-        chunk = 16  # texts per batch; base methods chunk their samples/steps themselves
-        for start in range(0, len(keys), chunk):
-            part = keys[start:start + chunk]
-            seqs = [self.index.token_ids(ref).astype(np.int64) for ref, _ in part]
-            ids, mask = pad_right(seqs, self.adapter.pad_id)
-            types = torch.zeros_like(ids) if self.adapter.uses_token_types else None
-            scores = attribute(self.adapter, self.config.base_method, ids, mask,
-                               torch.tensor([t for _, t in part]), types, params).cpu().numpy()
-            for key, s, seq in zip(part, scores, seqs):
-                out[key] = s[:len(seq)]
-        return out
+    def _scores_like_index(self) -> bool:
+        """Whether this explainer's base scores are those the index caches (same method, output and
+        parameters), so that scores it computes may be kept in the index."""
+        a, b = self.config, self.index.config
+        return (a.base_method, a.output, MethodParams.from_config(a)) == (b.base_method, b.output,
+                                                                          MethodParams.from_config(b))
+
+    def _score_live(self, keys: list[tuple[int, int]]) -> dict:
+        """Base-method scores of reference texts computed now, batched like the index build."""
+        token_ids = lambda ref: torch.from_numpy(self.index.token_ids(ref).astype(np.int64))  # noqa: E731
+        return score_rows(self.adapter, self.config, token_ids, keys, batch_size=16, show_progress=False)
 
     def _aligned_references(self, input_ids: Tensor, attention_mask: Tensor, neighbors) -> Tensor:
         """Neighbor token ids laid over the text's positions: cut or padded to its real length."""

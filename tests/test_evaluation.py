@@ -11,7 +11,7 @@ import pytest
 
 from lafa_pipeline.apps.cli import main
 from lafa_pipeline.config import BASE_METHODS
-from lafa_pipeline.paper.evaluation import paired
+from lafa_pipeline.paper.evaluation import LAFA_LABELS, paired
 from lafa_pipeline.paper.cases import laptop_case, relation_case, sentiment_case, words_of
 from lafa_pipeline.paper.price_catalogue import generate_catalogue, rule_price
 
@@ -138,7 +138,10 @@ def test_quick_evaluation_from_data_to_report(data_dir, tmp_path):
     for name, case in results["cases"].items():
         assert not case["training"]["cached"]
         methods = list(case["values"])
-        assert methods[-2:] == ["lafa_paper", "lafa_tuned"] and len(methods) == len(BASE_METHODS) + 2
+        assert tuple(methods[-3:]) == LAFA_LABELS and len(methods) == len(BASE_METHODS) + 3
+        tuning = case["lafa_tune"]["tuning"]  # lafa tune never ends below the base method on its own texts
+        assert tuning["tuned_value"] >= tuning["base_value"] and tuning["tuning_texts"] == 6
+        assert case["comparisons"]["lafa_tune"]["held_out_vs_best"]["method"] in BASE_METHODS
         n_items = case["counts"]["items"]
         for method, values in case["values"].items():
             assert len(values) == n_items
@@ -153,7 +156,8 @@ def test_quick_evaluation_from_data_to_report(data_dir, tmp_path):
         assert all(0.0 <= p["precision"] <= 1.0 for p in case["layer_precision"])
         assert case["tuned_settings"]["layer"] in range(7)
         assert (out / f"deletion_{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    for title in ("Case I — relations: WebNLG", "Case II — sentiment", "Case III — price regression", "LAFA, tuned settings"):
+    for title in ("Case I — relations: WebNLG", "Case II — sentiment", "Case III — price regression", "LAFA, tuned on gold",
+                  "LAFA, lafa tune (no gold)"):
         assert title in readme
     assert (out / "layer_sweep.png").exists()
     # Rewriting the report from results.json gives the same README.

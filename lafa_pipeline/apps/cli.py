@@ -110,10 +110,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
         data = load_columns(args.data, [args.text_column], args.split, args.limit)[args.text_column]
         explainer = load_explainer(args.model, args.index)
         count = explain_to_file(explainer, data, args.output, batch_size=args.batch_size, **kwargs)
+        _keep_new_scores(explainer)
         print(f"Explained {count} texts ({len(data) - count} were already in {args.output}): {args.output}")
         return 0
     explainer = load_explainer(args.model, args.index)
     results = [explainer(t, **kwargs) for t in texts]
+    _keep_new_scores(explainer)
     if args.html or args.figure:
         from ..files import atomic_write_text
         from .render import figure, page
@@ -134,6 +136,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     print("\n\n".join(format_result(r, t, color) for r, t in zip(results, texts)))
     return 0
+
+
+def _keep_new_scores(explainer) -> None:
+    """A lazy index's scores computed by this run go back into the repo folder it was loaded from."""
+    index = explainer.index
+    if index is not None and index.new_scores and index.source_dir:
+        try:
+            index.save_scores()
+        except OSError as e:  # a read-only folder: the scores are recomputed next time, nothing is lost
+            print(f"lafa: could not keep the new neighbor scores in {index.source_dir}: {e}", file=sys.stderr)
 
 
 def _target(value: str | None):
@@ -158,14 +170,14 @@ def cmd_build(args: argparse.Namespace) -> int:
         from ..build.sharding import build_distributed
 
         index = build_distributed(model, tokenizer, texts, labels, config, args.shard_dir or os.path.join(
-            args.output, ".shards"), batch_size=args.batch_size, description=description)
+            args.output, ".shards"), batch_size=args.batch_size, description=description, lazy=args.lazy)
         if index is None:  # not the main process: its shard is written, the main process saves
             return 0
         print(f"Merged the shards of {os.environ['WORLD_SIZE']} processes into one index")
     else:
         print(f"Building a LAFA index of {len(texts)} texts from {args.data} with {args.model}")
         index = LafaIndex.build(model, tokenizer, texts, labels=labels, config=config, batch_size=args.batch_size,
-                                description=description)
+                                description=description, lazy=args.lazy)
     if args.index_only:
         index.save_pretrained(args.output)
     else:
@@ -345,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=defaults.steps)
     p.add_argument("--index-type", choices=INDEX_TYPES, default=defaults.index_type)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lazy", action="store_true",
+                   help="forward passes only: each reference's base-method scores are computed when a query first "
+                        "needs them and written back to the repo by `lafa explain` (same scores, paid with use)")
     p.add_argument("--shard-dir", help="under `accelerate launch`: folder for the per-process shards, seen by "
                                        "every process (default: OUTPUT/.shards)")
     p.add_argument("--push-to-hub", metavar="REPO_ID", help="also push the result to this Hub repo")

@@ -44,12 +44,14 @@ def _shard_name(k: int, num_shards: int) -> str:
 
 def write_shard(shard_dir: str, k: int, num_shards: int, model, tokenizer, texts: Sequence[str],
                 labels: Sequence[Any] | None, config: LafaConfig, batch_size: int = 32,
-                show_progress: bool = True) -> str:
-    """Encode and score shard ``k`` of ``texts`` and save it (atomically) under ``shard_dir``."""
+                show_progress: bool = True, lazy: bool = False) -> str:
+    """Encode and score shard ``k`` of ``texts`` and save it (atomically) under ``shard_dir``
+    (``lazy``: encode only; scores are computed when queries first need them)."""
     start, end = shard_bounds(len(texts), num_shards)[k]
     part_texts = list(texts[start:end])
     part_labels = None if labels is None else list(labels[start:end])
-    vectors, arrays = encode_references(model, tokenizer, part_texts, part_labels, config, batch_size, show_progress)
+    vectors, arrays = encode_references(model, tokenizer, part_texts, part_labels, config, batch_size, show_progress,
+                                        score=not lazy)
     base = os.path.join(shard_dir, _shard_name(k, num_shards))
     with atomic_path(base + ".safetensors") as tmp:
         save_file({**arrays, "vectors": vectors}, tmp)
@@ -77,7 +79,8 @@ def merge_shards(shard_dir: str, num_shards: int, model, config: LafaConfig, lab
 
 
 def build_distributed(model, tokenizer, texts: Sequence[str], labels: Sequence[Any] | None, config: LafaConfig,
-                      shard_dir: str, batch_size: int = 32, description: str | None = None) -> LafaIndex | None:
+                      shard_dir: str, batch_size: int = 32, description: str | None = None,
+                      lazy: bool = False) -> LafaIndex | None:
     """Run under ``accelerate launch``: every process writes its shard; the main process merges them.
 
     Returns the merged index on the main process and None elsewhere. In a single process (plain
@@ -91,7 +94,7 @@ def build_distributed(model, tokenizer, texts: Sequence[str], labels: Sequence[A
     model.to(state.device)
     os.makedirs(shard_dir, exist_ok=True)
     write_shard(shard_dir, state.process_index, state.num_processes, model, tokenizer, texts, labels, config,
-                batch_size, show_progress=state.is_local_main_process)
+                batch_size, show_progress=state.is_local_main_process, lazy=lazy)
     state.wait_for_everyone()
     index = None
     if state.is_main_process:

@@ -15,7 +15,8 @@ from ..base_methods import BASE_METHOD_REGISTRY
 from ..files import atomic_path, atomic_write_text
 
 NAMES = {**{name: method.display_name for name, method in BASE_METHOD_REGISTRY.items()},
-         "lafa_paper": "LAFA, paper settings", "lafa_tuned": "LAFA, tuned settings"}
+         "lafa_paper": "LAFA, paper settings", "lafa_tuned": "LAFA, tuned on gold",
+         "lafa_tune": "LAFA, lafa tune (no gold)"}
 # The paper's numbers (../shared/PAPER.md): table 2 token AUC mean (std), table 3 Pearson mean.
 PAPER_AUC = {  # method: {dataset: (mean, std)}
     "random": {"NYT": (.498, .143), "WebNLG": (.501, .121)},
@@ -65,10 +66,13 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def _comparison_lines(case: dict) -> list[str]:
     base = NAMES[case["base_method"]]
     rows = []
-    for label in ("lafa_paper", "lafa_tuned"):
-        for part in ("all", "held_out"):
-            c = case["comparisons"][label][part]
-            rows.append([f"{NAMES[label]} − {base}", "all items" if part == "all" else "items outside the tuning texts",
+    for label, comparison in case["comparisons"].items():
+        for part in ("all", "held_out", "held_out_vs_best"):
+            if part not in comparison:  # results written before the comparison with the best base method
+                continue
+            c = comparison[part]
+            other = NAMES[c["method"]] if part == "held_out_vs_best" else base
+            rows.append([f"{NAMES[label]} − {other}", "all items" if part == "all" else "items outside the tuning texts",
                          f"{c['mean_diff']:+.4f}", f"[{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}]",
                          f"{100 * c['wins']:.1f} %", f"{100 * c.get('ties', 0):.1f} %", str(c["n"])])
     return _table(["difference", "over", "mean", "95 % bootstrap CI", "LAFA higher", "equal", "n"], rows)
@@ -92,10 +96,15 @@ def _quality_lines(case: dict) -> list[str]:
 
 
 def _settings_line(settings: dict) -> str:
-    scale = ("raw neighbor scores (the paper's eq. 7)" if settings.get("neighbor_scale", "none") == "none"
-             else "neighbor scores rescaled to the text's total")
-    return (f"layer {settings['layer']}, quantile {settings['quantile']}, {settings['n_neighbors']} neighbors, "
-            f"{settings['kernel']} kernel, lambda {settings['lam']}, {scale}")
+    if settings.get("aggregation", "paper") == "normalized":
+        how = "normalized aggregation (cosine-matched neighbor scores)"
+    elif settings.get("neighbor_scale", "none") == "none":
+        how = "raw neighbor scores (the paper's eq. 7)"
+    else:
+        how = "eq. 7 with neighbor scores rescaled to the text's total"
+    weighting = settings.get("neighbor_weighting", "uniform")
+    return (f"layer {settings['layer']}, quantile {settings['quantile']}, {settings['n_neighbors']} neighbors "
+            f"({weighting} weights), {settings['kernel']} kernel, lambda {settings['lam']}, {how}")
 
 
 def _sweep_lines(case: dict) -> list[str]:
@@ -133,7 +142,8 @@ def case_section(case: dict) -> list[str]:
     lines += [f"LAFA uses {NAMES[case['base_method']]} as its base. Paper settings: "
               f"{_settings_line(case['paper_settings'])} (eps = {case['paper_settings']['eps']:.4f}); tuned on the "
               f"{case['tuning']['items']} items of the first {case['tuning']['texts']} test texts: "
-              f"{_settings_line(case['tuned_settings'])}. LAFA's time = its base method's + search and aggregation.", ""]
+              f"{_settings_line(case['tuned_settings'])}." + _lafa_tune_text(case)
+              + " LAFA's time = its base method's + search and aggregation.", ""]
     lines += ["Paired difference to the base method (bootstrap over items):", ""] + _comparison_lines(case) + [""]
     d = case["deletion"]
     what = ("absolute percentage change of the predicted price" if d["mode"] == "mape"
@@ -146,6 +156,20 @@ def case_section(case: dict) -> list[str]:
     return lines
 
 
+def _lafa_tune_text(case: dict) -> str:
+    if "lafa_tune" not in case:
+        return ""
+    t = case["lafa_tune"]
+    tuning = t["tuning"]
+    return (f" `lafa tune` (no gold: insertion − deletion of the model's own output, {tuning['tuning_texts']} of "
+            f"the same texts, {t['settings_tried']} settings, {t['seconds']:.0f} s) chose {_settings_line(t['settings'])} "
+            f"(objective {tuning['tuned_value']:.4f} against {tuning['base_value']:.4f} for the base method alone).")
+
+
+def _ci(c: dict) -> str:
+    return f"{c['mean_diff']:+.4f} [{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}]"
+
+
 def summary_lines(results: dict) -> list[str]:
     rows = []
     for name, case in results["cases"].items():
@@ -154,13 +178,15 @@ def summary_lines(results: dict) -> list[str]:
             res = case["results"][subset]
             bases = {m: r for m, r in res.items() if not m.startswith("lafa")}
             best = max(bases, key=lambda m: -1 if math.isnan(bases[m]["mean"]) else bases[m]["mean"])
-            c = case["comparisons"]["lafa_tuned"]["held_out"]
+            c = case["comparisons"].get("lafa_tune")  # absent from results written before lafa tune was run here
             rows.append([subset, case["metric"], f"{NAMES[best]} {fmt(bases[best]['mean'])}",
                          f"{NAMES[base]} {fmt(res[base]['mean'])}", fmt(res["lafa_paper"]["mean"]),
-                         fmt(res["lafa_tuned"]["mean"]),
-                         f"{c['mean_diff']:+.4f} [{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}]"])
-    return _table(["data", "metric", "best base method", "LAFA's base", "LAFA paper settings", "LAFA tuned",
-                   "tuned − base, held-out items (95 % CI)"], rows)
+                         fmt(res["lafa_tuned"]["mean"]), fmt(res["lafa_tune"]["mean"]) if c else "—",
+                         _ci(c["held_out"]) if c else "—",
+                         f"{NAMES[c['held_out_vs_best']['method']]}: {_ci(c['held_out_vs_best'])}" if c else "—"])
+    return _table(["data", "metric", "best base method", "LAFA's base", "LAFA paper settings", "LAFA tuned on gold",
+                   "LAFA, lafa tune", "lafa tune − base, held-out (95 % CI)",
+                   "lafa tune − best base on held-out (95 % CI)"], rows)
 
 
 def layer_lines(results: dict) -> list[str]:

@@ -1,0 +1,115 @@
+"""Lazy indexes: built from forward passes only, scored when a query first needs a reference, and then
+the same as a full build (scores, explanations, files), kept across save and reload."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lafa_pipeline import LafaIndex, load_explainer
+from lafa_pipeline.apps.cli import main
+from lafa_pipeline.build.sharding import merge_shards, write_shard
+from lafa_pipeline.index import ARRAYS_NAME
+from lafa_pipeline.lafa import Lafa
+
+from .tiny import INDEX_CONFIG, LABELS, TEXTS
+
+QUERIES = ["good acting and a fine story", "boring plot , bad music"]
+
+
+def lazy_index(model, tokenizer):
+    return LafaIndex.build(model, tokenizer, TEXTS, labels=LABELS, config=INDEX_CONFIG, show_progress=False,
+                           lazy=True)
+
+
+def explain(model, tokenizer, index, texts):
+    enc = tokenizer(texts, padding=True, return_tensors="pt")
+    return Lafa(model, index).attribute(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+
+
+def test_lazy_build_holds_no_scores_but_the_same_search(index, model, tokenizer):
+    lazy = lazy_index(model, tokenizer)
+    assert lazy.missing_scores == len(lazy.arrays["cache_target"]) > 0 and index.missing_scores == 0
+    assert all(lazy.cached_scores(r, LABELS[r]) is None for r in range(len(TEXTS)))
+    assert lazy.config.eps == index.config.eps
+    np.testing.assert_array_equal(lazy.faiss_index.reconstruct_n(0, len(TEXTS)),
+                                  index.faiss_index.reconstruct_n(0, len(TEXTS)))
+
+
+def test_lazy_explanations_equal_full_build_and_fill_the_cache(index, model, tokenizer):
+    lazy = lazy_index(model, tokenizer)
+    full, first = explain(model, tokenizer, index, QUERIES), explain(model, tokenizer, lazy, QUERIES)
+    torch.testing.assert_close(first.scores, full.scores, rtol=1e-4, atol=1e-6)
+    used = {(ref, t) for nbs, t in zip(first.neighbors, first.targets) for ref, _ in nbs}
+    assert used and first.live_neighbors == [len(nbs) for nbs in first.neighbors]  # none was cached
+    assert lazy.new_scores == len(used) and lazy.missing_scores == index.missing_scores + len(
+        lazy.arrays["cache_target"]) - len(used)
+    for ref, t in used:
+        np.testing.assert_allclose(lazy.cached_scores(ref, t), index.cached_scores(ref, t), rtol=1e-4, atol=1e-7)
+    again = explain(model, tokenizer, lazy, QUERIES)  # warm: read from the cache, nothing recomputed
+    assert sum(again.live_neighbors) == 0
+    torch.testing.assert_close(again.scores, full.scores, rtol=1e-4, atol=1e-6)
+
+
+def test_other_settings_do_not_write_into_the_cache(model, tokenizer):
+    lazy = lazy_index(model, tokenizer)
+    enc = tokenizer(QUERIES, padding=True, return_tensors="pt")
+    other = Lafa(model, lazy, lazy.config.replace(samples=lazy.config.samples + 1))
+    other.attribute(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+    assert lazy.new_scores == 0 and lazy.missing_scores == len(lazy.arrays["cache_target"])
+
+
+def test_score_missing_makes_the_full_index(index, model, tokenizer):
+    lazy = lazy_index(model, tokenizer)
+    assert lazy.score_missing(model, show_progress=False) == len(lazy.arrays["cache_target"])
+    assert lazy.missing_scores == 0
+    np.testing.assert_allclose(lazy.arrays["cache_scores"], index.arrays["cache_scores"], rtol=1e-4, atol=1e-7)
+
+
+def test_scores_survive_save_and_reload(model, tokenizer, tmp_path):
+    lazy = lazy_index(model, tokenizer)
+    lazy.save_pretrained(tmp_path / "idx")
+    loaded = LafaIndex.from_pretrained(tmp_path / "idx")
+    assert loaded.source_dir == str(tmp_path / "idx") and loaded.missing_scores == lazy.missing_scores
+    assert not loaded.save_scores()  # nothing new: the file is not touched
+    explain(model, tokenizer, loaded, QUERIES[:1])
+    n_new = loaded.new_scores
+    assert n_new > 0 and loaded.save_scores() and loaded.new_scores == 0
+    reloaded = LafaIndex.from_pretrained(tmp_path / "idx")
+    assert reloaded.missing_scores == lazy.missing_scores - n_new
+    assert sum(explain(model, tokenizer, reloaded, QUERIES[:1]).live_neighbors) == 0
+    with pytest.raises(ValueError, match="holds another index"):
+        other = LafaIndex.build(model, tokenizer, TEXTS[:5], labels=LABELS[:5], config=INDEX_CONFIG,
+                                show_progress=False, lazy=True)
+        explain(model, tokenizer, other, QUERIES[:1])
+        other.save_scores(tmp_path / "idx")
+
+
+def test_sharded_lazy_build_equals_one_pass(model, tokenizer, tmp_path):
+    for k in range(3):
+        write_shard(str(tmp_path), k, 3, model, tokenizer, TEXTS, LABELS, INDEX_CONFIG, show_progress=False, lazy=True)
+    merged = merge_shards(str(tmp_path), 3, model, INDEX_CONFIG, True)
+    one = lazy_index(model, tokenizer)
+    for key in ("token_ids", "offsets", "cache_ref", "cache_target", "cache_ready"):
+        np.testing.assert_array_equal(merged.arrays[key], one.arrays[key])
+    torch.testing.assert_close(explain(model, tokenizer, merged, QUERIES).scores,
+                               explain(model, tokenizer, one, QUERIES).scores)
+
+
+def test_cli_lazy_build_then_explain_keeps_scores_in_the_repo(model, tokenizer, tmp_path, capsys):
+    from transformers import pipeline
+
+    from lafa_pipeline import TASK
+
+    trained = tmp_path / "model"
+    pipeline(TASK, model=model, tokenizer=tokenizer).save_pretrained(trained)
+    data = tmp_path / "refs.txt"
+    data.write_text("\n".join(TEXTS) + "\n")
+    repo = tmp_path / "repo"
+    assert main(["build", "--model", str(trained), "--data", str(data), "--output", str(repo), "--lazy",
+                 "--base-method", "simple_grad", "--layer", "1"]) == 0
+    before = (repo / ARRAYS_NAME).read_bytes()
+    assert load_explainer(str(repo)).index.missing_scores == len(TEXTS)
+    assert main(["explain", "--model", str(repo), "--color", "never", QUERIES[0]]) == 0
+    assert (repo / ARRAYS_NAME).read_bytes() != before
+    assert 0 < load_explainer(str(repo)).index.missing_scores < len(TEXTS)
