@@ -41,6 +41,9 @@ def fine_tune(
     from datasets import Dataset
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
+    if len(labels) and isinstance(labels[0], (list, tuple, np.ndarray)):
+        start_at_label_priors(model, np.asarray(labels, dtype=np.float64))
+
     data = Dataset.from_dict({"text": list(texts), "label": list(labels)})
     data = data.map(lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True,
                     remove_columns=["text"], desc="Tokenizing")
@@ -78,6 +81,20 @@ def fine_tune(
         Trainer(model=model, args=args, train_dataset=data, data_collator=DataCollatorWithPadding(tokenizer),
                 compute_loss_func=loss, optimizers=(optimizer, None)).train()
     return model.eval()
+
+
+@torch.no_grad()
+def start_at_label_priors(model: torch.nn.Module, multi_hot: np.ndarray) -> bool:
+    """Multi-label: set the output layer's bias to each label's log prior odds, so training starts
+    from the label frequencies instead of p = 0.5 for all of hundreds of mostly absent labels (as
+    RetinaNet's focal-loss paper initialises its classifier). Returns whether a bias was set."""
+    head = getattr(model, "classifier", None) or getattr(model, "score", None)
+    head = getattr(head, "out_proj", head)  # RoBERTa-style heads end in out_proj
+    if not isinstance(head, torch.nn.Linear) or head.bias is None or head.bias.shape[0] != multi_hot.shape[1]:
+        return False
+    prior = (multi_hot.sum(0) + 0.5) / (len(multi_hot) + 1.0)
+    head.bias.copy_(torch.from_numpy(np.log(prior / (1.0 - prior))).to(head.bias.dtype))
+    return True
 
 
 @torch.no_grad()

@@ -75,12 +75,14 @@ def paper_specs(samples: int) -> dict[str, CaseSpec]:
                         "pearson", "log_odds"),
         # Case I: cosine kernel, lambda 1, SimpleGrad; layer and neighbors are not given: the
         # case II values are the starting point of the tuning.
-        "webnlg": CaseSpec(6.0, 2e-4, 64, LafaConfig(layer=2, n_neighbors=10, quantile=0.39, same_label=True,
+        # Training (ours, not the paper's): the head's bias starts at the label priors (finetune.py), so a
+        # moderate positive weight suffices; before that, 6 epochs at 2e-4 with weight 5 reached micro-F1 .258.
+        "webnlg": CaseSpec(5.0, 1e-4, 64, LafaConfig(layer=2, n_neighbors=10, quantile=0.39, same_label=True,
                                                      kernel="cosine", lam=1.0, base_method="simple_grad", **common),
-                           "token_auc", "log_odds", head_learning_rate=3e-3, positive_weight=5.0),
-        "nyt": CaseSpec(3.0, 2e-4, 96, LafaConfig(layer=2, n_neighbors=10, quantile=0.39, same_label=True,
+                           "token_auc", "log_odds", head_learning_rate=3e-3, positive_weight=2.0),
+        "nyt": CaseSpec(3.0, 1e-4, 96, LafaConfig(layer=2, n_neighbors=10, quantile=0.39, same_label=True,
                                                   kernel="cosine", lam=1.0, base_method="simple_grad", **common),
-                        "token_auc", "log_odds", head_learning_rate=3e-3, positive_weight=5.0),
+                        "token_auc", "log_odds", head_learning_rate=3e-3, positive_weight=2.0),
         # Case III: indicator kernel, lambda 1, SimpleGrad, layer 5 of BERT-base's 12 (MiniLM has 6: layer 3).
         "laptops": CaseSpec(4.0, 2e-4, 80, LafaConfig(layer=3, n_neighbors=10, quantile=0.39, same_label=False,
                                                       kernel="indicator", lam=1.0, base_method="simple_grad", **common),
@@ -143,7 +145,8 @@ def fine_tuned_model(case: CaseData, spec: CaseSpec, epochs: float, cache_dir: P
     from ..build.finetune import fine_tune
 
     key = _digest(case.name, case.train_texts, case.train_labels, epochs, spec.learning_rate, spec.max_length,
-                  spec.head_learning_rate, spec.positive_weight, os.path.basename(encoder_path()))
+                  spec.head_learning_rate, spec.positive_weight, os.path.basename(encoder_path()),
+                  "multi-label bias at label priors")  # models trained before that change are not reused
     folder = cache_dir / "models" / f"{case.name}-{key}"
     info_path = folder / "training.json"
     if info_path.exists():
