@@ -106,8 +106,11 @@ def text_generator(input_ids: Tensor, attention_mask: Tensor, seed: int) -> torc
 
 
 def reduce_sum_of_squares(raw: Tensor, attention_mask: Tensor) -> Tensor:
-    """Paper's token score: sum over the embedding dimension of the squared attribution."""
-    return raw.pow(2).sum(-1) * attention_mask.to(raw.dtype)
+    """Paper's token score: sum over the embedding dimension of the squared attribution, in float32
+    (the attribution of a half-precision model is widened first: squares of bfloat16 values overflow
+    or lose what float32 keeps)."""
+    raw = raw.float()
+    return raw.pow(2).sum(-1) * attention_mask.to(raw.device, raw.dtype)
 
 
 def attribute(

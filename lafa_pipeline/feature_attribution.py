@@ -17,7 +17,9 @@ import tempfile
 from typing import Any
 
 import numpy as np
+import torch
 from transformers import AutoModelForSequenceClassification, Pipeline
+from transformers.utils import logging
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .config import CONFIG_NAME, KERNELS, LafaConfig, check_choice, check_integer, check_lam, method_names
@@ -29,6 +31,9 @@ from .results import Explanation, Neighbor
 from .text_inputs import check_text, encode, max_length_of, special_mask_of
 from .words import AGGREGATION_STRATEGIES, group_scores
 
+logger = logging.get_logger(__name__)
+EXPLAIN_DTYPES = ("auto", "float32", "model")
+
 TASK = "feature-attribution"
 CALL_PARAMETERS = ("method", "target", "kernel", "lam", "n_neighbors", "live_neighbors", "aggregation_strategy")
 
@@ -39,6 +44,10 @@ class FeatureAttributionPipeline(Pipeline):
     Args (beyond the usual pipeline ones):
         index: a LafaIndex, or a folder / Hub id holding one. Default: the index saved with the model.
         lafa_config: settings used when there is no index (default: the model's lafa_config.json).
+        explain_dtype: the precision gradients are taken in. ``"auto"`` (default): float32 on CPU (a
+            bfloat16/float16 checkpoint is converted, with a warning: CPU half-precision gradients are
+            slow and lose up to ~1e-2 of each score), the model's own dtype on a GPU; or ``"float32"``,
+            ``"model"`` (never convert). Scores are always returned as float32 numbers.
 
     Call arguments: ``method`` (``"lafa"`` or a base method), ``target`` (class index or label name;
     default the predicted class), ``kernel``, ``lam``, ``n_neighbors``, ``live_neighbors`` (recompute
@@ -51,9 +60,11 @@ class FeatureAttributionPipeline(Pipeline):
     _load_feature_extractor = False
     _load_tokenizer = True
 
-    def __init__(self, *args, index: Any = None, lafa_config: LafaConfig | None = None, **kwargs) -> None:
+    def __init__(self, *args, index: Any = None, lafa_config: LafaConfig | None = None, explain_dtype: str = "auto",
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.model.eval()
+        self._set_precision(explain_dtype)
         if self.tokenizer.pad_token is None:  # GPT-2-style tokenizers: pad with the end-of-text token, as is usual
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
         if getattr(self.model.config, "pad_token_id", None) is None and self.tokenizer.pad_token_id is not None:
@@ -68,6 +79,16 @@ class FeatureAttributionPipeline(Pipeline):
         self.max_length = max_length_of(self.tokenizer, self.model.config)
 
     # ----- loading ----------------------------------------------------------------------------
+    def _set_precision(self, explain_dtype: str) -> None:
+        check_choice("explain_dtype", explain_dtype, EXPLAIN_DTYPES)
+        dtype = next(self.model.parameters()).dtype
+        if dtype not in (torch.float16, torch.bfloat16) or explain_dtype == "model":
+            return
+        if explain_dtype == "float32" or self.device.type == "cpu":
+            logger.warning(f"Explaining in float32: the model was loaded in {dtype} (its checkpoint's dtype); "
+                           "pass explain_dtype='model' to keep it")
+            self.model = self.model.float()
+
     def _model_directory(self) -> str | None:
         """The local folder (or Hub snapshot) the model was loaded from, if any."""
         name = getattr(self.model, "name_or_path", "") or ""

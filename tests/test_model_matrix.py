@@ -78,3 +78,24 @@ def test_every_method_on_every_architecture(name, tmp_path):
     for method in ("simple_grad", "lafa"):
         for q, before in zip(QUERIES, results[method]):
             assert scores(reloaded(q, method=method)) == pytest.approx(scores(before), rel=1e-4, abs=1e-8)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_checkpoints_are_explained_in_float32_on_cpu(dtype, tmp_path, caplog):
+    """A checkpoint stored in half precision gives the scores of the same weights in float32: exactly those
+    of the model whose weights were rounded to that dtype and widened back."""
+    tokenizer = make_tokenizer(tmp_path)
+    half = build("bert").to(dtype)
+    widened = build("bert").to(dtype).float()
+    explainer = pipeline("feature-attribution", model=half, tokenizer=tokenizer)
+    assert next(explainer.model.parameters()).dtype == torch.float32
+    reference = pipeline("feature-attribution", model=widened, tokenizer=tokenizer)
+    for method in ("simple_grad", "integrated_grad", "smooth_grad"):
+        assert scores(explainer(QUERIES[0], method=method)) == scores(reference(QUERIES[0], method=method))
+    kept = pipeline("feature-attribution", model=build("bert").to(dtype), tokenizer=tokenizer, explain_dtype="model")
+    assert next(kept.model.parameters()).dtype == dtype
+    result = kept(QUERIES[0], method="simple_grad")  # half-precision gradients, float32 scores: close, not equal
+    assert all(isinstance(s, float) for s in scores(result))
+    assert scores(result) == pytest.approx(scores(reference(QUERIES[0], method="simple_grad")), rel=0.1, abs=1e-6)
+    with pytest.raises(ValueError, match="explain_dtype"):
+        pipeline("feature-attribution", model=build("bert"), tokenizer=tokenizer, explain_dtype="half")

@@ -153,6 +153,7 @@ def _target(value: str | None):
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
     from .. import TASK, LafaIndex
@@ -165,6 +166,11 @@ def cmd_build(args: argparse.Namespace) -> int:
                         index_type=args.index_type)
     model = AutoModelForSequenceClassification.from_pretrained(args.model)
     tokenizer = AutoTokenizer.from_pretrained(args.model)
+    stored_dtype = next(model.parameters()).dtype
+    if torch.cuda.is_available():  # the references' forward/backward passes on the GPU when there is one
+        model.to("cuda")
+    elif stored_dtype in (torch.float16, torch.bfloat16):  # as the pipeline explains on CPU: in float32
+        model.float()
     description = args.description or f"{len(texts)} texts from {os.path.basename(args.data)}"
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under `accelerate launch`: one shard per process
         from ..build.sharding import build_distributed
@@ -180,8 +186,9 @@ def cmd_build(args: argparse.Namespace) -> int:
                                 description=description, lazy=args.lazy)
     if args.index_only:
         index.save_pretrained(args.output)
-    else:
-        pipeline(TASK, model=model, tokenizer=tokenizer, index=index).save_pretrained(args.output)
+    else:  # the checkpoint keeps its stored dtype (the index's model fingerprint is taken in float32)
+        model.to("cpu", stored_dtype)
+        pipeline(TASK, model=model, tokenizer=tokenizer, index=index, explain_dtype="model").save_pretrained(args.output)
     print(f"Saved to {args.output} ({index})")
     if args.push_to_hub:
         return cmd_push(argparse.Namespace(folder=args.output, repo_id=args.push_to_hub, private=args.private,
