@@ -192,13 +192,24 @@ class FeatureAttributionPipeline(Pipeline):
         return "lafa" if self.index is not None else self.lafa_config.base_method
 
     def __call__(self, inputs: Any, **kwargs: Any) -> Explanation | list[Explanation]:
-        """Explain one text (a dict, ``Explanation``) or a list of texts (a list of them).
+        """Explain one text (a dict, ``Explanation``) or a list of texts (a list of them). A text may be a
+        pair, ``{"text": premise, "text_pair": hypothesis}`` (or ``text_pair=`` as a keyword); each word
+        of a pair's result says its ``segment`` (0 or 1).
 
         Keys of each result: ``label`` and ``score`` (the prediction), ``target`` (the explained
         class), ``method``, ``base_method``, ``tokens`` (``[{"token", "score", "start", "end"}]``),
         ``neighbors`` (``[{"text", "distance", "label", "index"}]``, LAFA and SHAP with references),
         ``truncated``, and for LAFA ``live_neighbors``. See ``results.py`` for their meaning.
         """
+        text_pair = kwargs.pop("text_pair", None)
+        if text_pair is not None:  # explainer(premise, text_pair=hypothesis), as the text-classification pipeline
+            if isinstance(inputs, str) and isinstance(text_pair, str):
+                inputs = {"text": inputs, "text_pair": text_pair}
+            elif isinstance(inputs, (list, tuple)) and isinstance(text_pair, (list, tuple)) \
+                    and len(inputs) == len(text_pair):
+                inputs = [{"text": a, "text_pair": b} for a, b in zip(inputs, text_pair)]
+            else:
+                raise ValueError("text_pair must be a string for one text, or a list as long as the list of texts")
         if isinstance(inputs, (list, tuple)):
             if not inputs:
                 return []
@@ -226,7 +237,8 @@ class FeatureAttributionPipeline(Pipeline):
             "method": item["method"],
             "base_method": self.lafa_config.base_method if item["method"] == "lafa" else item["method"],
             "tokens": group_scores(item["meta"], item["scores"], tokens, aggregation_strategy),
-            "neighbors": [self._neighbor_entry(ref, dist) for ref, dist in item["neighbors"]]
+            "neighbors": [self._neighbor_entry(ref, dist, item["target"] if item["method"] == "lafa" else None,
+                                               aggregation_strategy) for ref, dist in item["neighbors"]]
             if item["method"] == "lafa" or item["method"] in REFERENCE_METHODS else [],
             "truncated": item["meta"]["truncated"],
         }
@@ -234,7 +246,8 @@ class FeatureAttributionPipeline(Pipeline):
             result["live_neighbors"] = item["live_neighbors"]
         return result
 
-    def _neighbor_entry(self, ref: int, distance: float) -> Neighbor:
+    def _neighbor_entry(self, ref: int, distance: float, target: int | None, strategy: str) -> Neighbor:
+        """A neighbor as reported; with LAFA (``target`` given) its cached word scores for that class."""
         id2label = {int(k): v for k, v in self.model.config.id2label.items()}
         labels = [id2label[i] for i in self.index.labels(ref)]
         if self.lafa.adapter.problem_type == "regression":
@@ -243,7 +256,14 @@ class FeatureAttributionPipeline(Pipeline):
             label = labels
         else:
             label = labels[0] if labels else None
-        return {"text": self.index.texts[ref], "distance": distance, "label": label, "index": ref}
+        entry: Neighbor = {"text": self.index.texts[ref], "distance": distance, "label": label, "index": ref}
+        scores = None if target is None else self.index.cached_scores(ref, target)
+        if scores is not None:  # cached at build time, or computed for this call by a lazy index
+            _, meta = encode(self.tokenizer, self.index.texts[ref], self.max_length, warn=False)
+            if len(meta["offsets"]) == len(scores):
+                tokens = self.tokenizer.convert_ids_to_tokens(self.index.token_ids(ref).tolist())
+                entry["tokens"] = group_scores(meta, scores.tolist(), tokens, strategy)
+        return entry
 
     # ----- saving ------------------------------------------------------------------------------
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:

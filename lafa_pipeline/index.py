@@ -107,6 +107,18 @@ class LafaIndex:
         o = self.arrays["offsets"]
         return self.arrays["token_ids"][o[ref]:o[ref + 1]]
 
+    def token_types(self, ref: int) -> np.ndarray:
+        """Token type (segment) ids of reference ``ref``: all 0 but for text pairs on models that use them."""
+        o = self.arrays["offsets"]
+        if "token_types" not in self.arrays:
+            return np.zeros(o[ref + 1] - o[ref], dtype=np.int64)
+        return self.arrays["token_types"][o[ref]:o[ref + 1]].astype(np.int64)
+
+    def sequence(self, ref: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reference ``ref`` as model inputs: its token ids and token type ids."""
+        return (torch.from_numpy(self.token_ids(ref).astype(np.int64)),
+                torch.from_numpy(self.token_types(ref)))
+
     def special_mask(self, ref: int) -> np.ndarray:
         o = self.arrays["offsets"]
         return self.arrays["special"][o[ref]:o[ref + 1]].astype(bool)
@@ -264,8 +276,7 @@ class LafaIndex:
         refs = self.arrays["cache_ref"][rows]
         keys = sorted(zip(refs.tolist(), self.arrays["cache_target"][rows].tolist()),
                       key=lambda key: len(self.token_ids(key[0])))  # length-sorted batches pad less
-        scored = score_rows(ModelAdapter(model, self.config.output), self.config,
-                            lambda ref: torch.from_numpy(self.token_ids(ref).astype(np.int64)), keys, batch_size,
+        scored = score_rows(ModelAdapter(model, self.config.output), self.config, self.sequence, keys, batch_size,
                             show_progress)
         return sum(self.store_scores(ref, target, scores) for (ref, target), scores in scored.items())
 
@@ -451,6 +462,8 @@ def encode_references(
     if n_trunc:
         warnings.warn(f"{n_trunc} reference texts were longer than {max_length} tokens and truncated")
     token_lists = [e["input_ids"][0] for e, _ in encoded]
+    type_lists = [e["token_type_ids"][0] if "token_type_ids" in e else torch.zeros_like(e["input_ids"][0])
+                  for e, _ in encoded]  # non-zero for text pairs on models with segment embeddings
     order = np.argsort([len(t) for t in token_lists], kind="stable")  # length-sorted batches pad less
     pad_id = tokenizer.pad_token_id or 0
 
@@ -462,7 +475,7 @@ def encode_references(
 
     def collate(refs: list[int]):
         ids, mask = pad_right([token_lists[r] for r in refs], pad_id)
-        types = torch.zeros_like(ids) if adapter.uses_token_types else None
+        types = pad_right([type_lists[r] for r in refs], 0)[0] if adapter.uses_token_types else None
         return ids, mask, types
 
     vectors: np.ndarray | None = None
@@ -484,25 +497,28 @@ def encode_references(
         list(range(model.config.num_labels)) for _ in texts]
 
     rows = [(int(r), t) for r in order for t in sorted(set(cache_targets[r]))]
-    row_scores = score_rows(adapter, config, lambda r: token_lists[r], rows, batch_size, show_progress) if score \
+    row_scores = score_rows(adapter, config, lambda r: (token_lists[r], type_lists[r]), rows, batch_size,
+                            show_progress) if score \
         else {(r, t): np.zeros(len(token_lists[r]), dtype=np.float32) for r, t in rows}
     arrays = _pack_arrays(token_lists, [m["special"] for _, m in encoded], ref_labels, cache_targets, row_scores)
     arrays["cache_ready"] = np.full(len(arrays["cache_target"]), int(score), dtype=np.uint8)
+    if any(bool(t.any()) for t in type_lists):
+        arrays["token_types"] = np.concatenate([t.numpy() for t in type_lists]).astype(np.uint8)
     return vectors, arrays
 
 
-def score_rows(adapter: ModelAdapter, config: LafaConfig, token_ids, rows: list[tuple[int, int]], batch_size: int,
+def score_rows(adapter: ModelAdapter, config: LafaConfig, sequence, rows: list[tuple[int, int]], batch_size: int,
                show_progress: bool) -> dict[tuple[int, int], np.ndarray]:
     """Base-method scores (float32, real tokens) of each (reference, target) in ``rows``, in batches
-    of ``batch_size``; ``token_ids(ref)`` gives a reference's token id tensor."""
+    of ``batch_size``; ``sequence(ref)`` gives a reference's token ids and token type ids (tensors)."""
     out: dict[tuple[int, int], np.ndarray] = {}
     params = MethodParams.from_config(config)
     with tqdm(total=len(rows), desc=f"Scoring ({config.base_method})", disable=not show_progress, unit="text") as bar:
         for start in range(0, len(rows), batch_size):
             chunk = rows[start:start + batch_size]
-            seqs = [token_ids(r) for r, _ in chunk]
+            seqs, type_seqs = zip(*[sequence(r) for r, _ in chunk])
             ids, mask = pad_right(seqs, adapter.pad_id)
-            types = torch.zeros_like(ids) if adapter.uses_token_types else None
+            types = pad_right(type_seqs, 0)[0] if adapter.uses_token_types else None
             targets = torch.tensor([t for _, t in chunk])
             scores = attribute(adapter, config.base_method, ids, mask, targets, types, params).cpu().numpy()
             for key, seq, s in zip(chunk, seqs, scores):
@@ -513,19 +529,23 @@ def score_rows(adapter: ModelAdapter, config: LafaConfig, token_ids, rows: list[
 
 def concat_arrays(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Packed arrays of consecutive groups of texts, joined as if packed in one go."""
-    out: dict[str, list[np.ndarray]] = {key: [] for key in _ARRAY_KEYS + ("cache_ready",)}
+    out: dict[str, list[np.ndarray]] = {key: [] for key in _ARRAY_KEYS + ("cache_ready", "token_types")}
     shift = {"offsets": 0, "label_ptr": 0, "cache_ptr": 0}
     n_refs = 0
     for arrays in parts:
         for key in ("token_ids", "special", "label_values", "cache_target", "cache_scores"):
             out[key].append(arrays[key])
         out["cache_ready"].append(arrays.get("cache_ready", np.ones(len(arrays["cache_target"]), dtype=np.uint8)))
+        out["token_types"].append(arrays.get("token_types", np.zeros(len(arrays["token_ids"]), dtype=np.uint8)))
         for key in shift:
             out[key].append(arrays[key][(1 if out[key] else 0):] + shift[key])
             shift[key] += int(arrays[key][-1])
         out["cache_ref"].append(arrays["cache_ref"] + n_refs)
         n_refs += len(arrays["offsets"]) - 1
-    return {key: np.concatenate(values) for key, values in out.items()}
+    joined = {key: np.concatenate(values) for key, values in out.items()}
+    if not joined["token_types"].any():  # as one pass stores them: only when some text is a pair
+        del joined["token_types"]
+    return joined
 
 
 def _predicted_labels(prob: torch.Tensor, problem_type: str) -> list[int]:

@@ -210,8 +210,7 @@ class Lafa:
 
     def _score_live(self, keys: list[tuple[int, int]]) -> dict:
         """Base-method scores of reference texts computed now, batched like the index build."""
-        token_ids = lambda ref: torch.from_numpy(self.index.token_ids(ref).astype(np.int64))  # noqa: E731
-        return score_rows(self.adapter, self.config, token_ids, keys, batch_size=16, show_progress=False)
+        return score_rows(self.adapter, self.config, self.index.sequence, keys, batch_size=16, show_progress=False)
 
     def _aligned_references(self, input_ids: Tensor, attention_mask: Tensor, neighbors) -> Tensor:
         """Neighbor token ids laid over the text's positions: cut or padded to its real length."""

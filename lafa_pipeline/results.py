@@ -25,20 +25,25 @@ class WordScore(TypedDict):
     """The word as it appears in the text (``text[start:end]``), or the tokenizer's token."""
     score: float
     start: int
-    """Character offsets into the explained text."""
+    """Character offsets into the explained text (for a text pair: into the text of ``segment``)."""
     end: int
+    segment: NotRequired[int]
+    """Text pairs only: 0 for the first text (``text``), 1 for the second (``text_pair``)."""
 
 
 class Neighbor(TypedDict):
     """A reference text LAFA (or a SHAP method with references) used."""
 
-    text: str
+    text: str | dict
+    """The reference text (a ``{"text", "text_pair"}`` dict for pair references)."""
     distance: float
     """L2 distance between the pooled layer states of the explained text and this one."""
     label: str | list[str] | None
     """Its label; a list for multi-label models; None for regression."""
     index: int
     """Its row in the index's reference texts."""
+    tokens: NotRequired[list[WordScore]]
+    """LAFA: the neighbor's own base-method word scores for the explained class, as aggregated."""
 
 
 class Explanation(TypedDict):

@@ -26,30 +26,35 @@ def group_scores(meta: dict, scores: Sequence[float], tokens: Sequence[str], str
     from .config import check_choice
 
     check_choice("aggregation_strategy", strategy, AGGREGATION_STRATEGIES)
-    text, offsets = meta["text"], meta["offsets"]
+    texts, offsets = meta.get("texts", [meta["text"]]), meta["offsets"]
+    segment_ids = meta.get("segment_ids") or [0] * len(offsets)
     entries: list[WordScore] = []
     last_word = None
     pending = 0.0
     for pos, (special, word) in enumerate(zip(meta["special"], meta["word_ids"])):
         if special:
             continue
+        segment = segment_ids[pos] or 0
+        text = texts[segment]
         start, end = _trimmed(text, *offsets[pos])
         score = float(scores[pos])
+        extra = {"segment": segment} if len(texts) > 1 else {}  # pairs: offsets are into that segment's text
         if strategy == "none":
-            entries.append({"token": tokens[pos], "score": score, "start": int(start), "end": int(end)})
+            entries.append({"token": tokens[pos], "score": score, "start": int(start), "end": int(end), **extra})
             continue
         if start >= end:  # spaces only (or nothing): not a word
             pending += score
             continue
-        if entries and word is not None and word == last_word and start <= entries[-1]["end"]:
+        if entries and word is not None and (segment, word) == last_word and start <= entries[-1]["end"]:
             entry = entries[-1]
             entry["score"] += score + pending
             entry["end"] = max(entry["end"], int(end))
             entry["token"] = text[entry["start"]:entry["end"]]
         else:
-            entries.append({"token": text[start:end], "score": score + pending, "start": int(start), "end": int(end)})
+            entries.append({"token": text[start:end], "score": score + pending, "start": int(start), "end": int(end),
+                            **extra})
         pending = 0.0
-        last_word = word
+        last_word = (segment, word)
     if pending and entries:
         entries[-1]["score"] += pending
     return entries

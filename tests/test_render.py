@@ -34,7 +34,22 @@ def test_html_shades_every_word_by_its_scaled_score(explainer):
     alphas = [float(a) for a in re.findall(r"rgba\(220, 38, 38, ([0-9.]+)\)", markup)]
     expected = [round(t["score"] / top, 4) for t in result["tokens"]]
     assert alphas[:len(expected)] == pytest.approx(expected, abs=1e-3)  # LAFA's row first, then the base's
-    assert len(alphas) == 2 * len(expected) and "neighbors</summary>" in markup
+    assert "neighbors</summary>" in markup
+    # Then each neighbor shown, shaded by its own cached base-method scores for the explained class.
+    shown = result["neighbors"][:5]
+    assert shown and all(n["tokens"] for n in shown)
+    neighbor_alphas = alphas[2 * len(expected):]
+    assert len(neighbor_alphas) == sum(len(n["tokens"]) for n in shown)
+    pos = 0
+    for n in shown:
+        assert [t["token"] for t in n["tokens"]] == n["text"].split()
+        cached = explainer.index.cached_scores(n["index"], explainer.model.config.label2id[result["target"]])
+        words = ~explainer.index.special_mask(n["index"])
+        assert sum(t["score"] for t in n["tokens"]) == pytest.approx(float(cached[words].sum()), rel=1e-5)
+        top_n = max(t["score"] for t in n["tokens"])
+        assert neighbor_alphas[pos:pos + len(n["tokens"])] == pytest.approx(
+            [round(t["score"] / top_n, 4) for t in n["tokens"]], abs=1e-3)
+        pos += len(n["tokens"])
     assert show(result, text) is None or "lafa-explanation" in show(result, text)  # displayed, or returned
     doc = page([result], [text])
     assert doc.startswith("<!doctype html>") and markup.split("</div>")[0] in doc
@@ -99,12 +114,16 @@ def test_html_page_in_headless_chromium(explainer, tmp_path):
                                     args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
         tab = browser.new_page(viewport={"width": 1000, "height": 400})
         tab.goto((tmp_path / "page.html").as_uri())
-        drawn = tab.eval_on_selector_all(".lafa-explanation span[title]", """spans => spans.map(s =>
+        drawn = tab.eval_on_selector_all(".lafa-explanation > div span[title]", """spans => spans.map(s =>
+            [s.innerText, getComputedStyle(s).backgroundColor])""")
+        tab.click(".lafa-explanation summary")  # open the neighbors: each is shaded by its own scores
+        shaded_neighbors = tab.eval_on_selector_all(".lafa-explanation details span[title]", """spans => spans.map(s =>
             [s.innerText, getComputedStyle(s).backgroundColor])""")
         OUTPUT.mkdir(exist_ok=True)
         tab.screenshot(path=str(OUTPUT / "render_page.png"))
         browser.close()
     assert [w for w, _ in drawn] == [t["token"] for t in result["tokens"]]
+    assert [w for w, _ in shaded_neighbors] == [t["token"] for n in result["neighbors"][:5] for t in n["tokens"]]
     for (_, colour), t in zip(drawn, result["tokens"]):
         alpha = float(re.findall(r"[\d.]+", colour)[3]) if colour.startswith("rgba") else 1.0
         assert alpha == pytest.approx(t["score"] / top, abs=6e-3)  # browsers keep alpha in 8 bits

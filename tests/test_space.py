@@ -56,8 +56,17 @@ def client(url):
     return Client(url, verbose=False)
 
 
-def call(client, text, method="lafa", kernel="indicator", lam=0.5, n=4, target=PREDICTED):
-    return client.predict(text, method, kernel, lam, n, target, api_name="/explain")
+def call(client, text, method="lafa", kernel="indicator", lam=0.5, n=4, target=PREDICTED, text_pair=""):
+    return client.predict(text, text_pair, method, kernel, lam, n, target, api_name="/explain")
+
+
+def test_api_explains_text_pairs(client, pipe):
+    pair = {"text": "the acting was good", "text_pair": "the plot was awful"}
+    scores, *_, result, download, status = call(client, pair["text"], "simple_grad", text_pair=pair["text_pair"])
+    expected = pipe(pair, method="simple_grad")
+    assert_same_results(result, expected)
+    assert [s["token"] for s in scores] == [p for p, _ in highlight(pair, expected["tokens"])]
+    assert {t["segment"] for t in result["tokens"]} == {0, 1}
 
 
 @pytest.mark.parametrize("method,kernel,lam,n,target", [

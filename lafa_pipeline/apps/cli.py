@@ -86,10 +86,16 @@ def load_columns(source: str, columns: Sequence[str], split: str, limit: int | N
     return out
 
 
-def load_texts(source: str, text_column: str, label_column: str | None, split: str, limit: int | None):
-    """Texts (and labels) from a .txt file (one per line), CSV/TSV/JSON/JSONL file, or a datasets id."""
-    data = load_columns(source, [text_column] + ([label_column] if label_column else []), split, limit)
-    return data[text_column], (data[label_column] if label_column else None)
+def load_texts(source: str, text_column: str, label_column: str | None, split: str, limit: int | None,
+               text_pair_column: str | None = None):
+    """Texts (and labels) from a .txt file (one per line), CSV/TSV/JSON/JSONL file, or a datasets id;
+    with ``text_pair_column``, text pairs ``{"text", "text_pair"}`` (NLI premise and hypothesis)."""
+    columns = [text_column] + [c for c in (text_pair_column, label_column) if c]
+    data = load_columns(source, columns, split, limit)
+    texts = data[text_column]
+    if text_pair_column:
+        texts = [{"text": a, "text_pair": b} for a, b in zip(texts, data[text_pair_column])]
+    return texts, (data[label_column] if label_column else None)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -98,6 +104,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.data and not args.output:
         raise CliError("--data needs --output FILE (.jsonl or .parquet) for the explanations")
     texts = args.text if args.text != ["-"] else [sys.stdin.read()]
+    if args.text_pair is not None:
+        if len(texts) != 1:
+            raise CliError("--text-pair goes with exactly one text (the pair's first text)")
+        texts = [{"text": texts[0], "text_pair": args.text_pair}]
     from .. import load_explainer
 
     kwargs = {k: v for k, v in {"method": args.method, "kernel": args.kernel, "lam": args.lam,
@@ -107,7 +117,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.data:
         from .explain_data import explain_to_file
 
-        data = load_columns(args.data, [args.text_column], args.split, args.limit)[args.text_column]
+        data, _ = load_texts(args.data, args.text_column, None, args.split, args.limit, args.text_pair_column)
         explainer = load_explainer(args.model, args.index)
         count = explain_to_file(explainer, data, args.output, batch_size=args.batch_size, **kwargs)
         _keep_new_scores(explainer)
@@ -158,7 +168,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     from .. import TASK, LafaIndex
 
-    texts, labels = load_texts(args.data, args.text_column, args.label_column, args.split, args.limit)
+    texts, labels = load_texts(args.data, args.text_column, args.label_column, args.split, args.limit,
+                               args.text_pair_column)
     config = LafaConfig(layer=args.layer, pooling=args.pooling, n_neighbors=args.n_neighbors,
                         quantile=args.quantile, same_label=not args.any_label, kernel=args.kernel, lam=args.lam,
                         aggregation=args.aggregation, neighbor_weighting=args.neighbor_weighting,
@@ -318,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
                                   "--output; an interrupted run resumes after the rows already written")
     p.add_argument("--output", help="with --data: explanations.jsonl or explanations.parquet, one row per text")
     p.add_argument("--text-column", default="text", help="with --data")
+    p.add_argument("--text-pair-column", help="with --data: a second text column; each row is explained as the pair "
+                                              "(text, text_pair), as NLI models take premise and hypothesis")
+    p.add_argument("--text-pair", help="explain the one text given with this second text, as a pair")
     p.add_argument("--split", default="train", help="with --data: dataset split, for a datasets id")
     p.add_argument("--limit", type=int, help="with --data: only the first N texts")
     p.add_argument("--batch-size", type=int, default=16, help="with --data: texts per batch")
@@ -341,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="fine-tuned sequence-classification model (folder or Hub id)")
     p.add_argument("--data", required=True, help=".txt/.csv/.tsv/.json/.jsonl file or a datasets dataset id")
     p.add_argument("--text-column", default="text")
+    p.add_argument("--text-pair-column", help="a second text column: references are text pairs (NLI-style models)")
     p.add_argument("--label-column", help="gold labels (names or indexes); default: the model's predictions")
     p.add_argument("--split", default="train", help="dataset split, for a datasets id")
     p.add_argument("--limit", type=int, help="use only the first N texts")

@@ -19,14 +19,29 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
+from ..text_inputs import segments
+
 # 256-colour background shades from white to strong red, for scores scaled to [0, 1].
 SHADES = (231, 224, 217, 210, 203, 196)
 RGB = (220, 38, 38)  # the HTML and figure shade at full score
+PAIR_SEPARATOR = " ‖ "  # between the two texts of a pair
 
 
-def spans(text: str, tokens: list[dict]) -> list[tuple[str, float | None]]:
-    """(piece of text, scaled score or None between words) covering ``text``; the top word is 1.0."""
+def spans(text: str | dict, tokens: list[dict]) -> list[tuple[str, float | None]]:
+    """(piece of text, scaled score or None between words) covering ``text``; the top word is 1.0.
+    A text pair is shown as its two texts with a separator, both scaled together."""
     top = max((t["score"] for t in tokens), default=0.0) or 1.0
+    if isinstance(text, dict):
+        out: list[tuple[str, float | None]] = []
+        for segment, part in enumerate(segments(text)):
+            if segment:
+                out.append((PAIR_SEPARATOR, None))
+            out += _spans(part, [t for t in tokens if t.get("segment", 0) == segment], top)
+        return out
+    return _spans(text, tokens, top)
+
+
+def _spans(text: str, tokens: list[dict], top: float) -> list[tuple[str, float | None]]:
     out: list[tuple[str, float | None]] = []
     pos = 0
     for t in tokens:
@@ -84,12 +99,19 @@ def to_html(result: dict, text: str, compare: dict | Sequence[dict] | None = Non
     parts = ['<div class="lafa-explanation" style="font-family: sans-serif; line-height: 1.9; margin: 8px 0">',
              _header(result), *rows]
     if result.get("neighbors") and neighbors:
-        items = "".join(f"<li>{html.escape(n['text'])} <span style='color: #888'>({html.escape(str(n['label']))}, "
+        items = "".join(f"<li>{_neighbor_html(n)} <span style='color: #888'>({html.escape(str(n['label']))}, "
                         f"distance {n['distance']:.2f})</span></li>" for n in result["neighbors"][:neighbors])
         parts.append(f'<details><summary style="color: #555">{len(result["neighbors"])} neighbors</summary>'
                      f'<ul style="margin: 0">{items}</ul></details>')
     parts.append("</div>")
     return "".join(parts)
+
+
+def _neighbor_html(neighbor: dict) -> str:
+    """A neighbor's text, shaded by its own base-method word scores when the result carries them."""
+    if neighbor.get("tokens"):
+        return words_html(neighbor["text"], neighbor["tokens"])
+    return html.escape(PAIR_SEPARATOR.join(segments(neighbor["text"])))
 
 
 def page(results: Sequence[dict], texts: Sequence[str], title: str = "LAFA explanations",

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..config import INDEXABLE_BASE_METHODS, KERNELS, METHODS
 from .render import spans, words_html
+from ..text_inputs import segments
 
 EXAMPLES = [
     "a gorgeous, witty, seductive movie.",
@@ -64,9 +65,12 @@ class Explainer:
         self.regression = pipe.lafa.adapter.problem_type == "regression"
         self.has_index = pipe.index is not None
 
-    def explain(self, text: str, method: str, kernel: str, lam: float, n_neighbors: int, target: str):
-        """All outputs of the page for one request; bad input gives a message, never a traceback."""
+    def explain(self, text: str, text_pair: str, method: str, kernel: str, lam: float, n_neighbors: int, target: str):
+        """All outputs of the page for one request; bad input gives a message, never a traceback.
+        ``text_pair``: the second text of a pair (NLI hypothesis), or empty for a single text."""
         try:
+            if text_pair and text_pair.strip():
+                text = {"text": text, "text_pair": text_pair}
             return self._explain(text, method, kernel, lam, n_neighbors, target)
         except (ValueError, TypeError) as e:
             return [], [], "", "", None, None, f"**Cannot explain this input:** {e}"
@@ -93,8 +97,9 @@ class Explainer:
                  + (f" on {base_method}" if result["method"] == "lafa" else "") + "."]
         if result["truncated"]:
             notes.append("**Note:** the text is longer than the model's limit; only its first part is explained.")
-        tokens = self.pipe.tokenizer.tokenize(text)
-        notes += [f"**Note:** {note}" for note in script_notes(text, tokens, self.pipe.tokenizer.unk_token)]
+        for part in segments(text):
+            tokens = self.pipe.tokenizer.tokenize(part)
+            notes += [f"**Note:** {note}" for note in script_notes(part, tokens, self.pipe.tokenizer.unk_token)]
         if self.regression:
             prediction = f"### Predicted value: {result['score']:.4g}"
         else:
@@ -115,24 +120,16 @@ class Explainer:
         rows = []
         target = None if self.regression else self.pipe.model.config.label2id[result["target"]]
         for n in result["neighbors"]:
-            words = self.neighbor_words(n, target, result["base_method"])
+            words = n.get("tokens") or self.neighbor_words(n, target, result["base_method"])
             rows.append(f"<tr><td>{n['distance']:.3f}</td><td>{html.escape(str(n['label']))}</td>"
                         f"<td>{highlight_html(n['text'], words)}</td></tr>")
         return ("<table class='lafa-neighbors'><tr><th>distance</th><th>label</th><th>text (base-method scores)</th>"
                 "</tr>" + "".join(rows) + "</table>")
 
     def neighbor_words(self, neighbor: dict, target: int | None, base_method: str) -> list[dict]:
-        """The neighbor's word scores: the index's cached scores, or computed now if not cached."""
-        from ..text_inputs import encode
-        from ..words import group_scores
-
-        index = self.pipe.index
-        scores = index.cached_scores(neighbor["index"], target or 0)
-        if scores is None:
-            return self.pipe(neighbor["text"], method=base_method, target=target)["tokens"]
-        _, meta = encode(self.pipe.tokenizer, neighbor["text"], self.pipe.max_length, warn=False)
-        ids = index.token_ids(neighbor["index"]).tolist()
-        return group_scores(meta, scores, self.pipe.tokenizer.convert_ids_to_tokens(ids))
+        """Word scores of a neighbor the result carries none for (the index did not cache its class):
+        computed now."""
+        return self.pipe(neighbor["text"], method=base_method, target=target)["tokens"]
 
 
 def build_demo(pipe):
@@ -149,6 +146,8 @@ def build_demo(pipe):
         with gr.Row():
             with gr.Column(scale=3):
                 text = gr.Textbox(label="Text", lines=3, value=EXAMPLES[0], elem_id="lafa-text")
+                text_pair = gr.Textbox(label="Second text (optional: pair models, e.g. an NLI hypothesis)", lines=1,
+                                       value="", elem_id="lafa-text-pair")
                 button = gr.Button("Explain", variant="primary", elem_id="lafa-explain")
                 gr.Examples(EXAMPLES, inputs=text)
             with gr.Column(scale=2):
@@ -171,10 +170,11 @@ def build_demo(pipe):
         with gr.Accordion("Result as JSON", open=False):
             result_json = gr.JSON()
             download = gr.File(label="Download")
-        inputs = [text, method, kernel, lam, n_neighbors, target]
+        inputs = [text, text_pair, method, kernel, lam, n_neighbors, target]
         outputs = [scores, base, prediction, neighbors, result_json, download, status]
         button.click(app.explain, inputs, outputs, api_name="explain")
         text.submit(app.explain, inputs, outputs, api_name=False)
+        text_pair.submit(app.explain, inputs, outputs, api_name=False)
         for control in (method, kernel, lam, n_neighbors, target):
             control.change(app.explain, inputs, outputs, api_name=False)
         demo.load(app.explain, inputs, outputs, api_name=False)

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from ..config import method_names
 from ..lafa import REFERENCE_METHODS
 from ..model_adapter import ModelAdapter
+from ..text_inputs import single_texts
 from .metrics import HIGHER_IS_BETTER, MetricResult, auprc, faithfulness, paired, pearson, summarize, token_auc
 
 FAITHFULNESS_METRICS = ("deletion_auc", "insertion_auc", "insertion_minus_deletion", "comprehensiveness",
@@ -152,7 +153,7 @@ def evaluate_explainer(
     ``call_kwargs`` go to every explainer call (e.g. ``target``). Faithfulness is measured on the
     model's probability of the explained class (its value for regression).
     """
-    texts = list(texts)
+    texts = single_texts(texts, "evaluate_explainer")
     if not texts:
         raise ValueError("evaluate_explainer needs at least one text")
     if rationales is not None and len(rationales) != len(texts):

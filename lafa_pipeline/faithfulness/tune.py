@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from ..config import KERNELS, LafaConfig
 from ..lafa import Lafa
-from ..text_inputs import check_text, encode
+from ..text_inputs import check_text, encode, single_texts
 from ..words import group_scores
 from .evaluate import Predictor, mask_string
 from .metrics import faithfulness, paired
@@ -141,7 +141,7 @@ def tune_explainer(
         raise ValueError("Tuning LAFA needs an explainer with an index (a LAFA repo, or index=...)")
     if not 0.0 <= holdout < 1.0:
         raise ValueError(f"holdout must be in [0, 1), got {holdout}")
-    texts = list(texts)
+    texts = single_texts(texts, "tune_explainer")
     order = list(range(len(texts)))
     random.Random(seed).shuffle(order)
     n_held = int(round(holdout * len(texts)))
