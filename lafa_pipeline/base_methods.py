@@ -43,6 +43,7 @@ class MethodParams:
     sigma: float = 0.5
     steps: int = 25
     ig_reference: str = "zero"
+    sampling: str = "iid"
     internal_batch_size: int = 64
     seed: int = 0
 
@@ -179,18 +180,18 @@ def _input_grad(x: MethodInputs) -> Tensor:
     return x.embeds * x.gradients()
 
 
-@base_method("smooth_grad", "SmoothGrad", parameters=("samples", "sigma", "seed"))
+@base_method("smooth_grad", "SmoothGrad", parameters=("samples", "sigma", "seed", "sampling"))
 def _smooth_grad(x: MethodInputs) -> Tensor:
     return _noisy_gradients(x).mean(1)
 
 
-@base_method("var_grad", "VarGrad", parameters=("samples", "sigma", "seed"))
+@base_method("var_grad", "VarGrad", parameters=("samples", "sigma", "seed", "sampling"))
 def _var_grad(x: MethodInputs) -> Tensor:
     """VarGrad (Adebayo et al. 2018): the variance of the noisy gradients; S = their std, so m_i = sum_d Var."""
     return _noisy_gradients(x).std(1, unbiased=False)
 
 
-@base_method("integrated_grad", "IntegratedGrad", parameters=("steps", "ig_reference"))
+@base_method("integrated_grad", "IntegratedGrad", parameters=("steps", "ig_reference", "sampling"))
 def _integrated_grad(x: MethodInputs) -> Tensor:
     if x.params.ig_reference == "pad":
         baseline = x.adapter.embed(torch.full_like(x.input_ids, x.adapter.pad_id)).detach()
@@ -202,17 +203,17 @@ def _integrated_grad(x: MethodInputs) -> Tensor:
         target=x.targets.tolist(),
         additional_forward_args=(x.attention_mask, x.token_type_ids),
         n_steps=x.params.steps,
-        method="riemann_right",
+        method="riemann_right" if x.params.sampling == "iid" else "gausslegendre",
         internal_batch_size=max(x.params.internal_batch_size, x.input_ids.shape[0]),
     )
 
 
-@base_method("shap_zero", "SHAP+Zero", parameters=("samples", "seed"))
+@base_method("shap_zero", "SHAP+Zero", parameters=("samples", "seed", "sampling"))
 def _shap_zero(x: MethodInputs) -> Tensor:
     return _interpolated_gradients(x, lambda b, n, gen: torch.zeros_like(x.embeds[b]).expand(n, -1, -1))
 
 
-@base_method("shap_ref", "SHAP+Ref", needs_references=True, parameters=("samples", "seed"))
+@base_method("shap_ref", "SHAP+Ref", needs_references=True, parameters=("samples", "seed", "sampling"))
 def _shap_ref(x: MethodInputs) -> Tensor:
     def reference(b: int, n: int, gen: torch.Generator) -> Tensor:
         pick = torch.randint(x.references[b].shape[0], (n,), generator=gen)
@@ -293,7 +294,10 @@ def _takes_five(function: Callable) -> bool:
 
 # ----- shared by the sampled methods --------------------------------------------------------------
 def _noisy_gradients(x: MethodInputs) -> Tensor:
-    """dF/dH at H + eps for ``samples`` seeded draws eps ~ N(0, (sigma * std of the embedding table)^2): (B, n, T, d)."""
+    """dF/dH at H + eps for ``samples`` seeded draws eps ~ N(0, (sigma * std of the embedding table)^2): (B, n, T, d).
+
+    ``sampling="low_variance"``: antithetic pairs (eps, -eps), so the gradient's first-order change
+    with the noise cancels in the mean; an odd sample count adds one independent draw."""
     batch, _, dim = x.embeds.shape
     n = x.params.samples
     points = x.embeds.repeat_interleave(n, dim=0).clone()
@@ -301,20 +305,28 @@ def _noisy_gradients(x: MethodInputs) -> Tensor:
     for b in range(batch):
         real = x.attention_mask[b].bool()
         gen = text_generator(x.input_ids[b], x.attention_mask[b], x.params.seed)
-        noise = torch.randn((n, int(real.sum()), dim), generator=gen).to(x.embeds) * noise_std
+        if x.params.sampling == "low_variance":
+            half = torch.randn((n - n // 2, int(real.sum()), dim), generator=gen)
+            noise = torch.cat([half, -half[:n // 2]]).to(x.embeds) * noise_std
+        else:
+            noise = torch.randn((n, int(real.sum()), dim), generator=gen).to(x.embeds) * noise_std
         points[b * n:(b + 1) * n][:, real] += noise
     return x.gradients(points, n).view(batch, n, *x.embeds.shape[1:])
 
 
 def _interpolated_gradients(x: MethodInputs, reference: Callable[[int, int, torch.Generator], Tensor]) -> Tensor:
-    """Mean over ``samples`` draws of dF/dH at a*H + (1-a)*H', a ~ U(0, 1), H' from ``reference(b, n, gen)``."""
+    """Mean over ``samples`` draws of dF/dH at a*H + (1-a)*H', a ~ U(0, 1), H' from ``reference(b, n, gen)``
+    (``sampling="low_variance"``: one a in each of n equal strata of [0, 1], in random order)."""
     batch = x.embeds.shape[0]
     n = x.params.samples
     points = x.embeds.repeat_interleave(n, dim=0).clone()
     for b in range(batch):
         gen = text_generator(x.input_ids[b], x.attention_mask[b], x.params.seed)
         rows = slice(b * n, (b + 1) * n)
-        alpha = torch.rand((n, 1, 1), generator=gen).to(x.embeds)
+        alpha = torch.rand((n, 1, 1), generator=gen)
+        if x.params.sampling == "low_variance":
+            alpha = (torch.randperm(n, generator=gen).view(n, 1, 1) + alpha) / n
+        alpha = alpha.to(x.embeds)
         points[rows] = alpha * points[rows] + (1 - alpha) * reference(b, n, gen)
     return x.gradients(points, n).view(batch, n, *x.embeds.shape[1:]).mean(1)
 

@@ -49,6 +49,7 @@ OUTPUTS = ("probability", "logit")
 IG_REFERENCES = ("zero", "pad")
 CACHE_TARGETS = ("label", "all")
 NEIGHBOR_SCALES = ("none", "query")
+SAMPLINGS = ("iid", "low_variance")
 
 
 
@@ -150,6 +151,12 @@ class LafaConfig:
     """SmoothGrad noise std, as a multiple of the std of the model's input-embedding table."""
     steps: int = 25
     """Integrated-gradients steps."""
+    sampling: str = "iid"
+    """How the sampled methods place their samples: "iid" (the paper's: independent Gaussian noise,
+    uniform interpolation points, right Riemann sum for IntegratedGrad) or "low_variance" (the same
+    estimators with fewer samples for the same accuracy: antithetic noise pairs +e/-e for
+    SmoothGrad/VarGrad, stratified interpolation points for the SHAP variants, Gauss-Legendre nodes
+    for IntegratedGrad; benchmarks/RESULTS.md measures the gain)."""
     ig_reference: str = "zero"
     """Integrated-gradients reference: all-zero embeddings, or the [PAD] token's embedding."""
     output: str = "probability"
@@ -194,6 +201,7 @@ class LafaConfig:
         check_index_params(self.index_type, self.index_params)
         check_choice("output", self.output, OUTPUTS)
         check_choice("ig_reference", self.ig_reference, IG_REFERENCES)
+        check_choice("sampling", self.sampling, SAMPLINGS)
         check_choice("cache_targets", self.cache_targets, CACHE_TARGETS)
         check_choice("neighbor_scale", self.neighbor_scale, NEIGHBOR_SCALES)
         check_choice("aggregation", self.aggregation, AGGREGATIONS)

@@ -253,3 +253,59 @@ def test_forward_gradients_share_one_pass(batch, model):
     close(fwd.pooled, pooled)
     assert fwd.targets.tolist() == prediction.argmax(-1).tolist()
     close(fwd.grads, hand_grad(model, embeds, mask, types, fwd.targets))
+
+
+def test_low_variance_smooth_grad_uses_antithetic_noise(batch, model):
+    ids, mask, types = batch
+    targets = torch.tensor([1, 1, 0])
+    params = MethodParams(samples=5, sigma=0.7, internal_batch_size=7, seed=3, sampling="low_variance")
+    embeds = model.get_input_embeddings()(ids).detach()
+    std = params.sigma * model.get_input_embeddings().weight.std().item()
+    expected = torch.zeros_like(embeds)
+    for b in range(3):
+        real = mask[b].bool()
+        gen = text_generator(ids[b], mask[b], params.seed)
+        half = torch.randn((3, int(real.sum()), embeds.shape[-1]), generator=gen) * std
+        for noise in [half[0], half[1], half[2], -half[0], -half[1]]:  # 5 samples: 3 draws, 2 mirrored
+            x = embeds[b:b + 1].clone()
+            x[0, real] += noise
+            expected[b] += hand_grad(model, x, mask[b:b + 1], types[b:b + 1], targets[b:b + 1])[0] / 5
+    close(attribute_raw(ModelAdapter(model), "smooth_grad", ids, mask, targets, types, params), expected)
+
+
+def test_low_variance_integrated_grad_is_closer_to_completeness(batch, model):
+    """Gauss-Legendre nodes: with 6 steps, the attributions sum closer to F(H) - F(0) than the
+    right Riemann sum does."""
+    ids, mask, types = batch
+    targets = torch.tensor([0, 1, 0])
+    embeds = model.get_input_embeddings()(ids).detach()
+    with torch.no_grad():
+        delta = (output_of(model, embeds, mask, types) - output_of(model, torch.zeros_like(embeds), mask, types)
+                 ).gather(1, targets.view(-1, 1)).flatten()
+    error = {}
+    for sampling in ("iid", "low_variance"):
+        raw = attribute_raw(ModelAdapter(model), "integrated_grad", ids, mask, targets, types,
+                            MethodParams(steps=6, sampling=sampling))
+        error[sampling] = float((raw.sum(dim=(1, 2)) - delta).abs().max())
+    assert error["low_variance"] < 0.5 * error["iid"], error  # measured: about a third
+
+
+def test_low_variance_shap_draws_one_point_per_stratum(batch, model, monkeypatch):
+    from lafa_pipeline import base_methods
+
+    ids, mask, types = batch
+    seen = []
+    real_gradients = base_methods.MethodInputs.gradients
+
+    def capture(self, points=None, repeats=1):
+        seen.append(points.clone())
+        return real_gradients(self, points, repeats)
+
+    monkeypatch.setattr(base_methods.MethodInputs, "gradients", capture)
+    n = 7
+    attribute_raw(ModelAdapter(model), "shap_zero", ids, mask, torch.tensor([0, 1, 0]), types,
+                  MethodParams(samples=n, sampling="low_variance"))
+    embeds = model.get_input_embeddings()(ids).detach()
+    for b in range(3):
+        alphas = (seen[0][b * n:(b + 1) * n, 0, 0] / embeds[b, 0, 0]).tolist()  # points = alpha * H
+        assert sorted(int(a * n) for a in alphas) == list(range(n))

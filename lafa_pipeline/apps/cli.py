@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from .render import to_terminal
 from ..config import (AGGREGATIONS, INDEX_TYPES, INDEXABLE_BASE_METHODS, KERNELS, METHODS, NEIGHBOR_WEIGHTINGS,
-                      POOLINGS, LafaConfig)
+                      POOLINGS, SAMPLINGS, LafaConfig)
 
 class CliError(ValueError):
     """A user error: printed as one line ``lafa: error: ...``, exit code 2."""
@@ -173,7 +173,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     config = LafaConfig(layer=args.layer, pooling=args.pooling, n_neighbors=args.n_neighbors,
                         quantile=args.quantile, same_label=not args.any_label, kernel=args.kernel, lam=args.lam,
                         aggregation=args.aggregation, neighbor_weighting=args.neighbor_weighting,
-                        base_method=args.base_method, samples=args.samples, steps=args.steps,
+                        base_method=args.base_method, samples=args.samples, steps=args.steps, sampling=args.sampling,
                         index_type=args.index_type)
     model = AutoModelForSequenceClassification.from_pretrained(args.model)
     tokenizer = AutoTokenizer.from_pretrained(args.model)
@@ -377,6 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
                    default=defaults.base_method)
     p.add_argument("--samples", type=int, default=defaults.samples)
     p.add_argument("--steps", type=int, default=defaults.steps)
+    p.add_argument("--sampling", choices=SAMPLINGS, default=defaults.sampling,
+                   help="iid (the paper's) or low_variance (antithetic noise, stratified points, Gauss-Legendre "
+                        "nodes: the same accuracy with fewer samples/steps)")
     p.add_argument("--index-type", choices=INDEX_TYPES, default=defaults.index_type)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lazy", action="store_true",
