@@ -47,6 +47,24 @@ def test_cli_explain_json_equals_pipeline(default_home, monkeypatch, capsys):
     assert_same_results(printed, pipeline("feature-attribution")(text, method="simple_grad"))
 
 
+def test_default_index_is_lazy_and_kept_warm_by_the_cli(default_home, monkeypatch, capsys):
+    """The default is indexed from forward passes only; `lafa explain` scores the neighbors it needs and
+    writes them back into the repo, so the next run reads them from the cache."""
+    from lafa_pipeline import LafaIndex
+
+    monkeypatch.setenv("LAFA_HOME", str(default_home))
+    folder = default_home / DEFAULT_NAME
+    before = LafaIndex.from_pretrained(folder).missing_scores
+    assert before > 0
+    assert cli.main(["explain", "--json", "a tender, moving and funny story."]) == 0
+    first = json.loads(capsys.readouterr().out)
+    after = LafaIndex.from_pretrained(folder).missing_scores
+    assert after == before - first["live_neighbors"] and first["live_neighbors"] > 0
+    assert cli.main(["explain", "--json", "a tender, moving and funny story."]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["live_neighbors"] == 0 and again["tokens"] == first["tokens"]
+
+
 def test_cli_explain_prints_shaded_words(default_home, monkeypatch, capsys):
     monkeypatch.setenv("LAFA_HOME", str(default_home))
     assert cli.main(["explain", "--color", "always", "a dull, lifeless film"]) == 0
