@@ -44,7 +44,7 @@ def indexable_base_methods() -> tuple[str, ...]:
 METHODS = method_names()
 INDEXABLE_BASE_METHODS = indexable_base_methods()
 """Base methods whose scores can be cached for every reference text at build time."""
-POOLINGS = ("mean", "cls")
+POOLINGS = ("mean", "cls", "last")
 OUTPUTS = ("probability", "logit")
 IG_REFERENCES = ("zero", "pad")
 CACHE_TARGETS = ("label", "all")
@@ -118,7 +118,8 @@ class LafaConfig:
     layer: int = 2
     """Hidden layer of the model used to find neighbors (0 = embedding output)."""
     pooling: str = "mean"
-    """How token states become one vector per text: mean over real tokens, or the first (CLS) token."""
+    """How token states become one vector per text: mean over real tokens, the first (CLS) token, or the
+    last real token (what decoder-only classifiers read)."""
     n_neighbors: int = 10
     quantile: float = 0.39
     """Distance cut-off eps = this quantile of pairwise L2 distances between reference texts."""

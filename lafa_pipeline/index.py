@@ -253,7 +253,13 @@ class LafaIndex:
         description: str | None = None,
     ) -> "LafaIndex":
         """The index of encoded references (``encode_references``' output, or merged shards of it)."""
-        config = config.replace(eps=estimate_eps(vectors, config.quantile, config.pair_samples, config.seed))
+        eps = estimate_eps(vectors, config.quantile, config.pair_samples, config.seed)
+        if eps == 0.0:
+            raise ValueError(f"The references' pooled states at layer {config.layer} are identical for most pairs "
+                             f"(pooling {config.pooling!r}), so they cannot be told apart: for a decoder-only model "
+                             "(whose first token sees nothing else) use pooling 'mean' or 'last', or choose another "
+                             "layer, or check for duplicate reference texts")
+        config = config.replace(eps=eps)
         meta = {
             "format_version": FORMAT_VERSION,
             "model_name": _model_name(model),

@@ -136,9 +136,21 @@ def layer_states(hidden_states: tuple[Tensor, ...], layer: int, attention_mask: 
 
 
 def pool(hidden: Tensor, attention_mask: Tensor, pooling: str) -> Tensor:
-    """One vector per text: mean over real (unpadded) tokens, or the first token's state."""
-    if pooling == "cls":
-        return hidden[:, 0]
+    """One vector per text: mean over real (unpadded) tokens, or the state of the first ("cls") or
+    last ("last": what a decoder-only classifier reads) real token, whatever the padding side.
+
+    >>> h = torch.arange(6.0).view(1, 3, 2)
+    >>> pool(h, torch.tensor([[0, 1, 1]]), "cls").tolist(), pool(h, torch.tensor([[1, 1, 0]]), "last").tolist()
+    ([[2.0, 3.0]], [[2.0, 3.0]])
+    """
+    if pooling in ("cls", "last"):
+        real = attention_mask.bool().to(hidden.device)
+        positions = torch.arange(real.shape[1], device=hidden.device).expand_as(real)
+        if pooling == "cls":
+            chosen = torch.where(real, positions, real.shape[1]).min(1).values
+        else:
+            chosen = torch.where(real, positions, -1).max(1).values
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), chosen.clamp(0, real.shape[1] - 1)]
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
