@@ -1,4 +1,4 @@
-"""Speed and scale of lafa-pipeline against its base methods and against Captum, in one run.
+"""Speed and scale of lafa-pipeline against its base methods and against Captum and Interpreto, in one run.
 
     python benchmarks/performance.py                    # writes benchmarks/RESULTS.md
     python benchmarks/performance.py --quick            # fewer texts and no 1M search (a smoke run)
@@ -8,9 +8,15 @@ Sections (all on this machine, in this process unless said, ratios taken within 
    long (~250 tokens) texts: every base method, LAFA on SmoothGrad and on SimpleGrad with cached
    neighbor scores and with live ones (the paper's way), Captum LayerIntegratedGradients (50
    steps) and NoiseTunnel(Saliency) (25 samples) on the same model and texts;
-2. throughput: texts explained one by one versus batched;
-3. index build: texts per second and peak memory (in a fresh subprocess);
-4. search: latency and recall@10 of exact and approximate FAISS indexes at 10k, 100k and 1M
+2. peers (benchmarks/peers.py): Interpreto's Saliency, SmoothGrad and IntegratedGradients and Captum's
+   NoiseTunnel(Saliency) and LayerIntegratedGradients with our samples, steps, noise and output, one
+   text per call and batched, with their Spearman agreement with our word scores;
+3. sampled methods at equal quality (benchmarks/sampling.py): agreement with a 100-sample reference
+   per sample count, i.i.d. (the paper's) versus sampling="low_variance";
+4. throughput: texts explained one by one versus batched;
+5. index build: texts per second and peak memory (in a fresh subprocess), full and lazy, and a lazy
+   index's cold and warm query;
+6. search: latency and recall@10 of exact and approximate FAISS indexes at 10k, 100k and 1M
    synthetic clustered vectors (384 dims), index size, and memory-mapped loading.
 """
 from __future__ import annotations
@@ -32,10 +38,17 @@ import numpy as np
 import torch
 
 from lafa_pipeline import LafaIndex, load_explainer
+from lafa_pipeline.base_methods import MethodParams
 from lafa_pipeline.config import BASE_METHODS, LafaConfig
 from lafa_pipeline.build.default_model import DEV_FILE, TRAIN_FILE, read_tsv
 from lafa_pipeline.files import atomic_write_text
 from lafa_pipeline.index_types import INDEX_TYPE_REGISTRY, search_parameters
+try:  # benchmarks/peers.py: run as a script, this file's folder is on sys.path
+    from peers import captum_runners, peer_rows, peer_section
+    from sampling import sampling_rows, sampling_section
+except ModuleNotFoundError:  # imported as benchmarks.performance
+    from benchmarks.peers import captum_runners, peer_rows, peer_section
+    from benchmarks.sampling import sampling_rows, sampling_section
 
 HERE = Path(__file__).resolve().parent
 
@@ -56,47 +69,6 @@ def long_texts(sentences: list[str], tokenizer, n: int, target_tokens: int = 250
     return out
 
 
-def captum_runners(pipe):
-    """Captum's own LayerIntegratedGradients (50 steps) and NoiseTunnel(Saliency) (25 samples)."""
-    from captum.attr import LayerIntegratedGradients, NoiseTunnel, Saliency
-
-    model = pipe.model
-
-    def prob_from_ids(input_ids, attention_mask, token_type_ids):
-        logits = model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
-        return torch.softmax(logits, -1)
-
-    def prob_from_embeds(embeds, attention_mask, token_type_ids):
-        logits = model(inputs_embeds=embeds, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
-        return torch.softmax(logits, -1)
-
-    lig = LayerIntegratedGradients(prob_from_ids, model.get_input_embeddings())
-    nt = NoiseTunnel(Saliency(prob_from_embeds))
-    sigma = 0.5 * model.get_input_embeddings().weight.std().item()
-
-    def run_lig(text):
-        enc = pipe.tokenizer(text, return_tensors="pt", truncation=True, max_length=pipe.max_length)
-        with torch.no_grad():
-            target = int(prob_from_ids(**enc).argmax())
-        baseline = torch.full_like(enc["input_ids"], pipe.tokenizer.pad_token_id)
-        attr = lig.attribute(enc["input_ids"], baselines=baseline, target=target, n_steps=50,
-                             additional_forward_args=(enc["attention_mask"], enc["token_type_ids"]),
-                             internal_batch_size=64)
-        return attr.pow(2).sum(-1)
-
-    def run_nt(text):
-        enc = pipe.tokenizer(text, return_tensors="pt", truncation=True, max_length=pipe.max_length)
-        embeds = model.get_input_embeddings()(enc["input_ids"]).detach().requires_grad_(True)
-        with torch.no_grad():
-            target = int(prob_from_embeds(embeds, enc["attention_mask"], enc["token_type_ids"]).argmax())
-        attr = nt.attribute(embeds, nt_type="smoothgrad", nt_samples=25, nt_samples_batch_size=25, stdevs=sigma,
-                            target=target, abs=False,
-                            additional_forward_args=(enc["attention_mask"], enc["token_type_ids"]))
-        return attr.pow(2).sum(-1)
-
-    return {"Captum LayerIntegratedGradients (50 steps)": run_lig, "Captum NoiseTunnel(Saliency) (25 samples)": run_nt}
-
-
 def time_methods(runs: dict, texts: list[str], repeats: int = 1) -> dict[str, float]:
     """Mean ms per text of each run; runs are interleaved text by text."""
     for fn in runs.values():  # warm-up
@@ -111,14 +83,19 @@ def time_methods(runs: dict, texts: list[str], repeats: int = 1) -> dict[str, fl
     return {name: statistics.mean(v) for name, v in times.items()}
 
 
+def explanation_texts(tokenizer, n_short: int, n_long: int) -> tuple[list[str], list[str]]:
+    """SST-2 dev sentences of 20-30 tokens, and texts of ~250 tokens (consecutive dev sentences joined)."""
+    dev = read_tsv(DEV_FILE)[0]
+    short = [s for s in dev if 20 <= len(tokenizer(s)["input_ids"]) <= 30][:n_short]
+    return short, long_texts(dev[200:], tokenizer, n_long) if n_long else []
+
+
 def section_explanations(pipe, simple_pipe, n_short: int, n_long: int) -> tuple[str, dict]:
     import warnings
 
     warnings.filterwarnings("ignore")
-    dev = read_tsv(DEV_FILE)[0]
     tok = pipe.tokenizer
-    short = [s for s in dev if 20 <= len(tok(s)["input_ids"]) <= 30][:n_short]
-    long = long_texts(dev[200:], tok, n_long)
+    short, long = explanation_texts(tok, n_short, n_long)
     runs = {m: (lambda t, m=m: pipe(t, method=m)) for m in BASE_METHODS}
     runs["lafa on smooth_grad, cached"] = lambda t: pipe(t)
     runs["lafa on smooth_grad, live"] = lambda t: pipe(t, live_neighbors=True)
@@ -143,6 +120,15 @@ def section_explanations(pipe, simple_pipe, n_short: int, n_long: int) -> tuple[
                  f"average; long: {results['long']['texts']} texts of {results['long']['tokens']:.0f} tokens "
                  "(consecutive dev sentences joined).")
     return "\n".join(lines), results
+
+
+def section_peers(pipe, n_short: int, n_long: int, repeats: int = 1) -> tuple[str, list[dict]]:
+    """Interpreto and Captum beside our methods on the same short (and long) texts, settings matched."""
+    short, long = explanation_texts(pipe.tokenizer, n_short, n_long)
+    rows = peer_rows(pipe, short, repeats, "short")
+    if long:
+        rows += peer_rows(pipe, long, repeats, "long")
+    return "\n".join(peer_section(rows)), rows
 
 
 def section_throughput(simple_pipe, pipe, n: int, n_smooth: int) -> tuple[str, dict]:
@@ -184,11 +170,20 @@ texts, labels = read_tsv(TRAIN_FILE)
 texts, labels = texts[:int(sys.argv[3])], labels[:int(sys.argv[3])]
 before = peak_mb()
 start = time.perf_counter()
-LafaIndex.build(pipe.model, pipe.tokenizer, texts, labels=labels,
-                config=pipe.lafa_config.replace(base_method=sys.argv[2]), show_progress=False)
+index = LafaIndex.build(pipe.model, pipe.tokenizer, texts, labels=labels, lazy=sys.argv[4] == "lazy",
+                        config=pipe.lafa_config.replace(base_method=sys.argv[2]), show_progress=False)
 elapsed = time.perf_counter() - start
 after = peak_mb()
-print(json.dumps({"seconds": elapsed, "texts": len(texts), "rss_before_mb": before, "rss_peak_mb": after}))
+out = {"seconds": elapsed, "texts": len(texts), "rss_before_mb": before, "rss_peak_mb": after}
+if sys.argv[4] == "lazy":  # a cold query scores its neighbors; the same query again reads them
+    explainer = load_explainer(sys.argv[1], index=index)
+    queries = read_tsv(TRAIN_FILE)[0][-20:]
+    for name in ("cold", "warm"):
+        t0 = time.perf_counter()
+        live = sum(explainer(q)["live_neighbors"] for q in queries)
+        out[name + "_ms"] = 1000 * (time.perf_counter() - t0) / len(queries)
+        out[name + "_live_neighbors"] = live / len(queries)
+print(json.dumps(out))
 """
 
 
@@ -196,17 +191,22 @@ def section_build(model_dir: str, n: int) -> tuple[str, dict]:
     results = {}
     lines = ["| base method | texts | texts/s | peak RSS (MB) | peak RSS before the build (model loaded, MB) |",
              "| --- | ---: | ---: | ---: | ---: |"]
-    for method in ("simple_grad", "smooth_grad"):
-        count = n if method == "simple_grad" else max(100, n // 4)
-        done = subprocess.run([sys.executable, "-c", BUILD_SNIPPET, model_dir, method, str(count)],
+    for method, mode in (("simple_grad", "full"), ("smooth_grad", "full"), ("smooth_grad", "lazy")):
+        count = n if method == "simple_grad" or mode == "lazy" else max(100, n // 4)
+        done = subprocess.run([sys.executable, "-c", BUILD_SNIPPET, model_dir, method, str(count), mode],
                               capture_output=True, text=True, check=True)
         r = json.loads(done.stdout.strip().splitlines()[-1])
-        results[method] = r
-        lines.append(f"| {method} | {r['texts']} | {r['texts'] / r['seconds']:.1f} | {r['rss_peak_mb']:.0f} | "
-                     f"{r['rss_before_mb']:.0f} |")
+        results[f"{method}, {mode}"] = r
+        lines.append(f"| {method}{' (lazy: forward passes only)' if mode == 'lazy' else ''} | {r['texts']} | "
+                     f"{r['texts'] / r['seconds']:.1f} | {r['rss_peak_mb']:.0f} | {r['rss_before_mb']:.0f} |")
+    lazy = results["smooth_grad, lazy"]
     lines.append("")
     lines.append("Each build runs in a fresh process (tokenize, encode, score, eps, FAISS); SmoothGrad with the "
-                 "default's 10 samples. `lafa build` under `accelerate launch` splits this work across processes.")
+                 "default's 10 samples. `lafa build` under `accelerate launch` splits this work across processes. "
+                 f"The lazy index pays for scores as queries need them: 20 queries, cold (first time) "
+                 f"{lazy['cold_ms']:.0f} ms a query ({lazy['cold_live_neighbors']:.1f} neighbors scored on the spot), "
+                 f"warm (again) {lazy['warm_ms']:.0f} ms ({lazy['warm_live_neighbors']:.1f}); the scores equal a full "
+                 "build's (tests/test_lazy_index.py).")
     return "\n".join(lines), results
 
 
@@ -308,6 +308,9 @@ def main() -> None:
     args = parser.parse_args()
     started = now()
     pipe = load_explainer()
+    if pipe.index.missing_scores:  # the default's index is lazy: "cached" timings need every score cached
+        pipe.index.score_missing(pipe.model)
+        pipe.index.save_scores()
     model_dir = pipe.model.name_or_path
     # The same references, scored with SimpleGrad: LAFA on the SimpleGrad base.
     simple_dir = Path(model_dir).parent / (Path(model_dir).name + "-simple-grad-index")
@@ -322,6 +325,12 @@ def main() -> None:
     sections = []
     text, explain = section_explanations(pipe, simple_pipe, n_short, n_long)
     sections.append(("Time per explanation", text))
+    text, _ = section_peers(pipe, 3 if args.quick else n_short, 0 if args.quick else n_long)
+    sections.append(("Peers: Interpreto and Captum, settings matched", text))
+    rows = sampling_rows(pipe.model, pipe.tokenizer, read_tsv(DEV_FILE)[0][:5 if args.quick else 30],
+                         counts=(3, 5, 10) if args.quick else (3, 5, 7, 10, 15, 25),
+                         base=MethodParams.from_config(pipe.lafa_config))
+    sections.append(("Sampled methods at equal quality", "\n".join(sampling_section(rows))))
     text, throughput = section_throughput(simple_pipe, pipe, 100 if args.quick else 1000, 32 if args.quick else 200)
     sections.append(("Throughput", text))
     text, build = section_build(model_dir, 200 if args.quick else 2000)

@@ -106,6 +106,9 @@ class RunSizes:
     laptop_pool: int = 2000
     samples: int = 10
     tune_texts: int = 100
+    tune_rounds: int = 2
+    """``lafa tune``: coordinate-ascent rounds and deletion/insertion steps of its objective."""
+    tune_steps: int = 10
     deletion_texts: int = 300
     epochs_scale: float = 1.0
     """Epochs = the case's epochs times this, at least 1."""
@@ -114,6 +117,7 @@ class RunSizes:
     def quick(cls) -> "RunSizes":
         return cls(sst_train=200, sst_refs=40, sst_texts=16, relation_train=120, relation_refs=40, relation_texts=8,
                    laptop_train=200, laptop_refs=40, laptop_texts=12, laptop_pool=30, samples=2, tune_texts=6,
+                   tune_rounds=1, tune_steps=4,
                    deletion_texts=6, epochs_scale=0.0)
 
 
@@ -359,14 +363,15 @@ def settings_of(config: LafaConfig) -> dict:
             "aggregation": config.aggregation, "neighbor_weighting": config.neighbor_weighting}
 
 
-def tune_without_gold(model, tokenizer, index: LafaIndex, texts: list[str], show_progress: bool):
+def tune_without_gold(model, tokenizer, index: LafaIndex, texts: list[str], show_progress: bool, rounds: int = 2,
+                      steps: int = 10):
     """``lafa tune`` as a user runs it: the repo's (paper) settings as the start, the faithfulness
     objective on the model's own outputs, no gold labels; returns its ``TuningResult``."""
     from ..faithfulness.tune import tune_explainer
     from ..feature_attribution import FeatureAttributionPipeline
 
     explainer = FeatureAttributionPipeline(model=model, tokenizer=tokenizer, index=index)
-    return tune_explainer(explainer, texts, show_progress=show_progress)
+    return tune_explainer(explainer, texts, rounds=rounds, steps=steps, show_progress=show_progress)
 
 
 def layer_precision(explainer: Explainer, queries: list[int], num_layers: int, k: int) -> list[dict]:
@@ -463,7 +468,8 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
     tuning_seconds = time.perf_counter() - t0
     say(f"   lafa tune (no gold: insertion - deletion) on the first {len(tune_texts)} test texts")
     t0 = time.perf_counter()
-    by_faithfulness = tune_without_gold(model, tokenizer, index, texts_in_order[:sizes.tune_texts], show_progress)
+    by_faithfulness = tune_without_gold(model, tokenizer, index, texts_in_order[:sizes.tune_texts], show_progress,
+                                        rounds=sizes.tune_rounds, steps=sizes.tune_steps)
     tune_seconds = time.perf_counter() - t0
     paper_settings = settings_of(spec.lafa)
     for label, settings in (("lafa_paper", paper_settings), ("lafa_tuned", tuned),
