@@ -7,7 +7,7 @@ samples; IntegratedGrad: Gauss-Legendre with as many nodes): mean Pearson correl
 and the time per text. ``samples_for_equal_quality`` finds the fewest low-variance samples that
 reach the agreement of the i.i.d. default, which is the speed-up at equal quality.
 
-    python benchmarks/sampling.py --texts 30     # prints the table (also a section of RESULTS.md)
+    python benchmarks/sampling.py --texts 30 --out benchmarks/SAMPLING.md   # also a section of RESULTS.md
 """
 from __future__ import annotations
 
@@ -99,6 +99,7 @@ def sampling_section(rows: list[dict], default: int = 10) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=30)
+    parser.add_argument("--out", help="also write the section to this Markdown file")
     args = parser.parse_args()
     from lafa_pipeline import load_explainer
     from lafa_pipeline.build.default_model import DEV_FILE, read_tsv
@@ -107,7 +108,14 @@ def main() -> None:
     texts = read_tsv(DEV_FILE)[0][:args.texts]
     rows = sampling_rows(pipe.model, pipe.tokenizer, texts,
                          base=MethodParams.from_config(pipe.lafa_config))
-    print("\n".join(sampling_section(rows)))
+    text = "\n".join(sampling_section(rows))
+    print(text)
+    if args.out:
+        from lafa_pipeline.files import atomic_write_text
+
+        atomic_write_text(args.out, f"# Sampled methods at equal quality\n\n`python benchmarks/sampling.py --texts "
+                                    f"{args.texts} --out {args.out}` ({torch.get_num_threads()} torch threads, CPU)\n\n"
+                                    + text + "\n")
 
 
 if __name__ == "__main__":
