@@ -41,6 +41,8 @@ def fine_tune(
     from datasets import Dataset
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
+    ProgressCallback, _BarOnly = _bar_only()
+
     if len(labels) and isinstance(labels[0], (list, tuple, np.ndarray)):
         start_at_label_priors(model, np.asarray(labels, dtype=np.float64))
 
@@ -78,9 +80,25 @@ def fine_tune(
             def loss(outputs, labels, num_items_in_batch=None):
                 return torch.nn.functional.binary_cross_entropy_with_logits(
                     outputs.logits, labels.to(outputs.logits.dtype), pos_weight=weight.to(outputs.logits.device))
-        Trainer(model=model, args=args, train_dataset=data, data_collator=DataCollatorWithPadding(tokenizer),
-                compute_loss_func=loss, optimizers=(optimizer, None)).train()
+        trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=DataCollatorWithPadding(tokenizer),
+                          compute_loss_func=loss, optimizers=(optimizer, None))
+        if show_progress:  # the bar without the metrics dict it prints at the end ({'train_runtime': ...})
+            trainer.remove_callback(ProgressCallback)
+            trainer.add_callback(_BarOnly)
+        trainer.train()
     return model.eval()
+
+
+def _bar_only():
+    from transformers.trainer_callback import ProgressCallback
+
+    class BarOnly(ProgressCallback):
+        """transformers' progress bar, minus the dict of run metrics it writes when training ends."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            return None
+
+    return ProgressCallback, BarOnly
 
 
 @torch.no_grad()
