@@ -119,42 +119,44 @@ def test_integrated_grad_completeness(batch, model):
     torch.testing.assert_close(raw.sum(dim=(1, 2)), delta, rtol=0.02, atol=1e-4)
 
 
+def hand_noisy_gradients(model, batch, targets, params, noises) -> list[torch.Tensor]:
+    """Per text, plain-autograd gradients (samples, T, d) at H + each noise that ``noises(generator, shape,
+    std)`` draws from the text's own seeded generator, added on its real tokens."""
+    ids, mask, types = batch
+    embeds = model.get_input_embeddings()(ids).detach()
+    std = params.sigma * model.get_input_embeddings().weight.std().item()
+    out = []
+    for b in range(ids.shape[0]):
+        real = mask[b].bool()
+        gen = text_generator(ids[b], mask[b], params.seed)
+        grads = []
+        for noise in noises(gen, (int(real.sum()), embeds.shape[-1]), std):
+            x = embeds[b:b + 1].clone()
+            x[0, real] += noise
+            grads.append(hand_grad(model, x, mask[b:b + 1], types[b:b + 1], targets[b:b + 1])[0])
+        out.append(torch.stack(grads))
+    return out
+
+
+def iid_noise(samples):
+    return lambda gen, shape, std: torch.randn((samples, *shape), generator=gen) * std
+
+
 def test_smooth_grad_matches_hand_noise(batch, model):
     ids, mask, types = batch
     targets = torch.tensor([1, 1, 0])
     params = MethodParams(samples=4, sigma=0.7, internal_batch_size=5, seed=3)
-    embeds = model.get_input_embeddings()(ids).detach()
-    std = params.sigma * model.get_input_embeddings().weight.std().item()
-    expected = torch.zeros_like(embeds)
-    for b in range(3):
-        real = mask[b].bool()
-        gen = text_generator(ids[b], mask[b], params.seed)
-        noise = torch.randn((params.samples, int(real.sum()), embeds.shape[-1]), generator=gen) * std
-        for s in range(params.samples):
-            x = embeds[b:b + 1].clone()
-            x[0, real] += noise[s]
-            expected[b] += hand_grad(model, x, mask[b:b + 1], types[b:b + 1], targets[b:b + 1])[0] / params.samples
+    grads = hand_noisy_gradients(model, batch, targets, params, iid_noise(params.samples))
     raw = attribute_raw(ModelAdapter(model), "smooth_grad", ids, mask, targets, types, params)
-    close(raw, expected)
+    close(raw, torch.stack([g.mean(0) for g in grads]))
 
 
 def test_var_grad_is_the_variance_of_the_hand_noise_gradients(batch, model):
     ids, mask, types = batch
     targets = torch.tensor([0, 1, 1])
     params = MethodParams(samples=5, sigma=0.6, internal_batch_size=3, seed=1)
-    embeds = model.get_input_embeddings()(ids).detach()
-    std = params.sigma * model.get_input_embeddings().weight.std().item()
-    expected = torch.zeros(embeds.shape[:2])
-    for b in range(3):
-        real = mask[b].bool()
-        noise = torch.randn((params.samples, int(real.sum()), embeds.shape[-1]),
-                            generator=text_generator(ids[b], mask[b], params.seed)) * std
-        grads = []
-        for s in range(params.samples):
-            x = embeds[b:b + 1].clone()
-            x[0, real] += noise[s]
-            grads.append(hand_grad(model, x, mask[b:b + 1], types[b:b + 1], targets[b:b + 1])[0])
-        expected[b] = torch.stack(grads).var(0, unbiased=False).sum(-1) * mask[b]
+    grads = hand_noisy_gradients(model, batch, targets, params, iid_noise(params.samples))
+    expected = torch.stack([g.var(0, unbiased=False).sum(-1) for g in grads]) * mask
     close(attribute(ModelAdapter(model), "var_grad", ids, mask, targets, types, params), expected)
 
 
@@ -259,18 +261,14 @@ def test_low_variance_smooth_grad_uses_antithetic_noise(batch, model):
     ids, mask, types = batch
     targets = torch.tensor([1, 1, 0])
     params = MethodParams(samples=5, sigma=0.7, internal_batch_size=7, seed=3, sampling="low_variance")
-    embeds = model.get_input_embeddings()(ids).detach()
-    std = params.sigma * model.get_input_embeddings().weight.std().item()
-    expected = torch.zeros_like(embeds)
-    for b in range(3):
-        real = mask[b].bool()
-        gen = text_generator(ids[b], mask[b], params.seed)
-        half = torch.randn((3, int(real.sum()), embeds.shape[-1]), generator=gen) * std
-        for noise in [half[0], half[1], half[2], -half[0], -half[1]]:  # 5 samples: 3 draws, 2 mirrored
-            x = embeds[b:b + 1].clone()
-            x[0, real] += noise
-            expected[b] += hand_grad(model, x, mask[b:b + 1], types[b:b + 1], targets[b:b + 1])[0] / 5
-    close(attribute_raw(ModelAdapter(model), "smooth_grad", ids, mask, targets, types, params), expected)
+
+    def antithetic(gen, shape, std):  # 5 samples: 3 draws, 2 of them mirrored
+        half = torch.randn((3, *shape), generator=gen) * std
+        return [half[0], half[1], half[2], -half[0], -half[1]]
+
+    grads = hand_noisy_gradients(model, batch, targets, params, antithetic)
+    close(attribute_raw(ModelAdapter(model), "smooth_grad", ids, mask, targets, types, params),
+          torch.stack([g.mean(0) for g in grads]))
 
 
 def test_low_variance_integrated_grad_is_closer_to_completeness(batch, model):
