@@ -77,6 +77,7 @@ class FeatureAttributionPipeline(Pipeline):
                                            else self._saved_config(directory))
         self.lafa = Lafa(self.model, self.index, self.lafa_config)
         self.max_length = max_length_of(self.tokenizer, self.model.config)
+        self._reference_cache: dict[tuple[int, int], tuple[dict, list[str]]] = {}
 
     # ----- loading ----------------------------------------------------------------------------
     def _set_precision(self, explain_dtype: str) -> None:
@@ -259,11 +260,19 @@ class FeatureAttributionPipeline(Pipeline):
         entry: Neighbor = {"text": self.index.texts[ref], "distance": distance, "label": label, "index": ref}
         scores = None if target is None else self.index.cached_scores(ref, target)
         if scores is not None:  # cached at build time, or computed for this call by a lazy index
-            _, meta = encode(self.tokenizer, self.index.texts[ref], self.max_length, warn=False)
+            meta, tokens = self._reference_tokens(ref)
             if len(meta["offsets"]) == len(scores):
-                tokens = self.tokenizer.convert_ids_to_tokens(self.index.token_ids(ref).tolist())
                 entry["tokens"] = group_scores(meta, scores.tolist(), tokens, strategy)
         return entry
+
+    def _reference_tokens(self, ref: int) -> tuple[dict, list[str]]:
+        """A reference's word metadata (offsets, word ids) and tokens, tokenized once per index and kept:
+        the same neighbors come back call after call."""
+        key = (id(self.index), ref)
+        if key not in self._reference_cache:
+            _, meta = encode(self.tokenizer, self.index.texts[ref], self.max_length, warn=False)
+            self._reference_cache[key] = (meta, self.tokenizer.convert_ids_to_tokens(self.index.token_ids(ref).tolist()))
+        return self._reference_cache[key]
 
     # ----- saving ------------------------------------------------------------------------------
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
