@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 from .base_methods import MethodParams, attribute
 from .config import CONFIG_NAME, LafaConfig, check_choice, indexable_base_methods
 from .files import atomic_folder, atomic_path, atomic_write_text
-from .index_types import INDEX_TYPE_REGISTRY, search_parameters
+from .index_types import INDEX_TYPE_REGISTRY, resolve_index, search_parameters
 from .model_adapter import ModelAdapter
 from .text_inputs import check_text, encode, max_length_of, pad_right
 
@@ -259,7 +259,8 @@ class LafaIndex:
                              f"(pooling {config.pooling!r}), so they cannot be told apart: for a decoder-only model "
                              "(whose first token sees nothing else) use pooling 'mean' or 'last', or choose another "
                              "layer, or check for duplicate reference texts")
-        config = config.replace(eps=eps)
+        index_type, index_params = resolve_index(config.index_type, config.index_params, *vectors.shape)
+        config = config.replace(eps=eps, index_type=index_type, index_params=index_params)
         meta = {
             "format_version": FORMAT_VERSION,
             "model_name": _model_name(model),

@@ -10,6 +10,8 @@ import torch
 
 from lafa_pipeline import LafaConfig, LafaIndex
 from lafa_pipeline.base_methods import MethodParams, attribute
+from lafa_pipeline import index_types
+from lafa_pipeline.index_types import check_index_params, choose_index
 from lafa_pipeline.index import ARRAYS_NAME, FAISS_NAME, INDEX_FILES, INDEX_META_NAME, TEXTS_NAME, estimate_eps
 from lafa_pipeline.model_adapter import ModelAdapter
 
@@ -64,14 +66,39 @@ def test_search_matches_brute_force(index, model, tokenizer):
             np.testing.assert_allclose([d for _, d in result], dist[expected], rtol=1e-4)
 
 
-@pytest.mark.parametrize("index_type,params", [("hnsw", {"M": 8, "ef_search": 64}), ("ivf", {"nlist": 2, "nprobe": 2})])
+def neighbor_ids(index, queries, labels=None):
+    return [[r for r, _ in row] for row in index.search(queries, 4, labels, use_eps=False)]
+
+
+@pytest.mark.parametrize("index_type,params", [("hnsw", {"M": 8, "ef_search": 64}), ("ivf", {"nlist": 2, "nprobe": 2}),
+                                               ("ivf_pq", {"nlist": 2, "nprobe": 2, "m": 4})])
 def test_approximate_indexes_find_the_exact_neighbors(model, tokenizer, index, index_type, params):
     config = index.config.replace(index_type=index_type, index_params=params, eps=None, base_method="simple_grad")
     approx = LafaIndex.build(model, tokenizer, TEXTS, labels=LABELS, config=config, show_progress=False)
     queries = pooled(model, tokenizer, ["good acting", "boring plot"], config.layer)
-    exact = index.search(queries, 4, use_eps=False)
-    assert [[r for r, _ in row] for row in approx.search(queries, 4, use_eps=False)] == [[r for r, _ in row]
-                                                                                          for row in exact]
+    for labels in (None, [1, 0]):  # the label filter (a FAISS ID selector) reaches every index type
+        assert neighbor_ids(approx, queries, labels) == neighbor_ids(index, queries, labels)
+
+
+def test_approximate_chooses_by_size_and_saves_its_pick(model, tokenizer, index, tmp_path, monkeypatch):
+    assert choose_index(index_types.EXACT_UP_TO)[0] == "flat"
+    assert choose_index(index_types.EXACT_UP_TO + 1)[0] == "hnsw"
+    kind, params = choose_index(1_000_000)
+    assert kind == "ivf_pq" and 1 <= params["nprobe"] <= params["nlist"]
+    check_index_params(kind, params)
+    with pytest.raises(ValueError, match="chooses its own parameters.*ivf_pq"):
+        LafaConfig(index_type="approximate", index_params={"nprobe": 4})
+    # a small index with the thresholds lowered takes the large-index branch, end to end
+    monkeypatch.setattr(index_types, "EXACT_UP_TO", 4)
+    monkeypatch.setattr(index_types, "HNSW_UP_TO", 8)
+    config = index.config.replace(index_type="approximate", index_params={}, eps=None, base_method="simple_grad")
+    built = LafaIndex.build(model, tokenizer, TEXTS, labels=LABELS, config=config, show_progress=False)
+    assert built.config.index_type == "ivf_pq" and built.config.index_params == choose_index(len(TEXTS), 16)[1]
+    built.save_pretrained(tmp_path)
+    loaded = LafaIndex.from_pretrained(tmp_path)
+    assert loaded.config.index_type == "ivf_pq"
+    queries = pooled(model, tokenizer, ["good acting", "boring plot"], config.layer)
+    assert neighbor_ids(loaded, queries, [1, 0]) == neighbor_ids(index, queries, [1, 0])
 
 
 def test_save_load_round_trip(index, tmp_path):

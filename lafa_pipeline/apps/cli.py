@@ -380,7 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sampling", choices=SAMPLINGS, default=defaults.sampling,
                    help="iid (the paper's) or low_variance (antithetic noise, stratified points, Gauss-Legendre "
                         "nodes: the same accuracy with fewer samples/steps)")
-    p.add_argument("--index-type", choices=INDEX_TYPES, default=defaults.index_type)
+    p.add_argument("--index-type", choices=INDEX_TYPES, default=defaults.index_type,
+                   help="flat = exact search (default); approximate = chosen from the number of texts (exact up to "
+                        "20k, HNSW up to 100k, IVF + PQ fast scan with exact re-ranking above); or a type itself")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lazy", action="store_true",
                    help="forward passes only: each reference's base-method scores are computed when a query first "
