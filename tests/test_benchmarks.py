@@ -1,0 +1,42 @@
+"""The benchmarks' own logic: equal-quality matching against a peer, and the search measurement."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("faiss")
+from benchmarks.peers import equal_quality_lines  # noqa: E402
+from benchmarks.performance import measure_search, search_configs  # noqa: E402
+
+
+def row(method, sampling, count, ms, agreement):
+    return {"method": method, "sampling": sampling, "count": count, "ms_per_text": ms,
+            "pearson_with_reference": agreement}
+
+
+def test_equal_quality_takes_our_fastest_setting_that_agrees_as_well_as_the_peer():
+    peer = [{**row("smooth_grad", "-", 10, 120.0, 0.99), "reference": 100, "texts": 3},
+            {**row("integrated_grad", "-", 25, 300.0, 0.999), "reference": 100, "texts": 3}]
+    ours = [row("smooth_grad", "iid", 5, 50.0, 0.985),  # fastest, but below the peer's agreement
+            row("smooth_grad", "iid", 7, 70.0, 0.991),
+            row("smooth_grad", "low_variance", 10, 100.0, 0.995),
+            row("integrated_grad", "low_variance", 25, 280.0, 0.998)]  # never reaches 0.999
+    lines, speedups = equal_quality_lines(peer, ours)
+    assert speedups == {"smooth_grad": pytest.approx(120.0 / 70.0), "integrated_grad": None}
+    assert any("| smooth_grad |" in line and "iid, 7," in line for line in lines)
+    assert any("| integrated_grad |" in line and "none of ours reached it" in line for line in lines)
+
+
+def test_search_measurement_recall_against_exact_and_the_pick_row():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(30_000, 8)).astype(np.float32)
+    queries = rng.normal(size=(20, 8)).astype(np.float32)
+    configs = search_configs(len(vectors), 8)
+    assert [c[0] for c in configs[:2]] == ["flat", "approximate (pick)"] and configs[1][1] == "hnsw"
+    rows, results = measure_search(vectors, queries, configs, "test")
+    assert len(rows) == len(configs) == len(results)
+    assert results[0]["recall"] == 1.0  # the exact index is the reference
+    distances = ((vectors[None] - queries[:, None]) ** 2).sum(-1)
+    exact = np.argsort(distances, axis=1)[:, :10]
+    assert np.array_equal(np.sort(results[0]["index"].search(queries, 10)[1], axis=1), np.sort(exact, axis=1))
+    assert 0.9 <= results[1]["recall"] <= 1.0 and all(r["build_s"] >= 0 and r["ms"] > 0 for r in results)
