@@ -164,9 +164,14 @@ def test_quick_evaluation_from_data_to_report(data_dir, tmp_path):
     (out / "README.md").unlink()
     assert main(["evaluate", "--report-only", "--output", str(out)]) == 0
     assert (out / "README.md").read_text() == readme
-    # A second run reuses the fine-tuned model and the index from the cache.
-    assert main(["evaluate", "--quick", "--cases", "laptops", "--output", str(tmp_path / "again"),
+    # Rerunning one case into the same folder reuses the fine-tuned model and the index from the
+    # cache, and keeps the other cases' results, saying so.
+    assert main(["evaluate", "--quick", "--cases", "laptops", "--output", str(out),
                  "--cache-dir", str(cache)]) == 0
-    again = json.loads((tmp_path / "again" / "results.json").read_text())["cases"]["laptops"]
+    rerun = json.loads((out / "results.json").read_text())
+    assert rerun["kept_cases"] == ["sst", "webnlg", "nyt"] and list(rerun["cases"]) == [*rerun["kept_cases"], "laptops"]
+    assert all(rerun["cases"][k] == results["cases"][k] for k in rerun["kept_cases"])
+    assert "Cases sst, webnlg, nyt come from an earlier run" in (out / "README.md").read_text()
+    again = rerun["cases"]["laptops"]
     assert again["training"]["cached"] and again["index"]["cached"]
     assert again["values"] == results["cases"]["laptops"]["values"]

@@ -557,6 +557,7 @@ def run_evaluation(data_dir: str | os.PathLike | None, output: str | os.PathLike
         earlier = json.loads(previous.read_text())
         if earlier.get("quick") == quick:
             results["cases"] = {k: v for k, v in earlier.get("cases", {}).items() if k not in cases}
+            results["kept_cases"] = list(results["cases"])
     for name in cases:
         results["cases"][name] = evaluate_case(name, data_dir, sizes, cache, show_progress)
         # Written after every case, so a failure later leaves the finished cases on disk.
