@@ -95,10 +95,11 @@ def test_approximate_chooses_by_size_and_saves_its_pick(model, tokenizer, index,
     built = LafaIndex.build(model, tokenizer, TEXTS, labels=LABELS, config=config, show_progress=False)
     assert built.config.index_type == "ivf_pq" and built.config.index_params == choose_index(len(TEXTS), 16)[1]
     built.save_pretrained(tmp_path)
-    loaded = LafaIndex.from_pretrained(tmp_path)
-    assert loaded.config.index_type == "ivf_pq"
     queries = pooled(model, tokenizer, ["good acting", "boring plot"], config.layer)
-    assert neighbor_ids(loaded, queries, [1, 0]) == neighbor_ids(index, queries, [1, 0])
+    for mmap in (False, True):
+        loaded = LafaIndex.from_pretrained(tmp_path, mmap=mmap)
+        assert loaded.config.index_type == "ivf_pq"
+        assert neighbor_ids(loaded, queries, [1, 0]) == neighbor_ids(index, queries, [1, 0])
 
 
 def test_save_load_round_trip(index, tmp_path):
