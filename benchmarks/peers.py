@@ -387,10 +387,16 @@ def peer_quality_rows(pipe, texts: list[str], reference: int = 100) -> list[dict
     return rows
 
 
-def equal_quality_lines(peer: list[dict], ours: list[dict]) -> tuple[list[str], dict[str, float | None]]:
+PEER_NAMES = {"smooth_grad": "Interpreto SmoothGrad", "integrated_grad": "Interpreto IntegratedGradients"}
+
+
+def equal_quality_lines(peer: list[dict], ours: list[dict], timed: list[dict] | None = None,
+                        sampling: str = "iid") -> tuple[list[str], dict[str, float | None]]:
     """Markdown lines and speed-ups: for each of Interpreto's rows, our fastest setting (any sampling,
     any count of ``ours``, rows of ``benchmarks/sampling.py``) that agrees with our own converged reference
-    at least as well as Interpreto does with its own; speed-up = Interpreto's ms / ours."""
+    at least as well as Interpreto does with its own; speed-up = Interpreto's ms / ours. With ``timed``
+    (``peer_rows``' output), also the batched speed-up at the same count, where ours (``sampling``) agrees
+    at least as well there; keys "<method>, batched"."""
     lines = ["| method | Interpreto: n, agreement, ms per text | ours at equal quality: sampling, n, agreement, "
              "ms per text | speed-up |", "| --- | --- | --- | ---: |"]
     speedups: dict[str, float | None] = {}
@@ -398,15 +404,32 @@ def equal_quality_lines(peer: list[dict], ours: list[dict]) -> tuple[list[str], 
         good = [r for r in ours if r["method"] == row["method"]
                 and r["pearson_with_reference"] >= row["pearson_with_reference"]]
         best = min(good, key=lambda r: r["ms_per_text"], default=None)
-        peer_cell = f"{row['count']}, {row['pearson_with_reference']:.3f}, {row['ms_per_text']:.0f}"
+        peer_cell = f"{row['count']}, {row['pearson_with_reference']:.4f}, {row['ms_per_text']:.0f}"
         if best is None:
             speedups[row["method"]] = None
             lines.append(f"| {row['method']} | {peer_cell} | none of ours reached it | - |")
             continue
         speedups[row["method"]] = row["ms_per_text"] / best["ms_per_text"]
         lines.append(f"| {row['method']} | {peer_cell} | {best['sampling']}, {best['count']}, "
-                     f"{best['pearson_with_reference']:.3f}, {best['ms_per_text']:.0f} | "
+                     f"{best['pearson_with_reference']:.4f}, {best['ms_per_text']:.0f} | "
                      f"{speedups[row['method']]:.2f}x |")
+    for row in peer if timed else []:
+        same = next((r for r in ours if (r["method"], r["sampling"], r["count"]) == (row["method"], sampling, row["count"])),
+                    None)
+        mine = next((r for r in timed if r["method"] == row["method"] and r["mode"] == "batched"), None)
+        theirs = next((r for r in timed if r["method"].startswith(PEER_NAMES[row["method"]]) and r["mode"] == "batched"
+                       and r["label"] == (mine or {}).get("label")), None)
+        if same is None or mine is None or theirs is None:
+            continue
+        key = f"{row['method']}, batched"
+        if same["pearson_with_reference"] >= row["pearson_with_reference"]:
+            speedups[key] = theirs["ms"] / mine["ms"]
+            verdict = f"{speedups[key]:.2f}x"
+        else:
+            speedups[key], verdict = None, "ours agrees less at this n"
+        lines.append(f"| {row['method']}, batched ({mine['texts']} {mine['label']} texts a call) | {row['count']}, "
+                     f"{row['pearson_with_reference']:.4f}, {theirs['ms']:.0f} | {sampling}, {row['count']}, "
+                     f"{same['pearson_with_reference']:.4f}, {mine['ms']:.0f} | {verdict} |")
     lines += ["", f"Quality = agreement (mean Pearson of token scores per text) with the same method at "
               f"{peer[0]['reference']} samples/steps, each library with its own converged value (their scores "
               f"differ in kind: see above); {peer[0]['texts']} SST-2 dev sentences, one text per call, one process."]

@@ -21,8 +21,14 @@ def test_equal_quality_takes_our_fastest_setting_that_agrees_as_well_as_the_peer
             row("smooth_grad", "iid", 7, 70.0, 0.991),
             row("smooth_grad", "low_variance", 10, 100.0, 0.995),
             row("integrated_grad", "low_variance", 25, 280.0, 0.998)]  # never reaches 0.999
-    lines, speedups = equal_quality_lines(peer, ours)
-    assert speedups == {"smooth_grad": pytest.approx(120.0 / 70.0), "integrated_grad": None}
+    timed = [{"method": m, "mode": mode, "label": "short", "ms": ms, "texts": 12} for m, mode, ms in (
+        ("smooth_grad", "batched", 60.0), ("Interpreto SmoothGrad(n_perturbations=10)", "batched", 240.0),
+        ("smooth_grad", "one by one", 100.0), ("integrated_grad", "batched", 150.0),
+        ("Interpreto IntegratedGradients(n_perturbations=25)", "batched", 300.0))]
+    lines, speedups = equal_quality_lines(peer, ours, timed, "low_variance")
+    assert speedups == {"smooth_grad": pytest.approx(120.0 / 70.0), "integrated_grad": None,
+                        "smooth_grad, batched": pytest.approx(240.0 / 60.0),  # ours at n = 10 agrees .995 >= .99
+                        "integrated_grad, batched": None}  # ours at n = 25 agrees .998 < .999
     assert any("| smooth_grad |" in line and "iid, 7," in line for line in lines)
     assert any("| integrated_grad |" in line and "none of ours reached it" in line for line in lines)
 
