@@ -74,7 +74,8 @@ def long_texts(sentences: list[str], tokenizer, n: int, target_tokens: int = 250
 
 
 def time_methods(runs: dict, texts: list[str], repeats: int = 1) -> dict[str, float]:
-    """Mean ms per text of each run; runs are interleaved text by text."""
+    """Median ms per text of each run (one slow call on this shared machine moved a 12-text mean by 30 %);
+    runs are interleaved text by text."""
     for fn in runs.values():  # warm-up
         fn(texts[0])
     times: dict[str, list[float]] = {name: [] for name in runs}
@@ -84,7 +85,7 @@ def time_methods(runs: dict, texts: list[str], repeats: int = 1) -> dict[str, fl
                 start = now()
                 fn(text)
                 times[name].append(1000 * (now() - start))
-    return {name: statistics.mean(v) for name, v in times.items()}
+    return {name: statistics.median(v) for name, v in times.items()}
 
 
 def explanation_texts(tokenizer, n_short: int, n_long: int) -> tuple[list[str], list[str]]:
@@ -113,7 +114,7 @@ def section_explanations(pipe, simple_pipe, n_short: int, n_long: int) -> tuple[
     cfg = pipe.lafa_config
     lines = [f"Default model (MiniLM-L6 on SST-2), {len(pipe.index)} reference texts; SmoothGrad-{cfg.samples} "
              f"(the default's setting), IG {cfg.steps} steps, SHAP {cfg.samples} draws, {cfg.n_neighbors} neighbors.",
-             "", "| method | short: ms/text | x simple_grad | long: ms/text | x simple_grad |",
+             "", "| method | short: median ms/text | x simple_grad | long: median ms/text | x simple_grad |",
              "| --- | ---: | ---: | ---: | ---: |"]
     for method in runs:
         s, lg = results["short"]["ms"], results["long"]["ms"]

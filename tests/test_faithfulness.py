@@ -138,6 +138,24 @@ def test_tuning_never_loses_to_the_base_method_on_its_texts(explainer):
     assert result.config.tuning["gain"] == pytest.approx(result.best_value - result.base_value)
 
 
+def test_tuning_keeps_the_base_method_when_the_choice_loses_on_held_out_texts(explainer, monkeypatch):
+    """Objective values rigged per text: any lambda > 0 gains on the tuning texts and loses on the held-out
+    ones, so the chosen setting must give way to lambda = 0; with the signs reversed nothing changes."""
+    from lafa_pipeline.faithfulness import tune
+
+    n_held = round(0.3 * len(TEXTS))
+    for held_sign, keeps_base in ((-1.0, True), (1.0, False)):
+        def rigged(expl, config, items, predict, mask, steps, sign=held_sign):
+            held = len(items) == n_held
+            return [0.0 if config.lam == 0 else (sign if held else 1.0) * (0.1 + config.lam) for _ in items]
+
+        monkeypatch.setattr(tune, "_values", rigged)
+        result = tune_explainer(explainer, TEXTS, holdout=0.3, rounds=1, steps=4, show_progress=False)
+        assert result.holdout["n"] == n_held and (result.holdout["mean_diff"] < 0) == keeps_base
+        assert result.config.tuning["kept_base"] is keeps_base and (result.config.lam == 0.0) is keeps_base
+        assert ("kept the base method alone" in result.summary()) is keeps_base
+
+
 def test_cli_evaluate_and_tune_on_a_csv(explainer, tmp_path, capsys):
     repo = tmp_path / "repo"
     explainer.save_pretrained(repo)
