@@ -161,9 +161,15 @@ def _lafa_tune_text(case: dict) -> str:
         return ""
     t = case["lafa_tune"]
     tuning = t["tuning"]
+    held = tuning.get("held_out")
+    held_text = ""
+    if held:
+        held_text = (f"; on {held['n']} more of those texts, held out as `lafa tune --holdout` does, its gain was "
+                     f"{_ci(held)}" + (", so the base method alone was kept" if tuning.get("kept_base") else ""))
     return (f" `lafa tune` (no gold: insertion − deletion of the model's own output, {tuning['tuning_texts']} of "
             f"the same texts, {t['settings_tried']} settings, {t['seconds']:.0f} s) chose {_settings_line(t['settings'])} "
-            f"(objective {tuning['tuned_value']:.4f} against {tuning['base_value']:.4f} for the base method alone).")
+            f"(objective {tuning['tuned_value']:.4f} against {tuning['base_value']:.4f} for the base method alone"
+            f"{held_text}).")
 
 
 def _ci(c: dict) -> str:
