@@ -286,3 +286,16 @@ def test_normalized_lafa_equals_its_pieces(model, tokenizer, index):
     expected = base.mean() * (0.4 * own + 0.6 * torch.where(den > 0, num / den, own))
     torch.testing.assert_close(torch.tensor(scores(r)), expected, rtol=1e-4, atol=1e-6 * float(expected.max()))
     assert r["neighbors"] and min(scores(r)) >= 0
+
+
+def test_neighbor_words_tokenized_in_one_batch_equal_one_by_one(explainer):
+    result = explainer("a good film with a bad end")
+    refs = [n["index"] for n in result["neighbors"]]
+    assert refs and all(n["tokens"] for n in result["neighbors"])
+    batched = {ref: explainer._reference_cache[(id(explainer.index), ref)] for ref in refs}
+    explainer._reference_cache.clear()
+    for ref in refs:  # the single-text path: encode() as for a query
+        meta, tokens = explainer._reference_tokens(ref)
+        assert tokens == batched[ref][1]
+        assert {k: meta[k] for k in ("text", "offsets", "special", "word_ids")} == batched[ref][0]
+    assert explainer("a good film with a bad end")["neighbors"] == result["neighbors"]
