@@ -301,7 +301,7 @@ def _noisy_gradients(x: MethodInputs) -> Tensor:
     batch, _, dim = x.embeds.shape
     n = x.params.samples
     points = x.embeds.repeat_interleave(n, dim=0).clone()
-    noise_std = x.params.sigma * x.adapter.embedding.weight.std().item()
+    noise_std = x.params.sigma * x.adapter.embedding_std()
     for b in range(batch):
         real = x.attention_mask[b].bool()
         gen = text_generator(x.input_ids[b], x.attention_mask[b], x.params.seed)

@@ -40,6 +40,16 @@ class ModelAdapter:
         self.output = output
         self.problem_type = problem_type_of(model.config)
         self.embedding = model.get_input_embeddings()
+        self._embedding_std: tuple[tuple, float] | None = None
+
+    def embedding_std(self) -> float:
+        """The std of the input-embedding table (SmoothGrad's noise unit), kept until the weights change:
+        over 30k x 384 values it cost about 15 ms, a sixth of a short text's SmoothGrad, on every call."""
+        weight = self.embedding.weight
+        key = (weight.data_ptr(), weight._version, tuple(weight.shape))
+        if self._embedding_std is None or self._embedding_std[0] != key:
+            self._embedding_std = (key, weight.detach().float().std().item())
+        return self._embedding_std[1]
 
     @property
     def pad_id(self) -> int:

@@ -307,3 +307,13 @@ def test_low_variance_shap_draws_one_point_per_stratum(batch, model, monkeypatch
     for b in range(3):
         alphas = (seen[0][b * n:(b + 1) * n, 0, 0] / embeds[b, 0, 0]).tolist()  # points = alpha * H
         assert sorted(int(a * n) for a in alphas) == list(range(n))
+
+
+def test_embedding_std_is_kept_until_the_weights_change():
+    model = tiny_model()
+    adapter = ModelAdapter(model)
+    weight = model.get_input_embeddings().weight
+    assert adapter.embedding_std() == pytest.approx(weight.std().item(), rel=1e-6)
+    with torch.no_grad():
+        weight.mul_(3.0)  # an in-place change (fine-tuning steps do the same) must not serve the old value
+    assert adapter.embedding_std() == pytest.approx(weight.std().item(), rel=1e-6)
