@@ -252,7 +252,7 @@ def measure_search(vectors: np.ndarray, queries: np.ndarray, configs: list[tuple
     for name, kind, params in configs:
         key = (kind, tuple(sorted((k, v) for k, v in params.items() if k not in SEARCH_TIME)))
         if key != built_key:
-            index = None  # free the previous index first
+            index = None  # drop this loop's reference before building the next (results keep theirs)
             start = now()
             index = INDEX_TYPE_REGISTRY.get(kind).build(vectors, params)
             built_key, build = key, now() - start
@@ -291,10 +291,10 @@ def section_search(sizes: list[int], dim: int = 384) -> tuple[str, list[dict]]:
         lines += rows
         results += found
         if n == max(sizes):
-            ivf = next((r["index"] for r in found if r["kind"] in ("ivf", "ivf_pq")), None)
+            ivf = next((r for r in found if r["kind"] in ("ivf", "ivf_pq")), None)
             if ivf is not None:
-                m = mmap_check(ivf)
-                lines += ["", f"Memory-mapped loading of the {n:,}-vector {found[-1]['kind']} file ({m['file_mb']:.0f} MB): "
+                m = mmap_check(ivf["index"])
+                lines += ["", f"Memory-mapped loading of the {n:,}-vector {ivf['kind']} file ({m['file_mb']:.0f} MB): "
                           f"{m['mmap_load_s'] * 1000:.0f} ms and {m['mmap_rss_mb']:.0f} MB of new resident memory, "
                           f"versus {m['read_load_s'] * 1000:.0f} ms and {m['read_rss_mb']:.0f} MB for a full read; "
                           f"same neighbors: {m['same']}."]
@@ -320,7 +320,7 @@ def section_real_search(pipe, data_dir: str | None, limit: int | None = None) ->
         texts = read_tsv(TRAIN_FILE)[0]
         source = "the 8k SST-2 train sentences shipped with the package"
     texts = list(dict.fromkeys(texts))[:limit]
-    config = pipe.lafa_config.replace(base_method="simple_grad")
+    config = pipe.lafa_config  # forward passes only (score=False): the base method plays no part
     start = now()
     vectors, _ = encode_references(pipe.model, pipe.tokenizer, texts, None, config, score=False)
     encode_s = now() - start

@@ -19,7 +19,7 @@ import numpy as np
 from .aggregation import AGGREGATIONS, NEIGHBOR_WEIGHTINGS
 from .base_methods import BASE_METHOD_REGISTRY
 from .files import atomic_write_text
-from .index_types import APPROXIMATE, INDEX_TYPE_REGISTRY, check_index_params
+from .index_types import check_index_params, index_type_choices
 from .kernels import KERNEL_REGISTRY
 from .registry import check_choice
 
@@ -28,7 +28,7 @@ CONFIG_NAME = "lafa_config.json"
 # Names of what the registries hold; a new method, kernel or index type is one entry in its module.
 BASE_METHODS = BASE_METHOD_REGISTRY.names
 KERNELS = KERNEL_REGISTRY.names
-INDEX_TYPES = INDEX_TYPE_REGISTRY.names + (APPROXIMATE,)
+INDEX_TYPES = index_type_choices()
 
 
 def method_names() -> tuple[str, ...]:
@@ -200,7 +200,7 @@ class LafaConfig:
         check_choice("pooling", self.pooling, POOLINGS)
         check_choice("kernel", self.kernel, KERNEL_REGISTRY.names)
         check_choice("base_method", self.base_method, BASE_METHOD_REGISTRY.names)
-        check_choice("index_type", self.index_type, INDEX_TYPE_REGISTRY.names + (APPROXIMATE,))
+        check_choice("index_type", self.index_type, index_type_choices())
         check_index_params(self.index_type, self.index_params)
         check_choice("output", self.output, OUTPUTS)
         check_choice("ig_reference", self.ig_reference, IG_REFERENCES)

@@ -268,29 +268,28 @@ class FeatureAttributionPipeline(Pipeline):
         return entry
 
     def _tokenize_references(self, refs: list[int]) -> None:
-        """Keep the word metadata of the single-text references among ``refs`` not seen yet, tokenized in one
-        batched call (a call per reference cost about as much as SimpleGrad on a short text, for 20 neighbors)."""
-        todo = [r for r in dict.fromkeys(refs) if (id(self.index), r) not in self._reference_cache
-                and isinstance(self.index.texts[r], str)]
-        if not todo:
-            return
-        texts = [self.index.texts[r] for r in todo]
-        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, return_offsets_mapping=True,
-                             return_special_tokens_mask=True)
-        for row, (ref, text) in enumerate(zip(todo, texts)):
-            meta = {"text": text, "offsets": [tuple(o) for o in enc["offset_mapping"][row]],
-                    "special": [bool(s) for s in enc["special_tokens_mask"][row]], "word_ids": enc.word_ids(row)}
+        """Keep the word metadata (offsets, word ids) and tokens of the references among ``refs`` not seen yet:
+        single texts in one batched tokenizer call (a call each cost about as much as SimpleGrad on a short
+        text, for 20 neighbors), pairs as queries are. Kept per index: the same neighbors come back."""
+        todo = [r for r in dict.fromkeys(refs) if (id(self.index), r) not in self._reference_cache]
+        singles = [r for r in todo if isinstance(self.index.texts[r], str)]
+        metas = {}
+        if singles:
+            enc = self.tokenizer([self.index.texts[r] for r in singles], truncation=True, max_length=self.max_length,
+                                 return_offsets_mapping=True, return_special_tokens_mask=True)
+            for row, ref in enumerate(singles):
+                metas[ref] = {"text": self.index.texts[ref], "offsets": [tuple(o) for o in enc["offset_mapping"][row]],
+                              "special": [bool(s) for s in enc["special_tokens_mask"][row]],
+                              "word_ids": enc.word_ids(row)}
+        for ref in todo:
+            meta = metas.get(ref) or encode(self.tokenizer, self.index.texts[ref], self.max_length, warn=False)[1]
             tokens = self.tokenizer.convert_ids_to_tokens(self.index.token_ids(ref).tolist())
             self._reference_cache[(id(self.index), ref)] = (meta, tokens)
 
     def _reference_tokens(self, ref: int) -> tuple[dict, list[str]]:
-        """A reference's word metadata (offsets, word ids) and tokens, tokenized once per index and kept:
-        the same neighbors come back call after call."""
-        key = (id(self.index), ref)
-        if key not in self._reference_cache:
-            _, meta = encode(self.tokenizer, self.index.texts[ref], self.max_length, warn=False)
-            self._reference_cache[key] = (meta, self.tokenizer.convert_ids_to_tokens(self.index.token_ids(ref).tolist()))
-        return self._reference_cache[key]
+        """A reference's word metadata and tokens (``_tokenize_references``)."""
+        self._tokenize_references([ref])
+        return self._reference_cache[(id(self.index), ref)]
 
     # ----- saving ------------------------------------------------------------------------------
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:

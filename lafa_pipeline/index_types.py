@@ -65,6 +65,13 @@ INDEX_TYPE_REGISTRY: Registry[IndexType] = Registry("index_type")
 TRAIN_PER_LIST = 64
 APPROXIMATE = "approximate"
 """Not a FAISS type: ``index_type="approximate"`` lets ``choose_index`` pick one from the number of references."""
+EXACT_UP_TO = 20_000
+HNSW_UP_TO = 100_000
+
+
+def index_type_choices() -> tuple[str, ...]:
+    """What ``index_type`` accepts: the registered types (those registered later included) and "approximate"."""
+    return INDEX_TYPE_REGISTRY.names + (APPROXIMATE,)
 
 
 def _lists(n: int, dim: int) -> int:
@@ -126,13 +133,9 @@ def choose_index(n: int, dim: int = 384) -> tuple[str, dict[str, Any]]:
     if n <= EXACT_UP_TO:
         return "flat", {}
     if n <= HNSW_UP_TO:
-        return "hnsw", {"M": 32, "ef_construction": 80, "ef_search": 64}
+        return "hnsw", dict(INDEX_TYPE_REGISTRY.get("hnsw").defaults)
     lists = _lists(n, dim)
     return "ivf_pq", {"nlist": lists, "nprobe": max(16, lists // 16), "k_factor": 10}
-
-
-EXACT_UP_TO = 20_000
-HNSW_UP_TO = 100_000
 
 
 def check_index_params(index_type: str, params: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from lafa_pipeline import BASE_METHODS, KERNELS, LafaConfig, LafaIndex
 from lafa_pipeline.aggregation import Neighbor, expectation
 from lafa_pipeline.base_methods import MethodParams, attribute
 from lafa_pipeline.model_adapter import ModelAdapter
+from lafa_pipeline.text_inputs import encode
 
 from .tiny import TEXTS, tiny_model
 
@@ -292,10 +293,10 @@ def test_neighbor_words_tokenized_in_one_batch_equal_one_by_one(explainer):
     result = explainer("a good film with a bad end")
     refs = [n["index"] for n in result["neighbors"]]
     assert refs and all(n["tokens"] for n in result["neighbors"])
-    batched = {ref: explainer._reference_cache[(id(explainer.index), ref)] for ref in refs}
+    for ref in refs:  # each as a query is tokenized: encode(), one text at a time
+        batched_meta, batched_tokens = explainer._reference_cache[(id(explainer.index), ref)]
+        _, meta = encode(explainer.tokenizer, explainer.index.texts[ref], explainer.max_length, warn=False)
+        assert batched_tokens == explainer.tokenizer.convert_ids_to_tokens(explainer.index.token_ids(ref).tolist())
+        assert {k: meta[k] for k in ("text", "offsets", "special", "word_ids")} == batched_meta
     explainer._reference_cache.clear()
-    for ref in refs:  # the single-text path: encode() as for a query
-        meta, tokens = explainer._reference_tokens(ref)
-        assert tokens == batched[ref][1]
-        assert {k: meta[k] for k in ("text", "offsets", "special", "word_ids")} == batched[ref][0]
     assert explainer("a good film with a bad end")["neighbors"] == result["neighbors"]
