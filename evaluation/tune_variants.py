@@ -41,7 +41,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--cache-dir", default=None, help="lafa evaluate's cache (default: $LAFA_HOME/evaluation)")
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument("--variants", nargs="*", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument("--tune-texts", type=int, default=None, help="tuning texts (default: the evaluation's 100)")
+    parser.add_argument("--score-settings", default=None, help="JSON settings (as in results.json's tuned_settings) "
+                        "whose objective on the tuning texts to print beside the base method's, no tuning")
     args = parser.parse_args()
     from lafa_pipeline.build.default_model import lafa_home
 
@@ -55,13 +58,31 @@ def main() -> None:
     index, _ = ev.cached_index(case, model, tokenizer, spec.lafa, model_key, cache, True)
     explainer = ev.Explainer(case, model, tokenizer, index)
     queries = list(range(len(case.queries)))
-    texts = list(dict.fromkeys(q.text for q in case.queries))[:sizes.tune_texts]
+    texts = list(dict.fromkeys(q.text for q in case.queries))[:args.tune_texts or sizes.tune_texts]
     tune_set = set(texts)
     held = [i for i, it in enumerate(case.items) if case.queries[it.query].text not in tune_set]
     base_scores, _, _ = explainer.scores(queries, "smooth_grad", desc="smooth_grad")
     base = explainer.item_values(base_scores, spec.metric)
     ig = explainer.item_values(explainer.scores(queries, "integrated_grad", desc="integrated_grad")[0], spec.metric)
     pipe = FeatureAttributionPipeline(model=model, tokenizer=tokenizer, index=index)
+    if args.score_settings:
+        # Does the no-gold objective see what gold sees? Score the given settings on the tuning texts.
+        settings = json.loads(args.score_settings)
+        items = tuning._prepare(pipe, texts, show_progress=False)
+        predict, mask = Predictor(model, tokenizer, max_length=pipe.max_length), tuning.mask_string(tokenizer)
+        config = index.config.replace(**{k: v for k, v in settings.items() if k != "quantile"})
+        indexes = {settings["layer"]: explainer.index_for(settings["layer"], settings["quantile"]),
+                   index.config.layer: index}
+        values = tuning._values(pipe, indexes, config, items, predict, mask, sizes.tune_steps)
+        base_values = tuning._values(pipe, indexes, index.config.replace(lam=0.0), items, predict, mask,
+                                     sizes.tune_steps)
+        d = paired(values, base_values)
+        gold = explainer.item_values(explainer.lafa_scores(queries, base_scores, settings)[0], spec.metric)
+        g = paired([gold[i] for i in held], [base[i] for i in held])
+        print(f"settings {settings}: objective {np.mean(values):.4f} vs base {np.mean(base_values):.4f} on "
+              f"{len(texts)} tuning texts (gain {d['mean_diff']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]); "
+              f"gold on held-out items: LAFA - SmoothGrad {g['mean_diff']:+.4f} [{g['ci95'][0]:+.4f}, "
+              f"{g['ci95'][1]:+.4f}]", flush=True)
     for variant in args.variants:
         start = time.perf_counter()
         saved_predictor, saved_space = tuning.Predictor, dict(tuning.SEARCH_SPACE)
@@ -78,7 +99,8 @@ def main() -> None:
         values = explainer.item_values(explainer.lafa_scores(queries, base_scores, settings)[0], spec.metric)
         lines = [f"{variant}: chose {settings}; objective {result.base_value:.4f} -> {result.best_value:.4f}"
                  + (f"; held-out gain {result.holdout['mean_diff']:+.4f} {result.holdout['ci95']}, kept base: "
-                    f"{result.config.tuning['kept_base']}" if result.holdout else "")
+                    f"{result.config.tuning['kept_base']} (rejected: {result.config.tuning['rejected']})"
+                    if result.holdout else "")
                  + f" ({time.perf_counter() - start:.0f} s)"]
         for name, other in (("SmoothGrad", base), ("IntegratedGrad", ig)):
             d = paired([values[i] for i in held], [other[i] for i in held])

@@ -42,7 +42,7 @@ from .base_methods import MethodParams, attribute
 from .config import CONFIG_NAME, LafaConfig, check_choice, indexable_base_methods
 from .files import atomic_folder, atomic_path, atomic_write_text
 from .index_types import INDEX_TYPE_REGISTRY, resolve_index, search_parameters
-from .model_adapter import ModelAdapter
+from .model_adapter import ModelAdapter, layer_states
 from .text_inputs import check_text, encode, max_length_of, pad_right
 
 INDEX_META_NAME = "lafa_index.json"
@@ -273,6 +273,35 @@ class LafaIndex:
             "description": description,
         }
         return cls(config, INDEX_TYPE_REGISTRY.get(config.index_type).build(vectors, config.index_params), texts, arrays, meta)
+
+    @torch.no_grad()
+    def at_layers(self, model: torch.nn.Module, layers: Sequence[int], batch_size: int = 64,
+                  show_progress: bool = True) -> dict[int, "LafaIndex"]:
+        """This index searched at other hidden layers: the same references, token ids and cached
+        scores (shared, so scores filled in one are seen by all), new pooled states and eps.
+
+        One forward pass over the references' stored token ids gives every layer at once; ``lafa
+        tune`` uses it to compare layers. ``layers`` holds layer numbers (0 = embedding output).
+        """
+        self.check_model(model)
+        adapter = ModelAdapter(model, self.config.output)
+        lengths = np.diff(self.arrays["offsets"])
+        order = np.argsort(lengths, kind="stable")  # length-sorted batches pad less
+        vectors: dict[int, np.ndarray] = {}
+        for start in tqdm(range(0, len(self), batch_size), desc="Encoding references at every layer",
+                          disable=not show_progress, unit="batch"):
+            refs = order[start:start + batch_size].tolist()
+            ids, mask = pad_right([self.sequence(r)[0] for r in refs], adapter.pad_id)
+            types = pad_right([self.sequence(r)[1] for r in refs], 0)[0] if adapter.uses_token_types else None
+            out, real = adapter.run(adapter.embed(ids), mask.to(adapter.device),
+                                    None if types is None else types.to(adapter.device), output_hidden_states=True)
+            for layer in layers:
+                pooled = layer_states(out.hidden_states, layer, real, self.config.pooling).float().cpu().numpy()
+                vectors.setdefault(layer, np.zeros((len(self), pooled.shape[1]), dtype=np.float32))[refs] = pooled
+        return {layer: LafaIndex.from_encoded(model, self.texts, vectors[layer], self.arrays,
+                                              self.config.replace(layer=layer, eps=None),
+                                              bool(self.meta.get("labels_given")), self.meta.get("description"))
+                for layer in layers}
 
     # ----- save / load -------------------------------------------------------------------------
     def score_missing(self, model: torch.nn.Module, batch_size: int = 32, show_progress: bool = True) -> int:

@@ -133,9 +133,40 @@ def test_tuning_never_loses_to_the_base_method_on_its_texts(explainer):
     from lafa_pipeline.faithfulness.evaluate import Predictor, mask_string
 
     predict = Predictor(explainer.model, explainer.tokenizer)
-    again = np.mean(_values(explainer, result.config, items, predict, mask_string(explainer.tokenizer), 4))
+    again = np.mean(_values(explainer, {result.config.layer: result.index}, result.config, items, predict,
+                            mask_string(explainer.tokenizer), 4))
     assert math.isclose(again, result.best_value, rel_tol=1e-9, abs_tol=1e-12)
     assert result.config.tuning["gain"] == pytest.approx(result.best_value - result.base_value)
+    # a small index: every layer was a candidate, and the result's index is searched at the chosen layer
+    layers = range(explainer.model.config.num_hidden_layers + 1)
+    assert {t["layer"] for t in result.trials} == set(layers)
+    assert result.index.config.layer == result.config.layer and result.index.config.eps == result.config.eps
+
+
+def test_an_index_at_other_layers(explainer):
+    """At its own layer ``at_layers`` gives back the index's vectors (same search, same eps); at another
+    layer the vectors are that layer's pooled states, the references and cached scores are shared."""
+    from lafa_pipeline.model_adapter import ModelAdapter
+
+    index = explainer.index
+    own = index.config.layer
+    other = 0 if own else 1
+    relayered = index.at_layers(explainer.model, [own, other], batch_size=3, show_progress=False)
+    again = relayered[own]
+    n, d = len(index), index.faiss_index.d
+    stored = index.faiss_index.reconstruct_n(0, n) if hasattr(index.faiss_index, "reconstruct_n") else None
+    if stored is not None:
+        np.testing.assert_allclose(again.faiss_index.reconstruct_n(0, n), stored, atol=1e-5)
+    assert again.config.eps == pytest.approx(index.config.eps, rel=1e-5)
+    adapter = ModelAdapter(explainer.model)
+    ids, types = index.sequence(2)
+    _, pooled = adapter.predict(ids[None], torch.ones_like(ids)[None], types[None] if adapter.uses_token_types
+                                else None, layer=other, pooling=index.config.pooling)
+    found = relayered[other].search(pooled.numpy(), 1, labels=None, use_eps=False)[0]
+    assert found[0][0] == 2 and found[0][1] == pytest.approx(0.0, abs=1e-3)
+    assert relayered[other].arrays is index.arrays and relayered[other].config.layer == other
+    with pytest.raises(ValueError, match="layers must be layer numbers in 0..2"):
+        tune_explainer(explainer, TEXTS, layers=[7], show_progress=False)
 
 
 def test_tuning_keeps_the_base_method_when_the_choice_loses_on_held_out_texts(explainer, monkeypatch):
@@ -145,7 +176,7 @@ def test_tuning_keeps_the_base_method_when_the_choice_loses_on_held_out_texts(ex
 
     n_held = round(0.3 * len(TEXTS))
     for held_sign, keeps_base in ((-1.0, True), (1.0, False)):
-        def rigged(expl, config, items, predict, mask, steps, sign=held_sign):
+        def rigged(expl, indexes, config, items, predict, mask, steps, sign=held_sign):
             held = len(items) == n_held
             return [0.0 if config.lam == 0 else (sign if held else 1.0) * (0.1 + config.lam) for _ in items]
 
@@ -175,3 +206,31 @@ def test_cli_evaluate_and_tune_on_a_csv(explainer, tmp_path, capsys):
     assert "Chosen by `lafa tune` on 10 texts" in (repo / "README.md").read_text()
     reloaded = pipeline("feature-attribution", model=str(repo), trust_remote_code=True)
     assert reloaded.lafa_config.aggregation == saved.aggregation and reloaded("good film")["method"] == "lafa"
+
+
+def test_cli_tune_that_moves_the_layer_rewrites_the_repo(explainer, tmp_path, monkeypatch, capsys):
+    """When tuning picks another layer, the repo's index files are rewritten for it (the whole repo,
+    atomically): the reloaded repo searches the new layer's pooled states with that layer's eps."""
+    from lafa_pipeline.faithfulness import tune
+
+    repo = tmp_path / "repo"
+    explainer.save_pretrained(repo)
+    own = explainer.index.config.layer
+    wanted = 0 if own else 1
+    monkeypatch.setattr(tune, "_values", lambda expl, indexes, config, items, *a: [
+        float(config.layer == wanted and config.lam > 0)] * len(items))
+    data = tmp_path / "texts.txt"
+    data.write_text("\n".join(TEXTS) + "\n")
+    assert cli.main(["tune", "--data", str(data), "--model", str(repo), "--rounds", "1", "--steps", "2",
+                     "--holdout", "0", "--layers", f"{own},{wanted}"]) == 0
+    saved = LafaConfig.load(repo)
+    assert saved.layer == wanted and saved.lam > 0
+    reloaded = pipeline("feature-attribution", model=str(repo), trust_remote_code=True)
+    expected = explainer.index.at_layers(explainer.model, [wanted], show_progress=False)[wanted]
+    assert reloaded.index.config.layer == wanted and reloaded.index.config.eps == pytest.approx(expected.config.eps)
+    n = len(expected)
+    np.testing.assert_allclose(reloaded.index.faiss_index.reconstruct_n(0, n), expected.faiss_index.reconstruct_n(0, n),
+                               atol=1e-5)
+    assert reloaded("good film")["method"] == "lafa"
+    assert cli.main(["tune", "--data", str(data), "--model", str(repo), "--layers", "first"]) == 2
+    assert "layers must be 'auto' or a list of layer numbers" in capsys.readouterr().err

@@ -295,18 +295,25 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from .. import load_explainer
     from ..build.default_model import default_repo_dir
     from ..faithfulness.tune import tune_explainer
+    from ..lafa import Lafa
 
     texts = load_columns(args.data, [args.text_column], args.split, args.limit)[args.text_column]
     folder = args.model or str(default_repo_dir())
     if args.output is None and not os.path.isdir(folder):
         raise CliError(f"{folder} is not a local folder: give --output to save the tuned repo")
     explainer = load_explainer(args.model)
-    result = tune_explainer(explainer, texts, holdout=args.holdout, rounds=args.rounds, steps=args.steps)
+    parts = args.layers.split(",")
+    layers = [int(x) for x in parts] if all(x.strip().isdigit() for x in parts) else args.layers  # else: an error
+    result = tune_explainer(explainer, texts, holdout=args.holdout, layers=layers, rounds=args.rounds,
+                            steps=args.steps)
     print(result.summary())
-    explainer.lafa_config = explainer.index.config = explainer.lafa.config = result.config
-    if args.output:
-        explainer.save_pretrained(args.output)
-        print(f"Saved the tuned repo to {args.output}")
+    layer_changed = result.index is not explainer.index
+    explainer.index = result.index
+    explainer.lafa_config = explainer.index.config = result.config
+    explainer.lafa = Lafa(explainer.model, explainer.index, result.config)
+    if args.output or layer_changed:  # a new layer means new index files: the whole repo is rewritten
+        explainer.save_pretrained(args.output or folder)
+        print(f"Saved the tuned repo to {args.output or folder}")
     else:
         from ..feature_attribution import render_model_card
         from ..files import atomic_write_text
@@ -452,6 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=300, help="use only the first N texts (default 300)")
     p.add_argument("--holdout", type=float, default=0.3, help="share of the texts kept out of tuning to check "
                                                               "the gain over the base method (default 0.3)")
+    p.add_argument("--layers", default="auto", help="hidden layers to compare for the neighbor search, e.g. "
+                                                    "0,2,4 (0 = embedding output); 'auto' (default): every layer "
+                                                    "up to 50,000 references, else the repo's own")
     p.add_argument("--rounds", type=int, default=2, help="coordinate-ascent rounds")
     p.add_argument("--steps", type=int, default=10, help="masking steps of the deletion/insertion curves")
     p.set_defaults(func=cmd_tune)

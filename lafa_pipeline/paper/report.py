@@ -165,9 +165,13 @@ def _lafa_tune_text(case: dict) -> str:
     held_text = ""
     if held:
         held_text = (f"; on {held['n']} more of those texts, held out as `lafa tune --holdout` does, its gain was "
-                     f"{_ci(held)}" + (", so the base method alone was kept" if tuning.get("kept_base") else ""))
-    return (f" `lafa tune` (no gold: insertion − deletion of the model's own output, {tuning['tuning_texts']} of "
-            f"the same texts, {t['settings_tried']} settings, {t['seconds']:.0f} s) chose {_settings_line(t['settings'])} "
+                     f"{_ci(held)}" + (", so the base method alone was kept" if tuning.get("kept_base") else "")
+                     + (f" instead of {_settings_line({'quantile': t['settings']['quantile'], **tuning['rejected']})}"
+                        if tuning.get("rejected") else ""))
+    texts = t.get("texts", case["tuning"]["texts"])  # results written before lafa tune had texts of its own
+    return (f" `lafa tune` (no gold: insertion − deletion of the model's own output, on {tuning['tuning_texts']} of "
+            f"the first {texts} test texts, {t['settings_tried']} settings, {t['seconds']:.0f} s; its row is compared on "
+            f"items outside those {texts}) chose {_settings_line(t['settings'])} "
             f"(objective {tuning['tuned_value']:.4f} against {tuning['base_value']:.4f} for the base method alone"
             f"{held_text}).")
 
