@@ -295,7 +295,6 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from .. import load_explainer
     from ..build.default_model import default_repo_dir
     from ..faithfulness.tune import tune_explainer
-    from ..lafa import Lafa
 
     texts = load_columns(args.data, [args.text_column], args.split, args.limit)[args.text_column]
     folder = args.model or str(default_repo_dir())
@@ -308,9 +307,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
                             steps=args.steps)
     print(result.summary())
     layer_changed = result.index is not explainer.index
-    explainer.index = result.index
-    explainer.lafa_config = explainer.index.config = result.config
-    explainer.lafa = Lafa(explainer.model, explainer.index, result.config)
+    result.apply(explainer)
     if args.output or layer_changed:  # a new layer means new index files: the whole repo is rewritten
         explainer.save_pretrained(args.output or folder)
         print(f"Saved the tuned repo to {args.output or folder}")

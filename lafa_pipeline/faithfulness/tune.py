@@ -3,9 +3,10 @@
 Each text's base-method scores are computed once; every candidate setting then only searches
 neighbors, reads their cached scores and aggregates (milliseconds), and is scored by deletion
 and insertion (``insertion_minus_deletion``, higher is better) on the model's own outputs. The
-search is coordinate ascent over aggregation, lambda, kernel, neighbors and their weighting, starting
-from the repo's settings. lambda = 0 (the base method alone) is always a candidate, so on the
-tuning texts the chosen setting is never worse than the base method. With ``holdout`` > 0 part
+search is coordinate ascent over aggregation, lambda, kernel, neighbors and their weighting and the
+hidden layer searched for neighbors (``LafaIndex.at_layers``), starting from the repo's settings.
+lambda = 0 (the base method alone) is always a candidate, so on the tuning texts the chosen
+setting is never worse than the base method. With ``holdout`` > 0 part
 of the texts is kept aside and the chosen setting is compared with the base method there; when it
 does not gain there (mean gain <= 0), the base method (lambda = 0) is kept instead: the best of
 some 40 settings on a hundred texts is partly luck (measured on SST, ``evaluation/README.md``).
@@ -16,7 +17,7 @@ Example::
     explainer = load_explainer("my-lafa-repo")
     result = tune_explainer(explainer, my_texts, holdout=0.3)
     print(result.summary())
-    explainer.lafa_config = result.config  # or: lafa tune --model my-lafa-repo --data texts.csv
+    result.apply(explainer)  # then explainer.save_pretrained(...); or: lafa tune --model my-lafa-repo --data texts.csv
 """
 from __future__ import annotations
 
@@ -79,6 +80,12 @@ class TuningResult:
     """On the held-out texts: chosen minus base (mean, 95 % CI, wins, n)."""
     index: Any = None
     """The index searched at the chosen layer (the repo's own index when the layer did not change)."""
+
+    def apply(self, explainer) -> None:
+        """Make ``explainer`` explain with the chosen settings (and the index at the chosen layer)."""
+        explainer.index = self.index
+        explainer.lafa_config = self.index.config = self.config
+        explainer.lafa = Lafa(explainer.model, self.index, self.config)
 
     def summary(self) -> str:
         chosen = {k: getattr(self.config, k) for k in TUNED_FIELDS}
