@@ -398,6 +398,9 @@ def _tuning_text(tuning: dict | None) -> str:
     if held and held.get("n"):
         text += (f" On {held['n']} held-out texts the gain over the base method was {held['mean_diff']:+.4f} "
                  f"(95 % CI [{held['ci95'][0]:+.4f}, {held['ci95'][1]:+.4f}]).")
+    if tuning.get("kept_base"):
+        text += (" The best setting did not gain on those held-out texts, so the base method alone is used "
+                 "(lambda = 0).")
     return text
 
 

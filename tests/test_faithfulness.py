@@ -17,6 +17,7 @@ from lafa_pipeline.apps import cli
 from lafa_pipeline.faithfulness.evaluate import evaluate_explainer, rationale_values
 from lafa_pipeline.faithfulness.metrics import auprc, faithfulness, kept_text, masked_text
 from lafa_pipeline.faithfulness.tune import _prepare, _values, tune_explainer
+from lafa_pipeline.feature_attribution import _tuning_text
 
 from .tiny import TEXTS
 
@@ -185,6 +186,7 @@ def test_tuning_keeps_the_base_method_when_the_choice_loses_on_held_out_texts(ex
         assert result.holdout["n"] == n_held and (result.holdout["mean_diff"] < 0) == keeps_base
         assert result.config.tuning["kept_base"] is keeps_base and (result.config.lam == 0.0) is keeps_base
         assert ("kept the base method alone" in result.summary()) is keeps_base
+        assert ("the base method alone is used" in _tuning_text(result.config.tuning)) is keeps_base  # model card
 
 
 def test_cli_evaluate_and_tune_on_a_csv(explainer, tmp_path, capsys):
