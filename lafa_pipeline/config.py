@@ -50,6 +50,8 @@ IG_REFERENCES = ("zero", "pad")
 CACHE_TARGETS = ("label", "all")
 NEIGHBOR_SCALES = ("none", "query")
 SAMPLINGS = ("iid", "low_variance")
+SWITCHES = ("by_residual",)
+"""Index parameters that are on/off (all others are numbers)."""
 
 
 
@@ -167,7 +169,7 @@ class LafaConfig:
     """Rows per forward/backward when samples or steps are expanded."""
     index_type: str = "flat"
     index_params: dict[str, Any] = field(default_factory=dict)
-    """HNSW: M, ef_search, ef_construction; IVF: nlist, nprobe; IVF-PQ: nlist, m, nprobe, k_factor.
+    """HNSW: M, ef_search, ef_construction; IVF: nlist, nprobe; IVF-PQ: nlist, m, by_residual, nprobe, k_factor.
     ``index_type="approximate"`` (no parameters) picks the type and its parameters from the number of
     references when the index is built (``index_types.choose_index``) and saves the pick."""
     cache_targets: str = "label"
@@ -215,7 +217,11 @@ class LafaConfig:
             valid = ", ".join(defaults) or "none"
             raise ValueError(f"Unknown parameter(s) {sorted(unknown)} for kernel {self.kernel!r}; valid: {valid}")
         for name, value in {**self.kernel_params, **self.index_params}.items():
-            check_number(name, value)
+            if name in SWITCHES:
+                if not isinstance(value, bool):
+                    raise ValueError(f"{name} must be true or false, got {value!r}")
+            else:
+                check_number(name, value)
 
     def resolved_kernel_params(self, kernel: str | None = None, overrides: dict | None = None) -> dict[str, Any]:
         """The paper's parameters of ``kernel`` with this config's (or ``overrides``) on top."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import re
 
+import faiss
 import numpy as np
 import pytest
 import torch
@@ -71,7 +72,8 @@ def neighbor_ids(index, queries, labels=None):
 
 
 @pytest.mark.parametrize("index_type,params", [("hnsw", {"M": 8, "ef_search": 64}), ("ivf", {"nlist": 2, "nprobe": 2}),
-                                               ("ivf_pq", {"nlist": 2, "nprobe": 2, "m": 4})])
+                                               ("ivf_pq", {"nlist": 2, "nprobe": 2, "m": 4}),
+                                               ("ivf_pq", {"nlist": 2, "nprobe": 2, "by_residual": True})])
 def test_approximate_indexes_find_the_exact_neighbors(model, tokenizer, index, index_type, params):
     config = index.config.replace(index_type=index_type, index_params=params, eps=None, base_method="simple_grad")
     approx = LafaIndex.build(model, tokenizer, TEXTS, labels=LABELS, config=config, show_progress=False)
@@ -99,6 +101,8 @@ def test_approximate_chooses_by_size_and_saves_its_pick(model, tokenizer, index,
     for mmap in (False, True):
         loaded = LafaIndex.from_pretrained(tmp_path, mmap=mmap)
         assert loaded.config.index_type == "ivf_pq"
+        ivf = faiss.extract_index_ivf(loaded.faiss_index)  # the defaults: codes of the vectors, dim/4 sub-quantizers
+        assert not ivf.by_residual and faiss.downcast_index(ivf).pq.M == 16 // 4
         assert neighbor_ids(loaded, queries, [1, 0]) == neighbor_ids(index, queries, [1, 0])
 
 

@@ -71,6 +71,10 @@ def test_registry_lookups_name_the_valid_choices():
         LafaConfig(kernel="cubicle")
     with pytest.raises(ValueError, match="Unknown parameter.*'nprobe'.*index type 'hnsw'"):
         LafaConfig(index_type="hnsw", index_params={"nprobe": 3})
+    with pytest.raises(ValueError, match="by_residual must be true or false, got 1"):
+        LafaConfig(index_type="ivf_pq", index_params={"by_residual": 1})
+    with pytest.raises(ValueError, match="nprobe must be a number, got True"):
+        LafaConfig(index_type="ivf_pq", index_params={"nprobe": True})
     with pytest.raises(ValueError, match="registered already"):
         KERNEL_REGISTRY.register("rbf", KERNEL_REGISTRY.get("rbf"))
 
