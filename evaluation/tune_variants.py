@@ -78,11 +78,12 @@ def main() -> None:
                                      sizes.tune_steps)
         d = paired(values, base_values)
         gold = explainer.item_values(explainer.lafa_scores(queries, base_scores, settings)[0], spec.metric)
-        g = paired([gold[i] for i in held], [base[i] for i in held])
+        g, h = (paired([gold[i] for i in held], [other[i] for i in held]) for other in (base, ig))
         print(f"settings {settings}: objective {np.mean(values):.4f} vs base {np.mean(base_values):.4f} on "
               f"{len(texts)} tuning texts (gain {d['mean_diff']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]); "
-              f"gold on held-out items: LAFA - SmoothGrad {g['mean_diff']:+.4f} [{g['ci95'][0]:+.4f}, "
-              f"{g['ci95'][1]:+.4f}]", flush=True)
+              f"gold on {g['n']} held-out items: LAFA - SmoothGrad {g['mean_diff']:+.4f} [{g['ci95'][0]:+.4f}, "
+              f"{g['ci95'][1]:+.4f}], LAFA - IntegratedGrad {h['mean_diff']:+.4f} [{h['ci95'][0]:+.4f}, "
+              f"{h['ci95'][1]:+.4f}]", flush=True)
     for variant in args.variants:
         start = time.perf_counter()
         saved_predictor, saved_space = tuning.Predictor, dict(tuning.SEARCH_SPACE)
