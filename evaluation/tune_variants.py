@@ -8,7 +8,10 @@ the same 1,000 test texts and first 100 tuning texts as the evaluation. Variants
 holdout), ``holdout`` (30 % held out, the base kept when the choice loses there: `lafa tune`'s
 default), ``logodds`` (the objective on log-odds instead of probabilities), ``normalized`` (the
 normalized aggregation only). Prints, per variant, the chosen settings and LAFA minus SmoothGrad
-and minus IntegratedGrad (mean Pearson, 95 % bootstrap CI over held-out items).
+and minus IntegratedGrad (mean Pearson, 95 % bootstrap CI over held-out items). ``--tune-texts N``
+tunes on the first N texts instead of 100; ``--score-settings JSON`` prints the no-gold objective of
+given settings beside the base method's on the tuning texts, and their gold differences (does the
+objective see what gold sees?).
 """
 from __future__ import annotations
 
