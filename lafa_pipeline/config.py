@@ -19,7 +19,7 @@ import numpy as np
 from .aggregation import AGGREGATIONS, NEIGHBOR_WEIGHTINGS
 from .base_methods import BASE_METHOD_REGISTRY
 from .files import atomic_write_text
-from .index_types import check_index_params, index_type_choices
+from .index_types import check_index_params, index_type_choices, is_switch
 from .kernels import KERNEL_REGISTRY
 from .registry import check_choice
 
@@ -50,8 +50,6 @@ IG_REFERENCES = ("zero", "pad")
 CACHE_TARGETS = ("label", "all")
 NEIGHBOR_SCALES = ("none", "query")
 SAMPLINGS = ("iid", "low_variance")
-SWITCHES = ("by_residual",)
-"""Index parameters that are on/off (all others are numbers)."""
 
 
 
@@ -216,12 +214,14 @@ class LafaConfig:
         if unknown:
             valid = ", ".join(defaults) or "none"
             raise ValueError(f"Unknown parameter(s) {sorted(unknown)} for kernel {self.kernel!r}; valid: {valid}")
-        for name, value in {**self.kernel_params, **self.index_params}.items():
-            if name in SWITCHES:
+        for name, value in self.index_params.items():
+            if is_switch(self.index_type, name):
                 if not isinstance(value, bool):
                     raise ValueError(f"{name} must be true or false, got {value!r}")
             else:
                 check_number(name, value)
+        for name, value in self.kernel_params.items():
+            check_number(name, value)
 
     def resolved_kernel_params(self, kernel: str | None = None, overrides: dict | None = None) -> dict[str, Any]:
         """The paper's parameters of ``kernel`` with this config's (or ``overrides``) on top."""

@@ -291,8 +291,9 @@ class LafaIndex:
         for start in tqdm(range(0, len(self), batch_size), desc="Encoding references at every layer",
                           disable=not show_progress, unit="batch"):
             refs = order[start:start + batch_size].tolist()
-            ids, mask = pad_right([self.sequence(r)[0] for r in refs], adapter.pad_id)
-            types = pad_right([self.sequence(r)[1] for r in refs], 0)[0] if adapter.uses_token_types else None
+            sequences = [self.sequence(r) for r in refs]
+            ids, mask = pad_right([token_ids for token_ids, _ in sequences], adapter.pad_id)
+            types = pad_right([types for _, types in sequences], 0)[0] if adapter.uses_token_types else None
             out, real = adapter.run(adapter.embed(ids), mask.to(adapter.device),
                                     None if types is None else types.to(adapter.device), output_hidden_states=True)
             for layer in layers:

@@ -163,6 +163,13 @@ def check_index_params(index_type: str, params: dict[str, Any]) -> None:
         raise ValueError(f"Unknown parameter(s) {sorted(unknown)} for index type {index_type!r}; valid: {valid}")
 
 
+def is_switch(index_type: str, name: str) -> bool:
+    """Whether parameter ``name`` of ``index_type`` is on/off (its default is a bool) rather than a number."""
+    if index_type not in INDEX_TYPE_REGISTRY.names:  # "approximate" takes no parameters
+        return False
+    return isinstance(INDEX_TYPE_REGISTRY.get(index_type).defaults.get(name), bool)
+
+
 def resolve_index(index_type: str, params: dict[str, Any], n: int, dim: int) -> tuple[str, dict[str, Any]]:
     """``(index_type, params)`` to build for ``n`` vectors: "approximate" becomes ``choose_index``'s pick."""
     return choose_index(n, dim) if index_type == APPROXIMATE else (index_type, params)
