@@ -5,8 +5,8 @@ agreement with SST's gold word scores on the items outside its tuning texts.
 
 Uses the SST case's fine-tuned model and index from ``lafa evaluate``'s cache (trained if missing),
 the same 1,000 test texts and first 100 tuning texts as the evaluation. Variants: ``current`` (no
-holdout), ``holdout`` (30 % held out, the base kept when the choice loses there: `lafa tune`'s
-default), ``logodds`` (the objective on log-odds instead of probabilities), ``normalized`` (the
+check), ``holdout`` (30 % held out, the base kept when the choice loses there), ``cv`` (3-fold
+cross-validation of the whole tuning, the base kept when it loses there: `lafa tune`'s default), ``logodds`` (the objective on log-odds instead of probabilities), ``normalized`` (the
 normalized aggregation only). Prints, per variant, the chosen settings and LAFA minus SmoothGrad
 and minus IntegratedGrad (mean Pearson, 95 % bootstrap CI over held-out items). ``--tune-texts N``
 tunes on the first N texts instead of 100; ``--score-settings JSON`` prints the no-gold objective of
@@ -29,7 +29,7 @@ from lafa_pipeline.faithfulness.tune import tune_explainer
 from lafa_pipeline.feature_attribution import FeatureAttributionPipeline
 from lafa_pipeline.paper import evaluation as ev
 
-VARIANTS = ("current", "holdout", "logodds", "normalized")
+VARIANTS = ("current", "holdout", "cv", "logodds", "normalized")
 
 
 class LogOdds(Predictor):
@@ -95,15 +95,17 @@ def main() -> None:
                 tuning.Predictor = LogOdds
             if variant == "normalized":
                 tuning.SEARCH_SPACE["paper"] = {}  # the paper's eq. 7 only at the repo's own settings
-            result = tune_explainer(pipe, texts, holdout=0.3 if variant == "holdout" else 0.0,
+            result = tune_explainer(pipe, texts, folds=3 if variant == "cv" else 0,
+                                    holdout=0.3 if variant == "holdout" else 0.0,
                                     rounds=sizes.tune_rounds, steps=sizes.tune_steps, show_progress=False)
         finally:
             tuning.Predictor, tuning.SEARCH_SPACE = saved_predictor, saved_space
         settings = ev.settings_of(result.config)
         values = explainer.item_values(explainer.lafa_scores(queries, base_scores, settings)[0], spec.metric)
         lines = [f"{variant}: chose {settings}; objective {result.base_value:.4f} -> {result.best_value:.4f}"
-                 + (f"; held-out gain {result.holdout['mean_diff']:+.4f} {result.holdout['ci95']}, kept base: "
-                    f"{result.config.tuning['kept_base']} (rejected: {result.config.tuning['rejected']})"
+                 + (f"; held-out gain {result.holdout['mean_diff']:+.4f} {result.holdout['ci95']} on "
+                    f"{result.holdout['n']} texts, kept base: {result.config.tuning['kept_base']} (rejected: "
+                    f"{result.config.tuning['rejected']}; fold picks: {result.config.tuning.get('fold_picks')})"
                     if result.holdout else "")
                  + f" ({time.perf_counter() - start:.0f} s)"]
         for name, other in (("SmoothGrad", base), ("IntegratedGrad", ig)):

@@ -395,11 +395,15 @@ def _tuning_text(tuning: dict | None) -> str:
     if tuning.get("source"):
         text += f" Texts: {tuning['source']}."
     held = tuning.get("held_out")
-    if held and held.get("n"):
+    if held and held.get("n") and held.get("folds"):
+        text += (f" Cross-validated ({held['folds']} folds: the tuning rerun without each fold and its pick checked "
+                 f"on that fold, {held['n']} texts in all), the gain over the base method was "
+                 f"{held['mean_diff']:+.4f} (95 % CI [{held['ci95'][0]:+.4f}, {held['ci95'][1]:+.4f}]).")
+    elif held and held.get("n"):
         text += (f" On {held['n']} held-out texts the gain over the base method was {held['mean_diff']:+.4f} "
                  f"(95 % CI [{held['ci95'][0]:+.4f}, {held['ci95'][1]:+.4f}]).")
     if tuning.get("kept_base"):
-        text += (" The best setting did not gain on those held-out texts, so the base method alone is used "
+        text += (" The tuning did not gain on texts it had not seen, so the base method alone is used "
                  "(lambda = 0).")
     return text
 

@@ -140,8 +140,10 @@ def test_quick_evaluation_from_data_to_report(data_dir, tmp_path):
         methods = list(case["values"])
         assert tuple(methods[-3:]) == LAFA_LABELS and len(methods) == len(BASE_METHODS) + 3
         tuning = case["lafa_tune"]["tuning"]  # lafa tune never ends below the base method on its own texts
-        assert tuning["tuned_value"] >= tuning["base_value"] and tuning["tuning_texts"] == 4  # 6, 2 held out
-        assert tuning["held_out"]["n"] == 2 and (tuning["kept_base"] or tuning["held_out"]["mean_diff"] > 0)
+        assert tuning["tuned_value"] >= tuning["base_value"] and tuning["tuning_texts"] == 6
+        # cross-validated over 3 folds: each of the 6 texts checks a pick made without it
+        assert tuning["held_out"]["n"] == 6 and tuning["held_out"]["folds"] == 3 and len(tuning["fold_picks"]) == 3
+        assert tuning["kept_base"] or tuning["held_out"]["mean_diff"] > 0
         assert case["comparisons"]["lafa_tune"]["held_out_vs_best"]["method"] in BASE_METHODS
         n_items = case["counts"]["items"]
         for method, values in case["values"].items():

@@ -303,7 +303,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     explainer = load_explainer(args.model)
     parts = args.layers.split(",")
     layers = [int(x) for x in parts] if all(x.strip().isdigit() for x in parts) else args.layers  # else: an error
-    result = tune_explainer(explainer, texts, holdout=args.holdout, layers=layers, rounds=args.rounds,
+    result = tune_explainer(explainer, texts, folds=args.folds, holdout=args.holdout, layers=layers, rounds=args.rounds,
                             steps=args.steps)
     print(result.summary())
     layer_changed = result.index is not explainer.index
@@ -454,8 +454,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-column", default="text")
     p.add_argument("--split", default="train", help="dataset split, for a datasets id")
     p.add_argument("--limit", type=int, default=300, help="use only the first N texts (default 300)")
-    p.add_argument("--holdout", type=float, default=0.3, help="share of the texts kept out of tuning to check "
-                                                              "the gain over the base method (default 0.3)")
+    p.add_argument("--folds", type=int, help="cross-validate the tuning over this many folds and keep the base "
+                                             "method alone unless it gains on texts it did not see (default 3; "
+                                             "0: no check)")
+    p.add_argument("--holdout", type=float, default=0.0, help="instead of --folds: share of the texts kept out of "
+                                                              "tuning for that check (e.g. 0.3)")
     p.add_argument("--layers", default="auto", help="hidden layers to compare for the neighbor search, e.g. "
                                                     "0,2,4 (0 = embedding output); 'auto' (default): every layer "
                                                     "up to 50,000 references, else the repo's own")

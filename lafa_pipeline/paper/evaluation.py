@@ -111,8 +111,8 @@ class RunSizes:
     tune_rounds: int = 2
     """``lafa tune``: coordinate-ascent rounds and deletion/insertion steps of its objective."""
     tune_steps: int = 10
-    tune_holdout: float = 0.3
-    """``lafa tune``'s default held-out share of its texts (the base method is kept when the choice loses there)."""
+    tune_folds: int = 3
+    """``lafa tune``'s default cross-validation folds (the base method is kept when the tuning loses there)."""
     deletion_texts: int = 300
     epochs_scale: float = 1.0
     """Epochs = the case's epochs times this, at least 1."""
@@ -369,14 +369,14 @@ def settings_of(config: LafaConfig) -> dict:
 
 
 def tune_without_gold(model, tokenizer, index: LafaIndex, texts: list[str], show_progress: bool, rounds: int = 2,
-                      steps: int = 10, holdout: float = 0.3):
+                      steps: int = 10, folds: int = 3):
     """``lafa tune`` as a user runs it: the repo's (paper) settings as the start, the faithfulness
     objective on the model's own outputs, no gold labels; returns its ``TuningResult``."""
     from ..faithfulness.tune import tune_explainer
     from ..feature_attribution import FeatureAttributionPipeline
 
     explainer = FeatureAttributionPipeline(model=model, tokenizer=tokenizer, index=index)
-    return tune_explainer(explainer, texts, holdout=holdout, rounds=rounds, steps=steps, show_progress=show_progress)
+    return tune_explainer(explainer, texts, folds=folds, rounds=rounds, steps=steps, show_progress=show_progress)
 
 
 def layer_precision(explainer: Explainer, queries: list[int], num_layers: int, k: int) -> list[dict]:
@@ -475,7 +475,7 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
     say(f"   lafa tune (no gold: insertion - deletion) on the first {n_no_gold} test texts")
     t0 = time.perf_counter()
     by_faithfulness = tune_without_gold(model, tokenizer, index, texts_in_order[:n_no_gold], show_progress,
-                                        rounds=sizes.tune_rounds, steps=sizes.tune_steps, holdout=sizes.tune_holdout)
+                                        rounds=sizes.tune_rounds, steps=sizes.tune_steps, folds=sizes.tune_folds)
     tune_seconds = time.perf_counter() - t0
     paper_settings = settings_of(spec.lafa)
     for label, settings in (("lafa_paper", paper_settings), ("lafa_tuned", tuned),

@@ -164,7 +164,10 @@ def _lafa_tune_text(case: dict) -> str:
     held = tuning.get("held_out")
     held_text = ""
     if held:
-        held_text = (f"; on {held['n']} more of those texts, held out as `lafa tune --holdout` does, its gain was "
+        how = (f"cross-validated over {held['folds']} folds as `lafa tune` does (each of its {held['n']} texts "
+               f"checks a pick made without it), the tuning gained" if held.get("folds")
+               else f"on {held['n']} more of those texts, held out as `lafa tune --holdout` does, its gain was")
+        held_text = (f"; {how} "
                      f"{_ci(held)}" + (", so the base method alone was kept" if tuning.get("kept_base") else "")
                      + (f" instead of {_settings_line({'quantile': t['settings']['quantile'], **tuning['rejected']})}"
                         if tuning.get("rejected") else ""))
