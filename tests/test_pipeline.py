@@ -12,6 +12,7 @@ from lafa_pipeline.aggregation import Neighbor, expectation
 from lafa_pipeline.base_methods import MethodParams, attribute
 from lafa_pipeline.model_adapter import ModelAdapter
 from lafa_pipeline.text_inputs import encode
+from lafa_pipeline.words import group_scores
 
 from .tiny import TEXTS, tiny_model
 
@@ -129,11 +130,17 @@ def test_uncached_target_is_computed_live(explainer):
     assert r["live_neighbors"] == 0  # same-label neighbors have the other label cached
 
 
-def test_targets_by_name_and_index(explainer, model):
+def test_targets_by_name_and_index(explainer, tokenizer):
     by_name = explainer("the plot is bad", target="positive", method="simple_grad")
     by_index = explainer("the plot is bad", target=1, method="simple_grad")
     assert by_name == by_index and by_name["target"] == "positive"
-    assert by_name["tokens"] != explainer("the plot is bad", target="negative", method="simple_grad")["tokens"]
+    # With two classes the probabilities' gradients are opposite (same squared scores); with three the
+    # explained class changes the scores.
+    three = pipeline("feature-attribution", model=tiny_model(num_labels=3), tokenizer=tokenizer)
+    positive = three("the plot is bad", target="positive", method="simple_grad")
+    assert positive["target"] == "positive" and positive == three("the plot is bad", target=1, method="simple_grad")
+    negative = three("the plot is bad", target="negative", method="simple_grad")
+    assert max(abs(a["score"] - b["score"]) for a, b in zip(positive["tokens"], negative["tokens"])) > 1e-3
 
 
 def test_every_method_and_kernel_runs(explainer):
@@ -300,3 +307,18 @@ def test_neighbor_words_tokenized_in_one_batch_equal_one_by_one(explainer):
         assert {k: meta[k] for k in ("text", "offsets", "special", "word_ids")} == batched_meta
     explainer._reference_cache.clear()
     assert explainer("a good film with a bad end")["neighbors"] == result["neighbors"]
+
+
+def test_reported_neighbor_words_are_their_cached_scores_on_every_call(explainer, index):
+    """A neighbor's word scores equal its cached token scores grouped into words, whether computed now or
+    remembered from an earlier call; changing a returned entry does not change the next answer."""
+    text = "the acting was good"
+    first = explainer(text)
+    first["neighbors"][0]["tokens"][0]["score"] = -1.0  # the caller's copy
+    again = explainer(text)
+    target = explainer.model.config.label2id[again["target"]]
+    assert again["neighbors"] and all("tokens" in n for n in again["neighbors"])
+    for n in again["neighbors"]:
+        meta, tokens = explainer._reference_tokens(n["index"])
+        expected = group_scores(meta, index.cached_scores(n["index"], target).tolist(), tokens, "word")
+        assert n["tokens"] == expected
