@@ -207,6 +207,7 @@ def test_cross_validated_tuning_rejects_a_pick_driven_by_one_text(explainer, mon
         tuning = result.config.tuning
         assert result.holdout["n"] == len(TEXTS) and result.holdout["folds"] == 3  # every text checked once
         assert len(tuning["fold_picks"]) == 3 and tuning["tuning_texts"] == len(TEXTS)
+        assert tuning["settings_with_folds"] >= tuning["settings_tried"] == len(result.trials)
         assert tuning["kept_base"] is keeps_base and (result.config.lam == 0.0) is keeps_base
         assert (tuning["rejected"] is not None) is keeps_base
         assert ("cross-validated (3 folds" in result.summary()) and ("Cross-validated (3 folds" in

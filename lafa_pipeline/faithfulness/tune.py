@@ -269,6 +269,7 @@ def tune_explainer(
               "held_out": held, "kept_base": kept_base, "rejected": rejected}
     if folds > 1:
         tuning["fold_picks"] = picks
+        tuning["settings_with_folds"] = len(cache)  # every setting scored, the folds' searches included
     # The chosen layer's index config carries that layer's eps; the tuned fields come from the search.
     chosen = indexes[best.layer].config.replace(**_settings(best), tuning=tuning)
     return TuningResult(chosen, base_value, best_value, len(tune_ids), history, held, indexes[best.layer])

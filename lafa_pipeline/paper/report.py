@@ -172,8 +172,10 @@ def _lafa_tune_text(case: dict) -> str:
                      + (f" instead of {_settings_line({'quantile': t['settings']['quantile'], **tuning['rejected']})}"
                         if tuning.get("rejected") else ""))
     texts = t.get("texts", case["tuning"]["texts"])  # results written before lafa tune had texts of its own
+    folds_text = (f" ({tuning['settings_with_folds']} with the folds' searches)" if tuning.get("settings_with_folds")
+                  else "")
     return (f" `lafa tune` (no gold: insertion − deletion of the model's own output, on {tuning['tuning_texts']} of "
-            f"the first {texts} test texts, {t['settings_tried']} settings, {t['seconds']:.0f} s; its row is compared on "
+            f"the first {texts} test texts, {t['settings_tried']} settings{folds_text}, {t['seconds']:.0f} s; its row is compared on "
             f"items outside those {texts}) chose {_settings_line(t['settings'])} "
             f"(objective {tuning['tuned_value']:.4f} against {tuning['base_value']:.4f} for the base method alone"
             f"{held_text}).")
