@@ -183,7 +183,8 @@ def tune_explainer(
     random.Random(seed).shuffle(order)
     if folds > 1:
         if len(texts) < 2 * folds:
-            raise ValueError(f"{folds}-fold cross-validation needs at least {2 * folds} texts; got {len(texts)}")
+            raise ValueError(f"{folds}-fold cross-validation needs at least {2 * folds} texts; got {len(texts)} "
+                             f"(give more texts, fewer folds, or folds=0 for no check)")
         checks = [(sorted(set(order) - set(order[f::folds])), order[f::folds]) for f in range(folds)]
         tune_ids = order
     else:
