@@ -275,8 +275,9 @@ def write_report(results: dict, out: Path) -> None:
              f"{results['torch_threads']} torch threads, {results['seconds'] / 60:.1f} minutes in all "
              f"(fine-tuning included unless loaded from the cache; see each case). Written by `lafa evaluate`; "
              "every number below is in `results.json`, per-item values included."
-             + (f" Cases {', '.join(results['kept_cases'])} come from an earlier run into this folder (same "
-                "settings; the time above does not include them)." if results.get("kept_cases") else ""), "",
+             + (f" Cases {', '.join(results['kept_cases'])} come from an earlier run into this folder "
+                f"({results.get('kept_note', 'same settings')}; the time above does not include them)."
+                if results.get("kept_cases") else ""), "",
              f"Sampled methods (SmoothGrad, IntegratedGrad, SHAP) use {results['sizes']['samples']} samples/steps.", "",
              "## Summary", ""] + summary_lines(results) + [""]
     for name, case in results["cases"].items():
