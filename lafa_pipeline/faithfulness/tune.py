@@ -146,6 +146,11 @@ def _settings(config: LafaConfig) -> dict[str, Any]:
     return {k: getattr(config, k) for k in TUNED_FIELDS}
 
 
+def _key(config: LafaConfig) -> tuple:
+    """A setting as a dict key: its tuned fields."""
+    return tuple(sorted(_settings(config).items()))
+
+
 def tune_explainer(
     explainer,
     texts: Sequence[str],
@@ -190,7 +195,7 @@ def tune_explainer(
     else:
         n_held = int(round(holdout * len(texts)))
         tune_ids = order[n_held:]
-        checks = [(tune_ids, order[:n_held])] if n_held else []
+        checks = [(None, order[:n_held])] if n_held else []  # None: the pick made on all tuning texts
     if len(tune_ids) < 2:
         raise ValueError(f"Tuning needs at least 2 texts outside the held-out share; got {len(tune_ids)}")
     items = _prepare(explainer, texts, show_progress)
@@ -206,7 +211,7 @@ def tune_explainer(
     bar = tqdm(desc="Settings tried", disable=not show_progress, unit="setting")
 
     def values(config: LafaConfig, ids: Sequence[int]) -> np.ndarray:
-        key = tuple(sorted(_settings(config).items()))
+        key = _key(config)
         if key not in cache:
             cache[key] = (np.full(len(items), np.nan), np.zeros(len(items), dtype=bool))
             bar.update(1)
@@ -223,9 +228,10 @@ def tune_explainer(
         seen: dict[tuple, float] = {}
 
         def score(config: LafaConfig) -> float:
-            value = float(np.nanmean(values(config, ids)))
-            seen[tuple(sorted(_settings(config).items()))] = value
-            return value
+            key = _key(config)
+            if key not in seen:  # coordinate ascent revisits its current setting in every round
+                seen[key] = float(np.nanmean(values(config, ids)))
+            return seen[key]
 
         base_value = score(base_config)
         best, best_value = base_config, base_value
@@ -254,7 +260,7 @@ def tune_explainer(
     if checks:
         chosen_values, base_values = [], []
         for train, test in checks:
-            pick = best if train is tune_ids else search(train)[0]
+            pick = best if train is None else search(train)[0]
             picks.append(_settings(pick))
             chosen_values += list(values(pick, test))
             base_values += list(values(base_config, test))
