@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("faiss")
-from benchmarks.peers import equal_quality_lines  # noqa: E402
+from benchmarks.peers import equal_quality_lines, shortfall  # noqa: E402
 from benchmarks.performance import measure_search, search_configs  # noqa: E402
 
 
@@ -46,3 +46,17 @@ def test_search_measurement_recall_against_exact_and_the_pick_row():
     exact = np.argsort(distances, axis=1)[:, :10]
     assert np.array_equal(np.sort(results[0]["index"].search(queries, 10)[1], axis=1), np.sort(exact, axis=1))
     assert 0.9 <= results[1]["recall"] <= 1.0 and all(r["build_s"] >= 0 and r["ms"] > 0 for r in results)
+
+
+def test_shortfall_states_the_budget_the_cost_line_and_the_best_agreement_within_it():
+    peer = {**row("smooth_grad", "-", 10, 90.0, 0.992), "reference": 100, "texts": 3}
+    # ours: 20 ms fixed + 5 ms a sample, exactly
+    ours = [row("smooth_grad", s, n, 20.0 + 5.0 * n, a) for s, n, a in
+            (("iid", 3, 0.97), ("low_variance", 3, 0.98), ("iid", 7, 0.985), ("iid", 10, 0.995))]
+    why = shortfall(peer, ours)
+    assert why.startswith("1.5x needs <= 60 ms a text; ours costs about 20 ms fixed + 5.0 ms a sample")
+    assert "at most 8 fit" in why  # (60 - 20) / 5
+    assert "agrees 0.9850 (iid, n = 7) against Interpreto's 0.9920" in why  # n = 10 costs 70 ms: over budget
+    lines, speedups = equal_quality_lines([peer], ours)
+    assert speedups["smooth_grad"] == pytest.approx(90.0 / 70.0)
+    assert any(line.startswith("- smooth_grad: 1.5x needs") for line in lines)
