@@ -49,10 +49,10 @@ from lafa_pipeline.files import atomic_write_text
 from lafa_pipeline.index_types import INDEX_TYPE_REGISTRY, choose_index, search_parameters
 try:  # benchmarks/peers.py: run as a script, this file's folder is on sys.path
     from peers import SPEED_GOAL, captum_runners, equal_quality_lines, peer_quality_rows, peer_rows, peer_section
-    from sampling import sampling_rows, sampling_section
+    from sampling import COUNTS, sampling_rows, sampling_section
 except ModuleNotFoundError:  # imported as benchmarks.performance
     from benchmarks.peers import SPEED_GOAL, captum_runners, equal_quality_lines, peer_quality_rows, peer_rows, peer_section
-    from benchmarks.sampling import sampling_rows, sampling_section
+    from benchmarks.sampling import COUNTS, sampling_rows, sampling_section
 
 HERE = Path(__file__).resolve().parent
 
@@ -136,14 +136,16 @@ def section_peers(pipe, n_short: int, n_long: int, repeats: int = 1) -> tuple[st
     return "\n".join(peer_section(rows)), rows
 
 
-def verdict(values: list[float], goal: float, at_least: bool = True) -> str:
-    """"met", or "missed by" the distance of the worst of ``values`` from ``goal``.
+def verdict(values: dict[str, float], goal: float, at_least: bool = True) -> str:
+    """"met", or "missed by" the distance of the worst of ``values`` (label -> value) from ``goal``, naming it.
 
-    >>> verdict([2.5, 1.3], 3), verdict([1.09, 1.05], 1.25, at_least=False)
-    ('missed by 1.70', 'met')
+    >>> verdict({"short": 2.5, "long": 1.3}, 3), verdict({"short": 1.09, "long": 1.05}, 1.25, at_least=False)
+    ('missed by 1.70 (long)', 'met')
     """
-    worst = min(values) if at_least else max(values)
-    return "met" if (worst >= goal if at_least else worst <= goal) else f"missed by {abs(goal - worst):.2f}"
+    label, worst = (min if at_least else max)(values.items(), key=lambda item: item[1])
+    if worst >= goal if at_least else worst <= goal:
+        return "met"
+    return f"missed by {abs(goal - worst):.2f}" + (f" ({label})" if label else "")
 
 
 def search_verdict(ms: float, recall: float, goal_ms: float = 2.0, goal_recall: float = 0.95) -> str:
@@ -419,7 +421,7 @@ def main() -> None:
     sections.append(("Peers: Interpreto and Captum, settings matched", text))
     quality_texts = read_tsv(DEV_FILE)[0][:5 if args.quick else 30]
     rows = sampling_rows(pipe.model, pipe.tokenizer, quality_texts,
-                         counts=(3, 5, 10) if args.quick else (3, 5, 7, 10, 15, 25),
+                         counts=(3, 5, 10) if args.quick else COUNTS,
                          base=MethodParams.from_config(pipe.lafa_config))
     sections.append(("Sampled methods at equal quality", "\n".join(sampling_section(rows))))
     speedups = {}
@@ -439,15 +441,15 @@ def main() -> None:
     text, real_search = section_real_search(pipe, args.data_dir, limit=2_000 if args.quick else None)
     sections.append(("Search on real MiniLM vectors", text))
     s, lg = explain["short"]["ms"], explain["long"]["ms"]
-    def ratios(top: str, bottom: str) -> list[float]:  # short, long
-        return [runs[top] / runs[bottom] for runs in (s, lg)]
+    def ratios(top: str, bottom: str) -> dict[str, float]:
+        return {label: runs[top] / runs[bottom] for label, runs in (("short", s), ("long", lg))}
 
-    def goal_row(goal: str, values: list[float], target: float, at_least: bool = True, digits: int = 2) -> tuple:
-        shown = f"{values[0]:.{digits}f} short, {values[1]:.{digits}f} long"
+    def goal_row(goal: str, values: dict[str, float], target: float, at_least: bool = True, digits: int = 2) -> tuple:
+        shown = ", ".join(f"{v:.{digits}f} {label}" for label, v in values.items())
         return goal, f"{shown}: {verdict(values, target, at_least)}"
 
     batching = {name: r["batched_tps"] / r["single_tps"] for name, r in throughput.items()}
-    lafa_batching = [batching["lafa on simple_grad"], batching["lafa on smooth_grad"]]
+    lafa_batching = {name: batching[name] for name in ("lafa on simple_grad", "lafa on smooth_grad")}
     goals = [
         goal_row("LAFA cached / its base, simple_grad (goal <= 1.25)",
                  ratios("lafa on simple_grad, cached", "simple_grad"), 1.25, at_least=False),
@@ -458,14 +460,14 @@ def main() -> None:
         goal_row("Captum LIG-50 / LAFA on simple_grad (goal >= 10)",
                  ratios("Captum LayerIntegratedGradients (50 steps)", "lafa on simple_grad, cached"), 10, digits=1),
         ("batched / one-by-one throughput, short texts (goal >= 3)",
-         f"{lafa_batching[0]:.2f} (lafa on simple_grad), {lafa_batching[1]:.2f} (lafa on smooth_grad): "
+         ", ".join(f"{v:.2f} ({name})" for name, v in lafa_batching.items()) + ": "
          f"{verdict(lafa_batching, 3)}; the base methods alone batch {batching['simple_grad']:.2f} (simple_grad) "
          f"and {batching['smooth_grad']:.2f} (smooth_grad) on this machine (see 'Throughput')"),
     ]
     for method, speedup in speedups.items():
         goals.append((f"{method if ',' in method else method + ', one text per call'}: faster than Interpreto at "
                       f"equal quality (goal >= {SPEED_GOAL}x)",
-                      ("not reached" if speedup is None else f"{speedup:.2f}x: {verdict([speedup], SPEED_GOAL)}")
+                      ("not reached" if speedup is None else f"{speedup:.2f}x: {verdict({'': speedup}, SPEED_GOAL)}")
                       + ("" if speedup is not None and speedup >= SPEED_GOAL
                          else " (why: 'Against Interpreto at equal quality')")))
     big = max(r["n"] for r in search)
