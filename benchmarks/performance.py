@@ -22,6 +22,9 @@ Sections (all on this machine, in this process unless said, ratios taken within 
 6. search: latency and recall@10 of exact and approximate FAISS indexes at 10k, 100k and 1M
    synthetic clustered vectors (384 dims), what index_type="approximate" picks at each size, index
    size, build time and memory-mapped loading; then the same on real MiniLM vectors of SST-2 texts.
+
+The goals table at the top marks each goal met, or missed by how much, with the reason where the
+run's own figures show it.
 """
 from __future__ import annotations
 
@@ -442,6 +445,7 @@ def main() -> None:
     text, real_search = section_real_search(pipe, args.data_dir, limit=2_000 if args.quick else None)
     sections.append(("Search on real MiniLM vectors", text))
     s, lg = explain["short"]["ms"], explain["long"]["ms"]
+
     def ratios(top: str, bottom: str) -> dict[str, float]:
         return {label: runs[top] / runs[bottom] for label, runs in (("short", s), ("long", lg))}
 
@@ -452,7 +456,6 @@ def main() -> None:
         return goal, f"{shown}: {result}" + (f"; {why}" if why and result != "met" else "")
 
     live, cached = "lafa on smooth_grad, live", "lafa on smooth_grad, cached"
-
     batching = {name: r["batched_tps"] / r["single_tps"] for name, r in throughput.items()}
     lafa_batching = {name: batching[name] for name in ("lafa on simple_grad", "lafa on smooth_grad")}
     goals = [
