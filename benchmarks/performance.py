@@ -16,7 +16,7 @@ Sections (all on this machine, in this process unless said, ratios taken within 
    per sample count, i.i.d. (the paper's) versus sampling="low_variance"; and against Interpreto: its
    SmoothGrad and IntegratedGradients at our counts against its own 100-sample value, and the fastest
    of our settings that agrees as well with ours;
-4. throughput: texts explained one by one versus batched;
+4. throughput: LAFA and its base methods alone, texts explained one by one versus batched;
 5. index build: texts per second and peak memory (in a fresh subprocess), full and lazy, and a lazy
    index's cold and warm query;
 6. search: latency and recall@10 of exact and approximate FAISS indexes at 10k, 100k and 1M
