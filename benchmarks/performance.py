@@ -151,7 +151,12 @@ def verdict(values: dict[str, float], goal: float, at_least: bool = True) -> str
     return f"missed by {abs(goal - worst):.2f}" + (f" ({label})" if label else "")
 
 
-def search_verdict(ms: float, recall: float, goal_ms: float = 2.0, goal_recall: float = 0.95) -> str:
+SEARCH_GOAL_MS, SEARCH_GOAL_RECALL = 2.0, 0.95
+"""Issue 14: a million vectors searched in under 2 ms a query at recall@10 of at least 0.95."""
+
+
+def search_verdict(ms: float, recall: float, goal_ms: float = SEARCH_GOAL_MS,
+                   goal_recall: float = SEARCH_GOAL_RECALL) -> str:
     """The 1M search goal: under ``goal_ms`` a query at recall@10 of at least ``goal_recall``."""
     misses = ([f"{ms - goal_ms:.2f} ms too slow"] if ms >= goal_ms else []) + \
         ([f"recall {goal_recall - recall:.3f} short"] if recall < goal_recall else [])
@@ -483,12 +488,13 @@ def main() -> None:
                          else " (why: 'Against Interpreto at equal quality')")))
     big = max(r["n"] for r in search)
     approx = [r for r in search if r["n"] == big and r["kind"] != "flat"]
-    best = [r for r in approx if r["recall"] >= 0.95]
+    best = [r for r in approx if r["recall"] >= SEARCH_GOAL_RECALL]
     pick = min(best, key=lambda r: r["ms"]) if best else max(approx, key=lambda r: r["recall"])
     chosen = next(r for r in approx if r["name"] == "approximate (pick)")
-    goals.append((f"approximate search at {big:,} synthetic vectors (goal < 2 ms, recall@10 >= 0.95)",
+    goals.append((f"approximate search at {big:,} synthetic vectors (goal < {SEARCH_GOAL_MS:g} ms, "
+                  f"recall@10 >= {SEARCH_GOAL_RECALL})",
                   f"fastest meeting the recall: {pick['ms']:.2f} ms, recall@10 {pick['recall']:.3f} ({pick['kind']}, "
-                  f"{pick['params']}{'' if best else '; none reached 0.95, best recall shown'}); "
+                  f"{pick['params']}{'' if best else f'; none reached {SEARCH_GOAL_RECALL}, best recall shown'}); "
                   f"index_type=\"approximate\" picks {chosen['kind']}: {chosen['ms']:.2f} ms, recall@10 "
                   f"{chosen['recall']:.3f}, built in {chosen['build_s']:.0f} s, {chosen['mb']:.0f} MB: "
                   f"{search_verdict(chosen['ms'], chosen['recall'])}"))

@@ -25,7 +25,8 @@ COUNTS = (3, 5, 7, 8, 9, 10, 15, 25)  # 8 and 9: the equal-quality point against
 REFERENCE_SAMPLES = 100
 
 
-def _scores(adapter, tokenizer, texts, method, count, sampling, params) -> tuple[list[np.ndarray], float]:
+def timed_scores(adapter, tokenizer, texts, method, count, sampling, params) -> tuple[list[np.ndarray], float]:
+    """Each text's token scores (predicted class, ``count`` samples/steps) and the mean ms per text."""
     out, start = [], time.perf_counter()
     for text in texts:
         enc = tokenizer(text, return_tensors="pt")
@@ -37,7 +38,8 @@ def _scores(adapter, tokenizer, texts, method, count, sampling, params) -> tuple
     return out, 1000 * (time.perf_counter() - start) / len(texts)
 
 
-def _agreement(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+def agreement(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    """Mean Pearson correlation per text of two lists of token scores."""
     values = [np.corrcoef(x, y)[0, 1] for x, y in zip(a, b) if len(x) > 1 and x.std() > 0 and y.std() > 0]
     return float(np.mean(values))
 
@@ -49,12 +51,12 @@ def sampling_rows(model, tokenizer, texts: list[str], counts=COUNTS, base: Metho
     rows = []
     for method in METHODS:
         reference_sampling = "low_variance" if method == "integrated_grad" else "iid"
-        reference, _ = _scores(adapter, tokenizer, texts, method, REFERENCE_SAMPLES, reference_sampling, base)
+        reference, _ = timed_scores(adapter, tokenizer, texts, method, REFERENCE_SAMPLES, reference_sampling, base)
         for sampling in ("iid", "low_variance"):
             for count in counts:
-                scores, ms = _scores(adapter, tokenizer, texts, method, count, sampling, base)
+                scores, ms = timed_scores(adapter, tokenizer, texts, method, count, sampling, base)
                 rows.append({"method": method, "sampling": sampling, "count": count, "ms_per_text": ms,
-                             "pearson_with_reference": _agreement(scores, reference), "texts": len(texts)})
+                             "pearson_with_reference": agreement(scores, reference), "texts": len(texts)})
     return rows
 
 
