@@ -373,9 +373,11 @@ def render_model_card(pipe: FeatureAttributionPipeline) -> str | None:
     return template.format(**values)
 
 
-# What the remote code imports (the core modules), for the saved repo's requirements.txt.
-REQUIREMENTS = ("torch>=2.1", "transformers>=5.0", "huggingface_hub>=1.0", "faiss-cpu>=1.8", "captum>=0.7",
-                "safetensors>=0.4", "numpy>=1.24", "tqdm>=4.60", "typing_extensions>=4.0")
+# What the remote code imports (the core modules), for the saved repo's requirements.txt: the
+# bounds of pyproject.toml, written here because a Hub copy of this module has no package metadata
+# to read them from (tests/test_structure.py checks the two agree).
+REQUIREMENTS = ("torch>=2.1", "transformers>=5.17", "huggingface_hub>=1.5", "faiss-cpu>=1.9", "captum>=0.7",
+                "safetensors>=0.8", "numpy>=2.0", "tqdm>=4.66.3", "typing_extensions>=4.12.2")
 
 
 def _card_metadata(pipe: FeatureAttributionPipeline) -> str:

@@ -13,6 +13,9 @@ from lafa_pipeline import LafaIndex
 
 from .tiny import INDEX_CONFIG, LABELS, TEXTS, make_tokenizer, tiny_model
 
+# Saved release repos hold copies of the package's modules (their remote code): data, not tests.
+collect_ignore = ["data"]
+
 
 @pytest.fixture(scope="session")
 def tokenizer(tmp_path_factory):

@@ -95,3 +95,45 @@ def test_saved_requirements_cover_what_the_core_imports():
                 imported.add(node.module.split(".")[0])
     third_party = {m for m in imported if m not in sys.stdlib_module_names and m != "__future__"}
     assert {to_distribution.get(m, m) for m in third_party} <= distributions
+
+
+def _declared() -> dict[str, str]:
+    """pyproject.toml's requirement strings by distribution name: dependencies and every extra."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]
+    every = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
+    return {re.split(r"[<>=!~ ]", r, maxsplit=1)[0].lower().replace("_", "-"): r for r in every}
+
+
+def test_saved_requirements_state_pyprojects_bounds():
+    from lafa_pipeline.feature_attribution import REQUIREMENTS
+
+    declared = _declared()
+    for requirement in REQUIREMENTS:
+        name = requirement.split(">=")[0].lower().replace("_", "-")
+        assert declared.get(name) == requirement, f"{requirement} differs from pyproject.toml's {declared.get(name)}"
+
+
+def test_space_requirements_state_pyprojects_bounds():
+    declared = _declared()
+    lines = (PACKAGE.parent / "space" / "requirements.txt").read_text().splitlines()
+    pinned = [line for line in lines if line and not line.startswith("#") and ">=" in line]
+    assert pinned
+    for requirement in pinned:
+        name = requirement.split(">=")[0].lower().replace("_", "-")
+        assert declared.get(name) == requirement, f"space: {requirement} differs from pyproject.toml's {declared.get(name)}"
+
+
+def test_min_constraints_pin_every_lower_bound_but_torch():
+    import doctest
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("min_constraints", PACKAGE.parent / "scripts" / "min_constraints.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert doctest.testmod(module).failed == 0
+    bounded = {name: r.split(">=")[1] for name, r in _declared().items() if ">=" in r and name != "torch"}
+    pinned = dict(p.split("==") for p in module.pins(list(_declared().values())))
+    assert {n.lower().replace("_", "-"): v for n, v in pinned.items()} == bounded

@@ -1,0 +1,268 @@
+"""LAFA settings: one dataclass saved as ``lafa_config.json`` beside a model or an index.
+
+Example:
+    >>> from lafa_pipeline.config import LafaConfig
+    >>> LafaConfig(layer=2, kernel="rbf").kernel
+    'rbf'
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .aggregation import AGGREGATIONS, NEIGHBOR_WEIGHTINGS
+from .base_methods import BASE_METHOD_REGISTRY
+from .files import atomic_write_text
+from .index_types import check_index_params, index_type_choices, is_switch
+from .kernels import KERNEL_REGISTRY
+from .registry import check_choice
+
+CONFIG_NAME = "lafa_config.json"
+
+# Names of what the registries hold; a new method, kernel or index type is one entry in its module.
+BASE_METHODS = BASE_METHOD_REGISTRY.names
+KERNELS = KERNEL_REGISTRY.names
+INDEX_TYPES = index_type_choices()
+
+
+def method_names() -> tuple[str, ...]:
+    """Every method by name, methods registered after import included (``register_attribution``)."""
+    return ("lafa",) + BASE_METHOD_REGISTRY.names
+
+
+def indexable_base_methods() -> tuple[str, ...]:
+    """Base methods whose scores an index can cache, registered ones included."""
+    return BASE_METHOD_REGISTRY.where(lambda m: not m.needs_references)
+
+
+METHODS = method_names()
+INDEXABLE_BASE_METHODS = indexable_base_methods()
+"""Base methods whose scores can be cached for every reference text at build time."""
+POOLINGS = ("mean", "cls", "last")
+OUTPUTS = ("probability", "logit")
+IG_REFERENCES = ("zero", "pad")
+CACHE_TARGETS = ("label", "all")
+NEIGHBOR_SCALES = ("none", "query")
+SAMPLINGS = ("iid", "low_variance")
+
+
+
+def check_integer(name: str, value: Any, minimum: int | None = None) -> int:
+    """``value`` as an int if it is a whole number (not a bool, not 2.7) of at least ``minimum``; else a ValueError.
+
+    >>> check_integer("n_neighbors", 2.7)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_neighbors must be a whole number, got 2.7
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if not (isinstance(value, (float, np.floating)) and float(value).is_integer()):
+            raise ValueError(f"{name} must be a whole number, got {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def check_number(name: str, value: Any, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, note: str = "") -> float:
+    """``value`` as a float if it is a finite real number within [low, high] (``low_open``: (low, high]).
+
+    >>> check_number("lam", float("nan"), low=0.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: lam must be a finite number, got nan
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    if (low is not None and (value <= low if low_open else value < low)) or (high is not None and value > high):
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        raise ValueError(f"{name} must be in {'(' if low_open else '['}{lo}, {hi}]{note}, got {value:g}")
+    return value
+
+
+MAX_PAPER_LAM = 1e4
+"""Eq. 6's lambda is bounded so that lambda * E stays finite in float32 (the paper used 0.44 and 1)."""
+
+
+def check_lam(value: Any, aggregation: str) -> float:
+    """lambda as a float: in [0, 1] for the normalized aggregation (a mix weight), in [0, 1e4] for eq. 6."""
+    if aggregation == "normalized":
+        return check_number("lam", value, low=0.0, high=1.0, note=" with aggregation 'normalized' (a mix weight)")
+    return check_number("lam", value, low=0.0, high=MAX_PAPER_LAM, note=" with aggregation 'paper'")
+
+
+@dataclass
+class LafaConfig:
+    """Settings of a LAFA index and the defaults of explanations made with it.
+
+    The search defaults are the paper's case II settings (SST-2): SmoothGrad base, encoder layer 2,
+    10 neighbors within the 0.39 quantile of pairwise distances, restricted to the class being
+    explained. The aggregation defaults are not the paper's: eq. 6-7 with its indicator kernel and
+    lambda 0.44 made explanations worse than the base method (evaluation/aggregation_study.md), so
+    the default is the normalized aggregation with the cosine kernel and lambda 0.5, which beat the
+    base method there; ``LafaConfig(aggregation="paper", kernel="indicator", lam=0.44)`` reproduces
+    the paper, and ``lafa tune`` chooses them on your own texts.
+    """
+
+    layer: int = 2
+    """Hidden layer of the model used to find neighbors (0 = embedding output)."""
+    pooling: str = "mean"
+    """How token states become one vector per text: mean over real tokens, the first (CLS) token, or the
+    last real token (what decoder-only classifiers read)."""
+    n_neighbors: int = 10
+    quantile: float = 0.39
+    """Distance cut-off eps = this quantile of pairwise L2 distances between reference texts."""
+    eps: float | None = None
+    """Set by ``LafaIndex.build``; None means no cut-off."""
+    same_label: bool = True
+    """Keep only neighbors whose label equals the class being explained."""
+    kernel: str = "cosine"
+    kernel_params: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the kernel's parameters (the defaults are the paper's, in ``kernels.KERNEL_REGISTRY``)."""
+    lam: float = 0.5
+    aggregation: str = "normalized"
+    """How neighbor scores enter the text's: "paper" (eq. 6-7 exactly: m + lambda * E, E a sum over
+    kernel matches) or "normalized" (every text's scores divided by their mean, E the kernel-weighted
+    mean of like tokens' relative scores, the result (1 - lambda) * own + lambda * E in the text's
+    units; lambda in [0, 1], 0 = the base method). See ``aggregation.py``."""
+    neighbor_weighting: str = "uniform"
+    """Normalized aggregation: neighbors count equally, or by exp(-distance / mean distance)."""
+    tuning: dict[str, Any] | None = None
+    """What ``lafa tune`` measured when it chose these settings (objective, gain, texts); None if untuned."""
+    neighbor_scale: str = "none"
+    """How neighbor scores enter eq. 7: as computed ("none", the paper's formula), or rescaled so
+    each neighbor's scores sum to the explained text's total ("query"). Gradient scores of
+    confident predictions are orders of magnitude smaller than those of unsure ones, so raw
+    neighbor scores can swamp the text's own; rescaling keeps LAFA in the text's units."""
+    base_method: str = "smooth_grad"
+    samples: int = 25
+    """SmoothGrad samples and SHAP draws."""
+    sigma: float = 0.5
+    """SmoothGrad noise std, as a multiple of the std of the model's input-embedding table."""
+    steps: int = 25
+    """Integrated-gradients steps."""
+    sampling: str = "iid"
+    """How the sampled methods place their samples: "iid" (the paper's: independent Gaussian noise,
+    uniform interpolation points, right Riemann sum for IntegratedGrad) or "low_variance" (the same
+    estimators with fewer samples for the same accuracy: antithetic noise pairs +e/-e for
+    SmoothGrad/VarGrad, stratified interpolation points for the SHAP variants, Gauss-Legendre nodes
+    for IntegratedGrad; benchmarks/RESULTS.md measures the gain)."""
+    ig_reference: str = "zero"
+    """Integrated-gradients reference: all-zero embeddings, or the [PAD] token's embedding."""
+    output: str = "probability"
+    """What is differentiated: softmax/sigmoid probability of the target, or its logit.
+    Regression models always use the raw output value."""
+    internal_batch_size: int = 64
+    """Rows per forward/backward when samples or steps are expanded."""
+    index_type: str = "flat"
+    index_params: dict[str, Any] = field(default_factory=dict)
+    """HNSW: M, ef_search, ef_construction; IVF: nlist, nprobe; IVF-PQ: nlist, m, by_residual, nprobe, k_factor.
+    ``index_type="approximate"`` (no parameters) picks the type and its parameters from the number of
+    references when the index is built (``index_types.choose_index``) and saves the pick."""
+    cache_targets: str = "label"
+    """Which targets get cached neighbor scores: each text's own label(s), or every class."""
+    pair_samples: int = 20000
+    """Random pairs sampled to estimate eps."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every field (type, range, finiteness); raise ValueError naming the bad one and what is allowed."""
+        for name in ("layer", "seed"):
+            check_integer(name, getattr(self, name), minimum=0)
+        for name in ("n_neighbors", "samples", "steps", "internal_batch_size", "pair_samples"):
+            check_integer(name, getattr(self, name), minimum=1)
+        check_number("quantile", self.quantile, low=0.0, high=1.0, low_open=True)
+        check_number("sigma", self.sigma, low=0.0)
+        check_lam(self.lam, self.aggregation)
+        if self.eps is not None:
+            check_number("eps", self.eps, low=0.0, low_open=True)
+        if not isinstance(self.same_label, bool):
+            raise ValueError(f"same_label must be true or false, got {self.same_label!r}")
+        for name in ("kernel_params", "index_params"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(f"{name} must be a mapping of parameter names to values, got {getattr(self, name)!r}")
+        if self.tuning is not None and not isinstance(self.tuning, dict):
+            raise ValueError(f"tuning must be a mapping or null, got {self.tuning!r}")
+        check_choice("pooling", self.pooling, POOLINGS)
+        check_choice("kernel", self.kernel, KERNEL_REGISTRY.names)
+        check_choice("base_method", self.base_method, BASE_METHOD_REGISTRY.names)
+        check_choice("index_type", self.index_type, index_type_choices())
+        check_index_params(self.index_type, self.index_params)
+        check_choice("output", self.output, OUTPUTS)
+        check_choice("ig_reference", self.ig_reference, IG_REFERENCES)
+        check_choice("sampling", self.sampling, SAMPLINGS)
+        check_choice("cache_targets", self.cache_targets, CACHE_TARGETS)
+        check_choice("neighbor_scale", self.neighbor_scale, NEIGHBOR_SCALES)
+        check_choice("aggregation", self.aggregation, AGGREGATIONS)
+        check_choice("neighbor_weighting", self.neighbor_weighting, NEIGHBOR_WEIGHTINGS)
+        defaults = KERNEL_REGISTRY.get(self.kernel).defaults
+        unknown = set(self.kernel_params) - set(defaults)
+        if unknown:
+            valid = ", ".join(defaults) or "none"
+            raise ValueError(f"Unknown parameter(s) {sorted(unknown)} for kernel {self.kernel!r}; valid: {valid}")
+        for name, value in self.index_params.items():
+            if is_switch(self.index_type, name):
+                if not isinstance(value, bool):
+                    raise ValueError(f"{name} must be true or false, got {value!r}")
+            else:
+                check_number(name, value)
+        for name, value in self.kernel_params.items():
+            check_number(name, value)
+
+    def resolved_kernel_params(self, kernel: str | None = None, overrides: dict | None = None) -> dict[str, Any]:
+        """The paper's parameters of ``kernel`` with this config's (or ``overrides``) on top."""
+        kernel = kernel or self.kernel
+        params = dict(KERNEL_REGISTRY.get(kernel).defaults)
+        extra = overrides if overrides is not None else (self.kernel_params if kernel == self.kernel else {})
+        params.update({k: v for k, v in extra.items() if k in params})
+        return params
+
+    def replace(self, **changes: Any) -> "LafaConfig":
+        """A copy with some fields changed (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "LafaConfig":
+        """A config from saved fields; files written before ``aggregation`` existed used eq. 6-7."""
+        data = {"aggregation": "paper", **data}
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"Unknown LafaConfig field(s) {sorted(unknown)}; valid: {', '.join(sorted(names))}")
+        return cls(**data)
+
+    def save(self, directory: str | os.PathLike) -> str:
+        path = os.path.join(directory, CONFIG_NAME)
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "LafaConfig":
+        """Read a ``lafa_config.json`` file (or the one inside a folder)."""
+        if os.path.isdir(path):
+            path = os.path.join(path, CONFIG_NAME)
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"LAFA config file is missing: {path}") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"LAFA config file is corrupt: {path} ({e})") from None
+        return cls.from_dict(data)

@@ -1,0 +1,393 @@
+"""The paper's base attribution methods (eq. 1-3), batched over padded texts.
+
+Every method computes a matrix S (T x d) per text at the input word embeddings H and ends with the
+paper's reduction m_i = sum_d S_id^2, so all token scores are non-negative. Captum computes
+integrated_grad (IntegratedGradients, right Riemann sum, which is the paper's formula). The plain
+gradient methods are written here (Captum's Saliency would need a second forward pass for the
+prediction and the hidden states LAFA searches with; ``forward_gradients`` gets all three from
+one). The sampled methods are written here because they draw their noise from a generator seeded
+by each text's token ids: a text gets the same scores whatever batch it is in, and the scores
+cached in an index equal the ones recomputed live. The SHAP variants follow the paper's formulas,
+which differ from Captum's GradientShap (no (H - H') factor in shap_zero / shap_ref).
+
+Example:
+    >>> import torch
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> model = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=8,
+    ...     num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)).eval()
+    >>> ids = torch.tensor([[2, 7, 9, 3]]); mask = torch.ones_like(ids)
+    >>> scores = attribute(ModelAdapter(model), "simple_grad", ids, mask, targets=torch.tensor([1]))
+    >>> tuple(scores.shape), bool((scores >= 0).all())
+    ((1, 4), True)
+"""
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from captum.attr import IntegratedGradients
+from torch import Tensor
+
+from .model_adapter import ModelAdapter, layer_states
+from .registry import Registry
+
+
+@dataclass
+class MethodParams:
+    """Parameters of the base methods (see LafaConfig for their meaning)."""
+
+    samples: int = 25
+    sigma: float = 0.5
+    steps: int = 25
+    ig_reference: str = "zero"
+    sampling: str = "iid"
+    internal_batch_size: int = 64
+    seed: int = 0
+
+    @classmethod
+    def from_config(cls, config) -> "MethodParams":
+        return cls(**{k: getattr(config, k) for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class MethodInputs:
+    """What a base method reads: the texts, their input embeddings H, targets and parameters."""
+
+    adapter: ModelAdapter
+    input_ids: Tensor
+    attention_mask: Tensor
+    token_type_ids: Tensor | None
+    targets: Tensor
+    embeds: Tensor
+    params: MethodParams
+    references: list[Tensor] | None = None
+    """shap_ref, shap_deep: per text, token ids (R, T) of reference texts aligned to its padded length."""
+
+    def gradients(self, points: Tensor | None = None, repeats: int = 1) -> Tensor:
+        """dF_target/dH at ``points`` (default: H), ``repeats`` consecutive rows per text."""
+        expand = lambda t: None if t is None else t.repeat_interleave(repeats, dim=0)  # noqa: E731
+        return forward_gradients(self.adapter, self.embeds if points is None else points,
+                                 expand(self.attention_mask), expand(self.token_type_ids), expand(self.targets),
+                                 self.params.internal_batch_size).grads
+
+
+@dataclass(frozen=True)
+class BaseMethod:
+    """One base method: S (B, T, d) from ``MethodInputs``, with what it needs and can do."""
+
+    compute: Callable[[MethodInputs], Tensor]
+    display_name: str
+    needs_references: bool = False
+    """Takes the LAFA neighbors as references, so its scores cannot be cached in an index."""
+    from_gradient: Callable[[Tensor, Tensor], Tensor] | None = None
+    """S from (H, dF/dH at H): the method then shares LAFA's forward pass (one forward, one backward)."""
+    parameters: tuple[str, ...] = ()
+    """The MethodParams fields it reads."""
+
+
+BASE_METHOD_REGISTRY: Registry[BaseMethod] = Registry("method")
+
+
+def base_method(name: str, display_name: str, **capabilities: Any) -> Callable:
+    """Register the decorated ``compute(inputs) -> S`` as base method ``name``."""
+    def add(compute: Callable[[MethodInputs], Tensor]) -> Callable[[MethodInputs], Tensor]:
+        BASE_METHOD_REGISTRY.register(name, BaseMethod(compute, display_name, **capabilities))
+        return compute
+
+    return add
+
+
+def text_generator(input_ids: Tensor, attention_mask: Tensor, seed: int) -> torch.Generator:
+    """A CPU generator seeded by the text's real token ids: same text, same random draws."""
+    ids = input_ids[attention_mask.bool()].to("cpu", torch.int64).numpy().tobytes()
+    return torch.Generator().manual_seed((zlib.crc32(ids) + 1_000_003 * seed) % (2**63))
+
+
+def reduce_sum_of_squares(raw: Tensor, attention_mask: Tensor) -> Tensor:
+    """Paper's token score: sum over the embedding dimension of the squared attribution, in float32
+    (the attribution of a half-precision model is widened first: squares of bfloat16 values overflow
+    or lose what float32 keeps)."""
+    raw = raw.float()
+    return raw.pow(2).sum(-1) * attention_mask.to(raw.device, raw.dtype)
+
+
+def attribute(
+    adapter: ModelAdapter,
+    method: str,
+    input_ids: Tensor,
+    attention_mask: Tensor,
+    targets: Tensor,
+    token_type_ids: Tensor | None = None,
+    params: MethodParams | None = None,
+    references: list[Tensor] | None = None,
+) -> Tensor:
+    """Token scores (B, T) of ``method``; zero at padding.
+
+    ``references`` (shap_ref, shap_deep): per text, token ids (R, T) of reference texts aligned to
+    the text's padded length.
+    """
+    return reduce_sum_of_squares(
+        attribute_raw(adapter, method, input_ids, attention_mask, targets, token_type_ids, params, references),
+        attention_mask,
+    )
+
+
+def attribute_raw(
+    adapter: ModelAdapter,
+    method: str,
+    input_ids: Tensor,
+    attention_mask: Tensor,
+    targets: Tensor,
+    token_type_ids: Tensor | None = None,
+    params: MethodParams | None = None,
+    references: list[Tensor] | None = None,
+) -> Tensor:
+    """The matrix S (B, T, d) of ``method`` before the sum-of-squares reduction."""
+    entry = BASE_METHOD_REGISTRY.get(method)
+    if entry.needs_references and (references is None or len(references) != input_ids.shape[0]
+                                   or any(r.shape[0] == 0 for r in references)):
+        raise ValueError(f"{method} needs reference texts (the LAFA neighbors): explain with an index")
+    device = adapter.device
+    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+    inputs = MethodInputs(adapter, input_ids, attention_mask,
+                          None if token_type_ids is None else token_type_ids.to(device), targets.to(device),
+                          adapter.embed(input_ids).detach(), params or MethodParams(), references)
+    with torch.enable_grad():
+        return entry.compute(inputs).detach()
+
+
+# ----- the methods (paper eq. 1-3) ----------------------------------------------------------------
+@base_method("random", "Rand", parameters=("seed",))
+def _random(x: MethodInputs) -> Tensor:
+    raw = torch.zeros_like(x.embeds)
+    for b in range(x.embeds.shape[0]):
+        real = x.attention_mask[b].bool()
+        gen = text_generator(x.input_ids[b], x.attention_mask[b], x.params.seed)
+        raw[b, real] = torch.randn((int(real.sum()), x.embeds.shape[-1]), generator=gen).to(x.embeds)
+    return raw
+
+
+@base_method("simple_grad", "SimpleGrad", from_gradient=lambda embeds, grads: grads)
+def _simple_grad(x: MethodInputs) -> Tensor:
+    return x.gradients()
+
+
+@base_method("input_grad", "InputGrad", from_gradient=lambda embeds, grads: embeds * grads)
+def _input_grad(x: MethodInputs) -> Tensor:
+    return x.embeds * x.gradients()
+
+
+@base_method("smooth_grad", "SmoothGrad", parameters=("samples", "sigma", "seed", "sampling"))
+def _smooth_grad(x: MethodInputs) -> Tensor:
+    return _noisy_gradients(x).mean(1)
+
+
+@base_method("var_grad", "VarGrad", parameters=("samples", "sigma", "seed", "sampling"))
+def _var_grad(x: MethodInputs) -> Tensor:
+    """VarGrad (Adebayo et al. 2018): the variance of the noisy gradients; S = their std, so m_i = sum_d Var."""
+    return _noisy_gradients(x).std(1, unbiased=False)
+
+
+@base_method("integrated_grad", "IntegratedGrad", parameters=("steps", "ig_reference", "sampling"))
+def _integrated_grad(x: MethodInputs) -> Tensor:
+    if x.params.ig_reference == "pad":
+        baseline = x.adapter.embed(torch.full_like(x.input_ids, x.adapter.pad_id)).detach()
+    else:
+        baseline = torch.zeros_like(x.embeds)
+    return IntegratedGradients(x.adapter.forward).attribute(
+        x.embeds.clone().requires_grad_(True),  # Captum warns on inputs without requires_grad
+        baselines=baseline,
+        target=x.targets.tolist(),
+        additional_forward_args=(x.attention_mask, x.token_type_ids),
+        n_steps=x.params.steps,
+        method="riemann_right" if x.params.sampling == "iid" else "gausslegendre",
+        internal_batch_size=max(x.params.internal_batch_size, x.input_ids.shape[0]),
+    )
+
+
+@base_method("shap_zero", "SHAP+Zero", parameters=("samples", "seed", "sampling"))
+def _shap_zero(x: MethodInputs) -> Tensor:
+    return _interpolated_gradients(x, lambda b, n, gen: torch.zeros_like(x.embeds[b]).expand(n, -1, -1))
+
+
+@base_method("shap_ref", "SHAP+Ref", needs_references=True, parameters=("samples", "seed", "sampling"))
+def _shap_ref(x: MethodInputs) -> Tensor:
+    def reference(b: int, n: int, gen: torch.Generator) -> Tensor:
+        pick = torch.randint(x.references[b].shape[0], (n,), generator=gen)
+        return x.adapter.embed(x.references[b][pick].to(x.adapter.device)).detach()
+
+    return _interpolated_gradients(x, reference)
+
+
+@base_method("shap_deep", "SHAP+Deep", needs_references=True)
+def _shap_deep(x: MethodInputs) -> Tensor:
+    # mean over references of dF/dH at H times (H - H'_r) = dF/dH at H times (H - mean_r H'_r)
+    ref_mean = torch.stack([x.adapter.embed(r.to(x.adapter.device)).mean(0) for r in x.references]).detach()
+    return x.gradients() * (x.embeds - ref_mean)
+
+
+# ----- any Captum attribution, or a plain function, as a base method ----------------------------------
+class EmbeddingModel(torch.nn.Module):
+    """The explained output F(H) as a module over input embeddings, for Captum methods that need one
+    (DeepLift, GradientShap's layer variants): ``forward(embeds, attention_mask, token_type_ids)``."""
+
+    def __init__(self, adapter: ModelAdapter) -> None:
+        super().__init__()
+        self.adapter = adapter
+        self.model = adapter.model
+
+    def forward(self, embeds: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
+        return self.adapter.forward(embeds, attention_mask, token_type_ids)
+
+
+def register_attribution(name: str, method: Callable, display_name: str | None = None, **attribute_kwargs: Any) -> None:
+    """Make a Captum attribution (or any function) a base method called ``name``, LAFA included.
+
+    ``method`` is either a Captum attribution class or factory, called with an ``nn.Module`` that maps
+    input embeddings (and the attention mask, token types) to the explained outputs — e.g.
+    ``Saliency``, ``DeepLift``, ``lambda f: NoiseTunnel(Saliency(f))`` — whose ``attribute`` gets
+    the embeddings, ``target`` and ``attribute_kwargs`` (``nt_samples=10``, ``baselines=...``); or a
+    plain function ``method(forward, embeds, attention_mask, token_type_ids, targets) -> S`` with S of
+    shape (B, T, d) or per-token scores (B, T). Scores end as every method's: summed squares over d
+    (per-token scores are squared). Registered in this process: an index built with it caches its
+    scores, and the name can be used wherever a base method's can.
+
+    >>> from captum.attr import NoiseTunnel, Saliency
+    >>> register_attribution("noisy_saliency", lambda f: NoiseTunnel(Saliency(f)), nt_type="smoothgrad", nt_samples=4)
+    >>> "noisy_saliency" in BASE_METHOD_REGISTRY
+    True
+    >>> _ = BASE_METHOD_REGISTRY.remove("noisy_saliency")  # registrations live in this process only
+    """
+    import inspect
+
+    from captum.attr import Attribution
+
+    is_captum = inspect.isclass(method) and issubclass(method, Attribution)
+
+    def compute(x: MethodInputs) -> Tensor:
+        module = EmbeddingModel(x.adapter)
+        embeds = x.embeds.clone().requires_grad_(True)
+        if is_captum or not _takes_five(method):
+            attribution = method(module)
+            raw = attribution.attribute(embeds, target=x.targets.tolist(),
+                                        additional_forward_args=(x.attention_mask, x.token_type_ids), **attribute_kwargs)
+        else:
+            raw = method(module, embeds, x.attention_mask, x.token_type_ids, x.targets)
+        raw = raw.detach()
+        return raw.unsqueeze(-1) if raw.dim() == 2 else raw  # per-token scores: squared by the reduction
+
+    BASE_METHOD_REGISTRY.register(name, BaseMethod(compute, display_name or name))
+
+
+def _takes_five(function: Callable) -> bool:
+    """Whether ``function`` is a plain attribution function (five arguments) rather than a Captum factory."""
+    import inspect
+
+    try:
+        return len(inspect.signature(function).parameters) >= 5
+    except (TypeError, ValueError):
+        return False
+
+
+# ----- shared by the sampled methods --------------------------------------------------------------
+def _noisy_gradients(x: MethodInputs) -> Tensor:
+    """dF/dH at H + eps for ``samples`` seeded draws eps ~ N(0, (sigma * std of the embedding table)^2): (B, n, T, d).
+
+    ``sampling="low_variance"``: antithetic pairs (eps, -eps), so the gradient's first-order change
+    with the noise cancels in the mean; an odd sample count adds one independent draw."""
+    batch, _, dim = x.embeds.shape
+    n = x.params.samples
+    points = x.embeds.repeat_interleave(n, dim=0).clone()
+    noise_std = x.params.sigma * x.adapter.embedding_std()
+    for b in range(batch):
+        real = x.attention_mask[b].bool()
+        gen = text_generator(x.input_ids[b], x.attention_mask[b], x.params.seed)
+        if x.params.sampling == "low_variance":
+            half = torch.randn((n - n // 2, int(real.sum()), dim), generator=gen)
+            noise = torch.cat([half, -half[:n // 2]]).to(x.embeds) * noise_std
+        else:
+            noise = torch.randn((n, int(real.sum()), dim), generator=gen).to(x.embeds) * noise_std
+        points[b * n:(b + 1) * n][:, real] += noise
+    return x.gradients(points, n).view(batch, n, *x.embeds.shape[1:])
+
+
+def _interpolated_gradients(x: MethodInputs, reference: Callable[[int, int, torch.Generator], Tensor]) -> Tensor:
+    """Mean over ``samples`` draws of dF/dH at a*H + (1-a)*H', a ~ U(0, 1), H' from ``reference(b, n, gen)``
+    (``sampling="low_variance"``: one a in each of n equal strata of [0, 1], in random order)."""
+    batch = x.embeds.shape[0]
+    n = x.params.samples
+    points = x.embeds.repeat_interleave(n, dim=0).clone()
+    for b in range(batch):
+        gen = text_generator(x.input_ids[b], x.attention_mask[b], x.params.seed)
+        rows = slice(b * n, (b + 1) * n)
+        alpha = torch.rand((n, 1, 1), generator=gen)
+        if x.params.sampling == "low_variance":
+            alpha = (torch.randperm(n, generator=gen).view(n, 1, 1) + alpha) / n
+        alpha = alpha.to(x.embeds)
+        points[rows] = alpha * points[rows] + (1 - alpha) * reference(b, n, gen)
+    return x.gradients(points, n).view(batch, n, *x.embeds.shape[1:]).mean(1)
+
+
+@dataclass
+class ForwardPass:
+    """What one forward/backward over each row gives: gradients, prediction, targets, pooled states."""
+
+    grads: Tensor
+    prediction: Tensor
+    targets: Tensor
+    pooled: Tensor | None
+
+
+def forward_gradients(
+    adapter: ModelAdapter,
+    points: Tensor,
+    attention_mask: Tensor,
+    token_type_ids: Tensor | None,
+    targets: Tensor | None,
+    chunk: int,
+    layer: int | None = None,
+    pooling: str = "mean",
+) -> ForwardPass:
+    """dF_target/dH at each row of ``points`` (R, T, d), ``chunk`` rows per forward/backward.
+
+    ``targets=None`` differentiates each row's predicted class, read from the same forward pass,
+    which with ``layer`` also gives the pooled states of that layer: LAFA on SimpleGrad costs one
+    forward and one backward per text. Rows run in order of length, each chunk cut to its longest
+    row, so a batch of mixed lengths pads little (exact for right padding; left-padded batches
+    run uncut).
+    """
+    rows_total, width_total, _ = points.shape
+    lengths = attention_mask.sum(1)
+    right_padded = bool((attention_mask[:, 0] == 1).all())
+    order = torch.argsort(lengths, stable=True) if right_padded else torch.arange(rows_total)
+    grads = torch.zeros_like(points)
+    prediction: Tensor | None = None
+    pooled: Tensor | None = None
+    chosen = torch.zeros(rows_total, dtype=torch.long, device=points.device)
+    for start in range(0, rows_total, chunk):
+        rows = order[start:start + chunk].to(points.device)
+        width = int(lengths[rows].max()) if right_padded else width_total
+        x = points[rows, :width].detach().requires_grad_(True)
+        mask = attention_mask[rows, :width]
+        types = None if token_type_ids is None else token_type_ids[rows, :width]
+        with torch.enable_grad():
+            out, mask = adapter.run(x, mask, types, output_hidden_states=layer is not None)
+            logits = out.logits
+            probs = adapter.transform(logits.detach(), "probability")
+            row_targets = adapter.predicted_targets(probs) if targets is None else targets[rows]
+            selected = adapter.transform(logits).gather(1, row_targets.view(-1, 1)).sum()
+            (grad,) = torch.autograd.grad(selected, x)
+        grads[rows, :width] = grad.detach()
+        chosen[rows] = row_targets
+        if prediction is None:
+            prediction = torch.zeros((rows_total, probs.shape[1]), dtype=probs.dtype, device=probs.device)
+        prediction[rows] = probs
+        if layer is not None:
+            states = layer_states(out.hidden_states, layer, mask, pooling)
+            if pooled is None:
+                pooled = torch.zeros((rows_total, states.shape[1]), dtype=states.dtype, device=states.device)
+            pooled[rows] = states
+    return ForwardPass(grads, prediction, chosen, pooled)

@@ -1,0 +1,225 @@
+"""LAFA (paper algorithm 1) on a batch of tokenized texts, Captum-style: one ``attribute`` call.
+
+Neighbors come from a LafaIndex; their base-method scores are read from the index's cache, or
+recomputed live (the paper's way, 1 + M base attributions per text) with ``live=True`` or when the
+cache holds no scores for the explained class.
+
+Example:
+    >>> import torch
+    >>> from transformers import BertConfig, BertForSequenceClassification
+    >>> model = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=8,
+    ...     num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)).eval()
+    >>> ids = torch.tensor([[2, 7, 9, 3]])
+    >>> out = Lafa(model).attribute(ids, torch.ones_like(ids), method="simple_grad")
+    >>> tuple(out.scores.shape)
+    (1, 4)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .aggregation import Neighbor, expectation, lafa_combine, neighbor_weights, normalized_lafa
+from .base_methods import BASE_METHOD_REGISTRY, MethodParams, attribute, forward_gradients, reduce_sum_of_squares
+from .config import NEIGHBOR_SCALES, LafaConfig, check_choice, check_lam, method_names
+from .model_adapter import ModelAdapter
+from .index import score_rows
+
+REFERENCE_METHODS = BASE_METHOD_REGISTRY.where(lambda m: m.needs_references)
+FUSED_METHODS = BASE_METHOD_REGISTRY.where(lambda m: m.from_gradient is not None)  # share LAFA's forward pass
+
+
+@dataclass
+class LafaOutput:
+    """Scores (B, T) over all positions (zero at padding), predictions and the neighbors used."""
+
+    scores: Tensor
+    prediction: Tensor
+    targets: list[int]
+    neighbors: list[list[tuple[int, float]]] = field(default_factory=list)
+    live_neighbors: list[int] = field(default_factory=list)
+    """Per text: how many of its neighbors' scores were computed now rather than read from the cache."""
+
+
+class Lafa:
+    """Explain a sequence-classification (or regression) model with LAFA or one of its base methods."""
+
+    def __init__(self, model: torch.nn.Module, index=None, config: LafaConfig | None = None) -> None:
+        self.model = model
+        self.index = index
+        self.config = config or (index.config if index is not None else LafaConfig())
+        self.adapter = ModelAdapter(model, self.config.output)
+
+    def attribute(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        token_type_ids: Tensor | None = None,
+        targets: list[int | None] | None = None,
+        method: str = "lafa",
+        kernel: str | None = None,
+        lam: float | None = None,
+        n_neighbors: int | None = None,
+        live: bool = False,
+        base_scores: Tensor | None = None,
+        neighbor_scale: str | None = None,
+        special_tokens_mask: Tensor | None = None,
+    ) -> LafaOutput:
+        """Token scores of ``method`` for each text; ``targets`` are class indexes (None: predicted).
+
+        ``base_scores`` (B, T): the texts' own base-method scores, computed before (method "lafa"
+        only); then only the neighbors are searched and aggregated, e.g. to try many LAFA settings
+        on the same texts without recomputing the base method. ``special_tokens_mask`` (B, T): the
+        normalized aggregation leaves these positions out (they are never reported); default: none.
+        """
+        self._check_call(method, lam, base_scores, input_ids, neighbor_scale)
+        cfg = self.config
+        needs_index = method == "lafa" or method in REFERENCE_METHODS
+        base_method = cfg.base_method if method == "lafa" else method
+        params = MethodParams.from_config(cfg)
+        requested = targets or [None] * input_ids.shape[0]
+        uniform = all(t is None for t in requested) or all(t is not None for t in requested)
+        inputs = (input_ids, attention_mask, token_type_ids)
+        # Algorithm 1, steps 1-2: the text's prediction, neighbors and base-method scores.
+        if base_scores is None and base_method in FUSED_METHODS and uniform:
+            scores, prediction, targets, neighbors = self._fused_pass(inputs, base_method, requested, needs_index,
+                                                                      n_neighbors, params)
+        else:
+            prediction, pooled = self.adapter.predict(*inputs, layer=cfg.layer if needs_index else None,
+                                                      pooling=cfg.pooling)
+            predicted = self.adapter.predicted_targets(prediction).tolist()
+            targets = [p if t is None else int(t) for t, p in zip(requested, predicted)]
+            neighbors = self._search(pooled, targets, n_neighbors) if needs_index else [[] for _ in targets]
+            if base_scores is not None:  # given: only the neighbors' part is computed
+                scores = base_scores.detach().to(self.adapter.device, torch.float32).clone()
+                scores[~attention_mask.bool().to(scores.device)] = 0.0
+            else:
+                references = self._shap_references(inputs, pooled, targets, neighbors, n_neighbors) \
+                    if method in REFERENCE_METHODS else None
+                scores = attribute(self.adapter, base_method, input_ids, attention_mask, torch.tensor(targets),
+                                   token_type_ids, params, references)
+        live_count = [0] * len(targets)
+        if method == "lafa":
+            # Step 3: the neighbors' scores for the same target, aggregated with the text's.
+            neighbor_scores, live_count = self._neighbor_scores(neighbors, targets, live)
+            kernel = kernel or cfg.kernel
+            lam = cfg.lam if lam is None else lam
+            for b in range(len(targets)):
+                real = attention_mask[b].bool().to(scores.device)
+                counted = None if special_tokens_mask is None else ~special_tokens_mask[b].bool()[real.cpu()]
+                scores[b, real] = self._aggregate(scores[b, real], input_ids[b][real.cpu()], neighbor_scores[b],
+                                                  [d for _, d in neighbors[b]], kernel, lam,
+                                                  neighbor_scale or cfg.neighbor_scale, counted)
+        return LafaOutput(scores.detach().cpu(), prediction.cpu(), targets, neighbors, live_count)
+
+    def _check_call(self, method: str, lam: float | None, base_scores: Tensor | None, input_ids: Tensor,
+                    neighbor_scale: str | None) -> None:
+        """Refuse call-time settings that do not fit this explainer, naming the valid ones."""
+        check_choice("method", method, method_names())
+        if neighbor_scale is not None:
+            check_choice("neighbor_scale", neighbor_scale, NEIGHBOR_SCALES)
+        if base_scores is not None and (method != "lafa" or tuple(base_scores.shape) != tuple(input_ids.shape)):
+            raise ValueError(f"base_scores must have the shape of input_ids {tuple(input_ids.shape)} and only "
+                             f"go with method 'lafa'; got shape {tuple(base_scores.shape)} with method {method!r}")
+        if method == "lafa" and lam is not None:
+            check_lam(lam, self.config.aggregation)
+        if (method == "lafa" or method in REFERENCE_METHODS) and self.index is None:
+            raise ValueError(f"method {method!r} needs a LAFA index of reference texts; build one with "
+                             "LafaIndex.build or pass index=... to the pipeline. Methods without an index: "
+                             f"{', '.join(m for m in method_names() if m != 'lafa' and m not in REFERENCE_METHODS)}")
+
+    def _fused_pass(self, inputs, base_method: str, requested: list, needs_index: bool, n_neighbors: int | None,
+                    params: MethodParams):
+        """One forward and one backward give the prediction, the states to search with and the gradient
+        (base methods that are a function of H and dF/dH)."""
+        cfg = self.config
+        device = self.adapter.device
+        ids, mask, types = (None if t is None else t.to(device) for t in inputs)
+        embeds = self.adapter.embed(ids).detach()
+        given = None if requested[0] is None else torch.tensor(requested, device=device)
+        fwd = forward_gradients(self.adapter, embeds, mask, types, given, params.internal_batch_size,
+                                layer=cfg.layer if needs_index else None, pooling=cfg.pooling)
+        raw = BASE_METHOD_REGISTRY.get(base_method).from_gradient(embeds, fwd.grads)
+        targets = fwd.targets.tolist()
+        neighbors = self._search(fwd.pooled, targets, n_neighbors) if needs_index else [[] for _ in targets]
+        return reduce_sum_of_squares(raw, mask), fwd.prediction, targets, neighbors
+
+    def _shap_references(self, inputs, pooled: Tensor, targets: list[int], neighbors, n_neighbors: int | None):
+        """Reference token ids for shap_ref / shap_deep: the neighbors, which must exist, so a text without
+        any falls back to the nearest texts beyond eps, then to texts of any label (a class may have none)."""
+        input_ids, attention_mask, _ = inputs
+        for b in [b for b in range(len(targets)) if not neighbors[b]]:
+            neighbors[b] = (self._search(pooled[b:b + 1], targets[b:b + 1], n_neighbors, use_eps=False)[0]
+                            or self._search(pooled[b:b + 1], [None], n_neighbors, use_eps=False)[0])
+        return [self._aligned_references(input_ids[b], attention_mask[b], neighbors[b]) for b in range(len(targets))]
+
+    def _aggregate(self, own: Tensor, token_ids: Tensor, items: list[Neighbor], distances: list[float],
+                   kernel: str, lam: float, neighbor_scale: str, counted: Tensor | None = None) -> Tensor:
+        """One text's LAFA scores from its own base scores and its neighbors' (``config.aggregation``)."""
+        cfg = self.config
+        query_ids = token_ids.to(self.adapter.device)
+        query_embeds = self.adapter.embed(query_ids).detach()
+        kernel_params = cfg.resolved_kernel_params(kernel)
+        if cfg.aggregation == "normalized":
+            return normalized_lafa(own, query_ids, query_embeds, items, self.adapter.embed, kernel, kernel_params, lam,
+                                   neighbor_weights(distances, cfg.neighbor_weighting),
+                                   None if counted is None else counted.to(own.device))
+        if neighbor_scale == "query":
+            total = float(own.detach().sum())
+            items = [Neighbor(n.token_ids, n.scores * (total / max(float(n.scores.sum()), 1e-30))) for n in items]
+        expected = expectation(query_ids, query_embeds, items, self.adapter.embed, kernel, kernel_params)
+        return lafa_combine(own, expected, lam)
+
+    def _search(self, pooled: Tensor, targets: list[int], n_neighbors: int | None, use_eps: bool = True):
+        """Neighbors of each pooled state (same-label ones if configured)."""
+        cfg = self.config
+        labels = targets if cfg.same_label and self.adapter.problem_type != "regression" else None
+        return self.index.search(pooled.float().cpu().numpy(), n_neighbors or cfg.n_neighbors, labels,
+                                 use_eps=use_eps)
+
+    def _neighbor_scores(self, neighbors, targets, live: bool):
+        """Per text, its neighbors' real tokens and base scores for the text's target."""
+        index = self.index
+        wanted = {(ref, t) for nbs, t in zip(neighbors, targets) for ref, _ in nbs}
+        found = {} if live else {key: index.cached_scores(*key) for key in wanted}
+        missing = sorted(key for key in wanted if found.get(key) is None)
+        found.update(self._score_live(missing))
+        if not live and self._scores_like_index():  # a lazy index keeps what it had to compute
+            for key in missing:
+                index.store_scores(*key, found[key])
+        result = []
+        for nbs, t in zip(neighbors, targets):
+            items = []
+            for ref, _ in nbs:
+                keep = ~index.special_mask(ref)
+                items.append(Neighbor(torch.from_numpy(index.token_ids(ref)[keep].astype(np.int64)),
+                                       torch.from_numpy(np.asarray(found[(ref, t)])[keep])))
+            result.append(items)
+        missing_set = set(missing)
+        return result, [sum((ref, t) in missing_set for ref, _ in nbs) for nbs, t in zip(neighbors, targets)]
+
+    def _scores_like_index(self) -> bool:
+        """Whether this explainer's base scores are those the index caches (same method, output and
+        parameters), so that scores it computes may be kept in the index."""
+        a, b = self.config, self.index.config
+        return (a.base_method, a.output, MethodParams.from_config(a)) == (b.base_method, b.output,
+                                                                          MethodParams.from_config(b))
+
+    def _score_live(self, keys: list[tuple[int, int]]) -> dict:
+        """Base-method scores of reference texts computed now, batched like the index build."""
+        return score_rows(self.adapter, self.config, self.index.sequence, keys, batch_size=16, show_progress=False)
+
+    def _aligned_references(self, input_ids: Tensor, attention_mask: Tensor, neighbors) -> Tensor:
+        """Neighbor token ids laid over the text's positions: cut or padded to its real length."""
+        real = attention_mask.bool()
+        length = int(real.sum())
+        refs = torch.full((len(neighbors), input_ids.shape[0]), self.adapter.pad_id, dtype=torch.long)
+        for row, (ref, _) in enumerate(neighbors):
+            ids = torch.from_numpy(self.index.token_ids(ref)[:length].astype(np.int64))
+            aligned = torch.full((length,), self.adapter.pad_id, dtype=torch.long)
+            aligned[:len(ids)] = ids
+            refs[row, real.cpu()] = aligned
+        return refs

@@ -1,0 +1,69 @@
+"""Token scores to reported units: words (subword scores summed) or raw tokens; never special tokens.
+
+Example:
+    >>> meta = {"text": "unhappy end", "offsets": [(0, 0), (0, 2), (2, 7), (8, 11), (0, 0)],
+    ...         "special": [True, False, False, False, True], "word_ids": [None, 0, 0, 1, None]}
+    >>> [(w["token"], w["score"]) for w in group_scores(meta, [9.0, 1.0, 2.0, 0.5, 9.0], ["[CLS]", "un", "##happy", "end", "[SEP]"], "word")]
+    [('unhappy', 3.0), ('end', 0.5)]
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .results import WordScore
+
+AGGREGATION_STRATEGIES = ("word", "none")
+
+
+def group_scores(meta: dict, scores: Sequence[float], tokens: Sequence[str], strategy: str = "word") -> list[WordScore]:
+    """Entries ``{"token", "score", "start", "end"}`` for the words (or tokens) of one text.
+
+    Words follow the tokenizer's own boundaries (its word ids: WordPiece and byte-level BPE split
+    punctuation off) and whitespace (SentencePiece/Metaspace tokenizers may give one word id for a
+    whole text). A span never includes the spaces around a word (byte-level and Metaspace tokens carry
+    their leading space), and a token of spaces only is no word: its score goes to the next word.
+    """
+    from .config import check_choice
+
+    check_choice("aggregation_strategy", strategy, AGGREGATION_STRATEGIES)
+    texts, offsets = meta.get("texts", [meta["text"]]), meta["offsets"]
+    segment_ids = meta.get("segment_ids") or [0] * len(offsets)
+    entries: list[WordScore] = []
+    last_word = None
+    pending = 0.0
+    for pos, (special, word) in enumerate(zip(meta["special"], meta["word_ids"])):
+        if special:
+            continue
+        segment = segment_ids[pos] or 0
+        text = texts[segment]
+        start, end = _trimmed(text, *offsets[pos])
+        score = float(scores[pos])
+        extra = {"segment": segment} if len(texts) > 1 else {}  # pairs: offsets are into that segment's text
+        if strategy == "none":
+            entries.append({"token": tokens[pos], "score": score, "start": int(start), "end": int(end), **extra})
+            continue
+        if start >= end:  # spaces only (or nothing): not a word
+            pending += score
+            continue
+        if entries and word is not None and (segment, word) == last_word and start <= entries[-1]["end"]:
+            entry = entries[-1]
+            entry["score"] += score + pending
+            entry["end"] = max(entry["end"], int(end))
+            entry["token"] = text[entry["start"]:entry["end"]]
+        else:
+            entries.append({"token": text[start:end], "score": score + pending, "start": int(start), "end": int(end),
+                            **extra})
+        pending = 0.0
+        last_word = (segment, word)
+    if pending and entries:
+        entries[-1]["score"] += pending
+    return entries
+
+
+def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
+    """A token's character span without the whitespace at its ends."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
