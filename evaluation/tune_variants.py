@@ -16,12 +16,14 @@ objective see what gold sees?).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 
+from lafa_pipeline.aggregation import AGGREGATION_REGISTRY
 from lafa_pipeline.faithfulness import tune as tuning
 from lafa_pipeline.faithfulness.evaluate import Predictor
 from lafa_pipeline.faithfulness.metrics import paired
@@ -89,17 +91,18 @@ def main() -> None:
               f"{h['ci95'][1]:+.4f}]", flush=True)
     for variant in args.variants:
         start = time.perf_counter()
-        saved_predictor, saved_space = tuning.Predictor, dict(tuning.SEARCH_SPACE)
+        saved_predictor, saved_paper = tuning.Predictor, AGGREGATION_REGISTRY.get("paper")
         try:
             if variant == "logodds":
                 tuning.Predictor = LogOdds
-            if variant == "normalized":
-                tuning.SEARCH_SPACE["paper"] = {}  # the paper's eq. 7 only at the repo's own settings
+            if variant == "normalized":  # the paper's eq. 7 only at the repo's own settings
+                AGGREGATION_REGISTRY.replace("paper", dataclasses.replace(saved_paper, search_space={}))
             result = tune_explainer(pipe, texts, folds=3 if variant == "cv" else 0,
                                     holdout=0.3 if variant == "holdout" else 0.0,
                                     rounds=sizes.tune_rounds, steps=sizes.tune_steps, show_progress=False)
         finally:
-            tuning.Predictor, tuning.SEARCH_SPACE = saved_predictor, saved_space
+            tuning.Predictor = saved_predictor
+            AGGREGATION_REGISTRY.replace("paper", saved_paper)
         settings = ev.settings_of(result.config)
         values = explainer.item_values(explainer.lafa_scores(queries, base_scores, settings)[0], spec.metric)
         lines = [f"{variant}: chose {settings}; objective {result.base_value:.4f} -> {result.best_value:.4f}"

@@ -1,4 +1,8 @@
-"""LAFA's aggregation of neighbor token scores: the paper's eq. 6-7, and a scale-free variant.
+"""LAFA's aggregations of neighbor token scores: the paper's eq. 6-7, and scale-free variants.
+
+Each aggregation is one entry of ``AGGREGATION_REGISTRY`` (at the end of this file): its combine
+function, the range its lambda may take and the values ``lafa tune`` tries. Validation, the CLI,
+the Space and the tuner read the entries, so a new aggregation is one registered entry here.
 
 ``paper`` (eq. 6-7, for exact reproduction)::
 
@@ -28,15 +32,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from .kernels import kernel_matrix
+from .kernels import KERNEL_REGISTRY, kernel_matrix
+from .registry import Registry, check_number
 
-AGGREGATIONS = ("normalized", "paper")
 NEIGHBOR_WEIGHTINGS = ("uniform", "distance")
+NEIGHBOR_SCALES = ("none", "query")
 
 
 @dataclass
@@ -109,11 +115,45 @@ def normalized_lafa(
     ``counted`` (bool per query token): the tokens whose mean is the text's unit and which are
     aggregated; the others (special tokens) keep their scores. Default: all.
     """
+    return _relative_mix(_kernel_mean, query_scores, query_ids, query_embeds, neighbors, embed, kernel,
+                         kernel_params, lam, weights, counted)
+
+
+def median_lafa(
+    query_scores: Tensor,
+    query_ids: Tensor,
+    query_embeds: Tensor,
+    neighbors: list[Neighbor],
+    embed: Callable[[Tensor], Tensor],
+    kernel: str,
+    kernel_params: dict,
+    lam: float,
+    weights: Sequence[float] | None = None,
+    counted: Tensor | None = None,
+) -> Tensor:
+    """As ``normalized_lafa``, with the kernel-weighted *median* of like tokens' relative scores: one
+    neighbor that scores a word far off the others moves the result less than it moves a mean.
+
+    >>> q = torch.tensor([5]); nbs = [Neighbor(torch.tensor([5]), torch.tensor([s])) for s in (1.0, 1.0, 1.0)]
+    >>> nbs[0] = Neighbor(torch.tensor([5, 6]), torch.tensor([9.0, 1.0]))  # word 5 scores 1.8x its text's mean here
+    >>> median_lafa(torch.tensor([2.0]), q, torch.eye(8)[q], nbs, lambda ids: torch.eye(8)[ids], "indicator", {}, 1.0)
+    tensor([2.])
+    """
+    return _relative_mix(_kernel_median, query_scores, query_ids, query_embeds, neighbors, embed, kernel,
+                         kernel_params, lam, weights, counted)
+
+
+def _relative_mix(estimate: Callable[[Tensor, Tensor, Tensor], Tensor], query_scores: Tensor, query_ids: Tensor,
+                  query_embeds: Tensor, neighbors: list[Neighbor], embed: Callable[[Tensor], Tensor], kernel: str,
+                  kernel_params: dict, lam: float, weights: Sequence[float] | None,
+                  counted: Tensor | None) -> Tensor:
+    """(1 - lambda) * own + lambda * estimate(k, weight, relative), all in relative units (1 = the text's
+    mean), mapped back to the text's units; a token with no kernel mass keeps its own score."""
     if counted is not None and not bool(counted.all()):
         out = query_scores.clone()
-        out[counted] = normalized_lafa(query_scores[counted], query_ids[counted.to(query_ids.device)],
-                                       query_embeds[counted.to(query_embeds.device)], neighbors, embed, kernel,
-                                       kernel_params, lam, weights)
+        out[counted] = _relative_mix(estimate, query_scores[counted], query_ids[counted.to(query_ids.device)],
+                                     query_embeds[counted.to(query_embeds.device)], neighbors, embed, kernel,
+                                     kernel_params, lam, weights, None)
         return out
     query_scores = query_scores.detach()
     scale = query_scores.mean()
@@ -128,5 +168,85 @@ def normalized_lafa(
     # Kernel-regression weights must not be negative: clamp kernels that can be (cubic, cosine).
     k = _kernel_to_neighbors(query_ids, query_embeds, [n for n, _ in kept], embed, kernel, kernel_params).clamp(min=0)
     mass = k @ weight
-    expected = torch.where(mass > 1e-12, (k @ (weight * relative)) / mass.clamp(min=1e-12), own)
+    expected = torch.where(mass > 1e-12, estimate(k, weight, relative), own)
     return scale * ((1 - lam) * own + lam * expected)
+
+
+def _kernel_mean(k: Tensor, weight: Tensor, relative: Tensor) -> Tensor:
+    """Nadaraya-Watson: per query token, the mean of ``relative`` weighted by kernel x neighbor weight."""
+    mass = k @ weight
+    return (k @ (weight * relative)) / mass.clamp(min=1e-12)
+
+
+def _kernel_median(k: Tensor, weight: Tensor, relative: Tensor) -> Tensor:
+    """Per query token, the weighted median of ``relative`` (weights kernel x neighbor weight): the
+    smallest value whose cumulative weight reaches half the token's mass."""
+    order = torch.argsort(relative)
+    cumulative = torch.cumsum((k * weight)[:, order], dim=1)
+    half = cumulative[:, -1:] / 2
+    position = torch.searchsorted(cumulative.contiguous(), half.contiguous()).clamp(max=len(relative) - 1)
+    return relative[order][position.squeeze(1)]
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    """One way of combining a text's base scores with its neighbors': what LAFA's call, validation,
+    the Space and ``lafa tune`` need to know about it."""
+
+    combine: Callable[..., Tensor]
+    """(query_scores, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights,
+    counted, neighbor_scale) -> the text's LAFA scores."""
+    lam_range: tuple[float, float]
+    """The values lambda may take (0 is always the base method alone)."""
+    lam_meaning: str
+    """What lambda is, for error messages and help ("" to say nothing)."""
+    search_space: dict[str, tuple] = field(default_factory=dict)
+    """The values ``lafa tune`` tries for each setting with this aggregation (lambda = 0 is always tried)."""
+    tuning_start_lam: float | None = None
+    """The lambda the tuner starts this aggregation from (None: the repo's own, if in range)."""
+
+    def check_lam(self, name: str, value: Any) -> float:
+        """lambda as a float in ``lam_range``; a ValueError naming the aggregation and its range otherwise."""
+        low, high = self.lam_range
+        meaning = f" ({self.lam_meaning})" if self.lam_meaning else ""
+        return check_number("lam", value, low=low, high=high, note=f" with aggregation {name!r}{meaning}")
+
+
+AGGREGATION_REGISTRY: Registry[Aggregation] = Registry("aggregation")
+
+MAX_PAPER_LAM = 1e4
+"""Eq. 6's lambda is bounded so that lambda * E stays finite in float32 (the paper used 0.44 and 1)."""
+_NEIGHBOR_COUNTS = (5, 10, 20)
+
+
+def _normalized(own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted,
+                neighbor_scale):
+    return normalized_lafa(own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights,
+                           counted)
+
+
+def _paper(own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted,
+           neighbor_scale):
+    if neighbor_scale == "query":
+        total = float(own.detach().sum())
+        neighbors = [Neighbor(n.token_ids, n.scores * (total / max(float(n.scores.sum()), 1e-30))) for n in neighbors]
+    return lafa_combine(own, expectation(query_ids, query_embeds, neighbors, embed, kernel, kernel_params), lam)
+
+
+def _median(own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted,
+            neighbor_scale):
+    return median_lafa(own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted)
+
+
+AGGREGATION_REGISTRY.register("normalized", Aggregation(
+    _normalized, (0.0, 1.0), "a mix weight",
+    {"lam": (0.25, 0.5, 0.75, 1.0), "kernel": KERNEL_REGISTRY.names, "n_neighbors": _NEIGHBOR_COUNTS,
+     "neighbor_weighting": NEIGHBOR_WEIGHTINGS}, tuning_start_lam=0.5))
+AGGREGATION_REGISTRY.register("paper", Aggregation(
+    _paper, (0.0, MAX_PAPER_LAM), "",
+    {"lam": (0.1, 0.44, 1.0), "kernel": KERNEL_REGISTRY.names, "n_neighbors": _NEIGHBOR_COUNTS,
+     "neighbor_scale": NEIGHBOR_SCALES}))
+AGGREGATION_REGISTRY.register("median", Aggregation(
+    _median, (0.0, 1.0), "a mix weight",
+    {"lam": (0.25, 0.5, 0.75, 1.0), "kernel": KERNEL_REGISTRY.names, "n_neighbors": _NEIGHBOR_COUNTS,
+     "neighbor_weighting": NEIGHBOR_WEIGHTINGS}, tuning_start_lam=0.5))

@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from .aggregation import AGGREGATIONS, NEIGHBOR_WEIGHTINGS
+from .aggregation import AGGREGATION_REGISTRY, NEIGHBOR_SCALES, NEIGHBOR_WEIGHTINGS
 from .base_methods import BASE_METHOD_REGISTRY
 from .files import atomic_write_text
 from .index_types import check_index_params, index_type_choices, is_switch
 from .kernels import KERNEL_REGISTRY
-from .registry import check_choice
+from .registry import check_choice, check_integer, check_number
 
 CONFIG_NAME = "lafa_config.json"
 
@@ -48,58 +48,13 @@ POOLINGS = ("mean", "cls", "last")
 OUTPUTS = ("probability", "logit")
 IG_REFERENCES = ("zero", "pad")
 CACHE_TARGETS = ("label", "all")
-NEIGHBOR_SCALES = ("none", "query")
 SAMPLINGS = ("iid", "low_variance")
 
 
 
-def check_integer(name: str, value: Any, minimum: int | None = None) -> int:
-    """``value`` as an int if it is a whole number (not a bool, not 2.7) of at least ``minimum``; else a ValueError.
-
-    >>> check_integer("n_neighbors", 2.7)
-    Traceback (most recent call last):
-    ...
-    ValueError: n_neighbors must be a whole number, got 2.7
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        if not (isinstance(value, (float, np.floating)) and float(value).is_integer()):
-            raise ValueError(f"{name} must be a whole number, got {value!r}")
-    value = int(value)
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def check_number(name: str, value: Any, low: float | None = None, high: float | None = None,
-                 low_open: bool = False, note: str = "") -> float:
-    """``value`` as a float if it is a finite real number within [low, high] (``low_open``: (low, high]).
-
-    >>> check_number("lam", float("nan"), low=0.0)
-    Traceback (most recent call last):
-    ...
-    ValueError: lam must be a finite number, got nan
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value}")
-    if (low is not None and (value <= low if low_open else value < low)) or (high is not None and value > high):
-        lo = "-inf" if low is None else f"{low:g}"
-        hi = "inf" if high is None else f"{high:g}"
-        raise ValueError(f"{name} must be in {'(' if low_open else '['}{lo}, {hi}]{note}, got {value:g}")
-    return value
-
-
-MAX_PAPER_LAM = 1e4
-"""Eq. 6's lambda is bounded so that lambda * E stays finite in float32 (the paper used 0.44 and 1)."""
-
-
 def check_lam(value: Any, aggregation: str) -> float:
-    """lambda as a float: in [0, 1] for the normalized aggregation (a mix weight), in [0, 1e4] for eq. 6."""
-    if aggregation == "normalized":
-        return check_number("lam", value, low=0.0, high=1.0, note=" with aggregation 'normalized' (a mix weight)")
-    return check_number("lam", value, low=0.0, high=MAX_PAPER_LAM, note=" with aggregation 'paper'")
+    """lambda as a float within the range of ``aggregation`` (its registry entry's ``lam_range``)."""
+    return AGGREGATION_REGISTRY.get(aggregation).check_lam(aggregation, value)
 
 
 @dataclass
@@ -187,6 +142,7 @@ class LafaConfig:
             check_integer(name, getattr(self, name), minimum=1)
         check_number("quantile", self.quantile, low=0.0, high=1.0, low_open=True)
         check_number("sigma", self.sigma, low=0.0)
+        check_choice("aggregation", self.aggregation, AGGREGATION_REGISTRY.names)
         check_lam(self.lam, self.aggregation)
         if self.eps is not None:
             check_number("eps", self.eps, low=0.0, low_open=True)
@@ -207,7 +163,6 @@ class LafaConfig:
         check_choice("sampling", self.sampling, SAMPLINGS)
         check_choice("cache_targets", self.cache_targets, CACHE_TARGETS)
         check_choice("neighbor_scale", self.neighbor_scale, NEIGHBOR_SCALES)
-        check_choice("aggregation", self.aggregation, AGGREGATIONS)
         check_choice("neighbor_weighting", self.neighbor_weighting, NEIGHBOR_WEIGHTINGS)
         defaults = KERNEL_REGISTRY.get(self.kernel).defaults
         unknown = set(self.kernel_params) - set(defaults)

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .aggregation import Neighbor, expectation, lafa_combine, neighbor_weights, normalized_lafa
+from .aggregation import AGGREGATION_REGISTRY, NEIGHBOR_SCALES, Neighbor, neighbor_weights
 from .base_methods import BASE_METHOD_REGISTRY, MethodParams, attribute, forward_gradients, reduce_sum_of_squares
-from .config import NEIGHBOR_SCALES, LafaConfig, check_choice, check_lam, method_names
+from .config import LafaConfig, check_choice, check_lam, method_names
 from .model_adapter import ModelAdapter
 from .index import score_rows
 
@@ -161,17 +161,10 @@ class Lafa:
         """One text's LAFA scores from its own base scores and its neighbors' (``config.aggregation``)."""
         cfg = self.config
         query_ids = token_ids.to(self.adapter.device)
-        query_embeds = self.adapter.embed(query_ids).detach()
-        kernel_params = cfg.resolved_kernel_params(kernel)
-        if cfg.aggregation == "normalized":
-            return normalized_lafa(own, query_ids, query_embeds, items, self.adapter.embed, kernel, kernel_params, lam,
-                                   neighbor_weights(distances, cfg.neighbor_weighting),
-                                   None if counted is None else counted.to(own.device))
-        if neighbor_scale == "query":
-            total = float(own.detach().sum())
-            items = [Neighbor(n.token_ids, n.scores * (total / max(float(n.scores.sum()), 1e-30))) for n in items]
-        expected = expectation(query_ids, query_embeds, items, self.adapter.embed, kernel, kernel_params)
-        return lafa_combine(own, expected, lam)
+        return AGGREGATION_REGISTRY.get(cfg.aggregation).combine(
+            own, query_ids, self.adapter.embed(query_ids).detach(), items, self.adapter.embed, kernel,
+            cfg.resolved_kernel_params(kernel), lam, neighbor_weights(distances, cfg.neighbor_weighting),
+            None if counted is None else counted.to(own.device), neighbor_scale)
 
     def _search(self, pooled: Tensor, targets: list[int], n_neighbors: int | None, use_eps: bool = True):
         """Neighbors of each pooled state (same-label ones if configured)."""

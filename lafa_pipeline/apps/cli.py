@@ -21,8 +21,15 @@ import sys
 from collections.abc import Sequence
 
 from .render import to_terminal
-from ..config import (AGGREGATIONS, INDEX_TYPES, INDEXABLE_BASE_METHODS, KERNELS, METHODS, NEIGHBOR_WEIGHTINGS,
-                      POOLINGS, SAMPLINGS, LafaConfig)
+from ..aggregation import AGGREGATION_REGISTRY
+from ..config import (INDEX_TYPES, INDEXABLE_BASE_METHODS, KERNELS, METHODS, NEIGHBOR_WEIGHTINGS, POOLINGS, SAMPLINGS,
+                      LafaConfig)
+
+def _lam_ranges() -> str:
+    """lambda's range under each aggregation, from their registry entries."""
+    return ", ".join(f"{name} [{entry.lam_range[0]:g}, {entry.lam_range[1]:g}]"
+                     for name, entry in AGGREGATION_REGISTRY.items())
+
 
 class CliError(ValueError):
     """A user error: printed as one line ``lafa: error: ...``, exit code 2."""
@@ -343,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", help="index folder or Hub id, to explain against other reference data")
     p.add_argument("--method", choices=METHODS, help="default: lafa when the repo has an index")
     p.add_argument("--kernel", choices=KERNELS)
-    p.add_argument("--lam", type=float, help="weight of the neighbors' scores (lambda)")
+    p.add_argument("--lam", type=float, help=f"weight of the neighbors' scores (lambda): {_lam_ranges()}")
     p.add_argument("--n-neighbors", type=int)
     p.add_argument("--target", help="class to explain, by label name or index (default: the predicted one)")
     p.add_argument("--live", action="store_true", help="recompute neighbor scores instead of using the cache")
@@ -373,9 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantile", type=float, default=defaults.quantile)
     p.add_argument("--any-label", action="store_true", help="do not restrict neighbors to the explained class")
     p.add_argument("--kernel", choices=KERNELS, default=defaults.kernel)
-    p.add_argument("--lam", type=float, default=defaults.lam)
-    p.add_argument("--aggregation", choices=AGGREGATIONS, default=defaults.aggregation,
-                   help="normalized (default) or paper (eq. 6-7 exactly)")
+    p.add_argument("--lam", type=float, default=defaults.lam, help=f"weight of the neighbors' scores: {_lam_ranges()}")
+    p.add_argument("--aggregation", choices=AGGREGATION_REGISTRY.names, default=defaults.aggregation,
+                   help="how neighbor scores enter a text's (aggregation.py; paper = eq. 6-7 exactly)")
     p.add_argument("--neighbor-weighting", choices=NEIGHBOR_WEIGHTINGS, default=defaults.neighbor_weighting)
     p.add_argument("--base-method", choices=INDEXABLE_BASE_METHODS,
                    default=defaults.base_method)

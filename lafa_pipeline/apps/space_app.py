@@ -19,6 +19,7 @@ import time
 import unicodedata
 from typing import Any
 
+from ..aggregation import AGGREGATION_REGISTRY
 from ..config import INDEXABLE_BASE_METHODS, KERNELS, METHODS
 from .render import spans, words_html
 from ..text_inputs import segments
@@ -154,7 +155,10 @@ def build_demo(pipe):
                 method = gr.Dropdown(methods, value=methods[0] if app.has_index else cfg.base_method,
                                      label="Method", elem_id="lafa-method")
                 kernel = gr.Dropdown(list(KERNELS), value=cfg.kernel, label="Kernel")
-                lam = gr.Slider(0.0, 3.0, value=cfg.lam, step=0.01, label="Lambda (weight of the neighbors)")
+                low, high = AGGREGATION_REGISTRY.get(cfg.aggregation).lam_range
+                # The slider spans the aggregation's own range (eq. 6's is open-ended: 3 is ample there).
+                lam = gr.Slider(low, min(high, max(3.0, cfg.lam)), value=cfg.lam, step=0.01,
+                                label=f"Lambda (weight of the neighbors, {cfg.aggregation} aggregation)")
                 n_neighbors = gr.Slider(1, 30, value=cfg.n_neighbors, step=1, label="Neighbors")
                 target = gr.Dropdown([PREDICTED] + ([] if app.regression else app.labels), value=PREDICTED,
                                      label="Class to explain")

@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..config import KERNELS, LafaConfig
+from ..aggregation import AGGREGATION_REGISTRY
+from ..config import LafaConfig
 from ..lafa import Lafa
 from ..text_inputs import check_text, encode, single_texts
 from ..words import group_scores
@@ -41,13 +42,7 @@ from .evaluate import Predictor, mask_string
 from .metrics import faithfulness, paired
 
 OBJECTIVE = "insertion_minus_deletion"
-# Values tried for each setting, by aggregation; lambda = 0 is added to every search.
-SEARCH_SPACE: dict[str, dict[str, tuple]] = {
-    "normalized": {"lam": (0.25, 0.5, 0.75, 1.0), "kernel": KERNELS, "n_neighbors": (5, 10, 20),
-                   "neighbor_weighting": ("uniform", "distance")},
-    "paper": {"lam": (0.1, 0.44, 1.0), "kernel": KERNELS, "n_neighbors": (5, 10, 20),
-              "neighbor_scale": ("none", "query")},
-}
+# The values tried for each setting come from each aggregation's registry entry (``search_space``).
 TUNED_FIELDS = ("aggregation", "layer", "lam", "kernel", "n_neighbors", "neighbor_weighting", "neighbor_scale")
 # Up to this many references, ``layers="auto"`` compares every hidden layer (one forward pass over
 # the references, about a minute per 10k short texts on 2 CPU cores); above it only the repo's layer.
@@ -235,11 +230,10 @@ def tune_explainer(
 
         base_value = score(base_config)
         best, best_value = base_config, base_value
-        for aggregation in ("normalized", "paper"):
-            space = {"layer": tuple(layer_choices), **SEARCH_SPACE[aggregation]} if len(layer_choices) > 1 \
-                else SEARCH_SPACE[aggregation]
-            current = start.replace(aggregation=aggregation, lam=0.5 if aggregation == "normalized" else start.lam) \
-                if start.aggregation != aggregation or not 0 <= start.lam <= 1 else start
+        for aggregation, entry in AGGREGATION_REGISTRY.items():
+            space = {"layer": tuple(layer_choices), **entry.search_space} if len(layer_choices) > 1 \
+                else entry.search_space
+            current = _starting_point(start, aggregation)
             current_value = score(current)
             for _ in range(rounds):
                 changed = False
@@ -280,6 +274,17 @@ def tune_explainer(
     # The chosen layer's index config carries that layer's eps; the tuned fields come from the search.
     chosen = indexes[best.layer].config.replace(**_settings(best), tuning=tuning)
     return TuningResult(chosen, base_value, best_value, len(tune_ids), history, held, indexes[best.layer])
+
+
+def _starting_point(start: LafaConfig, aggregation: str) -> LafaConfig:
+    """Where the search over ``aggregation`` begins: the repo's settings with that aggregation, at the
+    entry's ``tuning_start_lam`` when switching to it, else the repo's lambda if it is in range."""
+    if start.aggregation == aggregation:
+        return start
+    entry = AGGREGATION_REGISTRY.get(aggregation)
+    low, high = entry.lam_range
+    lam = entry.tuning_start_lam if entry.tuning_start_lam is not None else min(max(start.lam, low), high)
+    return start.replace(aggregation=aggregation, lam=lam)
 
 
 def _layer_choices(explainer, layers: Sequence[int] | str) -> list[int]:
