@@ -1,6 +1,6 @@
 """Two levers for sampled methods one text per call on CPU, measured: bfloat16 weights and torch.compile.
 
-    python benchmarks/cpu_levers.py                # 30 SST-2 dev sentences, SmoothGrad at 7 and 10 samples
+    python -m benchmarks.cpu_levers                # 30 SST-2 dev sentences, SmoothGrad at 7 and 10 samples
 
 On the embedded default model, SmoothGrad (antithetic samples) one text per call, in one process, measured as
 ``benchmarks/sampling.py`` measures (its ``timed_scores``: mean ms per text, the predicted class's forward
@@ -15,6 +15,7 @@ took 0.78-0.95x float32's time (four runs, two of them medians of an earlier ver
 0.98-1.5x (compiling 16-44 s). So bfloat16 saves 5-22 % at the same agreement and compiling does not pay here:
 neither closes the gap to 1.5x Interpreto one text per call (benchmarks/RESULTS.md).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,8 @@ from lafa_pipeline import load_explainer
 from lafa_pipeline.base_methods import MethodParams
 from lafa_pipeline.build.default_model import DEV_FILE, read_tsv
 from lafa_pipeline.model_adapter import ModelAdapter
-from sampling import agreement, timed_scores  # a sibling script (run this one as a script): the same measure as SAMPLING.md
+
+from .sampling import agreement, timed_scores  # the same measure as SAMPLING.md
 
 
 def main() -> None:
@@ -39,7 +41,7 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     pipe = load_explainer()
     tokenizer, model = pipe.tokenizer, pipe.model
-    texts = read_tsv(DEV_FILE)[0][:args.texts]
+    texts = read_tsv(DEV_FILE)[0][: args.texts]
     base = MethodParams.from_config(pipe.lafa_config)
     float32 = ModelAdapter(model)
     reference, _ = timed_scores(float32, tokenizer, texts, "smooth_grad", 100, "iid", base)

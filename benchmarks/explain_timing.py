@@ -1,12 +1,13 @@
 """Time per explanation on the embedded default model, every method measured in one run.
 
-    python benchmarks/explain_timing.py [--texts 40] [--model FOLDER]
+    python -m benchmarks.explain_timing [--texts 40] [--model FOLDER]
 
 Explains the first N SST-2 dev sentences shipped with the package one by one with simple_grad,
 smooth_grad (the default's base method), LAFA with cached neighbor scores and LAFA recomputing
 the neighbors live (the paper's way), interleaving the methods text by text so that machine noise
 hits them alike, and prints mean and median milliseconds per text and ratios.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,6 +15,7 @@ import statistics
 import time
 
 import torch
+
 from lafa_pipeline import load_explainer
 from lafa_pipeline.build.default_model import DEV_FILE, read_tsv
 
@@ -46,15 +48,21 @@ def main() -> None:
                 neighbors.append(len(result["neighbors"]))
     cfg = explainer.lafa_config
     tokens = [len(explainer.tokenizer(t)["input_ids"]) for t in texts]
-    print(f"model: {explainer.model.name_or_path}; {len(texts)} SST-2 dev sentences, "
-          f"{statistics.mean(tokens):.1f} tokens on average; torch threads: {torch.get_num_threads()}")
-    print(f"LAFA base: {cfg.base_method} ({cfg.samples} samples), {cfg.n_neighbors} neighbors max, "
-          f"{statistics.mean(neighbors):.1f} found on average within eps")
+    print(
+        f"model: {explainer.model.name_or_path}; {len(texts)} SST-2 dev sentences, "
+        f"{statistics.mean(tokens):.1f} tokens on average; torch threads: {torch.get_num_threads()}"
+    )
+    print(
+        f"LAFA base: {cfg.base_method} ({cfg.samples} samples), {cfg.n_neighbors} neighbors max, "
+        f"{statistics.mean(neighbors):.1f} found on average within eps"
+    )
     base = statistics.mean(times["smooth_grad"])
-    print(f"\n| method | mean ms/text | median ms/text | x smooth_grad |\n| --- | ---: | ---: | ---: |")
+    print("\n| method | mean ms/text | median ms/text | x smooth_grad |\n| --- | ---: | ---: | ---: |")
     for name, values in times.items():
-        print(f"| {name} | {statistics.mean(values):.1f} | {statistics.median(values):.1f} | "
-              f"{statistics.mean(values) / base:.2f} |")
+        print(
+            f"| {name} | {statistics.mean(values):.1f} | {statistics.median(values):.1f} | "
+            f"{statistics.mean(values) / base:.2f} |"
+        )
     live, cached = statistics.mean(times["lafa (live neighbors)"]), statistics.mean(times["lafa (cached neighbors)"])
     print(f"\nlive / cached: {live / cached:.1f}x")
 

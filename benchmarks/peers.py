@@ -1,6 +1,6 @@
 """Peers side by side: Interpreto and Captum on the same model and texts as lafa-pipeline, settings matched.
 
-    python benchmarks/peers.py --texts 3         # prints the rows and the Markdown section
+    python -m benchmarks.peers --texts 3         # prints the rows and the Markdown section
 
 For the pipeline's own model, one text per call: our SimpleGrad, SmoothGrad, IntegratedGrad and
 LAFA; Interpreto's Saliency, SmoothGrad and IntegratedGradients (word granularity, softmax
@@ -11,6 +11,7 @@ method: the median ms per text, its ratio to our SimpleGrad in the same run, and
 Spearman rank correlation, text by text, of its word scores with those of our corresponding method.
 ``performance.py`` includes this as a section of RESULTS.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,9 @@ Words = list[tuple[str, float]]
 """One text's (word, score) pairs, in order."""
 
 
-def captum_runners(pipe, steps: int = 50, samples: int = 25, sigma: float = 0.5,
-                   ig_method: str = "gausslegendre") -> dict[str, Callable[[str], torch.Tensor]]:
+def captum_runners(
+    pipe, steps: int = 50, samples: int = 25, sigma: float = 0.5, ig_method: str = "gausslegendre"
+) -> dict[str, Callable[[str], torch.Tensor]]:
     """Captum's own LayerIntegratedGradients (``steps``, [PAD] baseline) and NoiseTunnel(Saliency) (``samples``,
     noise std ``sigma`` times the std of the input-embedding table): text -> token scores (1, T), summed squares."""
     from captum.attr import LayerIntegratedGradients, NoiseTunnel, Saliency
@@ -55,9 +57,15 @@ def captum_runners(pipe, steps: int = 50, samples: int = 25, sigma: float = 0.5,
         with torch.no_grad():
             target = int(prob_from_ids(**enc).argmax())
         baseline = torch.full_like(enc["input_ids"], pipe.tokenizer.pad_token_id)
-        attr = lig.attribute(enc["input_ids"], baselines=baseline, target=target, n_steps=steps, method=ig_method,
-                             additional_forward_args=(enc["attention_mask"], enc["token_type_ids"]),
-                             internal_batch_size=64)
+        attr = lig.attribute(
+            enc["input_ids"],
+            baselines=baseline,
+            target=target,
+            n_steps=steps,
+            method=ig_method,
+            additional_forward_args=(enc["attention_mask"], enc["token_type_ids"]),
+            internal_batch_size=64,
+        )
         return attr.pow(2).sum(-1)
 
     def run_nt(text):
@@ -65,13 +73,22 @@ def captum_runners(pipe, steps: int = 50, samples: int = 25, sigma: float = 0.5,
         embeds = model.get_input_embeddings()(enc["input_ids"]).detach().requires_grad_(True)
         with torch.no_grad():
             target = int(prob_from_embeds(embeds, enc["attention_mask"], enc["token_type_ids"]).argmax())
-        attr = nt.attribute(embeds, nt_type="smoothgrad", nt_samples=samples, nt_samples_batch_size=samples,
-                            stdevs=noise_std, target=target, abs=False,
-                            additional_forward_args=(enc["attention_mask"], enc["token_type_ids"]))
+        attr = nt.attribute(
+            embeds,
+            nt_type="smoothgrad",
+            nt_samples=samples,
+            nt_samples_batch_size=samples,
+            stdevs=noise_std,
+            target=target,
+            abs=False,
+            additional_forward_args=(enc["attention_mask"], enc["token_type_ids"]),
+        )
         return attr.pow(2).sum(-1)
 
-    return {f"Captum LayerIntegratedGradients ({steps} steps)": run_lig,
-            f"Captum NoiseTunnel(Saliency) ({samples} samples)": run_nt}
+    return {
+        f"Captum LayerIntegratedGradients ({steps} steps)": run_lig,
+        f"Captum NoiseTunnel(Saliency) ({samples} samples)": run_nt,
+    }
 
 
 @dataclass
@@ -89,10 +106,15 @@ class Runner:
 
 def token_words(pipe, text: str, scores: torch.Tensor) -> Words:
     """Token scores (1, T) of ``text``, tokenized as the pipeline does, grouped into our words (subwords summed)."""
-    enc = pipe.tokenizer(text, truncation=True, max_length=pipe.max_length, return_offsets_mapping=True,
-                         return_special_tokens_mask=True)
-    meta = {"text": text, "offsets": enc["offset_mapping"], "special": [bool(s) for s in enc["special_tokens_mask"]],
-            "word_ids": enc.word_ids()}
+    enc = pipe.tokenizer(
+        text, truncation=True, max_length=pipe.max_length, return_offsets_mapping=True, return_special_tokens_mask=True
+    )
+    meta = {
+        "text": text,
+        "offsets": enc["offset_mapping"],
+        "special": [bool(s) for s in enc["special_tokens_mask"]],
+        "word_ids": enc.word_ids(),
+    }
     tokens = pipe.tokenizer.convert_ids_to_tokens(enc["input_ids"])
     return [(w["token"], w["score"]) for w in group_scores(meta, scores.reshape(-1).tolist(), tokens, "word")]
 
@@ -110,14 +132,21 @@ def our_runners(pipe) -> list[Runner]:
         "simple_grad": "softmax probability, sum of squares over d, words: subwords summed",
         "smooth_grad": f"{cfg.samples} samples, noise std {cfg.sigma} x std(embedding table)",
         "integrated_grad": f"{cfg.steps} steps ({'right Riemann' if cfg.sampling == 'iid' else 'Gauss-Legendre'}), "
-                           f"{cfg.ig_reference} baseline",
+        f"{cfg.ig_reference} baseline",
         "lafa": f"on {cfg.base_method}, cached neighbor scores, {cfg.n_neighbors} neighbors",
     }
     out = []
     for method, text in settings.items():
-        out.append(Runner(method, "lafa-pipeline", text, None,
-                          lambda t, m=method: convert(pipe(t, method=m)),
-                          lambda ts, m=method: [convert(r) for r in pipe(ts, method=m, batch_size=len(ts))]))
+        out.append(
+            Runner(
+                method,
+                "lafa-pipeline",
+                text,
+                None,
+                lambda t, m=method: convert(pipe(t, method=m)),
+                lambda ts, m=method: [convert(r) for r in pipe(ts, method=m, batch_size=len(ts))],
+            )
+        )
     return out
 
 
@@ -129,33 +158,60 @@ def interpreto_runners(pipe) -> list[Runner]:
     from interpreto.commons.granularity import GranularityAggregationStrategy
 
     cfg = pipe.lafa_config
-    mode = {"probability": InferenceModes.SOFTMAX, "logit": InferenceModes.LOGITS}.get(cfg.output,
-                                                                                       InferenceModes.SOFTMAX)
-    common = dict(batch_size=cfg.internal_batch_size, granularity=Granularity.WORD, inference_mode=mode,
-                  granularity_aggregation_strategy=GranularityAggregationStrategy.SUM)
+    mode = {"probability": InferenceModes.SOFTMAX, "logit": InferenceModes.LOGITS}.get(
+        cfg.output, InferenceModes.SOFTMAX
+    )
+    common = dict(
+        batch_size=cfg.internal_batch_size,
+        granularity=Granularity.WORD,
+        inference_mode=mode,
+        granularity_aggregation_strategy=GranularityAggregationStrategy.SUM,
+    )
     noise_std = cfg.sigma * pipe.model.get_input_embeddings().weight.std().item()
     version = getattr(interpreto, "__version__", None) or _version("interpreto")
     explainers = [
-        ("Saliency(input_x_gradient=False)", "simple_grad", Saliency(pipe.model, pipe.tokenizer, input_x_gradient=False,
-                                                                     **common),
-         "softmax, words summed, batch size matched; token score mean_d abs(g) (ours: sum_d g^2)"),
-        (f"SmoothGrad(n_perturbations={cfg.samples})", "smooth_grad",
-         SmoothGrad(pipe.model, pipe.tokenizer, input_x_gradient=False, n_perturbations=cfg.samples,
-                    noise_std=noise_std, **common),
-         f"{cfg.samples} samples, same noise std ({noise_std:.4f}), softmax; abs(g) per sample before the mean"),
-        (f"IntegratedGradients(n_perturbations={cfg.steps})", "integrated_grad",
-         IntegratedGradients(pipe.model, pipe.tokenizer, n_perturbations=cfg.steps, **common),
-         f"{cfg.steps} points, zero baseline (1e-6), softmax; trapezoid on 0..1, path mean of abs(x_a g(x_a))"),
+        (
+            "Saliency(input_x_gradient=False)",
+            "simple_grad",
+            Saliency(pipe.model, pipe.tokenizer, input_x_gradient=False, **common),
+            "softmax, words summed, batch size matched; token score mean_d abs(g) (ours: sum_d g^2)",
+        ),
+        (
+            f"SmoothGrad(n_perturbations={cfg.samples})",
+            "smooth_grad",
+            SmoothGrad(
+                pipe.model,
+                pipe.tokenizer,
+                input_x_gradient=False,
+                n_perturbations=cfg.samples,
+                noise_std=noise_std,
+                **common,
+            ),
+            f"{cfg.samples} samples, same noise std ({noise_std:.4f}), softmax; abs(g) per sample before the mean",
+        ),
+        (
+            f"IntegratedGradients(n_perturbations={cfg.steps})",
+            "integrated_grad",
+            IntegratedGradients(pipe.model, pipe.tokenizer, n_perturbations=cfg.steps, **common),
+            f"{cfg.steps} points, zero baseline (1e-6), softmax; trapezoid on 0..1, path mean of abs(x_a g(x_a))",
+        ),
     ]
 
     def convert(output) -> tuple[Words, int | None]:
         scores = output.attributions.reshape(-1).tolist()
         return list(zip(output.elements, scores)), int(output.targets.reshape(-1)[0])
 
-    return [Runner(f"Interpreto {name}", f"interpreto {version}", settings, ours,
-                   lambda t, e=explainer: convert(e.explain(t)[0]),
-                   lambda ts, e=explainer: [convert(o) for o in e.explain(list(ts))])
-            for name, ours, explainer, settings in explainers]
+    return [
+        Runner(
+            f"Interpreto {name}",
+            f"interpreto {version}",
+            settings,
+            ours,
+            lambda t, e=explainer: convert(e.explain(t)[0]),
+            lambda ts, e=explainer: [convert(o) for o in e.explain(list(ts))],
+        )
+        for name, ours, explainer, settings in explainers
+    ]
 
 
 def captum_peer_runners(pipe) -> list[Runner]:
@@ -167,12 +223,21 @@ def captum_peer_runners(pipe) -> list[Runner]:
     runs = captum_runners(pipe, steps=cfg.steps, samples=cfg.samples, sigma=cfg.sigma, ig_method=ig_method)
     lig, nt = runs
     return [
-        Runner(nt, f"captum {captum.__version__}", f"{cfg.samples} samples, same noise std, softmax, sum of squares "
-               "over d: all matched (own noise draws)", "smooth_grad",
-               lambda t: (token_words(pipe, t, runs[nt](t)), None)),
-        Runner(lig, f"captum {captum.__version__}", f"{cfg.steps} steps, {ig_method}, softmax, sum of squares over d; "
-               f"[PAD] baseline (ours: {cfg.ig_reference})", "integrated_grad",
-               lambda t: (token_words(pipe, t, runs[lig](t)), None)),
+        Runner(
+            nt,
+            f"captum {captum.__version__}",
+            f"{cfg.samples} samples, same noise std, softmax, sum of squares over d: all matched (own noise draws)",
+            "smooth_grad",
+            lambda t: (token_words(pipe, t, runs[nt](t)), None),
+        ),
+        Runner(
+            lig,
+            f"captum {captum.__version__}",
+            f"{cfg.steps} steps, {ig_method}, softmax, sum of squares over d; "
+            f"[PAD] baseline (ours: {cfg.ig_reference})",
+            "integrated_grad",
+            lambda t: (token_words(pipe, t, runs[lig](t)), None),
+        ),
     ]
 
 
@@ -271,8 +336,13 @@ def peer_rows(pipe, texts: list[str], repeats: int = 1, label: str = "") -> list
                 batched_times[r.name].append(1000 * (time.perf_counter() - start) / len(texts))
     lengths = [len(pipe.tokenizer(t)["input_ids"]) for t in texts]
     cfg = pipe.lafa_config
-    config = {"samples": cfg.samples, "steps": cfg.steps, "sigma": cfg.sigma, "batch": cfg.internal_batch_size,
-              "reference": "all-zero embeddings" if cfg.ig_reference == "zero" else "the [PAD] embedding too"}
+    config = {
+        "samples": cfg.samples,
+        "steps": cfg.steps,
+        "sigma": cfg.sigma,
+        "batch": cfg.internal_batch_size,
+        "reference": "all-zero embeddings" if cfg.ig_reference == "zero" else "the [PAD] embedding too",
+    }
     base = statistics.median(times["simple_grad"])
     ours_words = {r.name: [w for w, _ in results[r.name]] for r in runners if r.ours is None}
     ours_targets = [t for _, t in results["simple_grad"]]
@@ -285,14 +355,32 @@ def peer_rows(pipe, texts: list[str], repeats: int = 1, label: str = "") -> list
             reference = r.ours if r.ours is not None else (r.name if mode == "batched" else None)
             rho, aligned = agreement(ours_words[reference], words) if reference else (None, None)
             targets = [t for _, t in outputs[r.name]]
-            same_target = (None if any(t is None for t in targets)
-                           else sum(a == b for a, b in zip(targets, ours_targets)) / len(texts))
+            same_target = (
+                None
+                if any(t is None for t in targets)
+                else sum(a == b for a, b in zip(targets, ours_targets)) / len(texts)
+            )
             ms = statistics.median(timing[r.name])
-            rows.append({"label": label, "method": r.name, "library": r.library, "settings": r.settings,
-                         "mode": mode, "ms": ms, "x_simple_grad": ms / base, "spearman": rho,
-                         "compared_with": reference, "words_aligned": aligned, "same_target": same_target, "texts": len(texts),
-                         "tokens": statistics.mean(lengths), "repeats": repeats, "config": config,
-                         "missing": missing})
+            rows.append(
+                {
+                    "label": label,
+                    "method": r.name,
+                    "library": r.library,
+                    "settings": r.settings,
+                    "mode": mode,
+                    "ms": ms,
+                    "x_simple_grad": ms / base,
+                    "spearman": rho,
+                    "compared_with": reference,
+                    "words_aligned": aligned,
+                    "same_target": same_target,
+                    "texts": len(texts),
+                    "tokens": statistics.mean(lengths),
+                    "repeats": repeats,
+                    "config": config,
+                    "missing": missing,
+                }
+            )
     return rows
 
 
@@ -325,11 +413,16 @@ def peer_section(rows: list[dict]) -> list[str]:
     for label in labels:
         group = [r for r in rows if r["label"] == label]
         first = group[0]
-        title = f"{label.capitalize() + ' texts: ' if label else ''}{first['texts']} texts, " \
-                f"{first['tokens']:.0f} tokens on average"
-        lines += [f"{title}.", "",
-                  "| method | library | settings matched | ms per text | x our SimpleGrad | Spearman with ours |",
-                  "| --- | --- | --- | ---: | ---: | ---: |"]
+        title = (
+            f"{label.capitalize() + ' texts: ' if label else ''}{first['texts']} texts, "
+            f"{first['tokens']:.0f} tokens on average"
+        )
+        lines += [
+            f"{title}.",
+            "",
+            "| method | library | settings matched | ms per text | x our SimpleGrad | Spearman with ours |",
+            "| --- | --- | --- | ---: | ---: | ---: |",
+        ]
         for r in group:
             name = r["method"] + (", batched" if r["mode"] == "batched" else "")
             rho = _fmt(r["spearman"])
@@ -341,8 +434,10 @@ def peer_section(rows: list[dict]) -> list[str]:
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         lines.append("")
     if rows and rows[0]["missing"]:
-        lines += [f"Not installed, so left out: {', '.join(rows[0]['missing'])} "
-                  "(`pip install \"lafa-pipeline[bench]\"`).", ""]
+        lines += [
+            f'Not installed, so left out: {", ".join(rows[0]["missing"])} (`pip install "lafa-pipeline[bench]"`).',
+            "",
+        ]
     differ = [r["method"] for r in rows if r["same_target"] is not None and r["same_target"] < 1]
     if differ:
         lines += [f"Explained class differed from ours on some texts for: {', '.join(sorted(set(differ)))}.", ""]
@@ -365,10 +460,18 @@ def peer_quality_rows(pipe, texts: list[str], reference: int = 100) -> list[dict
     mode = InferenceModes.LOGITS if cfg.output == "logit" else InferenceModes.SOFTMAX
     common = dict(batch_size=cfg.internal_batch_size, granularity=Granularity.TOKEN, inference_mode=mode)
     noise_std = cfg.sigma * pipe.model.get_input_embeddings().weight.std().item()
-    makers = {"smooth_grad": (cfg.samples, lambda n: SmoothGrad(pipe.model, pipe.tokenizer, input_x_gradient=False,
-                                                                 n_perturbations=n, noise_std=noise_std, **common)),
-              "integrated_grad": (cfg.steps, lambda n: IntegratedGradients(pipe.model, pipe.tokenizer,
-                                                                           n_perturbations=n, **common))}
+    makers = {
+        "smooth_grad": (
+            cfg.samples,
+            lambda n: SmoothGrad(
+                pipe.model, pipe.tokenizer, input_x_gradient=False, n_perturbations=n, noise_std=noise_std, **common
+            ),
+        ),
+        "integrated_grad": (
+            cfg.steps,
+            lambda n: IntegratedGradients(pipe.model, pipe.tokenizer, n_perturbations=n, **common),
+        ),
+    }
     rows = []
     for method, (count, make) in makers.items():
         scores = {}
@@ -380,10 +483,21 @@ def peer_quality_rows(pipe, texts: list[str], reference: int = 100) -> list[dict
             ms = 1000 * (time.perf_counter() - start) / len(texts)
             if n == count:
                 count_ms = ms
-        rhos = [np.corrcoef(a, b)[0, 1] for a, b in zip(scores[count], scores[reference])
-                if len(a) > 1 and a.std() > 0 and b.std() > 0]
-        rows.append({"method": method, "count": count, "ms_per_text": count_ms, "reference": reference,
-                     "pearson_with_reference": float(np.mean(rhos)), "texts": len(texts)})
+        rhos = [
+            np.corrcoef(a, b)[0, 1]
+            for a, b in zip(scores[count], scores[reference])
+            if len(a) > 1 and a.std() > 0 and b.std() > 0
+        ]
+        rows.append(
+            {
+                "method": method,
+                "count": count,
+                "ms_per_text": count_ms,
+                "reference": reference,
+                "pearson_with_reference": float(np.mean(rhos)),
+                "texts": len(texts),
+            }
+        )
     return rows
 
 
@@ -400,30 +514,42 @@ def shortfall(peer_row: dict, ours: list[dict], goal: float = SPEED_GOAL) -> str
     budget = peer_row["ms_per_text"] / goal
     within = [r for r in mine if r["ms_per_text"] <= budget]
     best = max(within, key=lambda r: r["pearson_with_reference"], default=None)
-    found = ("none of our measured settings runs within it" if best is None else
-             f"the best of ours within it agrees {best['pearson_with_reference']:.4f} ({best['sampling']}, "
-             f"n = {best['count']}) against Interpreto's {peer_row['pearson_with_reference']:.4f}")
+    found = (
+        "none of our measured settings runs within it"
+        if best is None
+        else f"the best of ours within it agrees {best['pearson_with_reference']:.4f} ({best['sampling']}, "
+        f"n = {best['count']}) against Interpreto's {peer_row['pearson_with_reference']:.4f}"
+    )
     cost = ""
     if len({r["count"] for r in mine}) > 1:
         per_sample, fixed = np.polyfit([r["count"] for r in mine], [r["ms_per_text"] for r in mine], 1)
-        cost = (f"ours costs about {fixed:.0f} ms fixed + {per_sample:.1f} ms a sample or step (forward and backward "
-                f"of one more row), so at most {max(0, int((budget - fixed) // per_sample))} fit; ")
+        cost = (
+            f"ours costs about {fixed:.0f} ms fixed + {per_sample:.1f} ms a sample or step (forward and backward "
+            f"of one more row), so at most {max(0, int((budget - fixed) // per_sample))} fit; "
+        )
     return f"{goal}x needs <= {budget:.0f} ms a text; {cost}{found}"
 
 
-def equal_quality_lines(peer: list[dict], ours: list[dict], timed: list[dict] | None = None,
-                        sampling: str = "iid") -> tuple[list[str], dict[str, float | None]]:
+def equal_quality_lines(
+    peer: list[dict], ours: list[dict], timed: list[dict] | None = None, sampling: str = "iid"
+) -> tuple[list[str], dict[str, float | None]]:
     """Markdown lines and speed-ups: for each of Interpreto's rows, our fastest setting (any sampling,
     any count of ``ours``, rows of ``benchmarks/sampling.py``) that agrees with our own converged reference
     at least as well as Interpreto does with its own; speed-up = Interpreto's ms / ours. With ``timed``
     (``peer_rows``' output), also the batched speed-up at the same count, where ours (``sampling``) agrees
     at least as well there; keys "<method>, batched"."""
-    lines = ["| method | Interpreto: n, agreement, ms per text | ours at equal quality: sampling, n, agreement, "
-             "ms per text | speed-up |", "| --- | --- | --- | ---: |"]
+    lines = [
+        "| method | Interpreto: n, agreement, ms per text | ours at equal quality: sampling, n, agreement, "
+        "ms per text | speed-up |",
+        "| --- | --- | --- | ---: |",
+    ]
     speedups: dict[str, float | None] = {}
     for row in peer:
-        good = [r for r in ours if r["method"] == row["method"]
-                and r["pearson_with_reference"] >= row["pearson_with_reference"]]
+        good = [
+            r
+            for r in ours
+            if r["method"] == row["method"] and r["pearson_with_reference"] >= row["pearson_with_reference"]
+        ]
         best = min(good, key=lambda r: r["ms_per_text"], default=None)
         peer_cell = f"{row['count']}, {row['pearson_with_reference']:.4f}, {row['ms_per_text']:.0f}"
         if best is None:
@@ -431,17 +557,32 @@ def equal_quality_lines(peer: list[dict], ours: list[dict], timed: list[dict] | 
             lines.append(f"| {row['method']} | {peer_cell} | none of ours reached it | - |")
             continue
         speedups[row["method"]] = row["ms_per_text"] / best["ms_per_text"]
-        lines.append(f"| {row['method']} | {peer_cell} | {best['sampling']}, {best['count']}, "
-                     f"{best['pearson_with_reference']:.4f}, {best['ms_per_text']:.0f} | "
-                     f"{speedups[row['method']]:.2f}x |")
-    short = [(row["method"], shortfall(row, ours)) for row in peer
-             if speedups[row["method"]] is None or speedups[row["method"]] < SPEED_GOAL]
+        lines.append(
+            f"| {row['method']} | {peer_cell} | {best['sampling']}, {best['count']}, "
+            f"{best['pearson_with_reference']:.4f}, {best['ms_per_text']:.0f} | "
+            f"{speedups[row['method']]:.2f}x |"
+        )
+    short = [
+        (row["method"], shortfall(row, ours))
+        for row in peer
+        if speedups[row["method"]] is None or speedups[row["method"]] < SPEED_GOAL
+    ]
     for row in peer if timed else []:
-        same = next((r for r in ours if (r["method"], r["sampling"], r["count"]) == (row["method"], sampling, row["count"])),
-                    None)
+        same = next(
+            (r for r in ours if (r["method"], r["sampling"], r["count"]) == (row["method"], sampling, row["count"])),
+            None,
+        )
         mine = next((r for r in timed if r["method"] == row["method"] and r["mode"] == "batched"), None)
-        theirs = next((r for r in timed if r["method"].startswith(PEER_NAMES[row["method"]]) and r["mode"] == "batched"
-                       and r["label"] == (mine or {}).get("label")), None)
+        theirs = next(
+            (
+                r
+                for r in timed
+                if r["method"].startswith(PEER_NAMES[row["method"]])
+                and r["mode"] == "batched"
+                and r["label"] == (mine or {}).get("label")
+            ),
+            None,
+        )
         if same is None or mine is None or theirs is None:
             continue
         key = f"{row['method']}, batched"
@@ -450,14 +591,23 @@ def equal_quality_lines(peer: list[dict], ours: list[dict], timed: list[dict] | 
             verdict = f"{speedups[key]:.2f}x"
         else:
             speedups[key], verdict = None, "ours agrees less at this n"
-        lines.append(f"| {row['method']}, batched ({mine['texts']} {mine['label']} texts a call) | {row['count']}, "
-                     f"{row['pearson_with_reference']:.4f}, {theirs['ms']:.0f} | {sampling}, {row['count']}, "
-                     f"{same['pearson_with_reference']:.4f}, {mine['ms']:.0f} | {verdict} |")
-    lines += ["", f"Quality = agreement (mean Pearson of token scores per text) with the same method at "
-              f"{peer[0]['reference']} samples/steps, each library with its own converged value (their scores "
-              f"differ in kind: see above); {peer[0]['texts']} SST-2 dev sentences, one text per call, one process."]
+        lines.append(
+            f"| {row['method']}, batched ({mine['texts']} {mine['label']} texts a call) | {row['count']}, "
+            f"{row['pearson_with_reference']:.4f}, {theirs['ms']:.0f} | {sampling}, {row['count']}, "
+            f"{same['pearson_with_reference']:.4f}, {mine['ms']:.0f} | {verdict} |"
+        )
+    lines += [
+        "",
+        f"Quality = agreement (mean Pearson of token scores per text) with the same method at "
+        f"{peer[0]['reference']} samples/steps, each library with its own converged value (their scores "
+        f"differ in kind: see above); {peer[0]['texts']} SST-2 dev sentences, one text per call, one process.",
+    ]
     if short:
-        lines += ["", f"Short of {SPEED_GOAL}x one text per call, from the rows above and the table of sampled methods:", ""]
+        lines += [
+            "",
+            f"Short of {SPEED_GOAL}x one text per call, from the rows above and the table of sampled methods:",
+            "",
+        ]
         lines += [f"- {method}: {why}." for method, why in short]
     return lines, speedups
 
@@ -468,9 +618,9 @@ def main() -> None:
     parser.add_argument("--long", type=int, default=0, help="long texts (~250 tokens) as well")
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
-    from performance import explanation_texts  # a sibling script: run this one as a script too
-
     from lafa_pipeline import load_explainer
+
+    from .common import explanation_texts
 
     pipe = load_explainer()
     short, long = explanation_texts(pipe.tokenizer, args.texts, args.long)
@@ -478,8 +628,9 @@ def main() -> None:
     if long:
         rows += peer_rows(pipe, long, args.repeats, "long")
     for row in rows:
-        print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()
-               if k not in ("settings", "config")})
+        print(
+            {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items() if k not in ("settings", "config")}
+        )
     print("\n".join(peer_section(rows)))
 
 

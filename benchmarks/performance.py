@@ -1,8 +1,8 @@
 """Speed and scale of lafa-pipeline against its base methods and against Captum and Interpreto, in one run.
 
-    python benchmarks/performance.py                    # writes benchmarks/RESULTS.md
-    python benchmarks/performance.py --quick            # fewer texts and no 1M search (a smoke run)
-    python benchmarks/performance.py --data-dir ../shared/data   # real-vector search over all 67k SST-2 train texts
+    python -m benchmarks.performance                    # writes benchmarks/RESULTS.md
+    python -m benchmarks.performance --quick            # fewer texts and no 1M search (a smoke run)
+    python -m benchmarks.performance --data-dir ../shared/data   # real-vector search over all 67k SST-2 train texts
 
 Sections (all on this machine, in this process unless said, ratios taken within the run):
 1. time per explanation on the embedded default model (MiniLM, 6 layers), short (~25 tokens) and
@@ -26,6 +26,7 @@ Sections (all on this machine, in this process unless said, ratios taken within 
 The goals table at the top marks each goal met, or missed by how much, with the reason where the
 run's own figures show it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,34 +47,20 @@ import torch
 
 from lafa_pipeline import LafaIndex, load_explainer
 from lafa_pipeline.base_methods import MethodParams
-from lafa_pipeline.config import BASE_METHODS, LafaConfig
 from lafa_pipeline.build.default_model import DEV_FILE, TRAIN_FILE, read_tsv
+from lafa_pipeline.config import BASE_METHODS
 from lafa_pipeline.files import atomic_write_text
 from lafa_pipeline.index_types import INDEX_TYPE_REGISTRY, choose_index, search_parameters
-try:  # benchmarks/peers.py: run as a script, this file's folder is on sys.path
-    from peers import SPEED_GOAL, captum_runners, equal_quality_lines, peer_quality_rows, peer_rows, peer_section
-    from sampling import COUNTS, sampling_rows, sampling_section
-except ModuleNotFoundError:  # imported as benchmarks.performance
-    from benchmarks.peers import SPEED_GOAL, captum_runners, equal_quality_lines, peer_quality_rows, peer_rows, peer_section
-    from benchmarks.sampling import COUNTS, sampling_rows, sampling_section
+
+from .common import explanation_texts
+from .peers import SPEED_GOAL, captum_runners, equal_quality_lines, peer_quality_rows, peer_rows, peer_section
+from .sampling import COUNTS, sampling_rows, sampling_section
 
 HERE = Path(__file__).resolve().parent
 
 
 def now() -> float:
     return time.perf_counter()
-
-
-def long_texts(sentences: list[str], tokenizer, n: int, target_tokens: int = 250) -> list[str]:
-    out, current = [], []
-    for s in sentences:
-        current.append(s.strip())
-        if len(tokenizer(" ".join(current))["input_ids"]) >= target_tokens:
-            out.append(" ".join(current))
-            current = []
-            if len(out) == n:
-                break
-    return out
 
 
 def time_methods(runs: dict, texts: list[str], repeats: int = 1) -> dict[str, float]:
@@ -89,13 +76,6 @@ def time_methods(runs: dict, texts: list[str], repeats: int = 1) -> dict[str, fl
                 fn(text)
                 times[name].append(1000 * (now() - start))
     return {name: statistics.median(v) for name, v in times.items()}
-
-
-def explanation_texts(tokenizer, n_short: int, n_long: int) -> tuple[list[str], list[str]]:
-    """SST-2 dev sentences of 20-30 tokens, and texts of ~250 tokens (consecutive dev sentences joined)."""
-    dev = read_tsv(DEV_FILE)[0]
-    short = [s for s in dev if 20 <= len(tokenizer(s)["input_ids"]) <= 30][:n_short]
-    return short, long_texts(dev[200:], tokenizer, n_long) if n_long else []
 
 
 def section_explanations(pipe, simple_pipe, n_short: int, n_long: int) -> tuple[str, dict]:
@@ -115,18 +95,25 @@ def section_explanations(pipe, simple_pipe, n_short: int, n_long: int) -> tuple[
         lengths = [len(tok(t)["input_ids"]) for t in texts]
         results[name] = {"tokens": statistics.mean(lengths), "texts": len(texts), "ms": time_methods(runs, texts)}
     cfg = pipe.lafa_config
-    lines = [f"Default model (MiniLM-L6 on SST-2), {len(pipe.index)} reference texts; SmoothGrad-{cfg.samples} "
-             f"(the default's setting), IG {cfg.steps} steps, SHAP {cfg.samples} draws, {cfg.n_neighbors} neighbors.",
-             "", "| method | short: median ms/text | x simple_grad | long: median ms/text | x simple_grad |",
-             "| --- | ---: | ---: | ---: | ---: |"]
+    lines = [
+        f"Default model (MiniLM-L6 on SST-2), {len(pipe.index)} reference texts; SmoothGrad-{cfg.samples} "
+        f"(the default's setting), IG {cfg.steps} steps, SHAP {cfg.samples} draws, {cfg.n_neighbors} neighbors.",
+        "",
+        "| method | short: median ms/text | x simple_grad | long: median ms/text | x simple_grad |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
     for method in runs:
         s, lg = results["short"]["ms"], results["long"]["ms"]
-        lines.append(f"| {method} | {s[method]:.1f} | {s[method] / s['simple_grad']:.2f} | {lg[method]:.1f} | "
-                     f"{lg[method] / lg['simple_grad']:.2f} |")
+        lines.append(
+            f"| {method} | {s[method]:.1f} | {s[method] / s['simple_grad']:.2f} | {lg[method]:.1f} | "
+            f"{lg[method] / lg['simple_grad']:.2f} |"
+        )
     lines.append("")
-    lines.append(f"Short: {results['short']['texts']} SST-2 dev sentences, {results['short']['tokens']:.1f} tokens on "
-                 f"average; long: {results['long']['texts']} texts of {results['long']['tokens']:.0f} tokens "
-                 "(consecutive dev sentences joined).")
+    lines.append(
+        f"Short: {results['short']['texts']} SST-2 dev sentences, {results['short']['tokens']:.1f} tokens on "
+        f"average; long: {results['long']['texts']} texts of {results['long']['tokens']:.0f} tokens "
+        "(consecutive dev sentences joined)."
+    )
     return "\n".join(lines), results
 
 
@@ -140,7 +127,7 @@ def section_peers(pipe, n_short: int, n_long: int, repeats: int = 1) -> tuple[st
 
 
 def verdict(values: dict[str, float], goal: float, at_least: bool = True) -> str:
-    """"met", or "missed by" the distance of the worst of ``values`` (label -> value) from ``goal``, naming it.
+    """ "met", or "missed by" the distance of the worst of ``values`` (label -> value) from ``goal``, naming it.
 
     >>> verdict({"short": 2.5, "long": 1.3}, 3), verdict({"short": 1.09, "long": 1.05}, 1.25, at_least=False)
     ('missed by 1.70 (long)', 'met')
@@ -155,11 +142,13 @@ SEARCH_GOAL_MS, SEARCH_GOAL_RECALL = 2.0, 0.95
 """Issue 14: a million vectors searched in under 2 ms a query at recall@10 of at least 0.95."""
 
 
-def search_verdict(ms: float, recall: float, goal_ms: float = SEARCH_GOAL_MS,
-                   goal_recall: float = SEARCH_GOAL_RECALL) -> str:
+def search_verdict(
+    ms: float, recall: float, goal_ms: float = SEARCH_GOAL_MS, goal_recall: float = SEARCH_GOAL_RECALL
+) -> str:
     """The 1M search goal: under ``goal_ms`` a query at recall@10 of at least ``goal_recall``."""
-    misses = ([f"{ms - goal_ms:.2f} ms too slow"] if ms >= goal_ms else []) + \
-        ([f"recall {goal_recall - recall:.3f} short"] if recall < goal_recall else [])
+    misses = ([f"{ms - goal_ms:.2f} ms too slow"] if ms >= goal_ms else []) + (
+        [f"recall {goal_recall - recall:.3f} short"] if recall < goal_recall else []
+    )
     return "met" if not misses else "missed: " + ", ".join(misses)
 
 
@@ -167,15 +156,19 @@ def section_throughput(simple_pipe, pipe, n: int, n_smooth: int) -> tuple[str, d
     import warnings
 
     warnings.filterwarnings("ignore")
-    texts = read_tsv(TRAIN_FILE)[0][4000:4000 + n]  # not among the indexed references
+    texts = read_tsv(TRAIN_FILE)[0][4000 : 4000 + n]  # not among the indexed references
     results = {}
-    lines = ["| method | texts | one by one: texts/s | batched (batch_size=32): texts/s | speed-up |",
-             "| --- | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| method | texts | one by one: texts/s | batched (batch_size=32): texts/s | speed-up |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
     # the base methods alone show how much of the batching gain the model's own forward/backward allows
-    for name, p, count, method in (("lafa on simple_grad", simple_pipe, n, "lafa"),
-                                   ("lafa on smooth_grad", pipe, n_smooth, "lafa"),
-                                   ("simple_grad", simple_pipe, n, "simple_grad"),
-                                   ("smooth_grad", pipe, n_smooth, "smooth_grad")):
+    for name, p, count, method in (
+        ("lafa on simple_grad", simple_pipe, n, "lafa"),
+        ("lafa on smooth_grad", pipe, n_smooth, "lafa"),
+        ("simple_grad", simple_pipe, n, "simple_grad"),
+        ("smooth_grad", pipe, n_smooth, "smooth_grad"),
+    ):
         sample = texts[:count]
         p(sample[:32], batch_size=32, method=method)  # warm-up
         start = now()
@@ -184,11 +177,13 @@ def section_throughput(simple_pipe, pipe, n: int, n_smooth: int) -> tuple[str, d
         start = now()
         batched = p(sample, batch_size=32, method=method)
         t_batched = now() - start
-        agree = all([w["token"] for w in a["tokens"]] == [w["token"] for w in b["tokens"]]
-                    for a, b in zip(single, batched))
+        agree = all(
+            [w["token"] for w in a["tokens"]] == [w["token"] for w in b["tokens"]] for a, b in zip(single, batched)
+        )
         results[name] = {"single_tps": count / t_single, "batched_tps": count / t_batched, "same_words": agree}
-        lines.append(f"| {name} | {count} | {count / t_single:.1f} | {count / t_batched:.1f} | "
-                     f"{t_single / t_batched:.2f}x |")
+        lines.append(
+            f"| {name} | {count} | {count / t_single:.1f} | {count / t_batched:.1f} | {t_single / t_batched:.2f}x |"
+        )
     return "\n".join(lines), results
 
 
@@ -225,24 +220,34 @@ print(json.dumps(out))
 
 def section_build(model_dir: str, n: int) -> tuple[str, dict]:
     results = {}
-    lines = ["| base method | texts | texts/s | peak RSS (MB) | peak RSS before the build (model loaded, MB) |",
-             "| --- | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| base method | texts | texts/s | peak RSS (MB) | peak RSS before the build (model loaded, MB) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
     for method, mode in (("simple_grad", "full"), ("smooth_grad", "full"), ("smooth_grad", "lazy")):
         count = n if method == "simple_grad" or mode == "lazy" else max(100, n // 4)
-        done = subprocess.run([sys.executable, "-c", BUILD_SNIPPET, model_dir, method, str(count), mode],
-                              capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", BUILD_SNIPPET, model_dir, method, str(count), mode],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         r = json.loads(done.stdout.strip().splitlines()[-1])
         results[f"{method}, {mode}"] = r
-        lines.append(f"| {method}{' (lazy: forward passes only)' if mode == 'lazy' else ''} | {r['texts']} | "
-                     f"{r['texts'] / r['seconds']:.1f} | {r['rss_peak_mb']:.0f} | {r['rss_before_mb']:.0f} |")
+        lines.append(
+            f"| {method}{' (lazy: forward passes only)' if mode == 'lazy' else ''} | {r['texts']} | "
+            f"{r['texts'] / r['seconds']:.1f} | {r['rss_peak_mb']:.0f} | {r['rss_before_mb']:.0f} |"
+        )
     lazy = results["smooth_grad, lazy"]
     lines.append("")
-    lines.append("Each build runs in a fresh process (tokenize, encode, score, eps, FAISS); SmoothGrad with the "
-                 "default's 10 samples. `lafa build` under `accelerate launch` splits this work across processes. "
-                 f"The lazy index pays for scores as queries need them: 20 queries, cold (first time) "
-                 f"{lazy['cold_ms']:.0f} ms a query ({lazy['cold_live_neighbors']:.1f} neighbors scored on the spot), "
-                 f"warm (again) {lazy['warm_ms']:.0f} ms ({lazy['warm_live_neighbors']:.1f}); the scores equal a full "
-                 "build's (tests/test_lazy_index.py).")
+    lines.append(
+        "Each build runs in a fresh process (tokenize, encode, score, eps, FAISS); SmoothGrad with the "
+        "default's 10 samples. `lafa build` under `accelerate launch` splits this work across processes. "
+        f"The lazy index pays for scores as queries need them: 20 queries, cold (first time) "
+        f"{lazy['cold_ms']:.0f} ms a query ({lazy['cold_live_neighbors']:.1f} neighbors scored on the spot), "
+        f"warm (again) {lazy['warm_ms']:.0f} ms ({lazy['warm_live_neighbors']:.1f}); the scores equal a full "
+        "build's (tests/test_lazy_index.py)."
+    )
     return "\n".join(lines), results
 
 
@@ -261,8 +266,9 @@ def search_configs(n: int, dim: int) -> list[tuple[str, str, dict]]:
     kind, pick = choose_index(n, dim)
     configs = [("flat", "flat", {})]
     if kind == "ivf_pq":  # recall here is bound by the lists probed; re-ranking more (k_factor) found nothing more
-        for nprobe in sorted({max(1, pick["nprobe"] // 4), max(1, pick["nprobe"] // 2), pick["nprobe"],
-                              2 * pick["nprobe"]}):
+        for nprobe in sorted(
+            {max(1, pick["nprobe"] // 4), max(1, pick["nprobe"] // 2), pick["nprobe"], 2 * pick["nprobe"]}
+        ):
             params = {**pick, "nprobe": nprobe}
             configs.append(("approximate (pick)" if params == pick else "ivf_pq", kind, params))
     elif kind != "flat":
@@ -274,8 +280,9 @@ def search_configs(n: int, dim: int) -> list[tuple[str, str, dict]]:
     return configs
 
 
-def measure_search(vectors: np.ndarray, queries: np.ndarray, configs: list[tuple[str, str, dict]],
-                   label: str) -> tuple[list[str], list[dict]]:
+def measure_search(
+    vectors: np.ndarray, queries: np.ndarray, configs: list[tuple[str, str, dict]], label: str
+) -> tuple[list[str], list[dict]]:
     """Table rows and results of every config on these vectors: ms per query (one query per call),
     recall@10 against the exact index, index size, build seconds."""
     rows, results = [], []
@@ -297,16 +304,32 @@ def measure_search(vectors: np.ndarray, queries: np.ndarray, configs: list[tuple
         if exact is None:
             exact = ids
         recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, exact)]))
-        results.append({"ms": latency, "recall": recall, "mb": size, "build_s": build, "kind": kind,
-                        "name": name, "n": len(vectors), "params": params, "data": label, "index": index})
+        results.append(
+            {
+                "ms": latency,
+                "recall": recall,
+                "mb": size,
+                "build_s": build,
+                "kind": kind,
+                "name": name,
+                "n": len(vectors),
+                "params": params,
+                "data": label,
+                "index": index,
+            }
+        )
         shown = ", ".join(f"{k}={v}" for k, v in params.items()) or "-"
-        rows.append(f"| {label} | {len(vectors):,} | {name}{'' if name == kind else f' ({kind})'} | {shown} | "
-                    f"{latency:.3f} | {recall:.3f} | {size:.0f} | {build:.1f} |")
+        rows.append(
+            f"| {label} | {len(vectors):,} | {name}{'' if name == kind else f' ({kind})'} | {shown} | "
+            f"{latency:.3f} | {recall:.3f} | {size:.0f} | {build:.1f} |"
+        )
     return rows, results
 
 
-SEARCH_HEADER = ["| vectors | n | index | params | ms/query (1 query) | recall@10 | index size (MB) | build s |",
-                 "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: |"]
+SEARCH_HEADER = [
+    "| vectors | n | index | params | ms/query (1 query) | recall@10 | index size (MB) | build s |",
+    "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: |",
+]
 
 
 def section_search(sizes: list[int], dim: int = 384) -> tuple[str, list[dict]]:
@@ -325,17 +348,23 @@ def section_search(sizes: list[int], dim: int = 384) -> tuple[str, list[dict]]:
             ivf = next((r for r in found if r["kind"] in ("ivf", "ivf_pq")), None)
             if ivf is not None:
                 m = mmap_check(ivf["index"])
-                lines += ["", f"Memory-mapped loading of the {n:,}-vector {ivf['kind']} file ({m['file_mb']:.0f} MB): "
-                          f"{m['mmap_load_s'] * 1000:.0f} ms and {m['mmap_rss_mb']:.0f} MB of new resident memory, "
-                          f"versus {m['read_load_s'] * 1000:.0f} ms and {m['read_rss_mb']:.0f} MB for a full read; "
-                          f"same neighbors: {m['same']}."]
+                lines += [
+                    "",
+                    f"Memory-mapped loading of the {n:,}-vector {ivf['kind']} file ({m['file_mb']:.0f} MB): "
+                    f"{m['mmap_load_s'] * 1000:.0f} ms and {m['mmap_rss_mb']:.0f} MB of new resident memory, "
+                    f"versus {m['read_load_s'] * 1000:.0f} ms and {m['read_rss_mb']:.0f} MB for a full read; "
+                    f"same neighbors: {m['same']}.",
+                ]
         for r in found:
             r.pop("index")
-    lines += ["", "Vectors: a mixture of Gaussian clusters (n/100 of them, overlapping) in 384 dimensions "
-              "(MiniLM's width): nearly no low-dimensional structure, the hard case for approximate search; "
-              "recall@10 against the exact index over 200 held-out queries, one query per call. Rows with "
-              "the same build settings share one build. \"approximate (pick)\" is what "
-              "`index_type=\"approximate\"` builds at that size (`index_types.choose_index`)."]
+    lines += [
+        "",
+        "Vectors: a mixture of Gaussian clusters (n/100 of them, overlapping) in 384 dimensions "
+        "(MiniLM's width): nearly no low-dimensional structure, the hard case for approximate search; "
+        "recall@10 against the exact index over 200 held-out queries, one query per call. Rows with "
+        'the same build settings share one build. "approximate (pick)" is what '
+        '`index_type="approximate"` builds at that size (`index_types.choose_index`).',
+    ]
     return "\n".join(lines), results
 
 
@@ -355,14 +384,21 @@ def section_real_search(pipe, data_dir: str | None, limit: int | None = None) ->
     start = now()
     vectors, _ = encode_references(pipe.model, pipe.tokenizer, texts, None, config, score=False)
     encode_s = now() - start
-    queries, _ = encode_references(pipe.model, pipe.tokenizer, read_tsv(DEV_FILE)[0][:200], None, config,
-                                   score=False, show_progress=False)
+    queries, _ = encode_references(
+        pipe.model, pipe.tokenizer, read_tsv(DEV_FILE)[0][:200], None, config, score=False, show_progress=False
+    )
     rows, found = measure_search(vectors, queries, search_configs(len(vectors), vectors.shape[1]), "MiniLM")
     for r in found:
         r.pop("index")
-    text = "\n".join(SEARCH_HEADER + rows + [
-        "", f"Vectors: the default model's layer-{config.layer} pooled states of {len(texts):,} distinct texts "
-        f"from {source} (encoded in {encode_s:.0f} s, forward passes only); queries: 200 SST-2 dev sentences."])
+    text = "\n".join(
+        SEARCH_HEADER
+        + rows
+        + [
+            "",
+            f"Vectors: the default model's layer-{config.layer} pooled states of {len(texts):,} distinct texts "
+            f"from {source} (encoded in {encode_s:.0f} s, forward passes only); queries: 200 SST-2 dev sentences.",
+        ]
+    )
     return text, found
 
 
@@ -391,20 +427,32 @@ def mmap_check(index) -> dict:
         np.save(os.path.join(tmp, "q.npy"), q)
         out = {}
         for flag in ("mmap", "read"):
-            done = subprocess.run([sys.executable, "-c", MMAP_SNIPPET, path, flag, os.path.join(tmp, "q.npy")],
-                                  capture_output=True, text=True, check=True)
+            done = subprocess.run(
+                [sys.executable, "-c", MMAP_SNIPPET, path, flag, os.path.join(tmp, "q.npy")],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             out[flag] = json.loads(done.stdout.strip().splitlines()[-1])
-        return {"file_mb": os.path.getsize(path) / 2**20, "mmap_load_s": out["mmap"]["load_s"],
-                "mmap_rss_mb": out["mmap"]["rss_mb"], "read_load_s": out["read"]["load_s"],
-                "read_rss_mb": out["read"]["rss_mb"], "same": out["mmap"]["ids"] == out["read"]["ids"]}
+        return {
+            "file_mb": os.path.getsize(path) / 2**20,
+            "mmap_load_s": out["mmap"]["load_s"],
+            "mmap_rss_mb": out["mmap"]["rss_mb"],
+            "read_load_s": out["read"]["load_s"],
+            "read_rss_mb": out["read"]["rss_mb"],
+            "same": out["mmap"]["ids"] == out["read"]["ids"],
+        }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="few texts, searches up to 100k vectors")
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
-    parser.add_argument("--data-dir", help="folder with sst2/train.tsv (e.g. ../shared/data): search on real MiniLM "
-                                           "vectors of all 67k SST-2 train texts (default: the 8k shipped)")
+    parser.add_argument(
+        "--data-dir",
+        help="folder with sst2/train.tsv (e.g. ../shared/data): search on real MiniLM "
+        "vectors of all 67k SST-2 train texts (default: the 8k shipped)",
+    )
     args = parser.parse_args()
     started = now()
     pipe = load_explainer()
@@ -415,10 +463,14 @@ def main() -> None:
     # The same references, scored with SimpleGrad: LAFA on the SimpleGrad base.
     simple_dir = Path(model_dir).parent / (Path(model_dir).name + "-simple-grad-index")
     if not (simple_dir / "lafa_index.json").exists():
-        simple = LafaIndex.build(pipe.model, pipe.tokenizer, pipe.index.texts,
-                                 labels=[pipe.index.labels(r) for r in range(len(pipe.index))],
-                                 config=pipe.lafa_config.replace(base_method="simple_grad", eps=None),
-                                 description=pipe.index.meta.get("description"))
+        simple = LafaIndex.build(
+            pipe.model,
+            pipe.tokenizer,
+            pipe.index.texts,
+            labels=[pipe.index.labels(r) for r in range(len(pipe.index))],
+            config=pipe.lafa_config.replace(base_method="simple_grad", eps=None),
+            description=pipe.index.meta.get("description"),
+        )
         simple.save_pretrained(simple_dir)
     simple_pipe = load_explainer(model_dir, index=str(simple_dir))
     n_short, n_long = (4, 2) if args.quick else (12, 4)
@@ -428,10 +480,14 @@ def main() -> None:
     sections.append(("Time per explanation", text))
     text, timed_peers = section_peers(pipe, 3 if args.quick else n_short, 0 if args.quick else n_long)
     sections.append(("Peers: Interpreto and Captum, settings matched", text))
-    quality_texts = read_tsv(DEV_FILE)[0][:5 if args.quick else 30]
-    rows = sampling_rows(pipe.model, pipe.tokenizer, quality_texts,
-                         counts=(3, 5, 10) if args.quick else COUNTS,
-                         base=MethodParams.from_config(pipe.lafa_config))
+    quality_texts = read_tsv(DEV_FILE)[0][: 5 if args.quick else 30]
+    rows = sampling_rows(
+        pipe.model,
+        pipe.tokenizer,
+        quality_texts,
+        counts=(3, 5, 10) if args.quick else COUNTS,
+        base=MethodParams.from_config(pipe.lafa_config),
+    )
     sections.append(("Sampled methods at equal quality", "\n".join(sampling_section(rows))))
     speedups = {}
     try:
@@ -454,8 +510,9 @@ def main() -> None:
     def ratios(top: str, bottom: str) -> dict[str, float]:
         return {label: runs[top] / runs[bottom] for label, runs in (("short", s), ("long", lg))}
 
-    def goal_row(goal: str, values: dict[str, float], target: float, at_least: bool = True, digits: int = 2,
-                 why: str = "") -> tuple:
+    def goal_row(
+        goal: str, values: dict[str, float], target: float, at_least: bool = True, digits: int = 2, why: str = ""
+    ) -> tuple:
         shown = ", ".join(f"{v:.{digits}f} {label}" for label, v in values.items())
         result = verdict(values, target, at_least)
         return goal, f"{shown}: {result}" + (f"; {why}" if why and result != "met" else "")
@@ -464,49 +521,83 @@ def main() -> None:
     batching = {name: r["batched_tps"] / r["single_tps"] for name, r in throughput.items()}
     lafa_batching = {name: batching[name] for name in ("lafa on simple_grad", "lafa on smooth_grad")}
     goals = [
-        goal_row("LAFA cached / its base, simple_grad (goal <= 1.25)",
-                 ratios("lafa on simple_grad, cached", "simple_grad"), 1.25, at_least=False),
-        goal_row("LAFA cached / its base, smooth_grad (goal <= 1.25)",
-                 ratios("lafa on smooth_grad, cached", "smooth_grad"), 1.25, at_least=False),
-        goal_row("LAFA live / cached, smooth_grad (goal >= 8)", ratios(live, cached), 8, digits=1,
-                 why=f"scoring the neighbors live adds {s[live] - s[cached]:.0f} ms (short) and "
-                     f"{lg[live] - lg[cached]:.0f} ms (long; the neighbors are short references either way) to "
-                     f"the text's own {s[cached]:.0f} and {lg[cached]:.0f} ms: on long texts the text's own base "
-                     "method is most of the time, so caching saves a smaller share"),
-        goal_row("Captum LIG-50 / LAFA on simple_grad (goal >= 10)",
-                 ratios("Captum LayerIntegratedGradients (50 steps)", "lafa on simple_grad, cached"), 10, digits=1),
-        ("batched / one-by-one throughput, short texts (goal >= 3)",
-         ", ".join(f"{v:.2f} ({name})" for name, v in lafa_batching.items()) + ": "
-         f"{verdict(lafa_batching, 3)}; the base methods alone batch {batching['simple_grad']:.2f} (simple_grad) "
-         f"and {batching['smooth_grad']:.2f} (smooth_grad) on this machine (see 'Throughput')"),
+        goal_row(
+            "LAFA cached / its base, simple_grad (goal <= 1.25)",
+            ratios("lafa on simple_grad, cached", "simple_grad"),
+            1.25,
+            at_least=False,
+        ),
+        goal_row(
+            "LAFA cached / its base, smooth_grad (goal <= 1.25)",
+            ratios("lafa on smooth_grad, cached", "smooth_grad"),
+            1.25,
+            at_least=False,
+        ),
+        goal_row(
+            "LAFA live / cached, smooth_grad (goal >= 8)",
+            ratios(live, cached),
+            8,
+            digits=1,
+            why=f"scoring the neighbors live adds {s[live] - s[cached]:.0f} ms (short) and "
+            f"{lg[live] - lg[cached]:.0f} ms (long; the neighbors are short references either way) to "
+            f"the text's own {s[cached]:.0f} and {lg[cached]:.0f} ms: on long texts the text's own base "
+            "method is most of the time, so caching saves a smaller share",
+        ),
+        goal_row(
+            "Captum LIG-50 / LAFA on simple_grad (goal >= 10)",
+            ratios("Captum LayerIntegratedGradients (50 steps)", "lafa on simple_grad, cached"),
+            10,
+            digits=1,
+        ),
+        (
+            "batched / one-by-one throughput, short texts (goal >= 3)",
+            ", ".join(f"{v:.2f} ({name})" for name, v in lafa_batching.items()) + ": "
+            f"{verdict(lafa_batching, 3)}; the base methods alone batch {batching['simple_grad']:.2f} (simple_grad) "
+            f"and {batching['smooth_grad']:.2f} (smooth_grad) on this machine (see 'Throughput')",
+        ),
     ]
     for method, speedup in speedups.items():
-        goals.append((f"{method if ',' in method else method + ', one text per call'}: faster than Interpreto at "
-                      f"equal quality (goal >= {SPEED_GOAL}x)",
-                      ("not reached" if speedup is None else f"{speedup:.2f}x: {verdict({'': speedup}, SPEED_GOAL)}")
-                      + ("" if speedup is not None and speedup >= SPEED_GOAL
-                         else " (why: 'Against Interpreto at equal quality')")))
+        goals.append(
+            (
+                f"{method if ',' in method else method + ', one text per call'}: faster than Interpreto at "
+                f"equal quality (goal >= {SPEED_GOAL}x)",
+                ("not reached" if speedup is None else f"{speedup:.2f}x: {verdict({'': speedup}, SPEED_GOAL)}")
+                + (
+                    ""
+                    if speedup is not None and speedup >= SPEED_GOAL
+                    else " (why: 'Against Interpreto at equal quality')"
+                ),
+            )
+        )
     big = max(r["n"] for r in search)
     approx = [r for r in search if r["n"] == big and r["kind"] != "flat"]
     best = [r for r in approx if r["recall"] >= SEARCH_GOAL_RECALL]
     pick = min(best, key=lambda r: r["ms"]) if best else max(approx, key=lambda r: r["recall"])
     chosen = next(r for r in approx if r["name"] == "approximate (pick)")
-    goals.append((f"approximate search at {big:,} synthetic vectors (goal < {SEARCH_GOAL_MS:g} ms, "
-                  f"recall@10 >= {SEARCH_GOAL_RECALL})",
-                  f"fastest meeting the recall: {pick['ms']:.2f} ms, recall@10 {pick['recall']:.3f} ({pick['kind']}, "
-                  f"{pick['params']}{'' if best else f'; none reached {SEARCH_GOAL_RECALL}, best recall shown'}); "
-                  f"index_type=\"approximate\" picks {chosen['kind']}: {chosen['ms']:.2f} ms, recall@10 "
-                  f"{chosen['recall']:.3f}, built in {chosen['build_s']:.0f} s, {chosen['mb']:.0f} MB: "
-                  f"{search_verdict(chosen['ms'], chosen['recall'])}"))
+    goals.append(
+        (
+            f"approximate search at {big:,} synthetic vectors (goal < {SEARCH_GOAL_MS:g} ms, "
+            f"recall@10 >= {SEARCH_GOAL_RECALL})",
+            f"fastest meeting the recall: {pick['ms']:.2f} ms, recall@10 {pick['recall']:.3f} ({pick['kind']}, "
+            f"{pick['params']}{'' if best else f'; none reached {SEARCH_GOAL_RECALL}, best recall shown'}); "
+            f'index_type="approximate" picks {chosen["kind"]}: {chosen["ms"]:.2f} ms, recall@10 '
+            f"{chosen['recall']:.3f}, built in {chosen['build_s']:.0f} s, {chosen['mb']:.0f} MB: "
+            f"{search_verdict(chosen['ms'], chosen['recall'])}",
+        )
+    )
     real = next((r for r in real_search if r["name"] == "approximate (pick)"), None)
     if real:
-        goals.append((f"approximate search on {real['n']:,} real MiniLM vectors",
-                      f"{real['kind']}: {real['ms']:.2f} ms, recall@10 {real['recall']:.3f} (exact: "
-                      f"{real_search[0]['ms']:.2f} ms)"))
+        goals.append(
+            (
+                f"approximate search on {real['n']:,} real MiniLM vectors",
+                f"{real['kind']}: {real['ms']:.2f} ms, recall@10 {real['recall']:.3f} (exact: "
+                f"{real_search[0]['ms']:.2f} ms)",
+            )
+        )
     header = [
         "# lafa-pipeline performance",
         "",
-        f"Generated by `python benchmarks/performance.py{' --quick' if args.quick else ''}` on "
+        f"Generated by `python -m benchmarks.performance{' --quick' if args.quick else ''}` on "
         f"{datetime.date.today()}: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"torch {torch.__version__} ({torch.get_num_threads()} threads), faiss {faiss.__version__}; "
         f"{(now() - started) / 60:.1f} minutes in all. All figures of a table come from the same run.",

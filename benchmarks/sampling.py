@@ -7,8 +7,9 @@ samples; IntegratedGrad: Gauss-Legendre with as many nodes): mean Pearson correl
 and the time per text. ``samples_for_equal_quality`` finds the fewest low-variance samples that
 reach the agreement of the i.i.d. default, which is the speed-up at equal quality.
 
-    python benchmarks/sampling.py --texts 30 --out benchmarks/SAMPLING.md   # also a section of RESULTS.md
+    python -m benchmarks.sampling --texts 30 --out benchmarks/SAMPLING.md   # also a section of RESULTS.md
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,29 +56,49 @@ def sampling_rows(model, tokenizer, texts: list[str], counts=COUNTS, base: Metho
         for sampling in ("iid", "low_variance"):
             for count in counts:
                 scores, ms = timed_scores(adapter, tokenizer, texts, method, count, sampling, base)
-                rows.append({"method": method, "sampling": sampling, "count": count, "ms_per_text": ms,
-                             "pearson_with_reference": agreement(scores, reference), "texts": len(texts)})
+                rows.append(
+                    {
+                        "method": method,
+                        "sampling": sampling,
+                        "count": count,
+                        "ms_per_text": ms,
+                        "pearson_with_reference": agreement(scores, reference),
+                        "texts": len(texts),
+                    }
+                )
     return rows
 
 
 def samples_for_equal_quality(rows: list[dict], method: str, default: int = 10) -> dict:
     """The fewest low-variance samples whose agreement reaches i.i.d.'s at ``default`` samples."""
     iid = next(r for r in rows if r["method"] == method and r["sampling"] == "iid" and r["count"] == default)
-    better = [r for r in rows if r["method"] == method and r["sampling"] == "low_variance"
-              and r["pearson_with_reference"] >= iid["pearson_with_reference"]]
+    better = [
+        r
+        for r in rows
+        if r["method"] == method
+        and r["sampling"] == "low_variance"
+        and r["pearson_with_reference"] >= iid["pearson_with_reference"]
+    ]
     best = min(better, key=lambda r: r["count"], default=None)
-    return {"method": method, "iid": iid, "low_variance": best,
-            "passes_ratio": None if best is None else default / best["count"],
-            "time_ratio": None if best is None else iid["ms_per_text"] / best["ms_per_text"]}
+    return {
+        "method": method,
+        "iid": iid,
+        "low_variance": best,
+        "passes_ratio": None if best is None else default / best["count"],
+        "time_ratio": None if best is None else iid["ms_per_text"] / best["ms_per_text"],
+    }
 
 
 def sampling_section(rows: list[dict], default: int = 10) -> list[str]:
     counts = sorted({r["count"] for r in rows})
-    lines = [f"Agreement (mean Pearson per text) with a converged reference ({REFERENCE_SAMPLES} i.i.d. samples; "
-             f"IntegratedGrad: {REFERENCE_SAMPLES} Gauss-Legendre nodes), {rows[0]['texts']} SST-2 dev sentences, "
-             "embedded default model, one text per call:", "",
-             "| method | sampling | " + " | ".join(f"n = {c}" for c in counts) + " |",
-             "| --- | --- | " + " | ".join("---:" for _ in counts) + " |"]
+    lines = [
+        f"Agreement (mean Pearson per text) with a converged reference ({REFERENCE_SAMPLES} i.i.d. samples; "
+        f"IntegratedGrad: {REFERENCE_SAMPLES} Gauss-Legendre nodes), {rows[0]['texts']} SST-2 dev sentences, "
+        "embedded default model, one text per call:",
+        "",
+        "| method | sampling | " + " | ".join(f"n = {c}" for c in counts) + " |",
+        "| --- | --- | " + " | ".join("---:" for _ in counts) + " |",
+    ]
     for method in METHODS:
         for sampling in ("iid", "low_variance"):
             cells = []
@@ -91,10 +112,12 @@ def sampling_section(rows: list[dict], default: int = 10) -> list[str]:
         if eq["low_variance"] is None:
             lines.append(f"- {method}: not reached within n = {counts[-1]}")
         else:
-            lines.append(f"- {method}: n = {eq['low_variance']['count']} "
-                         f"({eq['low_variance']['pearson_with_reference']:.3f} vs {eq['iid']['pearson_with_reference']:.3f}): "
-                         f"{eq['passes_ratio']:.2f}x fewer forward/backward passes, {eq['time_ratio']:.2f}x in measured "
-                         "time per text")
+            lines.append(
+                f"- {method}: n = {eq['low_variance']['count']} "
+                f"({eq['low_variance']['pearson_with_reference']:.3f} vs {eq['iid']['pearson_with_reference']:.3f}): "
+                f"{eq['passes_ratio']:.2f}x fewer forward/backward passes, {eq['time_ratio']:.2f}x in measured "
+                "time per text"
+            )
     return lines
 
 
@@ -107,17 +130,18 @@ def main() -> None:
     from lafa_pipeline.build.default_model import DEV_FILE, read_tsv
 
     pipe = load_explainer()
-    texts = read_tsv(DEV_FILE)[0][:args.texts]
-    rows = sampling_rows(pipe.model, pipe.tokenizer, texts,
-                         base=MethodParams.from_config(pipe.lafa_config))
+    texts = read_tsv(DEV_FILE)[0][: args.texts]
+    rows = sampling_rows(pipe.model, pipe.tokenizer, texts, base=MethodParams.from_config(pipe.lafa_config))
     text = "\n".join(sampling_section(rows))
     print(text)
     if args.out:
         from lafa_pipeline.files import atomic_write_text
 
-        atomic_write_text(args.out, f"# Sampled methods at equal quality\n\n`python benchmarks/sampling.py --texts "
-                                    f"{args.texts} --out {args.out}` ({torch.get_num_threads()} torch threads, CPU)\n\n"
-                                    + text + "\n")
+        atomic_write_text(
+            args.out,
+            f"# Sampled methods at equal quality\n\n`python -m benchmarks.sampling --texts "
+            f"{args.texts} --out {args.out}` ({torch.get_num_threads()} torch threads, CPU)\n\n" + text + "\n",
+        )
 
 
 if __name__ == "__main__":

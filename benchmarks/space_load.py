@@ -1,11 +1,12 @@
 """20 concurrent requests to the Gradio app through gradio_client, under Gradio's default queue.
 
-    python benchmarks/space_load.py [--model FOLDER] [--requests 20]
+    python -m benchmarks.space_load [--model FOLDER] [--requests 20]
 
 Starts the app in this process (the embedded default model unless --model is given), sends the
 requests at once from 20 threads, checks every answer against the pipeline called directly, and
 prints the wall time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from gradio_client import Client  # noqa: E402
 
 from lafa_pipeline import load_explainer  # noqa: E402
-from lafa_pipeline.build.default_model import DEV_FILE, read_tsv  # noqa: E402
 from lafa_pipeline.apps.space_app import PREDICTED, build_demo  # noqa: E402
+from lafa_pipeline.build.default_model import DEV_FILE, read_tsv  # noqa: E402
 
 
 def main() -> None:
@@ -49,11 +50,16 @@ def main() -> None:
     demo.close()
     wrong = sum(
         [t["token"] for t in r["tokens"]] != [t["token"] for t in e["tokens"]]
-        or any(abs(a["score"] - b["score"]) > 1e-5 * max(1e-12, abs(b["score"])) for a, b in zip(r["tokens"], e["tokens"]))
-        for r, e in zip(results, expected))
-    print(f"{len(texts)} concurrent LAFA requests ({pipe.model.name_or_path}): {elapsed:.2f} s in all, "
-          f"{elapsed / len(texts) * 1000:.0f} ms per request; {len(texts) - wrong}/{len(texts)} answers equal "
-          "the pipeline's")
+        or any(
+            abs(a["score"] - b["score"]) > 1e-5 * max(1e-12, abs(b["score"])) for a, b in zip(r["tokens"], e["tokens"])
+        )
+        for r, e in zip(results, expected)
+    )
+    print(
+        f"{len(texts)} concurrent LAFA requests ({pipe.model.name_or_path}): {elapsed:.2f} s in all, "
+        f"{elapsed / len(texts) * 1000:.0f} ms per request; {len(texts) - wrong}/{len(texts)} answers equal "
+        "the pipeline's"
+    )
 
 
 if __name__ == "__main__":

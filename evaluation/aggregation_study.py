@@ -14,6 +14,7 @@ against its base method and the other base methods.
 
 Writes ``aggregation_study.json`` and ``aggregation_study.md`` to ``--output``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,14 @@ from lafa_pipeline.words import group_scores
 
 # The paper's case II aggregation settings; every variant changes some of them. Search settings
 # (layer, quantile, same label) and the base method are the repo's.
-PAPER = {"aggregation": "paper", "kernel": "indicator", "lam": 0.44, "n_neighbors": 10, "neighbor_scale": "none",
-         "neighbor_weighting": "uniform"}
+PAPER = {
+    "aggregation": "paper",
+    "kernel": "indicator",
+    "lam": 0.44,
+    "n_neighbors": 10,
+    "neighbor_scale": "none",
+    "neighbor_weighting": "uniform",
+}
 NORMALIZED = {**PAPER, "aggregation": "normalized", "lam": 0.5}
 VARIANTS = {
     "base (lambda 0)": {**PAPER, "lam": 0.0},
@@ -56,7 +63,12 @@ VARIANTS = {
     "normalized, lambda 0.5, 20 neighbors": {**NORMALIZED, "n_neighbors": 20},
     "normalized, lambda 0.5, 5 neighbors": {**NORMALIZED, "n_neighbors": 5},
     "normalized, lambda 0.25, cubic, 20 neighbors, distance (the default repo's)": {
-        **NORMALIZED, "lam": 0.25, "kernel": "cubic", "n_neighbors": 20, "neighbor_weighting": "distance"},
+        **NORMALIZED,
+        "lam": 0.25,
+        "kernel": "cubic",
+        "n_neighbors": 20,
+        "neighbor_weighting": "distance",
+    },
 }
 OTHER_BASES = ("simple_grad", "input_grad", "integrated_grad")
 
@@ -66,9 +78,15 @@ def score_items(explainer, config, items, trees, predict, mask) -> tuple[list[fl
     lafa = Lafa(explainer.model, explainer.index, config)
     gold_r, faith, words_out = [], [], []
     for item, tree in zip(items, trees):
-        out = lafa.attribute(item.inputs["input_ids"], item.inputs["attention_mask"], item.inputs.get("token_type_ids"),
-                             targets=[item.target], method="lafa", base_scores=item.base_scores,
-                             special_tokens_mask=item.special)
+        out = lafa.attribute(
+            item.inputs["input_ids"],
+            item.inputs["attention_mask"],
+            item.inputs.get("token_type_ids"),
+            targets=[item.target],
+            method="lafa",
+            base_scores=item.base_scores,
+            special_tokens_mask=item.special,
+        )
         words = group_scores(item.meta, out.scores[0].tolist(), item.tokens, "word")
         gold_r.append(pearson(scores_per_word(list(tree.spans), words), tree.gold))
         faith.append(faithfulness(predict, item.text, words, None, item.target, 10, mask).insertion_minus_deletion)
@@ -110,8 +128,9 @@ def main() -> None:
     items = _prepare(explainer, [t.text for t in trees], show_progress=True)
     held, held_trees = items[n_tune:], trees[n_tune:]
     rows, raw = [], {}
-    base_gold, base_faith, _ = score_items(explainer, cfg.replace(**VARIANTS["base (lambda 0)"]), held, held_trees,
-                                           predict, mask)
+    base_gold, base_faith, _ = score_items(
+        explainer, cfg.replace(**VARIANTS["base (lambda 0)"]), held, held_trees, predict, mask
+    )
     for name, changes in tqdm(VARIANTS.items(), desc="Variants"):
         gold_r, faith, _ = score_items(explainer, cfg.replace(**changes), held, held_trees, predict, mask)
         raw[name] = {"pearson": gold_r, "faithfulness": faith}
@@ -120,48 +139,72 @@ def main() -> None:
     tuned = tune_explainer(explainer, [t.text for t in trees[:n_tune]], holdout=0.0)
     tuned_gold, tuned_faith, _ = score_items(explainer, tuned.config, held, held_trees, predict, mask)
     raw["lafa tune"] = {"pearson": tuned_gold, "faithfulness": tuned_faith}
-    others = {m: base_method_scores(explainer, m, [t.text for t in held_trees], held_trees, predict, mask)
-              for m in OTHER_BASES}
+    others = {
+        m: base_method_scores(explainer, m, [t.text for t in held_trees], held_trees, predict, mask)
+        for m in OTHER_BASES
+    }
     best_other = max(others, key=lambda m: np.nanmean(others[m][0]))
     best_other_faith = max(others, key=lambda m: np.mean(others[m][1]))
     lines = [
-        "# Aggregation study (issue 10)", "",
+        "# Aggregation study (issue 10)",
+        "",
         f"Model: the embedded default ({explainer.model.name_or_path}); base method {cfg.base_method} with "
         f"{cfg.samples} samples; index of {len(explainer.index)} SST-2 training sentences, layer {cfg.layer}, "
         f"neighbors within the {cfg.quantile} quantile, same label. Every variant starts from the paper's case II "
-        f"aggregation (eq. 7, indicator kernel, lambda 0.44, 10 neighbors) and changes what its name says. {len(trees)} SST test sentences "
+        f"aggregation (eq. 7, indicator kernel, lambda 0.44, 10 neighbors) and changes what its name says. "
+        f"{len(trees)} SST test sentences "
         f"(seeded sample): {n_tune} for `lafa tune` (no gold), {len(held)} held out; every number below is on the "
         f"held-out ones. Differences are paired against the base method (lambda 0), mean [95 % bootstrap CI] "
-        f"(share of sentences where the variant is higher).", "",
+        f"(share of sentences where the variant is higher).",
+        "",
         "| variant | Pearson with gold | − base | insertion − deletion | − base |",
         "| --- | ---: | --- | ---: | --- |",
     ]
     for name, g, gd, f, fd in rows:
         lines.append(f"| {name} | {g:.4f} | {fmt_ci(gd)} | {f:.4f} | {fmt_ci(fd)} |")
     chosen = {k: getattr(tuned.config, k) for k in TUNED_FIELDS}
-    lines += ["", f"`lafa tune` on the {n_tune} tuning sentences chose {chosen} "
-                  f"({tuned.best_value:.4f} against {tuned.base_value:.4f} for lambda 0 there; {len(tuned.trials)} "
-                  "settings tried).", "",
-              "| held out | Pearson with gold | insertion − deletion |", "| --- | --- | --- |",
-              f"| lafa tune's choice | {np.nanmean(tuned_gold):.4f} | {np.mean(tuned_faith):.4f} |",
-              f"| its base ({cfg.base_method}) | {np.nanmean(base_gold):.4f} | {np.mean(base_faith):.4f} |"]
+    lines += [
+        "",
+        f"`lafa tune` on the {n_tune} tuning sentences chose {chosen} "
+        f"({tuned.best_value:.4f} against {tuned.base_value:.4f} for lambda 0 there; {len(tuned.trials)} "
+        "settings tried).",
+        "",
+        "| held out | Pearson with gold | insertion − deletion |",
+        "| --- | --- | --- |",
+        f"| lafa tune's choice | {np.nanmean(tuned_gold):.4f} | {np.mean(tuned_faith):.4f} |",
+        f"| its base ({cfg.base_method}) | {np.nanmean(base_gold):.4f} | {np.mean(base_faith):.4f} |",
+    ]
     for m, (g, f) in others.items():
         lines.append(f"| {m} | {np.nanmean(g):.4f} | {np.mean(f):.4f} |")
-    lines += ["", f"- lafa tune − its base: Pearson {fmt_ci(paired(tuned_gold, base_gold))}; "
-                  f"insertion − deletion {fmt_ci(paired(tuned_faith, base_faith))}",
-              f"- lafa tune − best other base method by Pearson ({best_other}): "
-              f"{fmt_ci(paired(tuned_gold, others[best_other][0]))}",
-              f"- lafa tune − best other base method by insertion − deletion ({best_other_faith}): "
-              f"{fmt_ci(paired(tuned_faith, others[best_other_faith][1]))}",
-              "", f"Run time: {time.perf_counter() - start:.0f} s. Command: `python evaluation/aggregation_study.py "
-                  f"--data-dir DATA --texts {args.texts}`."]
+    lines += [
+        "",
+        f"- lafa tune − its base: Pearson {fmt_ci(paired(tuned_gold, base_gold))}; "
+        f"insertion − deletion {fmt_ci(paired(tuned_faith, base_faith))}",
+        f"- lafa tune − best other base method by Pearson ({best_other}): "
+        f"{fmt_ci(paired(tuned_gold, others[best_other][0]))}",
+        f"- lafa tune − best other base method by insertion − deletion ({best_other_faith}): "
+        f"{fmt_ci(paired(tuned_faith, others[best_other_faith][1]))}",
+        "",
+        f"Run time: {time.perf_counter() - start:.0f} s. Command: `python evaluation/aggregation_study.py "
+        f"--data-dir DATA --texts {args.texts}`.",
+    ]
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "aggregation_study.md", "\n".join(lines) + "\n")
-    atomic_write_text(out / "aggregation_study.json", json.dumps(
-        {"variants": VARIANTS, "per_item": raw, "tuned": {**chosen, "tuning": tuned.config.tuning},
-         "other_bases": {m: {"pearson": g, "faithfulness": f} for m, (g, f) in others.items()},
-         "base": {"pearson": base_gold, "faithfulness": base_faith}}, indent=1) + "\n")
+    atomic_write_text(
+        out / "aggregation_study.json",
+        json.dumps(
+            {
+                "variants": VARIANTS,
+                "per_item": raw,
+                "tuned": {**chosen, "tuning": tuned.config.tuning},
+                "other_bases": {m: {"pearson": g, "faithfulness": f} for m, (g, f) in others.items()},
+                "base": {"pearson": base_gold, "faithfulness": base_faith},
+            },
+            indent=1,
+        )
+        + "\n",
+    )
     print("\n".join(lines))
 
 

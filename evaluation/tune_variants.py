@@ -6,13 +6,15 @@ agreement with SST's gold word scores on the items outside its tuning texts.
 Uses the SST case's fine-tuned model and index from ``lafa evaluate``'s cache (trained if missing),
 the same 1,000 test texts and first 100 tuning texts as the evaluation. Variants: ``current`` (no
 check), ``holdout`` (30 % held out, the base kept when the choice loses there), ``cv`` (3-fold
-cross-validation of the whole tuning, the base kept when it loses there: `lafa tune`'s default), ``logodds`` (the objective on log-odds instead of probabilities), ``normalized`` (the
+cross-validation of the whole tuning, the base kept when it loses there: `lafa tune`'s default),
+``logodds`` (the objective on log-odds instead of probabilities), ``normalized`` (the
 normalized aggregation only). Prints, per variant, the chosen settings and LAFA minus SmoothGrad
 and minus IntegratedGrad (mean Pearson, 95 % bootstrap CI over held-out items). ``--tune-texts N``
 tunes on the first N texts instead of 100; ``--score-settings JSON`` prints the no-gold objective of
 given settings beside the base method's on the tuning texts, and their gold differences (does the
 objective see what gold sees?).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +50,12 @@ def main() -> None:
     parser.add_argument("--cache-dir", default=None, help="lafa evaluate's cache (default: $LAFA_HOME/evaluation)")
     parser.add_argument("--variants", nargs="*", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--tune-texts", type=int, default=None, help="tuning texts (default: the evaluation's 100)")
-    parser.add_argument("--score-settings", default=None, help="JSON settings (as in results.json's tuned_settings) "
-                        "whose objective on the tuning texts to print beside the base method's, no tuning")
+    parser.add_argument(
+        "--score-settings",
+        default=None,
+        help="JSON settings (as in results.json's tuned_settings) "
+        "whose objective on the tuning texts to print beside the base method's, no tuning",
+    )
     args = parser.parse_args()
     from lafa_pipeline.build.default_model import lafa_home
 
@@ -63,7 +69,7 @@ def main() -> None:
     index, _ = ev.cached_index(case, model, tokenizer, spec.lafa, model_key, cache, True)
     explainer = ev.Explainer(case, model, tokenizer, index)
     queries = list(range(len(case.queries)))
-    texts = list(dict.fromkeys(q.text for q in case.queries))[:args.tune_texts or sizes.tune_texts]
+    texts = list(dict.fromkeys(q.text for q in case.queries))[: args.tune_texts or sizes.tune_texts]
     tune_set = set(texts)
     held = [i for i, it in enumerate(case.items) if case.queries[it.query].text not in tune_set]
     base_scores, _, _ = explainer.scores(queries, "smooth_grad", desc="smooth_grad")
@@ -76,19 +82,25 @@ def main() -> None:
         items = tuning._prepare(pipe, texts, show_progress=False)
         predict, mask = Predictor(model, tokenizer, max_length=pipe.max_length), tuning.mask_string(tokenizer)
         config = index.config.replace(**{k: v for k, v in settings.items() if k != "quantile"})
-        indexes = {settings["layer"]: explainer.index_for(settings["layer"], settings["quantile"]),
-                   index.config.layer: index}
+        indexes = {
+            settings["layer"]: explainer.index_for(settings["layer"], settings["quantile"]),
+            index.config.layer: index,
+        }
         values = tuning._values(pipe, indexes, config, items, predict, mask, sizes.tune_steps)
-        base_values = tuning._values(pipe, indexes, index.config.replace(lam=0.0), items, predict, mask,
-                                     sizes.tune_steps)
+        base_values = tuning._values(
+            pipe, indexes, index.config.replace(lam=0.0), items, predict, mask, sizes.tune_steps
+        )
         d = paired(values, base_values)
         gold = explainer.item_values(explainer.lafa_scores(queries, base_scores, settings)[0], spec.metric)
         g, h = (paired([gold[i] for i in held], [other[i] for i in held]) for other in (base, ig))
-        print(f"settings {settings}: objective {np.mean(values):.4f} vs base {np.mean(base_values):.4f} on "
-              f"{len(texts)} tuning texts (gain {d['mean_diff']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]); "
-              f"gold on {g['n']} held-out items: LAFA - SmoothGrad {g['mean_diff']:+.4f} [{g['ci95'][0]:+.4f}, "
-              f"{g['ci95'][1]:+.4f}], LAFA - IntegratedGrad {h['mean_diff']:+.4f} [{h['ci95'][0]:+.4f}, "
-              f"{h['ci95'][1]:+.4f}]", flush=True)
+        print(
+            f"settings {settings}: objective {np.mean(values):.4f} vs base {np.mean(base_values):.4f} on "
+            f"{len(texts)} tuning texts (gain {d['mean_diff']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]); "
+            f"gold on {g['n']} held-out items: LAFA - SmoothGrad {g['mean_diff']:+.4f} [{g['ci95'][0]:+.4f}, "
+            f"{g['ci95'][1]:+.4f}], LAFA - IntegratedGrad {h['mean_diff']:+.4f} [{h['ci95'][0]:+.4f}, "
+            f"{h['ci95'][1]:+.4f}]",
+            flush=True,
+        )
     for variant in args.variants:
         start = time.perf_counter()
         saved_predictor, saved_paper = tuning.Predictor, AGGREGATION_REGISTRY.get("paper")
@@ -97,24 +109,37 @@ def main() -> None:
                 tuning.Predictor = LogOdds
             if variant == "normalized":  # the paper's eq. 7 only at the repo's own settings
                 AGGREGATION_REGISTRY.replace("paper", dataclasses.replace(saved_paper, search_space={}))
-            result = tune_explainer(pipe, texts, folds=3 if variant == "cv" else 0,
-                                    holdout=0.3 if variant == "holdout" else 0.0,
-                                    rounds=sizes.tune_rounds, steps=sizes.tune_steps, show_progress=False)
+            result = tune_explainer(
+                pipe,
+                texts,
+                folds=3 if variant == "cv" else 0,
+                holdout=0.3 if variant == "holdout" else 0.0,
+                rounds=sizes.tune_rounds,
+                steps=sizes.tune_steps,
+                show_progress=False,
+            )
         finally:
             tuning.Predictor = saved_predictor
             AGGREGATION_REGISTRY.replace("paper", saved_paper)
         settings = ev.settings_of(result.config)
         values = explainer.item_values(explainer.lafa_scores(queries, base_scores, settings)[0], spec.metric)
-        lines = [f"{variant}: chose {settings}; objective {result.base_value:.4f} -> {result.best_value:.4f}"
-                 + (f"; held-out gain {result.holdout['mean_diff']:+.4f} {result.holdout['ci95']} on "
-                    f"{result.holdout['n']} texts, kept base: {result.config.tuning['kept_base']} (rejected: "
-                    f"{result.config.tuning['rejected']}; fold picks: {result.config.tuning.get('fold_picks')})"
-                    if result.holdout else "")
-                 + f" ({time.perf_counter() - start:.0f} s)"]
+        lines = [
+            f"{variant}: chose {settings}; objective {result.base_value:.4f} -> {result.best_value:.4f}"
+            + (
+                f"; held-out gain {result.holdout['mean_diff']:+.4f} {result.holdout['ci95']} on "
+                f"{result.holdout['n']} texts, kept base: {result.config.tuning['kept_base']} (rejected: "
+                f"{result.config.tuning['rejected']}; fold picks: {result.config.tuning.get('fold_picks')})"
+                if result.holdout
+                else ""
+            )
+            + f" ({time.perf_counter() - start:.0f} s)"
+        ]
         for name, other in (("SmoothGrad", base), ("IntegratedGrad", ig)):
             d = paired([values[i] for i in held], [other[i] for i in held])
-            lines.append(f"   LAFA - {name}: {d['mean_diff']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}] "
-                         f"({d['n']} held-out items)")
+            lines.append(
+                f"   LAFA - {name}: {d['mean_diff']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}] "
+                f"({d['n']} held-out items)"
+            )
         print("\n".join(lines), flush=True)
 
 

@@ -9,6 +9,7 @@ Example:
     >>> "feature-attribution" in PIPELINE_REGISTRY.get_supported_tasks()
     True
 """
+
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .config import BASE_METHODS, KERNELS, METHODS, LafaConfig
@@ -17,9 +18,23 @@ from .index import LafaIndex
 from .lafa import Lafa, LafaOutput
 
 __version__ = "0.1.0"
-__all__ = ["BASE_METHODS", "KERNELS", "METHODS", "TASK", "FeatureAttributionPipeline", "Lafa", "LafaConfig",
-           "LafaIndex", "LafaOutput", "__version__", "evaluate_explainer", "load_explainer", "show", "to_html",
-           "tune_explainer"]
+__all__ = [
+    "BASE_METHODS",
+    "KERNELS",
+    "METHODS",
+    "TASK",
+    "FeatureAttributionPipeline",
+    "Lafa",
+    "LafaConfig",
+    "LafaIndex",
+    "LafaOutput",
+    "__version__",
+    "evaluate_explainer",
+    "load_explainer",
+    "show",
+    "to_html",
+    "tune_explainer",
+]
 
 
 def load_explainer(model: str | None = None, index=None, **pipeline_kwargs) -> FeatureAttributionPipeline:
@@ -31,8 +46,13 @@ def load_explainer(model: str | None = None, index=None, **pipeline_kwargs) -> F
 
     from .build.default_model import ensure_default_repo
 
-    return pipeline(TASK, model=model or ensure_default_repo(), index=index,
-                    pipeline_class=FeatureAttributionPipeline, **pipeline_kwargs)
+    return pipeline(  # type: ignore[call-overload]  # transformers' overloads type its built-in tasks only
+        TASK,
+        model=model or ensure_default_repo(),
+        index=index,
+        pipeline_class=FeatureAttributionPipeline,
+        **pipeline_kwargs,
+    )
 
 
 def evaluate_explainer(explainer, texts, **kwargs):
@@ -82,5 +102,7 @@ class _BuildOnAccessDefault(dict):
 
 # A copy of the entry, so that save_pretrained (which serialises the class's own entry) never
 # writes this machine's default path into a repo.
-PIPELINE_REGISTRY.supported_tasks[TASK] = {**PIPELINE_REGISTRY.supported_tasks[TASK],
-                                           "default": _BuildOnAccessDefault()}
+PIPELINE_REGISTRY.supported_tasks[TASK] = {
+    **PIPELINE_REGISTRY.supported_tasks[TASK],
+    "default": _BuildOnAccessDefault(),
+}

@@ -28,6 +28,7 @@ Example:
     ...                 "indicator", {}, lam=0.5)
     tensor([1.1667, 3.0000])
 """
+
 from __future__ import annotations
 
 import math
@@ -69,8 +70,14 @@ def expectation(
     return _kernel_to_neighbors(query_ids, query_embeds, kept, embed, kernel, kernel_params) @ weights
 
 
-def _kernel_to_neighbors(query_ids: Tensor, query_embeds: Tensor, neighbors: Sequence[Neighbor],
-                         embed: Callable[[Tensor], Tensor], kernel: str, kernel_params: dict) -> Tensor:
+def _kernel_to_neighbors(
+    query_ids: Tensor,
+    query_embeds: Tensor,
+    neighbors: Sequence[Neighbor],
+    embed: Callable[[Tensor], Tensor],
+    kernel: str,
+    kernel_params: dict,
+) -> Tensor:
     """k(query token i, neighbor token t) for every query token and every token of ``neighbors``, in order."""
     ids = torch.cat([n.token_ids for n in neighbors]).to(query_embeds.device)
     return kernel_matrix(kernel, query_embeds, embed(ids), query_ids.to(ids.device), ids, **kernel_params)
@@ -115,8 +122,19 @@ def normalized_lafa(
     ``counted`` (bool per query token): the tokens whose mean is the text's unit and which are
     aggregated; the others (special tokens) keep their scores. Default: all.
     """
-    return _relative_mix(_kernel_mean, query_scores, query_ids, query_embeds, neighbors, embed, kernel,
-                         kernel_params, lam, weights, counted)
+    return _relative_mix(
+        _kernel_mean,
+        query_scores,
+        query_ids,
+        query_embeds,
+        neighbors,
+        embed,
+        kernel,
+        kernel_params,
+        lam,
+        weights,
+        counted,
+    )
 
 
 def median_lafa(
@@ -139,26 +157,59 @@ def median_lafa(
     >>> median_lafa(torch.tensor([2.0]), q, torch.eye(8)[q], nbs, lambda ids: torch.eye(8)[ids], "indicator", {}, 1.0)
     tensor([2.])
     """
-    return _relative_mix(_kernel_median, query_scores, query_ids, query_embeds, neighbors, embed, kernel,
-                         kernel_params, lam, weights, counted)
+    return _relative_mix(
+        _kernel_median,
+        query_scores,
+        query_ids,
+        query_embeds,
+        neighbors,
+        embed,
+        kernel,
+        kernel_params,
+        lam,
+        weights,
+        counted,
+    )
 
 
-def _relative_mix(estimate: Callable[[Tensor, Tensor, Tensor], Tensor], query_scores: Tensor, query_ids: Tensor,
-                  query_embeds: Tensor, neighbors: list[Neighbor], embed: Callable[[Tensor], Tensor], kernel: str,
-                  kernel_params: dict, lam: float, weights: Sequence[float] | None,
-                  counted: Tensor | None) -> Tensor:
+def _relative_mix(
+    estimate: Callable[[Tensor, Tensor, Tensor], Tensor],
+    query_scores: Tensor,
+    query_ids: Tensor,
+    query_embeds: Tensor,
+    neighbors: list[Neighbor],
+    embed: Callable[[Tensor], Tensor],
+    kernel: str,
+    kernel_params: dict,
+    lam: float,
+    weights: Sequence[float] | None,
+    counted: Tensor | None,
+) -> Tensor:
     """(1 - lambda) * own + lambda * estimate(k, weight, relative), all in relative units (1 = the text's
     mean), mapped back to the text's units; a token with no kernel mass keeps its own score."""
     if counted is not None and not bool(counted.all()):
         out = query_scores.clone()
-        out[counted] = _relative_mix(estimate, query_scores[counted], query_ids[counted.to(query_ids.device)],
-                                     query_embeds[counted.to(query_embeds.device)], neighbors, embed, kernel,
-                                     kernel_params, lam, weights, None)
+        out[counted] = _relative_mix(
+            estimate,
+            query_scores[counted],
+            query_ids[counted.to(query_ids.device)],
+            query_embeds[counted.to(query_embeds.device)],
+            neighbors,
+            embed,
+            kernel,
+            kernel_params,
+            lam,
+            weights,
+            None,
+        )
         return out
     query_scores = query_scores.detach()
     scale = query_scores.mean()
-    kept = [(n, w) for n, w in zip(neighbors, weights or [1.0] * len(neighbors))
-            if len(n.token_ids) > 0 and float(n.scores.sum()) > 0 and w > 0]
+    kept = [
+        (n, w)
+        for n, w in zip(neighbors, weights or [1.0] * len(neighbors))
+        if len(n.token_ids) > 0 and float(n.scores.sum()) > 0 and w > 0
+    ]
     if lam == 0 or not kept or float(scale) <= 0:
         return query_scores.clone()
     own = query_scores / scale
@@ -219,34 +270,68 @@ MAX_PAPER_LAM = 1e4
 _NEIGHBOR_COUNTS = (5, 10, 20)
 
 
-def _normalized(own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted,
-                neighbor_scale):
-    return normalized_lafa(own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights,
-                           counted)
+def _normalized(
+    own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted, neighbor_scale
+):
+    return normalized_lafa(own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted)
 
 
-def _paper(own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted,
-           neighbor_scale):
+def _paper(
+    own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted, neighbor_scale
+):
     if neighbor_scale == "query":
         total = float(own.detach().sum())
         neighbors = [Neighbor(n.token_ids, n.scores * (total / max(float(n.scores.sum()), 1e-30))) for n in neighbors]
     return lafa_combine(own, expectation(query_ids, query_embeds, neighbors, embed, kernel, kernel_params), lam)
 
 
-def _median(own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted,
-            neighbor_scale):
+def _median(
+    own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted, neighbor_scale
+):
     return median_lafa(own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted)
 
 
-AGGREGATION_REGISTRY.register("normalized", Aggregation(
-    _normalized, (0.0, 1.0), "a mix weight",
-    {"lam": (0.25, 0.5, 0.75, 1.0), "kernel": KERNEL_REGISTRY.names, "n_neighbors": _NEIGHBOR_COUNTS,
-     "neighbor_weighting": NEIGHBOR_WEIGHTINGS}, tuning_start_lam=0.5))
-AGGREGATION_REGISTRY.register("paper", Aggregation(
-    _paper, (0.0, MAX_PAPER_LAM), "",
-    {"lam": (0.1, 0.44, 1.0), "kernel": KERNEL_REGISTRY.names, "n_neighbors": _NEIGHBOR_COUNTS,
-     "neighbor_scale": NEIGHBOR_SCALES}))
-AGGREGATION_REGISTRY.register("median", Aggregation(
-    _median, (0.0, 1.0), "a mix weight",
-    {"lam": (0.25, 0.5, 0.75, 1.0), "kernel": KERNEL_REGISTRY.names, "n_neighbors": _NEIGHBOR_COUNTS,
-     "neighbor_weighting": NEIGHBOR_WEIGHTINGS}, tuning_start_lam=0.5))
+AGGREGATION_REGISTRY.register(
+    "normalized",
+    Aggregation(
+        _normalized,
+        (0.0, 1.0),
+        "a mix weight",
+        {
+            "lam": (0.25, 0.5, 0.75, 1.0),
+            "kernel": KERNEL_REGISTRY.names,
+            "n_neighbors": _NEIGHBOR_COUNTS,
+            "neighbor_weighting": NEIGHBOR_WEIGHTINGS,
+        },
+        tuning_start_lam=0.5,
+    ),
+)
+AGGREGATION_REGISTRY.register(
+    "paper",
+    Aggregation(
+        _paper,
+        (0.0, MAX_PAPER_LAM),
+        "",
+        {
+            "lam": (0.1, 0.44, 1.0),
+            "kernel": KERNEL_REGISTRY.names,
+            "n_neighbors": _NEIGHBOR_COUNTS,
+            "neighbor_scale": NEIGHBOR_SCALES,
+        },
+    ),
+)
+AGGREGATION_REGISTRY.register(
+    "median",
+    Aggregation(
+        _median,
+        (0.0, 1.0),
+        "a mix weight",
+        {
+            "lam": (0.25, 0.5, 0.75, 1.0),
+            "kernel": KERNEL_REGISTRY.names,
+            "n_neighbors": _NEIGHBOR_COUNTS,
+            "neighbor_weighting": NEIGHBOR_WEIGHTINGS,
+        },
+        tuning_start_lam=0.5,
+    ),
+)

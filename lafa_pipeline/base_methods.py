@@ -20,6 +20,7 @@ Example:
     >>> tuple(scores.shape), bool((scores >= 0).all())
     ((1, 4), True)
 """
+
 from __future__ import annotations
 
 import zlib
@@ -37,7 +38,7 @@ from .registry import Registry
 
 @dataclass
 class MethodParams:
-    """Parameters of the base methods (see LafaConfig for their meaning)."""
+    """Parameters of the base methods (see LafaConfig for their meaning), with the defaults LafaConfig takes."""
 
     samples: int = 25
     sigma: float = 0.5
@@ -48,7 +49,7 @@ class MethodParams:
     seed: int = 0
 
     @classmethod
-    def from_config(cls, config) -> "MethodParams":
+    def from_config(cls, config) -> MethodParams:
         return cls(**{k: getattr(config, k) for k in cls.__dataclass_fields__})
 
 
@@ -68,10 +69,18 @@ class MethodInputs:
 
     def gradients(self, points: Tensor | None = None, repeats: int = 1) -> Tensor:
         """dF_target/dH at ``points`` (default: H), ``repeats`` consecutive rows per text."""
-        expand = lambda t: None if t is None else t.repeat_interleave(repeats, dim=0)  # noqa: E731
-        return forward_gradients(self.adapter, self.embeds if points is None else points,
-                                 expand(self.attention_mask), expand(self.token_type_ids), expand(self.targets),
-                                 self.params.internal_batch_size).grads
+
+        def expand(t: Tensor) -> Tensor:
+            return t.repeat_interleave(repeats, dim=0)
+
+        return forward_gradients(
+            self.adapter,
+            self.embeds if points is None else points,
+            expand(self.attention_mask),
+            None if self.token_type_ids is None else expand(self.token_type_ids),
+            expand(self.targets),
+            self.params.internal_batch_size,
+        ).grads
 
 
 @dataclass(frozen=True)
@@ -84,8 +93,6 @@ class BaseMethod:
     """Takes the LAFA neighbors as references, so its scores cannot be cached in an index."""
     from_gradient: Callable[[Tensor, Tensor], Tensor] | None = None
     """S from (H, dF/dH at H): the method then shares LAFA's forward pass (one forward, one backward)."""
-    parameters: tuple[str, ...] = ()
-    """The MethodParams fields it reads."""
 
 
 BASE_METHOD_REGISTRY: Registry[BaseMethod] = Registry("method")
@@ -93,6 +100,7 @@ BASE_METHOD_REGISTRY: Registry[BaseMethod] = Registry("method")
 
 def base_method(name: str, display_name: str, **capabilities: Any) -> Callable:
     """Register the decorated ``compute(inputs) -> S`` as base method ``name``."""
+
     def add(compute: Callable[[MethodInputs], Tensor]) -> Callable[[MethodInputs], Tensor]:
         BASE_METHOD_REGISTRY.register(name, BaseMethod(compute, display_name, **capabilities))
         return compute
@@ -147,20 +155,28 @@ def attribute_raw(
 ) -> Tensor:
     """The matrix S (B, T, d) of ``method`` before the sum-of-squares reduction."""
     entry = BASE_METHOD_REGISTRY.get(method)
-    if entry.needs_references and (references is None or len(references) != input_ids.shape[0]
-                                   or any(r.shape[0] == 0 for r in references)):
+    if entry.needs_references and (
+        references is None or len(references) != input_ids.shape[0] or any(r.shape[0] == 0 for r in references)
+    ):
         raise ValueError(f"{method} needs reference texts (the LAFA neighbors): explain with an index")
     device = adapter.device
     input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
-    inputs = MethodInputs(adapter, input_ids, attention_mask,
-                          None if token_type_ids is None else token_type_ids.to(device), targets.to(device),
-                          adapter.embed(input_ids).detach(), params or MethodParams(), references)
+    inputs = MethodInputs(
+        adapter,
+        input_ids,
+        attention_mask,
+        None if token_type_ids is None else token_type_ids.to(device),
+        targets.to(device),
+        adapter.embed(input_ids).detach(),
+        params or MethodParams(),
+        references,
+    )
     with torch.enable_grad():
         return entry.compute(inputs).detach()
 
 
 # ----- the methods (paper eq. 1-3) ----------------------------------------------------------------
-@base_method("random", "Rand", parameters=("seed",))
+@base_method("random", "Rand")
 def _random(x: MethodInputs) -> Tensor:
     raw = torch.zeros_like(x.embeds)
     for b in range(x.embeds.shape[0]):
@@ -180,18 +196,18 @@ def _input_grad(x: MethodInputs) -> Tensor:
     return x.embeds * x.gradients()
 
 
-@base_method("smooth_grad", "SmoothGrad", parameters=("samples", "sigma", "seed", "sampling"))
+@base_method("smooth_grad", "SmoothGrad")
 def _smooth_grad(x: MethodInputs) -> Tensor:
     return _noisy_gradients(x).mean(1)
 
 
-@base_method("var_grad", "VarGrad", parameters=("samples", "sigma", "seed", "sampling"))
+@base_method("var_grad", "VarGrad")
 def _var_grad(x: MethodInputs) -> Tensor:
     """VarGrad (Adebayo et al. 2018): the variance of the noisy gradients; S = their std, so m_i = sum_d Var."""
     return _noisy_gradients(x).std(1, unbiased=False)
 
 
-@base_method("integrated_grad", "IntegratedGrad", parameters=("steps", "ig_reference", "sampling"))
+@base_method("integrated_grad", "IntegratedGrad")
 def _integrated_grad(x: MethodInputs) -> Tensor:
     if x.params.ig_reference == "pad":
         baseline = x.adapter.embed(torch.full_like(x.input_ids, x.adapter.pad_id)).detach()
@@ -208,16 +224,19 @@ def _integrated_grad(x: MethodInputs) -> Tensor:
     )
 
 
-@base_method("shap_zero", "SHAP+Zero", parameters=("samples", "seed", "sampling"))
+@base_method("shap_zero", "SHAP+Zero")
 def _shap_zero(x: MethodInputs) -> Tensor:
     return _interpolated_gradients(x, lambda b, n, gen: torch.zeros_like(x.embeds[b]).expand(n, -1, -1))
 
 
-@base_method("shap_ref", "SHAP+Ref", needs_references=True, parameters=("samples", "seed", "sampling"))
+@base_method("shap_ref", "SHAP+Ref", needs_references=True)
 def _shap_ref(x: MethodInputs) -> Tensor:
+    references = x.references
+    assert references is not None  # attribute_raw refuses a call without them
+
     def reference(b: int, n: int, gen: torch.Generator) -> Tensor:
-        pick = torch.randint(x.references[b].shape[0], (n,), generator=gen)
-        return x.adapter.embed(x.references[b][pick].to(x.adapter.device)).detach()
+        pick = torch.randint(references[b].shape[0], (n,), generator=gen)
+        return x.adapter.embed(references[b][pick].to(x.adapter.device)).detach()
 
     return _interpolated_gradients(x, reference)
 
@@ -225,6 +244,7 @@ def _shap_ref(x: MethodInputs) -> Tensor:
 @base_method("shap_deep", "SHAP+Deep", needs_references=True)
 def _shap_deep(x: MethodInputs) -> Tensor:
     # mean over references of dF/dH at H times (H - H'_r) = dF/dH at H times (H - mean_r H'_r)
+    assert x.references is not None  # attribute_raw refuses a call without them
     ref_mean = torch.stack([x.adapter.embed(r.to(x.adapter.device)).mean(0) for r in x.references]).detach()
     return x.gradients() * (x.embeds - ref_mean)
 
@@ -272,8 +292,12 @@ def register_attribution(name: str, method: Callable, display_name: str | None =
         embeds = x.embeds.clone().requires_grad_(True)
         if is_captum or not _takes_five(method):
             attribution = method(module)
-            raw = attribution.attribute(embeds, target=x.targets.tolist(),
-                                        additional_forward_args=(x.attention_mask, x.token_type_ids), **attribute_kwargs)
+            raw = attribution.attribute(
+                embeds,
+                target=x.targets.tolist(),
+                additional_forward_args=(x.attention_mask, x.token_type_ids),
+                **attribute_kwargs,
+            )
         else:
             raw = method(module, embeds, x.attention_mask, x.token_type_ids, x.targets)
         raw = raw.detach()
@@ -307,10 +331,10 @@ def _noisy_gradients(x: MethodInputs) -> Tensor:
         gen = text_generator(x.input_ids[b], x.attention_mask[b], x.params.seed)
         if x.params.sampling == "low_variance":
             half = torch.randn((n - n // 2, int(real.sum()), dim), generator=gen)
-            noise = torch.cat([half, -half[:n // 2]]).to(x.embeds) * noise_std
+            noise = torch.cat([half, -half[: n // 2]]).to(x.embeds) * noise_std
         else:
             noise = torch.randn((n, int(real.sum()), dim), generator=gen).to(x.embeds) * noise_std
-        points[b * n:(b + 1) * n][:, real] += noise
+        points[b * n : (b + 1) * n][:, real] += noise
     return x.gradients(points, n).view(batch, n, *x.embeds.shape[1:])
 
 
@@ -368,7 +392,7 @@ def forward_gradients(
     pooled: Tensor | None = None
     chosen = torch.zeros(rows_total, dtype=torch.long, device=points.device)
     for start in range(0, rows_total, chunk):
-        rows = order[start:start + chunk].to(points.device)
+        rows = order[start : start + chunk].to(points.device)
         width = int(lengths[rows].max()) if right_padded else width_total
         x = points[rows, :width].detach().requires_grad_(True)
         mask = attention_mask[rows, :width]
@@ -390,4 +414,5 @@ def forward_gradients(
             if pooled is None:
                 pooled = torch.zeros((rows_total, states.shape[1]), dtype=states.dtype, device=states.device)
             pooled[rows] = states
+    assert prediction is not None, "no rows to differentiate"
     return ForwardPass(grads, prediction, chosen, pooled)

@@ -5,19 +5,17 @@ Example:
     >>> LafaConfig(layer=2, kernel="rbf").kernel
     'rbf'
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from .aggregation import AGGREGATION_REGISTRY, NEIGHBOR_SCALES, NEIGHBOR_WEIGHTINGS
-from .base_methods import BASE_METHOD_REGISTRY
+from .base_methods import BASE_METHOD_REGISTRY, MethodParams
 from .files import atomic_write_text
 from .index_types import check_index_params, index_type_choices, is_switch
 from .kernels import KERNEL_REGISTRY
@@ -31,9 +29,13 @@ KERNELS = KERNEL_REGISTRY.names
 INDEX_TYPES = index_type_choices()
 
 
+LAFA = "lafa"
+"""The method name that means LAFA around the repo's base method (``lafa.Method``)."""
+
+
 def method_names() -> tuple[str, ...]:
     """Every method by name, methods registered after import included (``register_attribution``)."""
-    return ("lafa",) + BASE_METHOD_REGISTRY.names
+    return (LAFA, *BASE_METHOD_REGISTRY.names)
 
 
 def indexable_base_methods() -> tuple[str, ...]:
@@ -51,10 +53,13 @@ CACHE_TARGETS = ("label", "all")
 SAMPLINGS = ("iid", "low_variance")
 
 
-
 def check_lam(value: Any, aggregation: str) -> float:
     """lambda as a float within the range of ``aggregation`` (its registry entry's ``lam_range``)."""
     return AGGREGATION_REGISTRY.get(aggregation).check_lam(aggregation, value)
+
+
+_METHOD_DEFAULTS = MethodParams()
+"""The base methods' parameters are LafaConfig fields too; their defaults live in one place, MethodParams."""
 
 
 @dataclass
@@ -101,24 +106,24 @@ class LafaConfig:
     confident predictions are orders of magnitude smaller than those of unsure ones, so raw
     neighbor scores can swamp the text's own; rescaling keeps LAFA in the text's units."""
     base_method: str = "smooth_grad"
-    samples: int = 25
+    samples: int = _METHOD_DEFAULTS.samples
     """SmoothGrad samples and SHAP draws."""
-    sigma: float = 0.5
+    sigma: float = _METHOD_DEFAULTS.sigma
     """SmoothGrad noise std, as a multiple of the std of the model's input-embedding table."""
-    steps: int = 25
+    steps: int = _METHOD_DEFAULTS.steps
     """Integrated-gradients steps."""
-    sampling: str = "iid"
+    sampling: str = _METHOD_DEFAULTS.sampling
     """How the sampled methods place their samples: "iid" (the paper's: independent Gaussian noise,
     uniform interpolation points, right Riemann sum for IntegratedGrad) or "low_variance" (the same
     estimators with fewer samples for the same accuracy: antithetic noise pairs +e/-e for
     SmoothGrad/VarGrad, stratified interpolation points for the SHAP variants, Gauss-Legendre nodes
     for IntegratedGrad; benchmarks/RESULTS.md measures the gain)."""
-    ig_reference: str = "zero"
+    ig_reference: str = _METHOD_DEFAULTS.ig_reference
     """Integrated-gradients reference: all-zero embeddings, or the [PAD] token's embedding."""
     output: str = "probability"
     """What is differentiated: softmax/sigmoid probability of the target, or its logit.
     Regression models always use the raw output value."""
-    internal_batch_size: int = 64
+    internal_batch_size: int = _METHOD_DEFAULTS.internal_batch_size
     """Rows per forward/backward when samples or steps are expanded."""
     index_type: str = "flat"
     index_params: dict[str, Any] = field(default_factory=dict)
@@ -129,7 +134,7 @@ class LafaConfig:
     """Which targets get cached neighbor scores: each text's own label(s), or every class."""
     pair_samples: int = 20000
     """Random pairs sampled to estimate eps."""
-    seed: int = 0
+    seed: int = _METHOD_DEFAULTS.seed
 
     def __post_init__(self) -> None:
         self.validate()
@@ -186,7 +191,7 @@ class LafaConfig:
         params.update({k: v for k, v in extra.items() if k in params})
         return params
 
-    def replace(self, **changes: Any) -> "LafaConfig":
+    def replace(self, **changes: Any) -> LafaConfig:
         """A copy with some fields changed (validated)."""
         return dataclasses.replace(self, **changes)
 
@@ -194,7 +199,7 @@ class LafaConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "LafaConfig":
+    def from_dict(cls, data: dict[str, Any]) -> LafaConfig:
         """A config from saved fields; files written before ``aggregation`` existed used eq. 6-7."""
         data = {"aggregation": "paper", **data}
         names = {f.name for f in dataclasses.fields(cls)}
@@ -209,7 +214,7 @@ class LafaConfig:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "LafaConfig":
+    def load(cls, path: str | os.PathLike) -> LafaConfig:
         """Read a ``lafa_config.json`` file (or the one inside a folder)."""
         if os.path.isdir(path):
             path = os.path.join(path, CONFIG_NAME)

@@ -10,24 +10,26 @@ Example (with no model, the embedded default, built once on first use)::
     explainer = pipeline("feature-attribution")
     explainer("a gorgeous, witty, seductive movie.")["tokens"][0]  # {'token': 'a', 'score': ..., ...}
 """
+
 from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, Pipeline
-from transformers.utils import logging
+from transformers import AutoModelForSequenceClassification, Pipeline, PreTrainedTokenizerBase
 from transformers.pipelines import PIPELINE_REGISTRY
+from transformers.utils import logging
 
-from .config import CONFIG_NAME, KERNELS, LafaConfig, check_choice, check_integer, check_lam, method_names
+from .card import render_model_card
+from .config import CONFIG_NAME, KERNELS, LAFA, LafaConfig, check_choice, check_integer, check_lam
 from .files import atomic_folder, atomic_write_text
 from .index import INDEX_FILES, INDEX_META_NAME, LafaIndex
-from .lafa import REFERENCE_METHODS, Lafa
+from .lafa import Lafa, Method
 from .model_adapter import resolve_target
-from .results import Explanation, Neighbor
+from .results import Explanation, Neighbor, WordScore
 from .text_inputs import check_text, encode, max_length_of, special_mask_of
 from .words import AGGREGATION_STRATEGIES, group_scores
 
@@ -56,33 +58,41 @@ class FeatureAttributionPipeline(Pipeline):
     (``"word"`` or ``"none"``).
     """
 
-    _load_processor = False
-    _load_image_processor = False
-    _load_feature_extractor = False
-    _load_tokenizer = True
+    _load_processor = False  # type: ignore[assignment]  # transformers types these None but reads bools
+    _load_image_processor = False  # type: ignore[assignment]  # transformers types these None but reads bools
+    _load_feature_extractor = False  # type: ignore[assignment]  # transformers types these None but reads bools
+    _load_tokenizer = True  # type: ignore[assignment]  # transformers types these None but reads bools
 
-    def __init__(self, *args, index: Any = None, lafa_config: LafaConfig | None = None, explain_dtype: str = "auto",
-                 **kwargs) -> None:
+    def __init__(
+        self, *args, index: Any = None, lafa_config: LafaConfig | None = None, explain_dtype: str = "auto", **kwargs
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.model.eval()
         self._set_precision(explain_dtype)
-        if self.tokenizer.pad_token is None:  # GPT-2-style tokenizers: pad with the end-of-text token, as is usual
-            self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
-        if getattr(self.model.config, "pad_token_id", None) is None and self.tokenizer.pad_token_id is not None:
-            self.model.config.pad_token_id = self.tokenizer.pad_token_id
+        if self.text_tokenizer.pad_token is None:  # GPT-2-style tokenizers: pad with the end-of-text token, as is usual
+            self.text_tokenizer.pad_token = self.text_tokenizer.eos_token or self.text_tokenizer.unk_token
+        if getattr(self.model.config, "pad_token_id", None) is None and self.text_tokenizer.pad_token_id is not None:
+            self.model.config.pad_token_id = self.text_tokenizer.pad_token_id
         directory = self._model_directory() if index is None else None  # only read when no index is given
         self.index = self._resolve_index(index, directory)
         if self.index is not None:
             self.index.check_model(self.model)
-        self.lafa_config = lafa_config or (self.index.config if self.index is not None
-                                           else self._saved_config(directory))
+        self.lafa_config = lafa_config or (
+            self.index.config if self.index is not None else self._saved_config(directory)
+        )
         self.lafa = Lafa(self.model, self.index, self.lafa_config)
-        self.max_length = max_length_of(self.tokenizer, self.model.config)
+        self.max_length = max_length_of(self.text_tokenizer, self.model.config)
         self._reference_cache: dict[tuple[int, int], tuple[dict, list[str]]] = {}
         # A neighbor's word scores for a class, as reported: the same neighbors come back for similar texts,
-        # and grouping 20 neighbors' tokens into words on every call cost LAFA on SimpleGrad 0.02-0.09x
-        # SimpleGrad's time in four runs of benchmarks/neighbor_words_ab.py (about 2 % in the longest).
-        self._neighbor_words: dict[tuple[int, int, int, str], list] = {}
+        # and grouping them into words again on every call is a measurable share of LAFA's cost on the fast
+        # base methods (benchmarks/neighbor_words_ab.py measures it).
+        self._neighbor_words: dict[tuple[int, int, int | None, str], list[WordScore]] = {}
+
+    @property
+    def text_tokenizer(self) -> PreTrainedTokenizerBase:
+        """The pipeline's tokenizer, which this task always loads (``_load_tokenizer``)."""
+        assert self.tokenizer is not None
+        return self.tokenizer
 
     # ----- loading ----------------------------------------------------------------------------
     def _set_precision(self, explain_dtype: str) -> None:
@@ -91,8 +101,10 @@ class FeatureAttributionPipeline(Pipeline):
         if dtype not in (torch.float16, torch.bfloat16) or explain_dtype == "model":
             return
         if explain_dtype == "float32" or self.device.type == "cpu":
-            logger.warning(f"Explaining in float32: the model was loaded in {dtype} (its checkpoint's dtype); "
-                           "pass explain_dtype='model' to keep it")
+            logger.warning(
+                f"Explaining in float32: the model was loaded in {dtype} (its checkpoint's dtype); "
+                "pass explain_dtype='model' to keep it"
+            )
             self.model = self.model.float()
 
     def _model_directory(self) -> str | None:
@@ -116,13 +128,16 @@ class FeatureAttributionPipeline(Pipeline):
             present = [name for name in INDEX_FILES[1:] if os.path.exists(os.path.join(directory, name))]
             if not present:
                 return None
-            if INDEX_META_NAME not in present and os.path.isdir(self.model.name_or_path):
+            name = self.model.name_or_path or ""
+            if INDEX_META_NAME not in present and os.path.isdir(name):
                 missing = [name for name in INDEX_FILES[1:] if name not in present]
-                raise ValueError(f"{directory} holds only part of a LAFA index ({', '.join(present)}); missing: "
-                                 f"{', '.join(missing)}. Save the repo again, or remove the index files to use "
-                                 "the model without LAFA")
+                raise ValueError(
+                    f"{directory} holds only part of a LAFA index ({', '.join(present)}); missing: "
+                    f"{', '.join(missing)}. Save the repo again, or remove the index files to use "
+                    "the model without LAFA"
+                )
             # a local folder holds all files; for a Hub repo only the small ones were fetched so far
-            index = directory if os.path.isdir(self.model.name_or_path) else self.model.name_or_path
+            index = directory if os.path.isdir(name) else name
         if isinstance(index, (str, os.PathLike)):
             return LafaIndex.from_pretrained(index)
         return index
@@ -141,8 +156,7 @@ class FeatureAttributionPipeline(Pipeline):
         forward: dict[str, Any] = {}
         postprocess: dict[str, Any] = {}
         if kwargs.get("method") is not None:
-            check_choice("method", kwargs["method"], method_names())
-            forward["method"] = kwargs["method"]
+            forward["method"] = self.lafa.method(kwargs["method"])
         if kwargs.get("kernel") is not None:
             check_choice("kernel", kwargs["kernel"], KERNELS)
             forward["kernel"] = kwargs["kernel"]
@@ -163,41 +177,58 @@ class FeatureAttributionPipeline(Pipeline):
             postprocess["aggregation_strategy"] = kwargs["aggregation_strategy"]
         return {}, forward, postprocess
 
-    def preprocess(self, inputs: Any) -> dict[str, Any]:
-        inputs, meta = encode(self.tokenizer, check_text(inputs), self.max_length)
+    def preprocess(self, inputs: Any) -> dict[str, Any]:  # type: ignore[override]  # this task's own call arguments
+        inputs, meta = encode(self.text_tokenizer, check_text(inputs), self.max_length)
         return {**inputs, "meta": meta}
 
-    def _forward(self, model_inputs: dict[str, Any], method: str | None = None, target: int | None = None,
-                 kernel: str | None = None, lam: float | None = None, n_neighbors: int | None = None,
-                 live: bool = False) -> dict[str, Any]:
+    def _forward(  # type: ignore[override]  # this task's own call arguments
+        self,
+        model_inputs: dict[str, Any],
+        method: Method | None = None,
+        target: int | None = None,
+        kernel: str | None = None,
+        lam: float | None = None,
+        n_neighbors: int | None = None,
+        live: bool = False,
+    ) -> dict[str, Any]:
         metas = model_inputs.pop("meta")
         metas = metas if isinstance(metas, list) else [metas]
         method = method or self._default_method()
         batch = len(metas)
         out = self.lafa.attribute(
-            model_inputs["input_ids"], model_inputs["attention_mask"], model_inputs.get("token_type_ids"),
-            targets=[target] * batch, method=method, kernel=kernel, lam=lam, n_neighbors=n_neighbors, live=live,
+            model_inputs["input_ids"],
+            model_inputs["attention_mask"],
+            model_inputs.get("token_type_ids"),
+            targets=[target] * batch,
+            method=method,
+            kernel=kernel,
+            lam=lam,
+            n_neighbors=n_neighbors,
+            live=live,
             special_tokens_mask=special_mask_of(metas, model_inputs["attention_mask"]),
         )
         items = []
         for b, meta in enumerate(metas):
             real = model_inputs["attention_mask"][b].bool().cpu()
-            items.append({
-                "meta": meta,
-                "input_ids": model_inputs["input_ids"][b].cpu()[real].tolist(),
-                "scores": out.scores[b][real].tolist(),
-                "prediction": out.prediction[b].tolist(),
-                "target": out.targets[b],
-                "method": method,
-                "neighbors": out.neighbors[b],
-                "live_neighbors": out.live_neighbors[b],
-            })
+            items.append(
+                {
+                    "meta": meta,
+                    "input_ids": model_inputs["input_ids"][b].cpu()[real].tolist(),
+                    "scores": out.scores[b][real].tolist(),
+                    "prediction": out.prediction[b].tolist(),
+                    "target": out.targets[b],
+                    "method": method,
+                    "neighbors": out.neighbors[b],
+                    "live_neighbors": out.live_neighbors[b],
+                }
+            )
         return {"items": items}
 
-    def _default_method(self) -> str:
-        return "lafa" if self.index is not None else self.lafa_config.base_method
+    def _default_method(self) -> Method:
+        """LAFA when there is an index to search, else the base method alone."""
+        return self.lafa.method(LAFA if self.index is not None else self.lafa_config.base_method)
 
-    def __call__(self, inputs: Any, **kwargs: Any) -> Explanation | list[Explanation]:
+    def __call__(self, inputs: Any, **kwargs: Any) -> Explanation | list[Explanation]:  # type: ignore[override]  # this task's own call arguments
         """Explain one text (a dict, ``Explanation``) or a list of texts (a list of them). A text may be a
         pair, ``{"text": premise, "text_pair": hypothesis}`` (or ``text_pair=`` as a keyword); each word
         of a pair's result says its ``segment`` (0 or 1).
@@ -211,8 +242,11 @@ class FeatureAttributionPipeline(Pipeline):
         if text_pair is not None:  # explainer(premise, text_pair=hypothesis), as the text-classification pipeline
             if isinstance(inputs, str) and isinstance(text_pair, str):
                 inputs = {"text": inputs, "text_pair": text_pair}
-            elif isinstance(inputs, (list, tuple)) and isinstance(text_pair, (list, tuple)) \
-                    and len(inputs) == len(text_pair):
+            elif (
+                isinstance(inputs, (list, tuple))
+                and isinstance(text_pair, (list, tuple))
+                and len(inputs) == len(text_pair)
+            ):
                 inputs = [{"text": a, "text_pair": b} for a, b in zip(inputs, text_pair)]
             else:
                 raise ValueError("text_pair must be a string for one text, or a list as long as the list of texts")
@@ -227,37 +261,44 @@ class FeatureAttributionPipeline(Pipeline):
             inputs = list(inputs)
         return super().__call__(inputs, **kwargs)
 
-    def postprocess(self, model_outputs: dict[str, Any], aggregation_strategy: str = "word") -> Explanation:
+    def postprocess(  # type: ignore[override]  # this task's own call arguments
+        self, model_outputs: dict[str, Any], aggregation_strategy: str = "word"
+    ) -> Explanation:
         item = model_outputs["items"]
         item = item[0] if isinstance(item, list) else item
         config = self.model.config
-        id2label = {int(k): v for k, v in config.id2label.items()}
+        id2label = {int(k): v for k, v in (config.id2label or {}).items()}
         regression = self.lafa.adapter.problem_type == "regression"
         prediction = item["prediction"]
         top = max(range(len(prediction)), key=prediction.__getitem__)
-        tokens = self.tokenizer.convert_ids_to_tokens(item["input_ids"])
-        if item["method"] == "lafa":
+        tokens = self.text_tokenizer.convert_ids_to_tokens(item["input_ids"])
+        method: Method = item["method"]
+        if method.aggregated:
             self._tokenize_references([ref for ref, _ in item["neighbors"]])
         result: Explanation = {
             "label": None if regression else id2label[top],
             "score": float(prediction[0] if regression else prediction[top]),
             "target": None if regression else id2label[item["target"]],
-            "method": item["method"],
-            "base_method": self.lafa_config.base_method if item["method"] == "lafa" else item["method"],
+            "method": method.name,
+            "base_method": method.base,
             "tokens": group_scores(item["meta"], item["scores"], tokens, aggregation_strategy),
-            "neighbors": [self._neighbor_entry(ref, dist, item["target"] if item["method"] == "lafa" else None,
-                                               aggregation_strategy) for ref, dist in item["neighbors"]]
-            if item["method"] == "lafa" or item["method"] in REFERENCE_METHODS else [],
+            "neighbors": [
+                self._neighbor_entry(ref, dist, item["target"] if method.aggregated else None, aggregation_strategy)
+                for ref, dist in item["neighbors"]
+            ]
+            if method.needs_index
+            else [],
             "truncated": item["meta"]["truncated"],
         }
-        if item["method"] == "lafa":
+        if method.aggregated:
             result["live_neighbors"] = item["live_neighbors"]
         return result
 
     def _neighbor_entry(self, ref: int, distance: float, target: int | None, strategy: str) -> Neighbor:
         """A neighbor as reported; with LAFA (``target`` given) its cached word scores for that class."""
-        id2label = {int(k): v for k, v in self.model.config.id2label.items()}
+        id2label = {int(k): v for k, v in (self.model.config.id2label or {}).items()}
         labels = [id2label[i] for i in self.index.labels(ref)]
+        label: str | list[str] | None
         if self.lafa.adapter.problem_type == "regression":
             label = None
         elif self.lafa.adapter.problem_type == "multi_label_classification":
@@ -275,26 +316,34 @@ class FeatureAttributionPipeline(Pipeline):
                     self._neighbor_words.clear()
                 words = self._neighbor_words[key] = group_scores(meta, scores.tolist(), tokens, strategy)
         if words is not None:
-            entry["tokens"] = [dict(w) for w in words]  # the caller may change its copy
+            entry["tokens"] = [w.copy() for w in words]  # the caller may change its copy
         return entry
 
     def _tokenize_references(self, refs: list[int]) -> None:
         """Keep the word metadata (offsets, word ids) and tokens of the references among ``refs`` not seen yet:
-        single texts in one batched tokenizer call (a call each cost about as much as SimpleGrad on a short
-        text, for 20 neighbors), pairs as queries are. Kept per index: the same neighbors come back."""
+        single texts in one batched tokenizer call (one call per neighbor costs as much as a fast base method
+        on a short text), pairs as queries are. Kept per index: the same neighbors come back."""
         todo = [r for r in dict.fromkeys(refs) if (id(self.index), r) not in self._reference_cache]
         singles = [r for r in todo if isinstance(self.index.texts[r], str)]
         metas = {}
         if singles:
-            enc = self.tokenizer([self.index.texts[r] for r in singles], truncation=True, max_length=self.max_length,
-                                 return_offsets_mapping=True, return_special_tokens_mask=True)
+            enc = self.text_tokenizer(
+                [self.index.texts[r] for r in singles],
+                truncation=True,
+                max_length=self.max_length,
+                return_offsets_mapping=True,
+                return_special_tokens_mask=True,
+            )
             for row, ref in enumerate(singles):
-                metas[ref] = {"text": self.index.texts[ref], "offsets": [tuple(o) for o in enc["offset_mapping"][row]],
-                              "special": [bool(s) for s in enc["special_tokens_mask"][row]],
-                              "word_ids": enc.word_ids(row)}
+                metas[ref] = {
+                    "text": self.index.texts[ref],
+                    "offsets": [tuple(o) for o in enc["offset_mapping"][row]],
+                    "special": [bool(s) for s in enc["special_tokens_mask"][row]],
+                    "word_ids": enc.word_ids(row),
+                }
         for ref in todo:
-            meta = metas.get(ref) or encode(self.tokenizer, self.index.texts[ref], self.max_length, warn=False)[1]
-            tokens = self.tokenizer.convert_ids_to_tokens(self.index.token_ids(ref).tolist())
+            meta = metas.get(ref) or encode(self.text_tokenizer, self.index.texts[ref], self.max_length, warn=False)[1]
+            tokens = cast(list[str], self.text_tokenizer.convert_ids_to_tokens(self.index.token_ids(ref).tolist()))
             self._reference_cache[(id(self.index), ref)] = (meta, tokens)
 
     def _reference_tokens(self, ref: int) -> tuple[dict, list[str]]:
@@ -321,9 +370,15 @@ class FeatureAttributionPipeline(Pipeline):
                 atomic_write_text(os.path.join(tmp, "README.md"), card)
             atomic_write_text(os.path.join(tmp, "requirements.txt"), "\n".join(REQUIREMENTS) + "\n")
 
-    def push_to_hub(self, repo_id: str, token: str | None = None, private: bool | None = None,
-                    commit_message: str = "Upload LAFA feature-attribution pipeline",
-                    revision: str | None = None, **kwargs: Any) -> str:
+    def push_to_hub(  # type: ignore[override]  # this task's own call arguments
+        self,
+        repo_id: str,
+        token: str | None = None,
+        private: bool | None = None,
+        commit_message: str = "Upload LAFA feature-attribution pipeline",
+        revision: str | None = None,
+        **kwargs: Any,
+    ) -> str:
         """Save everything ``save_pretrained`` writes into a Hub repo (created if needed)."""
         from huggingface_hub import HfApi
 
@@ -331,94 +386,26 @@ class FeatureAttributionPipeline(Pipeline):
         repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
         with tempfile.TemporaryDirectory() as tmp:
             self.save_pretrained(tmp, **kwargs)
-            commit = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message,
-                                       revision=revision)
+            commit = api.upload_folder(
+                repo_id=repo_id, folder_path=tmp, commit_message=commit_message, revision=revision
+            )
         return str(commit)
-
-
-def render_model_card(pipe: FeatureAttributionPipeline) -> str | None:
-    """The model card template (model_card.md beside this module) filled with this pipeline's facts."""
-    template_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model_card.md")
-    if not os.path.isfile(template_path):  # remote-code copies carry only .py files
-        return None
-    with open(template_path, encoding="utf-8") as f:
-        template = f.read()
-    cfg = pipe.lafa_config
-    index = pipe.index
-    values = {
-        "base_model": getattr(pipe.model.config, "_name_or_path", "") or type(pipe.model).__name__,
-        "architecture": type(pipe.model).__name__,
-        "problem_type": pipe.lafa.adapter.problem_type,
-        "labels": ", ".join(str(v) for _, v in sorted(pipe.model.config.id2label.items())),
-        "reference_data": (index.meta.get("description") or f"{len(index)} reference texts")
-        if index is not None else "none (base methods only)",
-        "num_references": len(index) if index is not None else 0,
-        "layer": cfg.layer,
-        "pooling": cfg.pooling,
-        "kernel": cfg.kernel,
-        "kernel_params": cfg.resolved_kernel_params(),
-        "lam": cfg.lam,
-        "aggregation": cfg.aggregation,
-        "neighbor_weighting": cfg.neighbor_weighting,
-        "tuning": _tuning_text(cfg.tuning),
-        "eps": "none" if cfg.eps is None else f"{cfg.eps:.4f}",
-        "quantile": cfg.quantile,
-        "n_neighbors": cfg.n_neighbors,
-        "same_label": cfg.same_label,
-        "base_method": cfg.base_method,
-        "index_type": cfg.index_type,
-        "default_method": pipe._default_method(),
-        "metadata": _card_metadata(pipe),
-    }
-    return template.format(**values)
 
 
 # What the remote code imports (the core modules), for the saved repo's requirements.txt: the
 # bounds of pyproject.toml, written here because a Hub copy of this module has no package metadata
 # to read them from (tests/test_structure.py checks the two agree).
-REQUIREMENTS = ("torch>=2.1", "transformers>=5.17", "huggingface_hub>=1.5", "faiss-cpu>=1.9", "captum>=0.7",
-                "safetensors>=0.8", "numpy>=2.0", "tqdm>=4.66.3", "typing_extensions>=4.12.2")
-
-
-def _card_metadata(pipe: FeatureAttributionPipeline) -> str:
-    """Extra YAML front matter: the base model and the reference dataset when they are Hub ids."""
-    lines = []
-    base = getattr(pipe.model.config, "_name_or_path", "") or ""
-    if _looks_like_hub_id(base):
-        lines += ["base_model:", f"- {base}"]
-    dataset = (pipe.index.meta.get("dataset") if pipe.index is not None else None) or ""
-    if _looks_like_hub_id(dataset):
-        lines += ["datasets:", f"- {dataset}"]
-    return "".join(line + "\n" for line in lines)
-
-
-def _looks_like_hub_id(name: str) -> bool:
-    parts = name.split("/")
-    return len(parts) == 2 and all(parts) and not os.path.exists(name) and " " not in name
-
-
-def _tuning_text(tuning: dict | None) -> str:
-    """The model card's account of ``lafa tune`` (or that the settings were not tuned)."""
-    if not tuning:
-        return "These settings were not tuned on this model (`lafa tune` chooses them on your texts)."
-    text = (f"Chosen by `lafa tune` on {tuning['tuning_texts']} texts ({tuning['settings_tried']} settings tried) "
-            f"by {tuning['objective']} (insertion minus deletion area of the explained probability, higher is "
-            f"better): {tuning['tuned_value']:.4f} against {tuning['base_value']:.4f} for the base method alone "
-            f"(gain {tuning['gain']:+.4f}).")
-    if tuning.get("source"):
-        text += f" Texts: {tuning['source']}."
-    held = tuning.get("held_out")
-    if held and held.get("n") and held.get("folds"):
-        text += (f" Cross-validated ({held['folds']} folds: the tuning rerun without each fold and its pick checked "
-                 f"on that fold, {held['n']} texts in all), the gain over the base method was "
-                 f"{held['mean_diff']:+.4f} (95 % CI [{held['ci95'][0]:+.4f}, {held['ci95'][1]:+.4f}]).")
-    elif held and held.get("n"):
-        text += (f" On {held['n']} held-out texts the gain over the base method was {held['mean_diff']:+.4f} "
-                 f"(95 % CI [{held['ci95'][0]:+.4f}, {held['ci95'][1]:+.4f}]).")
-    if tuning.get("kept_base"):
-        text += (" The tuning did not gain on texts it had not seen, so the base method alone is used "
-                 "(lambda = 0).")
-    return text
+REQUIREMENTS = (
+    "torch>=2.1",
+    "transformers>=5.17",
+    "huggingface_hub>=1.5",
+    "faiss-cpu>=1.9",
+    "captum>=0.7",
+    "safetensors>=0.8",
+    "numpy>=2.0",
+    "tqdm>=4.66.3",
+    "typing_extensions>=4.12.2",
+)
 
 
 # Registered once: a repo's remote-code copy of this module, imported when a LAFA repo is loaded with

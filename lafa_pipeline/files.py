@@ -11,6 +11,7 @@ Example:
     >>> open(os.path.join(d, "a.txt")).read()
     'hi'
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -57,7 +58,7 @@ def _remove_abandoned(parent: str, name: str) -> None:
     for entry in os.listdir(parent):
         if not (entry.startswith(prefix) and entry.endswith((".tmp", ".old"))):
             continue
-        pid = entry[len(prefix):].split(".", 1)[0]
+        pid = entry[len(prefix) :].split(".", 1)[0]
         if not pid.isdigit() or _alive(int(pid)):
             continue
         shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
@@ -111,8 +112,10 @@ def atomic_folder(path: str | os.PathLike, replaceable: Iterable[str] = ()) -> I
     path = os.path.abspath(os.fspath(path))
     parent, name = os.path.split(path)
     if os.path.isdir(path) and os.listdir(path) and not any(os.path.exists(os.path.join(path, n)) for n in replaceable):
-        raise ValueError(f"{path} is a folder that holds other files, not a LAFA repo or index; save to a new or "
-                         "empty folder (saving replaces the whole folder)")
+        raise ValueError(
+            f"{path} is a folder that holds other files, not a LAFA repo or index; save to a new or "
+            "empty folder (saving replaces the whole folder)"
+        )
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"{path} exists and is not a folder")
     os.makedirs(parent, exist_ok=True)
@@ -122,7 +125,7 @@ def atomic_folder(path: str | os.PathLike, replaceable: Iterable[str] = ()) -> I
     try:
         yield tmp
         mask = _umask()
-        for root, dirs, files in os.walk(tmp):
+        for root, _dirs, files in os.walk(tmp):
             os.chmod(root, 0o777 & ~mask)
             for f in files:
                 os.chmod(os.path.join(root, f), 0o666 & ~mask)

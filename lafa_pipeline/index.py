@@ -21,6 +21,7 @@ Example:
     >>> len(index), index.config.eps > 0
     (3, True)
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,13 +38,14 @@ import torch
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 from tqdm.auto import tqdm
+from transformers import PreTrainedModel
 
 from .base_methods import MethodParams, attribute
 from .config import CONFIG_NAME, LafaConfig, check_choice, indexable_base_methods
 from .files import atomic_folder, atomic_path, atomic_write_text
 from .index_types import INDEX_TYPE_REGISTRY, resolve_index, search_parameters
 from .model_adapter import ModelAdapter, layer_states
-from .text_inputs import check_text, encode, max_length_of, pad_right
+from .text_inputs import TextInput, check_text, encode, max_length_of, pad_right
 
 INDEX_META_NAME = "lafa_index.json"
 FAISS_NAME = "lafa_index.faiss"
@@ -53,7 +55,7 @@ INDEX_FILES = (CONFIG_NAME, INDEX_META_NAME, FAISS_NAME, ARRAYS_NAME, TEXTS_NAME
 FORMAT_VERSION = 1
 
 
-def model_fingerprint(model: torch.nn.Module) -> str:
+def model_fingerprint(model: PreTrainedModel) -> str:
     """A hash of the model's parameter names, shapes and values (float32)."""
     digest = hashlib.sha256()
     for name, param in sorted(model.named_parameters(), key=lambda item: item[0]):
@@ -62,7 +64,7 @@ def model_fingerprint(model: torch.nn.Module) -> str:
     return digest.hexdigest()[:20]
 
 
-def _model_name(model: torch.nn.Module) -> str:
+def _model_name(model: PreTrainedModel) -> str:
     return getattr(model, "name_or_path", "") or getattr(model.config, "_name_or_path", "") or type(model).__name__
 
 
@@ -98,34 +100,35 @@ class LafaIndex:
         return len(self.texts)
 
     def __repr__(self) -> str:
-        return (f"LafaIndex({len(self)} texts, layer={self.config.layer}, base_method={self.config.base_method!r}, "
-                f"index_type={self.config.index_type!r}, eps={self.config.eps})")
+        return (
+            f"LafaIndex({len(self)} texts, layer={self.config.layer}, base_method={self.config.base_method!r}, "
+            f"index_type={self.config.index_type!r}, eps={self.config.eps})"
+        )
 
     # ----- per-reference data -------------------------------------------------------------
     def token_ids(self, ref: int) -> np.ndarray:
         """All token ids of reference ``ref``, special tokens included, as fed to the model."""
         o = self.arrays["offsets"]
-        return self.arrays["token_ids"][o[ref]:o[ref + 1]]
+        return self.arrays["token_ids"][o[ref] : o[ref + 1]]
 
     def token_types(self, ref: int) -> np.ndarray:
         """Token type (segment) ids of reference ``ref``: all 0 but for text pairs on models that use them."""
         o = self.arrays["offsets"]
         if "token_types" not in self.arrays:
             return np.zeros(o[ref + 1] - o[ref], dtype=np.int64)
-        return self.arrays["token_types"][o[ref]:o[ref + 1]].astype(np.int64)
+        return self.arrays["token_types"][o[ref] : o[ref + 1]].astype(np.int64)
 
     def sequence(self, ref: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Reference ``ref`` as model inputs: its token ids and token type ids."""
-        return (torch.from_numpy(self.token_ids(ref).astype(np.int64)),
-                torch.from_numpy(self.token_types(ref)))
+        return (torch.from_numpy(self.token_ids(ref).astype(np.int64)), torch.from_numpy(self.token_types(ref)))
 
     def special_mask(self, ref: int) -> np.ndarray:
         o = self.arrays["offsets"]
-        return self.arrays["special"][o[ref]:o[ref + 1]].astype(bool)
+        return self.arrays["special"][o[ref] : o[ref + 1]].astype(bool)
 
     def labels(self, ref: int) -> list[int]:
         p = self.arrays["label_ptr"]
-        return self.arrays["label_values"][p[ref]:p[ref + 1]].tolist()
+        return self.arrays["label_values"][p[ref] : p[ref + 1]].tolist()
 
     def _cache_row(self, ref: int, target: int) -> int | None:
         p = self.arrays["cache_ptr"]
@@ -140,7 +143,7 @@ class LafaIndex:
         row = self._cache_row(ref, target)
         if row is None or not self.arrays["cache_ready"][row]:
             return None
-        return self.arrays["cache_scores"][self._row_start[row]:self._row_start[row + 1]]
+        return self.arrays["cache_scores"][self._row_start[row] : self._row_start[row + 1]]
 
     def store_scores(self, ref: int, target: int, scores: np.ndarray) -> bool:
         """Keep scores computed at query time in the cache if the index has a row for them, not yet
@@ -202,7 +205,7 @@ class LafaIndex:
         return search_parameters(self.config.index_type, self.config.index_params, selector)
 
     # ----- model checks ----------------------------------------------------------------------
-    def check_model(self, model: torch.nn.Module) -> None:
+    def check_model(self, model: PreTrainedModel) -> None:
         """Raise if ``model`` is not the model the index was built with."""
         expected = self.meta.get("model_fingerprint")
         actual = model_fingerprint(model)
@@ -217,7 +220,7 @@ class LafaIndex:
     @classmethod
     def build(
         cls,
-        model: torch.nn.Module,
+        model: PreTrainedModel,
         tokenizer,
         texts: Sequence[str],
         labels: Sequence[Any] | None = None,
@@ -226,7 +229,7 @@ class LafaIndex:
         show_progress: bool = True,
         description: str | None = None,
         lazy: bool = False,
-    ) -> "LafaIndex":
+    ) -> LafaIndex:
         """Encode, score and index ``texts`` (the data the model was fine-tuned on).
 
         ``labels``: one per text, a class index or label name, or a list of them (multi-label);
@@ -237,28 +240,31 @@ class LafaIndex:
         """
         config = config or LafaConfig()
         texts = list(texts)
-        vectors, arrays = encode_references(model, tokenizer, texts, labels, config, batch_size, show_progress,
-                                            score=not lazy)
+        vectors, arrays = encode_references(
+            model, tokenizer, texts, labels, config, batch_size, show_progress, score=not lazy
+        )
         return cls.from_encoded(model, texts, vectors, arrays, config, labels is not None, description)
 
     @classmethod
     def from_encoded(
         cls,
-        model: torch.nn.Module,
+        model: PreTrainedModel,
         texts: list[str],
         vectors: np.ndarray,
         arrays: dict[str, np.ndarray],
         config: LafaConfig,
         labels_given: bool,
         description: str | None = None,
-    ) -> "LafaIndex":
+    ) -> LafaIndex:
         """The index of encoded references (``encode_references``' output, or merged shards of it)."""
         eps = estimate_eps(vectors, config.quantile, config.pair_samples, config.seed)
         if eps == 0.0:
-            raise ValueError(f"The references' pooled states at layer {config.layer} are identical for most pairs "
-                             f"(pooling {config.pooling!r}), so they cannot be told apart: for a decoder-only model "
-                             "(whose first token sees nothing else) use pooling 'mean' or 'last', or choose another "
-                             "layer, or check for duplicate reference texts")
+            raise ValueError(
+                f"The references' pooled states at layer {config.layer} are identical for most pairs "
+                f"(pooling {config.pooling!r}), so they cannot be told apart: for a decoder-only model "
+                "(whose first token sees nothing else) use pooling 'mean' or 'last', or choose another "
+                "layer, or check for duplicate reference texts"
+            )
         index_type, index_params = resolve_index(config.index_type, config.index_params, *vectors.shape)
         config = config.replace(eps=eps, index_type=index_type, index_params=index_params)
         meta = {
@@ -268,15 +274,18 @@ class LafaIndex:
             "num_texts": len(texts),
             "dim": int(vectors.shape[1]),
             "problem_type": ModelAdapter(model).problem_type,
-            "id2label": {str(k): v for k, v in model.config.id2label.items()},
+            "id2label": {str(k): v for k, v in (model.config.id2label or {}).items()},
             "labels_given": labels_given,
             "description": description,
         }
-        return cls(config, INDEX_TYPE_REGISTRY.get(config.index_type).build(vectors, config.index_params), texts, arrays, meta)
+        return cls(
+            config, INDEX_TYPE_REGISTRY.get(config.index_type).build(vectors, config.index_params), texts, arrays, meta
+        )
 
     @torch.no_grad()
-    def at_layers(self, model: torch.nn.Module, layers: Sequence[int], batch_size: int = 64,
-                  show_progress: bool = True) -> dict[int, "LafaIndex"]:
+    def at_layers(
+        self, model: PreTrainedModel, layers: Sequence[int], batch_size: int = 64, show_progress: bool = True
+    ) -> dict[int, LafaIndex]:
         """This index searched at other hidden layers: the same references, token ids and cached
         scores (shared, so scores filled in one are seen by all), new pooled states and eps.
 
@@ -288,33 +297,51 @@ class LafaIndex:
         lengths = np.diff(self.arrays["offsets"])
         order = np.argsort(lengths, kind="stable")  # length-sorted batches pad less
         vectors: dict[int, np.ndarray] = {}
-        for start in tqdm(range(0, len(self), batch_size), desc="Encoding references at every layer",
-                          disable=not show_progress, unit="batch"):
-            refs = order[start:start + batch_size].tolist()
+        for start in tqdm(
+            range(0, len(self), batch_size),
+            desc="Encoding references at every layer",
+            disable=not show_progress,
+            unit="batch",
+        ):
+            refs = order[start : start + batch_size].tolist()
             sequences = [self.sequence(r) for r in refs]
             ids, mask = pad_right([token_ids for token_ids, _ in sequences], adapter.pad_id)
             types = pad_right([types for _, types in sequences], 0)[0] if adapter.uses_token_types else None
-            out, real = adapter.run(adapter.embed(ids), mask.to(adapter.device),
-                                    None if types is None else types.to(adapter.device), output_hidden_states=True)
+            out, real = adapter.run(
+                adapter.embed(ids),
+                mask.to(adapter.device),
+                None if types is None else types.to(adapter.device),
+                output_hidden_states=True,
+            )
             for layer in layers:
                 pooled = layer_states(out.hidden_states, layer, real, self.config.pooling).float().cpu().numpy()
                 vectors.setdefault(layer, np.zeros((len(self), pooled.shape[1]), dtype=np.float32))[refs] = pooled
-        return {layer: LafaIndex.from_encoded(model, self.texts, vectors[layer], self.arrays,
-                                              self.config.replace(layer=layer, eps=None),
-                                              bool(self.meta.get("labels_given")), self.meta.get("description"))
-                for layer in layers}
+        return {
+            layer: LafaIndex.from_encoded(
+                model,
+                self.texts,
+                vectors[layer],
+                self.arrays,
+                self.config.replace(layer=layer, eps=None),
+                bool(self.meta.get("labels_given")),
+                self.meta.get("description"),
+            )
+            for layer in layers
+        }
 
     # ----- save / load -------------------------------------------------------------------------
-    def score_missing(self, model: torch.nn.Module, batch_size: int = 32, show_progress: bool = True) -> int:
+    def score_missing(self, model: PreTrainedModel, batch_size: int = 32, show_progress: bool = True) -> int:
         """Compute the base-method scores a lazy index does not hold yet (what a full build computes
         up front); returns how many cache rows were filled."""
         self.check_model(model)
         rows = np.flatnonzero(self.arrays["cache_ready"] == 0)
         refs = self.arrays["cache_ref"][rows]
-        keys = sorted(zip(refs.tolist(), self.arrays["cache_target"][rows].tolist()),
-                      key=lambda key: len(self.token_ids(key[0])))  # length-sorted batches pad less
-        scored = score_rows(ModelAdapter(model, self.config.output), self.config, self.sequence, keys, batch_size,
-                            show_progress)
+        keys = sorted(
+            zip(refs.tolist(), self.arrays["cache_target"][rows].tolist()), key=lambda key: len(self.token_ids(key[0]))
+        )  # length-sorted batches pad less
+        scored = score_rows(
+            ModelAdapter(model, self.config.output), self.config, self.sequence, keys, batch_size, show_progress
+        )
         return sum(self.store_scores(ref, target, scores) for (ref, target), scores in scored.items())
 
     def save_scores(self, save_directory: str | os.PathLike | None = None) -> bool:
@@ -325,15 +352,19 @@ class LafaIndex:
             return False
         save_directory = save_directory or self.source_dir
         if save_directory is None:
-            raise ValueError("This index was not loaded from a local folder; give save_scores a folder, or save it "
-                             "with save_pretrained")
+            raise ValueError(
+                "This index was not loaded from a local folder; give save_scores a folder, or save it "
+                "with save_pretrained"
+            )
         path = os.path.join(save_directory, INDEX_META_NAME)
         with open(path, encoding="utf-8") as f:
             saved = json.load(f)
         same = ("num_texts", "model_fingerprint", "dim")
         if any(saved.get(k) != self.meta.get(k) for k in same):
-            raise ValueError(f"{save_directory} holds another index ({', '.join(f'{k} {saved.get(k)}' for k in same)});"
-                             " save this one with save_pretrained")
+            raise ValueError(
+                f"{save_directory} holds another index ({', '.join(f'{k} {saved.get(k)}' for k in same)});"
+                " save this one with save_pretrained"
+            )
         with atomic_path(os.path.join(save_directory, ARRAYS_NAME)) as tmp:
             save_file(self.arrays, tmp, metadata={"format_version": str(FORMAT_VERSION)})
         self.new_scores = 0
@@ -346,8 +377,10 @@ class LafaIndex:
         To save an index with its model, save the pipeline (``explainer.save_pretrained``).
         """
         if os.path.isfile(os.path.join(save_directory, "config.json")):
-            raise ValueError(f"{save_directory} holds a model; save the pipeline (explainer.save_pretrained) to "
-                             "store the index with it, or save the index to a folder of its own")
+            raise ValueError(
+                f"{save_directory} holds a model; save the pipeline (explainer.save_pretrained) to "
+                "store the index with it, or save the index to a folder of its own"
+            )
         with atomic_folder(save_directory, replaceable=INDEX_FILES) as tmp:
             names = [os.path.basename(p) for p in self.write_files(tmp)]
         self.new_scores = 0
@@ -381,7 +414,7 @@ class LafaIndex:
         token: str | bool | None = None,
         cache_dir: str | None = None,
         mmap: bool = False,
-    ) -> "LafaIndex":
+    ) -> LafaIndex:
         """Load an index from a local folder, or from a Hub repo (model or index repo) through the cache.
 
         ``mmap=True`` maps the FAISS file instead of reading it into memory.
@@ -399,7 +432,7 @@ class LafaIndex:
         return cls._load_folder(directory, mmap)  # no source_dir: files in the Hub cache are not rewritten
 
     @classmethod
-    def _load_folder(cls, directory: str, mmap: bool) -> "LafaIndex":
+    def _load_folder(cls, directory: str, mmap: bool) -> LafaIndex:
         def need(name: str) -> str:
             path = os.path.join(directory, name)
             if not os.path.isfile(path):
@@ -414,8 +447,10 @@ class LafaIndex:
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f"LAFA index file is corrupt: {path} ({e})") from None
         if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"LAFA index file {path} has format version {meta.get('format_version')!r}; "
-                             f"this library reads version {FORMAT_VERSION}")
+            raise ValueError(
+                f"LAFA index file {path} has format version {meta.get('format_version')!r}; "
+                f"this library reads version {FORMAT_VERSION}"
+            )
         path = need(FAISS_NAME)
         try:
             faiss_index = faiss.read_index(path, faiss.IO_FLAG_MMAP if mmap else 0)
@@ -459,19 +494,29 @@ class LafaIndex:
         api.create_repo(repo_id, private=private, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
             self.save_pretrained(tmp)
-            commit = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message,
-                                       revision=revision)
+            commit = api.upload_folder(
+                repo_id=repo_id, folder_path=tmp, commit_message=commit_message, revision=revision
+            )
         return str(commit)
 
 
-_ARRAY_KEYS = ("token_ids", "special", "offsets", "label_ptr", "label_values", "cache_ptr", "cache_ref",
-               "cache_target", "cache_scores")
+_ARRAY_KEYS = (
+    "token_ids",
+    "special",
+    "offsets",
+    "label_ptr",
+    "label_values",
+    "cache_ptr",
+    "cache_ref",
+    "cache_target",
+    "cache_scores",
+)
 
 
 def encode_references(
-    model: torch.nn.Module,
+    model: PreTrainedModel,
     tokenizer,
-    texts: Sequence[str],
+    texts: Sequence[TextInput],
     labels: Sequence[Any] | None,
     config: LafaConfig,
     batch_size: int = 32,
@@ -493,22 +538,24 @@ def encode_references(
     model.eval()
     adapter = ModelAdapter(model, config.output)
     max_length = max_length_of(tokenizer, model.config)
-    encoded = [encode(tokenizer, t, max_length, warn=False)
-               for t in tqdm(texts, desc="Tokenizing", disable=not show_progress)]
+    encoded = [
+        encode(tokenizer, t, max_length, warn=False) for t in tqdm(texts, desc="Tokenizing", disable=not show_progress)
+    ]
     n_trunc = sum(m["truncated"] for _, m in encoded)
     if n_trunc:
-        warnings.warn(f"{n_trunc} reference texts were longer than {max_length} tokens and truncated")
+        warnings.warn(f"{n_trunc} reference texts were longer than {max_length} tokens and truncated", stacklevel=2)
     token_lists = [e["input_ids"][0] for e, _ in encoded]
-    type_lists = [e["token_type_ids"][0] if "token_type_ids" in e else torch.zeros_like(e["input_ids"][0])
-                  for e, _ in encoded]  # non-zero for text pairs on models with segment embeddings
+    type_lists = [
+        e["token_type_ids"][0] if "token_type_ids" in e else torch.zeros_like(e["input_ids"][0]) for e, _ in encoded
+    ]  # non-zero for text pairs on models with segment embeddings
     order = np.argsort([len(t) for t in token_lists], kind="stable")  # length-sorted batches pad less
     pad_id = tokenizer.pad_token_id or 0
 
     def batches(items: list[tuple[int, int]], desc: str):
         with tqdm(total=len(items), desc=desc, disable=not show_progress, unit="text") as bar:
             for start in range(0, len(items), batch_size):
-                yield items[start:start + batch_size]
-                bar.update(len(items[start:start + batch_size]))
+                yield items[start : start + batch_size]
+                bar.update(len(items[start : start + batch_size]))
 
     def collate(refs: list[int]):
         ids, mask = pad_right([token_lists[r] for r in refs], pad_id)
@@ -521,6 +568,7 @@ def encode_references(
         refs = [r for r, _ in chunk]
         ids, mask, types = collate(refs)
         probs, pooled = adapter.predict(ids, mask, types, layer=config.layer, pooling=config.pooling)
+        assert pooled is not None  # a layer was asked for
         if vectors is None:
             vectors = np.zeros((len(texts), pooled.shape[1]), dtype=np.float32)
         vectors[refs] = pooled.float().cpu().numpy()
@@ -530,36 +578,48 @@ def encode_references(
     ref_labels = predicted if labels is None else [_label_ids(lab, model.config) for lab in labels]
     if adapter.problem_type == "regression":
         ref_labels = [[0] for _ in texts]
-    cache_targets = ref_labels if config.cache_targets == "label" else [
-        list(range(model.config.num_labels)) for _ in texts]
+    cache_targets = (
+        ref_labels
+        if config.cache_targets == "label"
+        else [list(range(len(model.config.id2label or {}))) for _ in texts]
+    )
 
     rows = [(int(r), t) for r in order for t in sorted(set(cache_targets[r]))]
-    row_scores = score_rows(adapter, config, lambda r: (token_lists[r], type_lists[r]), rows, batch_size,
-                            show_progress) if score \
+    row_scores = (
+        score_rows(adapter, config, lambda r: (token_lists[r], type_lists[r]), rows, batch_size, show_progress)
+        if score
         else {(r, t): np.zeros(len(token_lists[r]), dtype=np.float32) for r, t in rows}
+    )
     arrays = _pack_arrays(token_lists, [m["special"] for _, m in encoded], ref_labels, cache_targets, row_scores)
     arrays["cache_ready"] = np.full(len(arrays["cache_target"]), int(score), dtype=np.uint8)
     if any(bool(t.any()) for t in type_lists):
         arrays["token_types"] = np.concatenate([t.numpy() for t in type_lists]).astype(np.uint8)
+    assert vectors is not None  # texts is not empty
     return vectors, arrays
 
 
-def score_rows(adapter: ModelAdapter, config: LafaConfig, sequence, rows: list[tuple[int, int]], batch_size: int,
-               show_progress: bool) -> dict[tuple[int, int], np.ndarray]:
+def score_rows(
+    adapter: ModelAdapter,
+    config: LafaConfig,
+    sequence,
+    rows: list[tuple[int, int]],
+    batch_size: int,
+    show_progress: bool,
+) -> dict[tuple[int, int], np.ndarray]:
     """Base-method scores (float32, real tokens) of each (reference, target) in ``rows``, in batches
     of ``batch_size``; ``sequence(ref)`` gives a reference's token ids and token type ids (tensors)."""
     out: dict[tuple[int, int], np.ndarray] = {}
     params = MethodParams.from_config(config)
     with tqdm(total=len(rows), desc=f"Scoring ({config.base_method})", disable=not show_progress, unit="text") as bar:
         for start in range(0, len(rows), batch_size):
-            chunk = rows[start:start + batch_size]
+            chunk = rows[start : start + batch_size]
             seqs, type_seqs = zip(*[sequence(r) for r, _ in chunk])
             ids, mask = pad_right(seqs, adapter.pad_id)
             types = pad_right(type_seqs, 0)[0] if adapter.uses_token_types else None
             targets = torch.tensor([t for _, t in chunk])
             scores = attribute(adapter, config.base_method, ids, mask, targets, types, params).cpu().numpy()
             for key, seq, s in zip(chunk, seqs, scores):
-                out[key] = s[:len(seq)].astype(np.float32)
+                out[key] = s[: len(seq)].astype(np.float32)
             bar.update(len(chunk))
     return out
 
@@ -575,7 +635,7 @@ def concat_arrays(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarra
         out["cache_ready"].append(arrays.get("cache_ready", np.ones(len(arrays["cache_target"]), dtype=np.uint8)))
         out["token_types"].append(arrays.get("token_types", np.zeros(len(arrays["token_ids"]), dtype=np.uint8)))
         for key in shift:
-            out[key].append(arrays[key][(1 if out[key] else 0):] + shift[key])
+            out[key].append(arrays[key][(1 if out[key] else 0) :] + shift[key])
             shift[key] += int(arrays[key][-1])
         out["cache_ref"].append(arrays["cache_ref"] + n_refs)
         n_refs += len(arrays["offsets"]) - 1

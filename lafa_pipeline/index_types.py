@@ -13,6 +13,7 @@ Example:
     >>> choose_index(5_000)
     ('flat', {})
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -49,8 +50,8 @@ class IndexType:
         params = self.params(given, n, dim)
         index = self.make(n, dim, params)
         if self.needs_training:
-            # FAISS's k-means samples up to 256 vectors a list by itself (about a million vectors for
-            # 4,000 lists: minutes on 2 cores); TRAIN_PER_LIST a list is 4x cheaper (FAISS warns below 39)
+            # FAISS's k-means samples up to 256 vectors a list by itself (a million vectors for 4,000
+            # lists); TRAIN_PER_LIST a list trains on a quarter of that (FAISS warns below 39)
             lists = int(params.get("nlist", 1))
             if n > TRAIN_PER_LIST * lists:
                 keep = np.random.default_rng(0).choice(n, size=TRAIN_PER_LIST * lists, replace=False)
@@ -86,18 +87,27 @@ def _hnsw(n: int, dim: int, p: dict[str, Any]) -> faiss.Index:
     return index
 
 
-INDEX_TYPE_REGISTRY.register("flat", IndexType(
-    make=lambda n, dim, p: faiss.IndexFlatL2(dim),
-    search=lambda p, kw: faiss.SearchParameters(**kw)))
-INDEX_TYPE_REGISTRY.register("hnsw", IndexType(
-    make=_hnsw,
-    search=lambda p, kw: faiss.SearchParametersHNSW(efSearch=int(p.get("ef_search", 64)), **kw),
-    defaults={"M": 32, "ef_construction": 80, "ef_search": 64}))
-INDEX_TYPE_REGISTRY.register("ivf", IndexType(
-    make=lambda n, dim, p: faiss.IndexIVFFlat(faiss.IndexFlatL2(dim), dim, int(p["nlist"])),
-    search=lambda p, kw: faiss.SearchParametersIVF(nprobe=int(p.get("nprobe", 16)), **kw),
-    defaults={"nlist": _lists, "nprobe": 16},
-    needs_training=True))
+INDEX_TYPE_REGISTRY.register(
+    "flat", IndexType(make=lambda n, dim, p: faiss.IndexFlatL2(dim), search=lambda p, kw: faiss.SearchParameters(**kw))
+)
+INDEX_TYPE_REGISTRY.register(
+    "hnsw",
+    IndexType(
+        make=_hnsw,
+        # faiss's own stubs (__init__.pyi) lack these search-parameter classes and their keyword arguments
+        search=lambda p, kw: faiss.SearchParametersHNSW(efSearch=int(p.get("ef_search", 64)), **kw),  # type: ignore[attr-defined]
+        defaults={"M": 32, "ef_construction": 80, "ef_search": 64},
+    ),
+)
+INDEX_TYPE_REGISTRY.register(
+    "ivf",
+    IndexType(
+        make=lambda n, dim, p: faiss.IndexIVFFlat(faiss.IndexFlatL2(dim), dim, int(p["nlist"])),
+        search=lambda p, kw: faiss.SearchParametersIVF(nprobe=int(p.get("nprobe", 16)), **kw),  # type: ignore[call-arg]
+        defaults={"nlist": _lists, "nprobe": 16},
+        needs_training=True,
+    ),
+)
 
 
 def _ivf_pq(n: int, dim: int, p: dict[str, Any]) -> faiss.Index:
@@ -106,10 +116,9 @@ def _ivf_pq(n: int, dim: int, p: dict[str, Any]) -> faiss.Index:
     # scanned with SIMD ("fast scan"), then the best k * k_factor candidates re-ranked by their exact
     # distances (the float vectors are kept beside the codes). The codes only pre-select for the
     # re-ranking, so they may be coarse: codes of the vectors themselves (by_residual False: one
-    # lookup table a query instead of one a list probed) with dim/4 sub-quantizers, at 1M vectors and
-    # 250 of 4,000 lists, kept recall@10 (.970 against .974 with residual dim/2 codes) and were 4x
-    # faster in one FAISS-only run (2.4 against 9.4 ms), 1.5x in the benchmark (2.36 ms, 3.45 before);
-    # dim/8 lost recall (.86).
+    # lookup table a query instead of one a list probed) with dim/4 sub-quantizers kept the recall of
+    # residual dim/2 codes at a fraction of the search time; dim/8 lost recall (benchmarks/RESULTS.md,
+    # Search, measures the chosen setting).
     m = int(p["m"])
     if m < 1 or dim % m:
         raise ValueError(f"ivf_pq: m (sub-quantizers) must divide the dimension {dim}, got {m}")
@@ -123,28 +132,32 @@ def _sub_quantizers(n: int, dim: int) -> int:
 
 
 def _ivf_pq_search(p: dict[str, Any], kw: dict[str, Any]) -> faiss.SearchParameters:
-    return faiss.IndexRefineSearchParameters(
+    # faiss's stubs omit these keyword arguments, which its SWIG constructors take
+    return faiss.IndexRefineSearchParameters(  # type: ignore[call-arg]
         k_factor=float(p.get("k_factor", 10)),
-        base_index_params=faiss.SearchParametersIVF(nprobe=int(p.get("nprobe", 64)), **kw))
+        base_index_params=faiss.SearchParametersIVF(nprobe=int(p.get("nprobe", 64)), **kw),  # type: ignore[call-arg]
+    )
 
 
-INDEX_TYPE_REGISTRY.register("ivf_pq", IndexType(
-    make=_ivf_pq,
-    search=_ivf_pq_search,
-    defaults={"nlist": _lists, "m": _sub_quantizers, "by_residual": False, "nprobe": 64, "k_factor": 10},
-    needs_training=True))
+INDEX_TYPE_REGISTRY.register(
+    "ivf_pq",
+    IndexType(
+        make=_ivf_pq,
+        search=_ivf_pq_search,
+        defaults={"nlist": _lists, "m": _sub_quantizers, "by_residual": False, "nprobe": 64, "k_factor": 10},
+        needs_training=True,
+    ),
+)
 
 
 def choose_index(n: int, dim: int = 384) -> tuple[str, dict[str, Any]]:
     """The index type and parameters ``index_type="approximate"`` uses for ``n`` references.
 
-    Measured in ``benchmarks/RESULTS.md`` (Search) on 2 CPU cores: exact search takes about a
-    millisecond up to EXACT_UP_TO vectors; HNSW finds every true neighbor at 100k in a fraction of a
-    millisecond; at a million its graph (8 minutes to build) stops short of recall@10 0.95, where IVF
-    + PQ fast scan (coarse codes: see ``_ivf_pq``) + exact re-ranking, probing an 18th of its lists,
-    passes it (built in about a minute). At 1M vectors (4,000 lists; FAISS alone, 200 queries, quiet
-    CPU) probing 222 lists gave recall@10 .963 in 1.75-1.90 ms, 250 gave .971 in 2.0-2.3 ms and 200
-    .954 in 1.7 ms, too close to the recall goal of .95.
+    The thresholds follow ``benchmarks/RESULTS.md`` (Search), which measures each pick: exact search
+    stays around a millisecond up to EXACT_UP_TO vectors; HNSW finds every true neighbor at 100k; at a
+    million its graph is slow to build and stops short of recall@10 0.95, where IVF + PQ fast scan
+    (coarse codes: see ``_ivf_pq``) + exact re-ranking passes it. ``1 / PROBED_FRACTION`` is the smallest
+    share of lists probed whose recall stayed clear of that goal there (fewer lists came too close).
     """
     if n <= EXACT_UP_TO:
         return "flat", {}
@@ -158,8 +171,10 @@ def check_index_params(index_type: str, params: dict[str, Any]) -> None:
     """Raise a ValueError naming unknown parameters of ``index_type``."""
     if index_type == APPROXIMATE:
         if params:
-            raise ValueError(f"index_type 'approximate' chooses its own parameters; to set {sorted(params)} give "
-                             f"the index type itself ({', '.join(INDEX_TYPE_REGISTRY.names)})")
+            raise ValueError(
+                f"index_type 'approximate' chooses its own parameters; to set {sorted(params)} give "
+                f"the index type itself ({', '.join(INDEX_TYPE_REGISTRY.names)})"
+            )
         return
     unknown = set(params) - set(INDEX_TYPE_REGISTRY.get(index_type).defaults)
     if unknown:

@@ -11,6 +11,7 @@ Example:
     >>> kernel_matrix("rbf", a, b, torch.tensor([1]), torch.tensor([2, 1]), length_scale=2.0)
     tensor([[0.6065, 1.0000]])
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -29,17 +30,16 @@ class Kernel:
 
     function: Callable[..., Tensor]
     defaults: dict[str, Any] = field(default_factory=dict)
-    non_negative: bool = True
-    """False when k can be negative (cubic with odd degree, cosine), and so can LAFA's scores."""
 
 
 KERNEL_REGISTRY: Registry[Kernel] = Registry("kernel")
 
 
-def kernel(name: str, non_negative: bool = True, **defaults: Any) -> Callable:
+def kernel(name: str, **defaults: Any) -> Callable:
     """Register the decorated function as kernel ``name`` with the given default parameters."""
+
     def add(function: Callable[..., Tensor]) -> Callable[..., Tensor]:
-        KERNEL_REGISTRY.register(name, Kernel(function, defaults, non_negative))
+        KERNEL_REGISTRY.register(name, Kernel(function, defaults))
         return function
 
     return add
@@ -47,20 +47,20 @@ def kernel(name: str, non_negative: bool = True, **defaults: Any) -> Callable:
 
 @kernel("rbf", length_scale=2.0)
 def _rbf(a, b, a_ids, b_ids, length_scale):
-    return torch.exp(-torch.cdist(a, b).pow(2) / length_scale ** 2)
+    return torch.exp(-torch.cdist(a, b).pow(2) / length_scale**2)
 
 
 @kernel("laplacian", length_scale=2.0)
 def _laplacian(a, b, a_ids, b_ids, length_scale):
-    return torch.exp(-torch.cdist(a, b, p=1) / length_scale ** 2)
+    return torch.exp(-torch.cdist(a, b, p=1) / length_scale**2)
 
 
-@kernel("cubic", non_negative=False, gamma=7.0, coef0=0.0, degree=3)
+@kernel("cubic", gamma=7.0, coef0=0.0, degree=3)
 def _cubic(a, b, a_ids, b_ids, gamma, coef0, degree):
     return (gamma * a @ b.T + coef0) ** degree
 
 
-@kernel("cosine", non_negative=False)
+@kernel("cosine")  # cubic (odd degree) and cosine can be negative: the aggregations clamp them
 def _cosine(a, b, a_ids, b_ids):
     return torch.nn.functional.normalize(a, dim=-1) @ torch.nn.functional.normalize(b, dim=-1).T
 

@@ -14,6 +14,7 @@ Example:
     >>> tuple(out.scores.shape)
     (1, 4)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -21,15 +22,44 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import Tensor
+from transformers import PreTrainedModel
 
 from .aggregation import AGGREGATION_REGISTRY, NEIGHBOR_SCALES, Neighbor, neighbor_weights
 from .base_methods import BASE_METHOD_REGISTRY, MethodParams, attribute, forward_gradients, reduce_sum_of_squares
-from .config import LafaConfig, check_choice, check_lam, method_names
-from .model_adapter import ModelAdapter
+from .config import LAFA, LafaConfig, check_choice, check_lam, method_names
 from .index import score_rows
+from .model_adapter import ModelAdapter
 
 REFERENCE_METHODS = BASE_METHOD_REGISTRY.where(lambda m: m.needs_references)
 FUSED_METHODS = BASE_METHOD_REGISTRY.where(lambda m: m.from_gradient is not None)  # share LAFA's forward pass
+
+
+@dataclass(frozen=True)
+class Method:
+    """What an explanation computes: a base method alone, or LAFA around it (``aggregated``), as
+    Captum's NoiseTunnel wraps any attribution. Callers hold one of these instead of comparing names.
+
+    >>> Method.named("lafa", "smooth_grad"), Method.named("integrated_grad", "smooth_grad").name
+    (Method(base='smooth_grad', aggregated=True), 'integrated_grad')
+    """
+
+    base: str
+    aggregated: bool = False
+
+    @classmethod
+    def named(cls, name: str, base_method: str) -> Method:
+        """``"lafa"``: LAFA around ``base_method``; a base method's name: that method alone (checked)."""
+        check_choice("method", name, method_names())
+        return cls(base_method, True) if name == LAFA else cls(name)
+
+    @property
+    def name(self) -> str:
+        return LAFA if self.aggregated else self.base
+
+    @property
+    def needs_index(self) -> bool:
+        """LAFA searches neighbors; the SHAP variants with references take them as references."""
+        return self.aggregated or self.base in REFERENCE_METHODS
 
 
 @dataclass
@@ -47,11 +77,15 @@ class LafaOutput:
 class Lafa:
     """Explain a sequence-classification (or regression) model with LAFA or one of its base methods."""
 
-    def __init__(self, model: torch.nn.Module, index=None, config: LafaConfig | None = None) -> None:
+    def __init__(self, model: PreTrainedModel, index=None, config: LafaConfig | None = None) -> None:
         self.model = model
         self.index = index
         self.config = config or (index.config if index is not None else LafaConfig())
         self.adapter = ModelAdapter(model, self.config.output)
+
+    def method(self, name: str | Method = LAFA) -> Method:
+        """``name`` resolved against this explainer's base method (a ``Method`` is returned as it is)."""
+        return name if isinstance(name, Method) else Method.named(name, self.config.base_method)
 
     def attribute(
         self,
@@ -59,7 +93,7 @@ class Lafa:
         attention_mask: Tensor,
         token_type_ids: Tensor | None = None,
         targets: list[int | None] | None = None,
-        method: str = "lafa",
+        method: str | Method = LAFA,
         kernel: str | None = None,
         lam: float | None = None,
         n_neighbors: int | None = None,
@@ -70,108 +104,207 @@ class Lafa:
     ) -> LafaOutput:
         """Token scores of ``method`` for each text; ``targets`` are class indexes (None: predicted).
 
-        ``base_scores`` (B, T): the texts' own base-method scores, computed before (method "lafa"
-        only); then only the neighbors are searched and aggregated, e.g. to try many LAFA settings
-        on the same texts without recomputing the base method. ``special_tokens_mask`` (B, T): the
-        normalized aggregation leaves these positions out (they are never reported); default: none.
+        ``base_scores`` (B, T): the texts' own base-method scores, computed before (LAFA only); then
+        only the neighbors are searched and aggregated, e.g. to try many LAFA settings on the same
+        texts without recomputing the base method. ``special_tokens_mask`` (B, T): the aggregations
+        leave these positions out (they are never reported); default: none.
         """
-        self._check_call(method, lam, base_scores, input_ids, neighbor_scale)
-        cfg = self.config
-        needs_index = method == "lafa" or method in REFERENCE_METHODS
-        base_method = cfg.base_method if method == "lafa" else method
-        params = MethodParams.from_config(cfg)
-        requested = targets or [None] * input_ids.shape[0]
-        uniform = all(t is None for t in requested) or all(t is not None for t in requested)
+        chosen = self.method(method)
+        self._check_call(chosen, lam, base_scores, input_ids, neighbor_scale)
+        requested: list[int | None] = list(targets) if targets else [None] * input_ids.shape[0]
         inputs = (input_ids, attention_mask, token_type_ids)
         # Algorithm 1, steps 1-2: the text's prediction, neighbors and base-method scores.
-        if base_scores is None and base_method in FUSED_METHODS and uniform:
-            scores, prediction, targets, neighbors = self._fused_pass(inputs, base_method, requested, needs_index,
-                                                                      n_neighbors, params)
-        else:
-            prediction, pooled = self.adapter.predict(*inputs, layer=cfg.layer if needs_index else None,
-                                                      pooling=cfg.pooling)
-            predicted = self.adapter.predicted_targets(prediction).tolist()
-            targets = [p if t is None else int(t) for t, p in zip(requested, predicted)]
-            neighbors = self._search(pooled, targets, n_neighbors) if needs_index else [[] for _ in targets]
-            if base_scores is not None:  # given: only the neighbors' part is computed
-                scores = base_scores.detach().to(self.adapter.device, torch.float32).clone()
-                scores[~attention_mask.bool().to(scores.device)] = 0.0
-            else:
-                references = self._shap_references(inputs, pooled, targets, neighbors, n_neighbors) \
-                    if method in REFERENCE_METHODS else None
-                scores = attribute(self.adapter, base_method, input_ids, attention_mask, torch.tensor(targets),
-                                   token_type_ids, params, references)
-        live_count = [0] * len(targets)
-        if method == "lafa":
+        own = self._base_pass(inputs, chosen, requested, n_neighbors, base_scores)
+        live_count = [0] * len(own.targets)
+        if chosen.aggregated:
             # Step 3: the neighbors' scores for the same target, aggregated with the text's.
-            neighbor_scores, live_count = self._neighbor_scores(neighbors, targets, live)
-            kernel = kernel or cfg.kernel
-            lam = cfg.lam if lam is None else lam
-            for b in range(len(targets)):
-                real = attention_mask[b].bool().to(scores.device)
-                counted = None if special_tokens_mask is None else ~special_tokens_mask[b].bool()[real.cpu()]
-                scores[b, real] = self._aggregate(scores[b, real], input_ids[b][real.cpu()], neighbor_scores[b],
-                                                  [d for _, d in neighbors[b]], kernel, lam,
-                                                  neighbor_scale or cfg.neighbor_scale, counted)
-        return LafaOutput(scores.detach().cpu(), prediction.cpu(), targets, neighbors, live_count)
+            live_count = self._aggregate_neighbors(
+                own, input_ids, attention_mask, kernel, lam, live, neighbor_scale, special_tokens_mask
+            )
+        return LafaOutput(own.scores.detach().cpu(), own.prediction.cpu(), own.targets, own.neighbors, live_count)
 
-    def _check_call(self, method: str, lam: float | None, base_scores: Tensor | None, input_ids: Tensor,
-                    neighbor_scale: str | None) -> None:
+    def _check_call(
+        self,
+        method: Method,
+        lam: float | None,
+        base_scores: Tensor | None,
+        input_ids: Tensor,
+        neighbor_scale: str | None,
+    ) -> None:
         """Refuse call-time settings that do not fit this explainer, naming the valid ones."""
-        check_choice("method", method, method_names())
         if neighbor_scale is not None:
             check_choice("neighbor_scale", neighbor_scale, NEIGHBOR_SCALES)
-        if base_scores is not None and (method != "lafa" or tuple(base_scores.shape) != tuple(input_ids.shape)):
-            raise ValueError(f"base_scores must have the shape of input_ids {tuple(input_ids.shape)} and only "
-                             f"go with method 'lafa'; got shape {tuple(base_scores.shape)} with method {method!r}")
-        if method == "lafa" and lam is not None:
+        if base_scores is not None and (not method.aggregated or tuple(base_scores.shape) != tuple(input_ids.shape)):
+            raise ValueError(
+                f"base_scores must have the shape of input_ids {tuple(input_ids.shape)} and only "
+                f"go with method 'lafa'; got shape {tuple(base_scores.shape)} with method {method.name!r}"
+            )
+        if method.aggregated and lam is not None:
             check_lam(lam, self.config.aggregation)
-        if (method == "lafa" or method in REFERENCE_METHODS) and self.index is None:
-            raise ValueError(f"method {method!r} needs a LAFA index of reference texts; build one with "
-                             "LafaIndex.build or pass index=... to the pipeline. Methods without an index: "
-                             f"{', '.join(m for m in method_names() if m != 'lafa' and m not in REFERENCE_METHODS)}")
+        if method.needs_index and self.index is None:
+            without = [m for m in method_names() if not self.method(m).needs_index]
+            raise ValueError(
+                f"method {method.name!r} needs a LAFA index of reference texts; build one with "
+                "LafaIndex.build or pass index=... to the pipeline. Methods without an index: "
+                f"{', '.join(without)}"
+            )
 
-    def _fused_pass(self, inputs, base_method: str, requested: list, needs_index: bool, n_neighbors: int | None,
-                    params: MethodParams):
+    def _base_pass(
+        self,
+        inputs: tuple[Tensor, Tensor, Tensor | None],
+        method: Method,
+        requested: list[int | None],
+        n_neighbors: int | None,
+        base_scores: Tensor | None,
+    ) -> _BasePass:
+        """Prediction, targets, neighbors and the base method's scores of each text."""
+        cfg = self.config
+        params = MethodParams.from_config(cfg)
+        uniform = all(t is None for t in requested) or all(t is not None for t in requested)
+        if base_scores is None and method.base in FUSED_METHODS and uniform:
+            return self._fused_pass(inputs, method, requested, n_neighbors, params)
+        input_ids, attention_mask, token_type_ids = inputs
+        prediction, pooled = self.adapter.predict(
+            *inputs, layer=cfg.layer if method.needs_index else None, pooling=cfg.pooling
+        )
+        predicted = self.adapter.predicted_targets(prediction).tolist()
+        targets = [p if t is None else int(t) for t, p in zip(requested, predicted)]
+        neighbors = self._search(pooled, targets, n_neighbors) if pooled is not None else [[] for _ in targets]
+        if base_scores is not None:  # given: only the neighbors' part is computed
+            scores = base_scores.detach().to(self.adapter.device, torch.float32).clone()
+            scores[~attention_mask.bool().to(scores.device)] = 0.0
+            return _BasePass(scores, prediction, targets, neighbors)
+        references = None
+        if method.base in REFERENCE_METHODS:
+            assert pooled is not None  # needs_index: searched at the index's layer
+            references = self._shap_references(inputs, pooled, targets, neighbors, n_neighbors)
+        scores = attribute(
+            self.adapter,
+            method.base,
+            input_ids,
+            attention_mask,
+            torch.tensor(targets),
+            token_type_ids,
+            params,
+            references,
+        )
+        return _BasePass(scores, prediction, targets, neighbors)
+
+    def _fused_pass(
+        self,
+        inputs: tuple[Tensor, Tensor, Tensor | None],
+        method: Method,
+        requested: list[int | None],
+        n_neighbors: int | None,
+        params: MethodParams,
+    ) -> _BasePass:
         """One forward and one backward give the prediction, the states to search with and the gradient
         (base methods that are a function of H and dF/dH)."""
         cfg = self.config
         device = self.adapter.device
-        ids, mask, types = (None if t is None else t.to(device) for t in inputs)
+        ids, mask = inputs[0].to(device), inputs[1].to(device)
+        types = None if inputs[2] is None else inputs[2].to(device)
         embeds = self.adapter.embed(ids).detach()
         given = None if requested[0] is None else torch.tensor(requested, device=device)
-        fwd = forward_gradients(self.adapter, embeds, mask, types, given, params.internal_batch_size,
-                                layer=cfg.layer if needs_index else None, pooling=cfg.pooling)
-        raw = BASE_METHOD_REGISTRY.get(base_method).from_gradient(embeds, fwd.grads)
+        fwd = forward_gradients(
+            self.adapter,
+            embeds,
+            mask,
+            types,
+            given,
+            params.internal_batch_size,
+            layer=cfg.layer if method.needs_index else None,
+            pooling=cfg.pooling,
+        )
+        from_gradient = BASE_METHOD_REGISTRY.get(method.base).from_gradient
+        assert from_gradient is not None  # FUSED_METHODS have one
         targets = fwd.targets.tolist()
-        neighbors = self._search(fwd.pooled, targets, n_neighbors) if needs_index else [[] for _ in targets]
-        return reduce_sum_of_squares(raw, mask), fwd.prediction, targets, neighbors
+        neighbors = self._search(fwd.pooled, targets, n_neighbors) if fwd.pooled is not None else [[] for _ in targets]
+        return _BasePass(
+            reduce_sum_of_squares(from_gradient(embeds, fwd.grads), mask), fwd.prediction, targets, neighbors
+        )
 
-    def _shap_references(self, inputs, pooled: Tensor, targets: list[int], neighbors, n_neighbors: int | None):
+    def _aggregate_neighbors(
+        self,
+        own: _BasePass,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        kernel: str | None,
+        lam: float | None,
+        live: bool,
+        neighbor_scale: str | None,
+        special_tokens_mask: Tensor | None,
+    ) -> list[int]:
+        """Replace each text's scores (in ``own``) by their aggregation with its neighbors' scores for the
+        same target; returns per text how many neighbor scores were computed live."""
+        cfg = self.config
+        neighbor_scores, live_count = self._neighbor_scores(own.neighbors, own.targets, live)
+        kernel = kernel or cfg.kernel
+        lam = cfg.lam if lam is None else lam
+        scores = own.scores
+        for b in range(len(own.targets)):
+            real = attention_mask[b].bool().to(scores.device)
+            counted = None if special_tokens_mask is None else ~special_tokens_mask[b].bool()[real.cpu()]
+            scores[b, real] = self._aggregate(
+                scores[b, real],
+                input_ids[b][real.cpu()],
+                neighbor_scores[b],
+                [d for _, d in own.neighbors[b]],
+                kernel,
+                lam,
+                neighbor_scale or cfg.neighbor_scale,
+                counted,
+            )
+        return live_count
+
+    def _shap_references(
+        self, inputs, pooled: Tensor, targets: list[int], neighbors, n_neighbors: int | None
+    ) -> list[Tensor]:
         """Reference token ids for shap_ref / shap_deep: the neighbors, which must exist, so a text without
         any falls back to the nearest texts beyond eps, then to texts of any label (a class may have none)."""
         input_ids, attention_mask, _ = inputs
         for b in [b for b in range(len(targets)) if not neighbors[b]]:
-            neighbors[b] = (self._search(pooled[b:b + 1], targets[b:b + 1], n_neighbors, use_eps=False)[0]
-                            or self._search(pooled[b:b + 1], [None], n_neighbors, use_eps=False)[0])
+            neighbors[b] = (
+                self._search(pooled[b : b + 1], targets[b : b + 1], n_neighbors, use_eps=False)[0]
+                or self._search(pooled[b : b + 1], [None], n_neighbors, use_eps=False)[0]
+            )
         return [self._aligned_references(input_ids[b], attention_mask[b], neighbors[b]) for b in range(len(targets))]
 
-    def _aggregate(self, own: Tensor, token_ids: Tensor, items: list[Neighbor], distances: list[float],
-                   kernel: str, lam: float, neighbor_scale: str, counted: Tensor | None = None) -> Tensor:
+    def _aggregate(
+        self,
+        own: Tensor,
+        token_ids: Tensor,
+        items: list[Neighbor],
+        distances: list[float],
+        kernel: str,
+        lam: float,
+        neighbor_scale: str,
+        counted: Tensor | None = None,
+    ) -> Tensor:
         """One text's LAFA scores from its own base scores and its neighbors' (``config.aggregation``)."""
         cfg = self.config
         query_ids = token_ids.to(self.adapter.device)
         return AGGREGATION_REGISTRY.get(cfg.aggregation).combine(
-            own, query_ids, self.adapter.embed(query_ids).detach(), items, self.adapter.embed, kernel,
-            cfg.resolved_kernel_params(kernel), lam, neighbor_weights(distances, cfg.neighbor_weighting),
-            None if counted is None else counted.to(own.device), neighbor_scale)
+            own,
+            query_ids,
+            self.adapter.embed(query_ids).detach(),
+            items,
+            self.adapter.embed,
+            kernel,
+            cfg.resolved_kernel_params(kernel),
+            lam,
+            neighbor_weights(distances, cfg.neighbor_weighting),
+            None if counted is None else counted.to(own.device),
+            neighbor_scale,
+        )
 
-    def _search(self, pooled: Tensor, targets: list[int], n_neighbors: int | None, use_eps: bool = True):
+    def _search(
+        self, pooled: Tensor, targets: list[int] | list[None], n_neighbors: int | None, use_eps: bool = True
+    ) -> list[list[tuple[int, float]]]:
         """Neighbors of each pooled state (same-label ones if configured)."""
         cfg = self.config
         labels = targets if cfg.same_label and self.adapter.problem_type != "regression" else None
-        return self.index.search(pooled.float().cpu().numpy(), n_neighbors or cfg.n_neighbors, labels,
-                                 use_eps=use_eps)
+        return self.index.search(pooled.float().cpu().numpy(), n_neighbors or cfg.n_neighbors, labels, use_eps=use_eps)
 
     def _neighbor_scores(self, neighbors, targets, live: bool):
         """Per text, its neighbors' real tokens and base scores for the text's target."""
@@ -188,8 +321,12 @@ class Lafa:
             items = []
             for ref, _ in nbs:
                 keep = ~index.special_mask(ref)
-                items.append(Neighbor(torch.from_numpy(index.token_ids(ref)[keep].astype(np.int64)),
-                                       torch.from_numpy(np.asarray(found[(ref, t)])[keep])))
+                items.append(
+                    Neighbor(
+                        torch.from_numpy(index.token_ids(ref)[keep].astype(np.int64)),
+                        torch.from_numpy(np.asarray(found[(ref, t)])[keep]),
+                    )
+                )
             result.append(items)
         missing_set = set(missing)
         return result, [sum((ref, t) in missing_set for ref, _ in nbs) for nbs, t in zip(neighbors, targets)]
@@ -198,8 +335,11 @@ class Lafa:
         """Whether this explainer's base scores are those the index caches (same method, output and
         parameters), so that scores it computes may be kept in the index."""
         a, b = self.config, self.index.config
-        return (a.base_method, a.output, MethodParams.from_config(a)) == (b.base_method, b.output,
-                                                                          MethodParams.from_config(b))
+        return (a.base_method, a.output, MethodParams.from_config(a)) == (
+            b.base_method,
+            b.output,
+            MethodParams.from_config(b),
+        )
 
     def _score_live(self, keys: list[tuple[int, int]]) -> dict:
         """Base-method scores of reference texts computed now, batched like the index build."""
@@ -213,6 +353,16 @@ class Lafa:
         for row, (ref, _) in enumerate(neighbors):
             ids = torch.from_numpy(self.index.token_ids(ref)[:length].astype(np.int64))
             aligned = torch.full((length,), self.adapter.pad_id, dtype=torch.long)
-            aligned[:len(ids)] = ids
+            aligned[: len(ids)] = ids
             refs[row, real.cpu()] = aligned
         return refs
+
+
+@dataclass
+class _BasePass:
+    """Per text of a batch: base-method scores (B, T), prediction, target and neighbors found."""
+
+    scores: Tensor
+    prediction: Tensor
+    targets: list[int]
+    neighbors: list[list[tuple[int, float]]]

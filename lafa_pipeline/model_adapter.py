@@ -12,12 +12,14 @@ Example:
     >>> ModelAdapter(model).problem_type
     'single_label_classification'
 """
+
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor
+from transformers import PreTrainedModel
 
 PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
 
@@ -35,16 +37,17 @@ def problem_type_of(config) -> str:
 class ModelAdapter:
     """Wraps a ``*ForSequenceClassification`` model: embeddings in, explained outputs out."""
 
-    def __init__(self, model: torch.nn.Module, output: str = "probability") -> None:
+    def __init__(self, model: PreTrainedModel, output: str = "probability") -> None:
         self.model = model
         self.output = output
         self.problem_type = problem_type_of(model.config)
-        self.embedding = model.get_input_embeddings()
+        # every supported architecture looks its input embeddings up in an nn.Embedding table
+        self.embedding = cast(torch.nn.Embedding, model.get_input_embeddings())
         self._embedding_std: tuple[tuple, float] | None = None
 
     def embedding_std(self) -> float:
         """The std of the input-embedding table (SmoothGrad's noise unit), kept until the weights change:
-        over 30k x 384 values it cost about 15 ms, a sixth of a short text's SmoothGrad, on every call."""
+        over a whole vocabulary it is a noticeable share of a short text's SmoothGrad if taken on every call."""
         weight = self.embedding.weight
         key = (weight.data_ptr(), weight._version, tuple(weight.shape))
         if self._embedding_std is None or self._embedding_std[0] != key:
@@ -77,23 +80,35 @@ class ModelAdapter:
         reads the last position, so ``run`` moves every row's real tokens to the end first."""
         return hasattr(self.model, "score") and not hasattr(self.model, "classifier")
 
-    def run(self, embeds: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None,
-            output_hidden_states: bool = False) -> tuple[Any, Tensor]:
+    def run(
+        self,
+        embeds: Tensor,
+        attention_mask: Tensor,
+        token_type_ids: Tensor | None = None,
+        output_hidden_states: bool = False,
+    ) -> tuple[Any, Tensor]:
         """The model on embeddings, right for any padding side; returns its output and the attention
         mask aligned with its hidden states. Decoder-only models get their rows left-aligned (real
         tokens last, so the last position is the last real token) and position ids counted from each
         text's first real token, so a text's result does not depend on its batch or padding."""
         if not self.reads_last_token:
-            out = self.model(inputs_embeds=embeds, output_hidden_states=output_hidden_states,
-                             **self.model_kwargs(attention_mask, token_type_ids))
+            out = self.model(
+                inputs_embeds=embeds,
+                output_hidden_states=output_hidden_states,
+                **self.model_kwargs(attention_mask, token_type_ids),
+            )
             return out, attention_mask
         order = torch.argsort(attention_mask.to(torch.int8), dim=1, stable=True)  # padding first, then the text
         aligned = embeds.gather(1, order.unsqueeze(-1).expand_as(embeds))
         mask = attention_mask.gather(1, order)
         positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
         types = None if token_type_ids is None else token_type_ids.gather(1, order)
-        out = self.model(inputs_embeds=aligned, position_ids=positions, output_hidden_states=output_hidden_states,
-                         **self.model_kwargs(mask, types))
+        out = self.model(
+            inputs_embeds=aligned,
+            position_ids=positions,
+            output_hidden_states=output_hidden_states,
+            **self.model_kwargs(mask, types),
+        )
         return out, mask
 
     def model_kwargs(self, attention_mask: Tensor, token_type_ids: Tensor | None) -> dict:
@@ -125,9 +140,12 @@ class ModelAdapter:
         pooling: str = "mean",
     ) -> tuple[Tensor, Tensor | None]:
         """Prediction (probabilities, or values for regression) and, if ``layer`` is given, pooled states."""
-        out, mask = self.run(self.embed(input_ids), attention_mask.to(self.device),
-                             None if token_type_ids is None else token_type_ids.to(self.device),
-                             output_hidden_states=layer is not None)
+        out, mask = self.run(
+            self.embed(input_ids),
+            attention_mask.to(self.device),
+            None if token_type_ids is None else token_type_ids.to(self.device),
+            output_hidden_states=layer is not None,
+        )
         pooled = None if layer is None else layer_states(out.hidden_states, layer, mask, pooling)
         return self.transform(out.logits, "probability"), pooled
 

@@ -16,6 +16,7 @@ Example:
     ...
     ValueError: Unknown colour 'blue'; valid choices: red
 """
+
 from __future__ import annotations
 
 import math
@@ -54,8 +55,9 @@ def check_integer(name: str, value: Any, minimum: int | None = None) -> int:
     return value
 
 
-def check_number(name: str, value: Any, low: float | None = None, high: float | None = None,
-                 low_open: bool = False, note: str = "") -> float:
+def check_number(
+    name: str, value: Any, low: float | None = None, high: float | None = None, low_open: bool = False, note: str = ""
+) -> float:
     """``value`` as a float if it is a finite real number within [low, high] (``low_open``: (low, high]).
 
     >>> check_number("lam", float("nan"), low=0.0)
@@ -84,6 +86,7 @@ class Registry(Generic[T]):
 
     def register(self, name: str, entry: T | None = None) -> Any:
         """Add ``entry`` under ``name``; without ``entry``, a decorator that adds what it decorates."""
+
         def add(item: T) -> T:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered already")
@@ -98,7 +101,8 @@ class Registry(Generic[T]):
         return self._entries.pop(name)
 
     def replace(self, name: str, entry: T) -> T:
-        """Put ``entry`` in place of ``name``'s, keeping its position (e.g. an experiment's variant); returns the old one."""
+        """Put ``entry`` in place of ``name``'s, keeping its position (an experiment's variant, say); returns
+        the old entry."""
         old = self.get(name)
         self._entries[name] = entry
         return old

@@ -8,13 +8,15 @@ Example:
     >>> sorted(word)
     ['end', 'score', 'start', 'token']
 """
+
 from __future__ import annotations
 
+import sys
 from typing import TypedDict
 
-try:  # Python 3.11+
+if sys.version_info >= (3, 11):
     from typing import NotRequired
-except ImportError:  # pragma: no cover - Python 3.10
+else:  # pragma: no cover - Python 3.10
     from typing_extensions import NotRequired
 
 
@@ -62,3 +64,22 @@ class Explanation(TypedDict):
     truncated: bool
     live_neighbors: NotRequired[int]
     """LAFA only: how many neighbor scores had to be computed now (not read from the index's cache)."""
+
+
+def is_lafa(result: Explanation) -> bool:
+    """Whether ``result`` is LAFA around its base method (rather than the base method alone).
+
+    >>> is_lafa({"method": "lafa", "base_method": "smooth_grad"}), is_lafa({"method": "simple_grad",
+    ...     "base_method": "simple_grad"})
+    (True, False)
+    """
+    return result["method"] != result["base_method"]
+
+
+def method_label(result: Explanation) -> str:
+    """The method as a reader names it: ``"lafa on smooth_grad"``, or the base method alone.
+
+    >>> method_label({"method": "lafa", "base_method": "smooth_grad"})
+    'lafa on smooth_grad'
+    """
+    return f"{result['method']} on {result['base_method']}" if is_lafa(result) else result["method"]

@@ -8,15 +8,16 @@ Example:
     ...
     ValueError: Input text is empty or whitespace only; give a non-empty string
 """
+
 from __future__ import annotations
 
 import warnings
-from typing import Any, Union
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
-
-TextInput = Union[str, dict]
+TextInput = str | dict
 """One input: a text, or a text pair ``{"text": ..., "text_pair": ...}`` (as the text-classification
 pipeline takes it; NLI premise and hypothesis)."""
 
@@ -31,8 +32,10 @@ def check_text(text: Any) -> TextInput:
                 raise ValueError(f"The pair's {key!r} must be a non-empty string, got {text[key]!r:.80}")
         return {"text": text["text"], "text_pair": text["text_pair"]}
     if not isinstance(text, str):
-        raise TypeError(f"Input must be a string or a text pair {{'text': ..., 'text_pair': ...}} (or a list of "
-                        f"them), got {type(text).__name__}: {text!r:.80}")
+        raise TypeError(
+            f"Input must be a string or a text pair {{'text': ..., 'text_pair': ...}} (or a list of "
+            f"them), got {type(text).__name__}: {text!r:.80}"
+        )
     if not text.strip():
         raise ValueError("Input text is empty or whitespace only; give a non-empty string")
     return text
@@ -57,8 +60,8 @@ def segments(text: TextInput) -> list[str]:
 
 def max_length_of(tokenizer, model_config) -> int:
     """The longest input the model takes: the tokenizer's limit capped by the position embeddings."""
-    limits = [getattr(model_config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
-    limits = [int(x) for x in limits if isinstance(x, int) and 0 < x < 1_000_000]
+    given = [getattr(model_config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
+    limits = [int(x) for x in given if isinstance(x, int) and 0 < x < 1_000_000]
     return min(limits) if limits else 512
 
 
@@ -111,7 +114,7 @@ def special_mask_of(metas: list[dict], attention_mask: torch.Tensor) -> torch.Te
     return mask
 
 
-def pad_right(sequences: list, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_right(sequences: Sequence, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Token id sequences as a right-padded (ids, attention_mask) batch.
 
     >>> pad_right([[5, 6, 7], [8]], 0)[0].tolist()
@@ -121,6 +124,6 @@ def pad_right(sequences: list, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]
     ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
     mask = torch.zeros_like(ids)
     for row, seq in enumerate(sequences):
-        ids[row, :len(seq)] = torch.as_tensor(seq, dtype=torch.long)
-        mask[row, :len(seq)] = 1
+        ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+        mask[row, : len(seq)] = 1
     return ids, mask

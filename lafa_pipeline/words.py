@@ -3,9 +3,11 @@
 Example:
     >>> meta = {"text": "unhappy end", "offsets": [(0, 0), (0, 2), (2, 7), (8, 11), (0, 0)],
     ...         "special": [True, False, False, False, True], "word_ids": [None, 0, 0, 1, None]}
-    >>> [(w["token"], w["score"]) for w in group_scores(meta, [9.0, 1.0, 2.0, 0.5, 9.0], ["[CLS]", "un", "##happy", "end", "[SEP]"], "word")]
+    >>> tokens = ["[CLS]", "un", "##happy", "end", "[SEP]"]
+    >>> [(w["token"], w["score"]) for w in group_scores(meta, [9.0, 1.0, 2.0, 0.5, 9.0], tokens, "word")]
     [('unhappy', 3.0), ('end', 0.5)]
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -38,9 +40,8 @@ def group_scores(meta: dict, scores: Sequence[float], tokens: Sequence[str], str
         text = texts[segment]
         start, end = _trimmed(text, *offsets[pos])
         score = float(scores[pos])
-        extra = {"segment": segment} if len(texts) > 1 else {}  # pairs: offsets are into that segment's text
         if strategy == "none":
-            entries.append({"token": tokens[pos], "score": score, "start": int(start), "end": int(end), **extra})
+            entries.append(_word(tokens[pos], score, start, end, segment, len(texts)))
             continue
         if start >= end:  # spaces only (or nothing): not a word
             pending += score
@@ -49,15 +50,22 @@ def group_scores(meta: dict, scores: Sequence[float], tokens: Sequence[str], str
             entry = entries[-1]
             entry["score"] += score + pending
             entry["end"] = max(entry["end"], int(end))
-            entry["token"] = text[entry["start"]:entry["end"]]
+            entry["token"] = text[entry["start"] : entry["end"]]
         else:
-            entries.append({"token": text[start:end], "score": score + pending, "start": int(start), "end": int(end),
-                            **extra})
+            entries.append(_word(text[start:end], score + pending, start, end, segment, len(texts)))
         pending = 0.0
         last_word = (segment, word)
     if pending and entries:
         entries[-1]["score"] += pending
     return entries
+
+
+def _word(token: str, score: float, start: int, end: int, segment: int, n_texts: int) -> WordScore:
+    """One reported word; a pair's words also say their segment (offsets are into that segment's text)."""
+    word: WordScore = {"token": token, "score": score, "start": int(start), "end": int(end)}
+    if n_texts > 1:
+        word["segment"] = segment
+    return word
 
 
 def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:

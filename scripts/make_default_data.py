@@ -6,6 +6,7 @@ Writes lafa_pipeline/data/sst2_train_8k.tsv (8,000 GLUE SST-2 train rows of at l
 drawn with seed 0) and lafa_pipeline/data/sst2_dev.tsv (the 872 GLUE SST-2 dev rows), both with the
 GLUE header ``sentence<TAB>label``.
 """
+
 from __future__ import annotations
 
 import argparse

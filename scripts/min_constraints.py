@@ -7,12 +7,14 @@ Example:
     >>> pins(['numpy>=1.24', 'torch>=2.1', 'pytest>=8', 'tqdm'])
     ['numpy==1.24', 'pytest==8']
 """
+
 from __future__ import annotations
 
 import re
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 UNPINNED = {"torch"}

@@ -8,6 +8,7 @@
 #                                  allows (scripts/min_constraints.py writes the pins), torch kept at
 #                                  the CPU wheel: CI runs the tests at both ends of the ranges
 #   bash scripts/setup.sh bench    the library plus the benchmarks' peers (the `bench` extra)
+#   bash scripts/setup.sh lint     the library plus the linter and type checker CI runs (the `lint` extra)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PIP="python -m pip install --quiet --disable-pip-version-check --root-user-action=ignore"
@@ -23,7 +24,8 @@ case "${1:-}" in
     $PIP -c "$constraints" -e ".[test]"
     rm -f "$constraints" ;;
   bench) $PIP -e ".[bench]" ;;
-  *) echo "unknown setup '$1'; choose one of: (nothing), test, min, bench" >&2; exit 2 ;;
+  lint) $PIP -e ".[lint]" ;;
+  *) echo "unknown setup '$1'; choose one of: (nothing), test, min, bench, lint" >&2; exit 2 ;;
 esac
 if [ "${1:-}" = test ] || [ "${1:-}" = min ]; then
   if [ ! -x /usr/bin/chromium ]; then

@@ -2,6 +2,7 @@
 
 Serves the repo named by $LAFA_MODEL (Hub id or local folder), else the embedded default model.
 """
+
 import sys
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Comparing pipeline results: same structure, strings and labels; floats equal up to float32 rounding."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Fixtures: tiny models built from configs (random weights, two layers) and a word-level tokenizer."""
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,9 @@ def model():
 
 @pytest.fixture(scope="session")
 def index(model, tokenizer):
-    return LafaIndex.build(model, tokenizer, TEXTS, labels=LABELS, config=INDEX_CONFIG, show_progress=False,
-                           description="tiny test texts")
+    return LafaIndex.build(
+        model, tokenizer, TEXTS, labels=LABELS, config=INDEX_CONFIG, show_progress=False, description="tiny test texts"
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,7 @@ repo_info, list_repo_tree, hf_hub_download and snapshot_download use: repos live
 commit replaces or adds files and gets a new 40-hex sha. Written by hand because huggingface_hub
 ships no test server.
 """
+
 from __future__ import annotations
 
 import base64
@@ -91,8 +92,12 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._error(404, "RepoNotFound", f"Repository {repo_id} not found")
             if action == "preupload":
                 files = json.loads(body)["files"]
-                return self._json({"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
-                                             for f in files], "commitOid": self._repo(repo_id)["sha"]})
+                return self._json(
+                    {
+                        "files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files],
+                        "commitOid": self._repo(repo_id)["sha"],
+                    }
+                )
             if action == "commit":
                 files, message = {}, ""
                 for line in body.decode().splitlines():
@@ -102,8 +107,14 @@ class _Handler(BaseHTTPRequestHandler):
                     elif item["key"] == "file":
                         files[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
                 sha = self.state.commit(repo_id, files, message)
-                return self._json({"commitUrl": f"http://{self.headers['Host']}/{repo_id}/commit/{sha}",
-                                   "commitOid": sha, "pullRequestUrl": None, "success": True})
+                return self._json(
+                    {
+                        "commitUrl": f"http://{self.headers['Host']}/{repo_id}/commit/{sha}",
+                        "commitOid": sha,
+                        "pullRequestUrl": None,
+                        "success": True,
+                    }
+                )
         self._error(404, "NotFound", f"no route POST {path}")
 
     def do_HEAD(self) -> None:
@@ -118,22 +129,38 @@ class _Handler(BaseHTTPRequestHandler):
             if repo is None:
                 return self._error(404, "RepoNotFound", f"Repository {repo_id} not found")
             if parts[5] == "revision":
-                return self._json({"id": repo_id, "modelId": repo_id, "sha": repo["sha"], "private": False,
-                                   "siblings": [{"rfilename": f} for f in sorted(repo["files"])]})
+                return self._json(
+                    {
+                        "id": repo_id,
+                        "modelId": repo_id,
+                        "sha": repo["sha"],
+                        "private": False,
+                        "siblings": [{"rfilename": f} for f in sorted(repo["files"])],
+                    }
+                )
             if parts[5] == "tree":  # /tree/{rev}[/{folder}]
                 folder = unquote("/".join(parts[7:])).strip("/")
                 prefix = folder + "/" if folder else ""
                 listed = [(f, data) for f, data in sorted(repo["files"].items()) if f.startswith(prefix)]
                 if folder and not listed:
                     return self._error(404, "EntryNotFound", f"{folder} not found in {repo_id}")
-                return self._json([{"type": "file", "path": f, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}
-                                   for f, data in listed])
+                return self._json(
+                    [
+                        {"type": "file", "path": f, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}
+                        for f, data in listed
+                    ]
+                )
         if len(parts) >= 3 and parts[1] == "api" and parts[2] == "models" and len(parts) == 5:
             repo = self._repo(f"{parts[3]}/{parts[4]}")
             if repo is None:
                 return self._error(404, "RepoNotFound", "Repository not found")
-            return self._json({"id": f"{parts[3]}/{parts[4]}", "sha": repo["sha"],
-                               "siblings": [{"rfilename": f} for f in sorted(repo["files"])]})
+            return self._json(
+                {
+                    "id": f"{parts[3]}/{parts[4]}",
+                    "sha": repo["sha"],
+                    "siblings": [{"rfilename": f} for f in sorted(repo["files"])],
+                }
+            )
         self._resolve(head=False)
 
     def _resolve(self, head: bool) -> None:
@@ -168,7 +195,7 @@ class HubStub:
         self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "HubStub":
+    def __enter__(self) -> HubStub:
         self.thread.start()
         return self
 

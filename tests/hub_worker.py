@@ -4,6 +4,7 @@ HF_HUB_OFFLINE at import, so each side of a round trip runs in a fresh interpret
     python -m tests.hub_worker push  WORKDIR   # build the tiny LAFA repo and index, push both
     python -m tests.hub_worker pull  WORKDIR   # load them from the Hub id, print scores as JSON
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,9 @@ def main() -> None:
         explainer = pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index)
         explainer.push_to_hub(MODEL_REPO)
         # A second index over other reference texts, in a repo of its own.
-        other = LafaIndex.build(model, tokenizer, TEXTS[::-1][:10], labels=LABELS[::-1][:10], config=INDEX_CONFIG,
-                                show_progress=False)
+        other = LafaIndex.build(
+            model, tokenizer, TEXTS[::-1][:10], labels=LABELS[::-1][:10], config=INDEX_CONFIG, show_progress=False
+        )
         other.push_to_hub(INDEX_REPO)
         with_other = pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=other)
         print(json.dumps({"repo": explain(explainer), "other_index": explain(with_other)}))

@@ -4,6 +4,7 @@ Run once per release whose repos must keep loading (``python -m tests.make_relea
 folders are committed, and tests/test_release_repos.py checks that today's code loads them and
 gives the same scores.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,13 +31,21 @@ def main() -> None:
         tokenizer = make_tokenizer(Path(tmp))
         model = tiny_model()
         for name, config in REPOS.items():
-            index = LafaIndex.build(model, tokenizer, TEXTS, labels=LABELS, config=config, show_progress=False,
-                                    description="tiny test texts")
+            index = LafaIndex.build(
+                model,
+                tokenizer,
+                TEXTS,
+                labels=LABELS,
+                config=config,
+                show_progress=False,
+                description="tiny test texts",
+            )
             explainer = pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index)
             explainer.save_pretrained(OUT / name)
             expected = {m: explainer(QUERIES, method=m) for m in METHODS}
-            (OUT / f"{name}.expected.json").write_text(json.dumps({"queries": QUERIES, "results": expected},
-                                                                  indent=1) + "\n")
+            (OUT / f"{name}.expected.json").write_text(
+                json.dumps({"queries": QUERIES, "results": expected}, indent=1) + "\n"
+            )
 
 
 if __name__ == "__main__":

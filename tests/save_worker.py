@@ -7,6 +7,7 @@
 Kept to the API of every release (``pipeline``, ``LafaIndex.build``, ``save_pretrained``), so the same
 worker measures an older checkout too: ``PYTHONPATH=OLD_CHECKOUT python -m tests.save_worker points DIR``.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,9 @@ def explainers():
     out = []
     for seed, texts in ((0, TEXTS), (1, TEXTS[:10])):
         model = tiny_model(seed=seed)
-        index = LafaIndex.build(model, tokenizer, texts, labels=LABELS[:len(texts)], config=config, show_progress=False)
+        index = LafaIndex.build(
+            model, tokenizer, texts, labels=LABELS[: len(texts)], config=config, show_progress=False
+        )
         out.append(pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index))
     return out
 
@@ -57,8 +60,13 @@ def kill_points(folder: str) -> None:
         if pid == 0:  # child: count file writes under the folder's parent, die at the point-th one
             writes = [0]
 
-            def hook(event, args):
-                if event == "open" and isinstance(args[0], (str, bytes)) and args[1] and any(c in str(args[1]) for c in "wax+"):
+            def hook(event, args, writes=writes, point=point):  # runs in this child, at this point
+                if (
+                    event == "open"
+                    and isinstance(args[0], (str, bytes))
+                    and args[1]
+                    and any(c in str(args[1]) for c in "wax+")
+                ):
                     if os.fsdecode(os.path.abspath(args[0])).startswith(parent):
                         writes[0] += 1
                         if writes[0] == point:
@@ -70,8 +78,17 @@ def kill_points(folder: str) -> None:
         _, status = os.waitpid(pid, 0)
         finished = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
         leftovers = sorted(n for n in os.listdir(parent) if n != os.path.basename(folder))
-        print(json.dumps({"point": point, "killed": not finished, "state": state(folder, {16: "old", 10: "new"}),
-                          "leftovers": len(leftovers)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "point": point,
+                    "killed": not finished,
+                    "state": state(folder, {16: "old", 10: "new"}),
+                    "leftovers": len(leftovers),
+                }
+            ),
+            flush=True,
+        )
         if finished:
             return
         old.save_pretrained(folder)  # back to the old repo for the next point

@@ -1,4 +1,5 @@
 """Eq. 6-7 on a hand-made example, for each kernel, with the kernels written out in plain Python."""
+
 from __future__ import annotations
 
 import math
@@ -12,8 +13,10 @@ from lafa_pipeline.config import LafaConfig
 # A vocabulary of 4 tokens with 2-d static embeddings.
 TABLE = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, -0.5]])
 QUERY = torch.tensor([0, 2])
-NEIGHBOURS = [Neighbor(torch.tensor([0, 1]), torch.tensor([2.0, 4.0])),
-              Neighbor(torch.tensor([2, 3, 0]), torch.tensor([3.0, 1.0, 6.0]))]
+NEIGHBOURS = [
+    Neighbor(torch.tensor([0, 1]), torch.tensor([2.0, 4.0])),
+    Neighbor(torch.tensor([2, 3, 0]), torch.tensor([3.0, 1.0, 6.0])),
+]
 
 
 def by_hand(k) -> list[float]:
@@ -45,8 +48,8 @@ def dot(a, b):
 
 HAND_KERNELS = {
     "indicator": lambda a, b: 1.0 if a == b else 0.0,
-    "rbf": lambda a, b: math.exp(-l2(a, b) ** 2 / 2.0 ** 2),
-    "laplacian": lambda a, b: math.exp(-l1(a, b) / 2.0 ** 2),
+    "rbf": lambda a, b: math.exp(-(l2(a, b) ** 2) / 2.0**2),
+    "laplacian": lambda a, b: math.exp(-l1(a, b) / 2.0**2),
     "cubic": lambda a, b: (7.0 * dot(a, b) + 0.0) ** 3,
     "cosine": lambda a, b: dot(a, b) / math.sqrt(dot(a, a) * dot(b, b)),
     "l2": lambda a, b: 1.0 / min(max(l2(a, b), 0.3), 3.0),
@@ -71,7 +74,7 @@ def test_indicator_example_by_numbers():
 def test_kernel_parameter_override():
     params = LafaConfig(kernel="rbf", kernel_params={"length_scale": 1.0}).resolved_kernel_params()
     got = expectation(QUERY, TABLE[QUERY], NEIGHBOURS, lambda ids: TABLE[ids], "rbf", params)
-    expected = by_hand(lambda a, b: math.exp(-l2(a, b) ** 2))
+    expected = by_hand(lambda a, b: math.exp(-(l2(a, b) ** 2)))
     torch.testing.assert_close(got, torch.tensor(expected), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="Unknown parameter.*'width'.*length_scale"):
         LafaConfig(kernel="rbf", kernel_params={"width": 1.0})

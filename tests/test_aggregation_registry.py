@@ -1,5 +1,6 @@
 """Aggregations are registry entries: a new one is picked up by validation, LAFA, the CLI and ``lafa tune``;
 the median entry against values computed by hand."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,9 +26,11 @@ def embed(ids):
 def test_median_by_hand_and_lambda_zero():
     # word 1 in three neighbors, relative scores (score / the neighbor's mean) 0.5, 1.0 and 1.6;
     # word 2 in one neighbor (relative 1.5); word 5 in none
-    nbs = [Neighbor(torch.tensor([1, 3]), torch.tensor([1.0, 3.0], dtype=torch.float64)),
-           Neighbor(torch.tensor([1]), torch.tensor([4.0], dtype=torch.float64)),
-           Neighbor(torch.tensor([1, 2, 4]), torch.tensor([4.0, 1.0, 0.5], dtype=torch.float64) * 2 / 1.0)]
+    nbs = [
+        Neighbor(torch.tensor([1, 3]), torch.tensor([1.0, 3.0], dtype=torch.float64)),
+        Neighbor(torch.tensor([1]), torch.tensor([4.0], dtype=torch.float64)),
+        Neighbor(torch.tensor([1, 2, 4]), torch.tensor([4.0, 1.0, 0.5], dtype=torch.float64) * 2 / 1.0),
+    ]
     relative_3 = (torch.tensor([4.0, 1.0, 0.5]) / torch.tensor([4.0, 1.0, 0.5]).mean()).tolist()
     own = torch.tensor([2.0, 1.0, 3.0], dtype=torch.float64)  # mean 2: relative 1, 0.5, 1.5
     q = torch.tensor([1, 2, 5])
@@ -40,23 +43,28 @@ def test_median_by_hand_and_lambda_zero():
     assert float(weighted[0]) == pytest.approx(2.0 * 0.5)
     # one neighbor: the median and the mean agree
     single = [nbs[1]]
-    assert torch.allclose(median_lafa(own, q, EYE[q], single, embed, "cosine", {}, 0.5),
-                          normalized_lafa(own, q, EYE[q], single, embed, "cosine", {}, 0.5))
+    assert torch.allclose(
+        median_lafa(own, q, EYE[q], single, embed, "cosine", {}, 0.5),
+        normalized_lafa(own, q, EYE[q], single, embed, "cosine", {}, 0.5),
+    )
 
 
 @pytest.fixture
 def halfway():
     """A throwaway aggregation: each word token moves towards the mean of the text's word tokens
     (lambda = 2: all the way), special tokens keep their scores; lambda in [0, 2]."""
-    def combine(own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted,
-                neighbor_scale):
+
+    def combine(
+        own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted, neighbor_scale
+    ):
         counted = torch.ones_like(own, dtype=torch.bool) if counted is None else counted
         out = own.clone()
         out[counted] = (1 - lam / 2) * own[counted] + lam / 2 * own[counted].mean()
         return out
 
-    AGGREGATION_REGISTRY.register("halfway", Aggregation(combine, (0.0, 2.0), "twice the step",
-                                                         {"lam": (1.0, 2.0)}, tuning_start_lam=1.0))
+    AGGREGATION_REGISTRY.register(
+        "halfway", Aggregation(combine, (0.0, 2.0), "twice the step", {"lam": (1.0, 2.0)}, tuning_start_lam=1.0)
+    )
     yield "halfway"
     AGGREGATION_REGISTRY.remove("halfway")
 
@@ -83,7 +91,8 @@ def test_a_registered_aggregation_is_validated_explained_offered_and_tuned(halfw
     assert halfway in action.choices
 
     explainer = pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index)
-    result = tune_explainer(explainer, TEXTS, folds=0, layers=[index.config.layer], rounds=1, steps=4,
-                            show_progress=False)
+    result = tune_explainer(
+        explainer, TEXTS, folds=0, layers=[index.config.layer], rounds=1, steps=4, show_progress=False
+    )
     tried = {(t["aggregation"], t["lam"]) for t in result.trials}
     assert {("halfway", 1.0), ("halfway", 2.0)} <= tried and ("median", 0.5) in tried

@@ -1,4 +1,5 @@
 """Issue 12 (part): a repo or an index is saved whole or not at all; half bundles are refused."""
+
 from __future__ import annotations
 
 import os
@@ -8,7 +9,6 @@ import sys
 import pytest
 from transformers import pipeline
 
-from lafa_pipeline import LafaIndex
 from lafa_pipeline.index import INDEX_FILES
 
 from .compare import assert_same_results
@@ -30,10 +30,12 @@ def test_a_failed_save_leaves_the_old_repo_whole(explainer, tmp_path, monkeypatc
     repo = tmp_path / "repo"
     explainer.save_pretrained(repo)
     before = _listing(repo)
-    target = {"model": (type(explainer).__mro__[1], "save_pretrained"),
-              "index": (type(explainer.index), "write_files"),
-              # the class's own module: after a trust_remote_code load, that is the repo's copy
-              "card": (sys.modules[type(explainer).__module__], "render_model_card")}[failing]
+    target = {
+        "model": (type(explainer).__mro__[1], "save_pretrained"),
+        "index": (type(explainer.index), "write_files"),
+        # the class's own module: after a trust_remote_code load, that is the repo's copy
+        "card": (sys.modules[type(explainer).__module__], "render_model_card"),
+    }[failing]
 
     def crash(*args, **kwargs):
         raise OSError("disk full (simulated)")
@@ -44,8 +46,9 @@ def test_a_failed_save_leaves_the_old_repo_whole(explainer, tmp_path, monkeypatc
     monkeypatch.undo()
     assert _listing(repo) == before
     assert [p.name for p in tmp_path.iterdir()] == ["repo"]  # no temporary folder left beside it
-    assert_same_results(pipeline("feature-attribution", model=str(repo), trust_remote_code=True)(QUERY),
-                        explainer(QUERY))
+    assert_same_results(
+        pipeline("feature-attribution", model=str(repo), trust_remote_code=True)(QUERY), explainer(QUERY)
+    )
 
 
 def test_no_stale_index_survives_a_save_without_index(explainer, model, tokenizer, tmp_path):
@@ -106,9 +109,13 @@ def test_kill_9_while_saving_leaves_a_whole_repo(tmp_path):
     folder = tmp_path / "repo"
     rng = random.Random(0)
     sizes = set()
-    for attempt in range(4):
-        proc = subprocess.Popen([sys.executable, "-m", "tests.save_worker", "loop", str(folder)], cwd=root,
-                                stdout=subprocess.PIPE, text=True)
+    for _ in range(4):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.save_worker", "loop", str(folder)],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout.readline().strip() == "saving"
         time.sleep(0.3 + rng.random() * 1.5)
         proc.send_signal(signal.SIGKILL)
@@ -130,8 +137,13 @@ def test_a_kill_after_any_file_write_leaves_the_old_or_the_new_repo(tmp_path):
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, "-m", "tests.save_worker", "points", str(tmp_path / "repo")], cwd=root,
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.save_worker", "points", str(tmp_path / "repo")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     points = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert len(points) > 10 and not points[-1]["killed"] and points[-1]["state"] == "new"

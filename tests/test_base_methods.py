@@ -1,4 +1,5 @@
 """Each base method against an independent computation (plain autograd) on a tiny model."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,8 +13,9 @@ from .tiny import tiny_model
 
 @pytest.fixture(scope="module")
 def batch(tokenizer):
-    enc = tokenizer(["the acting was good", "awful plot .", "loved the music , brilliant"], padding=True,
-                    return_tensors="pt")
+    enc = tokenizer(
+        ["the acting was good", "awful plot .", "loved the music , brilliant"], padding=True, return_tensors="pt"
+    )
     return enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]
 
 
@@ -30,8 +32,8 @@ def hand_grad(model, embeds, mask, types, targets, kind="probability"):
     """dF_target/dH for each text, one text at a time, with plain autograd."""
     grads = []
     for b in range(embeds.shape[0]):
-        x = embeds[b:b + 1].detach().clone().requires_grad_(True)
-        out = output_of(model, x, mask[b:b + 1], types[b:b + 1], kind)[0, targets[b]]
+        x = embeds[b : b + 1].detach().clone().requires_grad_(True)
+        out = output_of(model, x, mask[b : b + 1], types[b : b + 1], kind)[0, targets[b]]
         grads.append(torch.autograd.grad(out, x)[0][0])
     return torch.stack(grads)
 
@@ -53,9 +55,11 @@ def sum_sq(raw, mask):
 
 @pytest.mark.parametrize("problem", ["single", "multi", "regression"])
 def test_simple_grad_matches_autograd(batch, problem):
-    model = {"single": tiny_model(),
-             "multi": tiny_model(3, "multi_label_classification"),
-             "regression": tiny_model(1, "regression")}[problem]
+    model = {
+        "single": tiny_model(),
+        "multi": tiny_model(3, "multi_label_classification"),
+        "regression": tiny_model(1, "regression"),
+    }[problem]
     ids, mask, types = batch
     targets = torch.tensor([0, 1, 0]) if problem != "regression" else torch.zeros(3, dtype=torch.long)
     if problem == "multi":
@@ -91,8 +95,11 @@ def test_integrated_grad_matches_riemann_sum(batch, model, reference):
     targets = torch.tensor([0, 1, 1])
     steps = 7
     embeds = model.get_input_embeddings()(ids).detach()
-    base = torch.zeros_like(embeds) if reference == "zero" else model.get_input_embeddings()(
-        torch.zeros_like(ids)).detach()
+    base = (
+        torch.zeros_like(embeds)
+        if reference == "zero"
+        else model.get_input_embeddings()(torch.zeros_like(ids)).detach()
+    )
     total = torch.zeros_like(embeds)
     for k in range(1, steps + 1):
         total += hand_grad(model, base + k / steps * (embeds - base), mask, types, targets)
@@ -108,8 +115,15 @@ def test_integrated_grad_completeness(batch, model):
     """Sum of IG attributions = F(H) - F(H') (up to the Riemann error)."""
     ids, mask, types = batch
     targets = torch.tensor([0, 1, 0])
-    raw = attribute_raw(ModelAdapter(model), "integrated_grad", ids, mask, targets, types,
-                        MethodParams(steps=400, internal_batch_size=512))
+    raw = attribute_raw(
+        ModelAdapter(model),
+        "integrated_grad",
+        ids,
+        mask,
+        targets,
+        types,
+        MethodParams(steps=400, internal_batch_size=512),
+    )
     embeds = model.get_input_embeddings()(ids).detach()
     with torch.no_grad():
         f_input = output_of(model, embeds, mask, types).gather(1, targets.view(-1, 1)).flatten()
@@ -131,9 +145,9 @@ def hand_noisy_gradients(model, batch, targets, params, noises) -> list[torch.Te
         gen = text_generator(ids[b], mask[b], params.seed)
         grads = []
         for noise in noises(gen, (int(real.sum()), embeds.shape[-1]), std):
-            x = embeds[b:b + 1].clone()
+            x = embeds[b : b + 1].clone()
             x[0, real] += noise
-            grads.append(hand_grad(model, x, mask[b:b + 1], types[b:b + 1], targets[b:b + 1])[0])
+            grads.append(hand_grad(model, x, mask[b : b + 1], types[b : b + 1], targets[b : b + 1])[0])
         out.append(torch.stack(grads))
     return out
 
@@ -178,8 +192,10 @@ def test_shap_zero_matches_hand_interpolation(batch, model):
     for b in range(3):
         alpha = torch.rand((params.samples, 1, 1), generator=text_generator(ids[b], mask[b], params.seed))
         for s in range(params.samples):
-            x = alpha[s] * embeds[b:b + 1]
-            expected[b] += hand_grad(model, x, mask[b:b + 1], types[b:b + 1], targets[b:b + 1])[0] / params.samples
+            x = alpha[s] * embeds[b : b + 1]
+            expected[b] += (
+                hand_grad(model, x, mask[b : b + 1], types[b : b + 1], targets[b : b + 1])[0] / params.samples
+            )
     raw = attribute_raw(ModelAdapter(model), "shap_zero", ids, mask, targets, types, params)
     close(raw, expected)
 
@@ -191,8 +207,9 @@ def test_shap_ref_and_deep_use_references(batch, model, tokenizer):
     params = MethodParams(samples=4, internal_batch_size=3)
     emb = model.get_input_embeddings()
     embeds = emb(ids).detach()
-    deep_expected = hand_grad(model, embeds, mask, types, targets) * (embeds - torch.stack(
-        [emb(r).mean(0) for r in refs]).detach())
+    deep_expected = hand_grad(model, embeds, mask, types, targets) * (
+        embeds - torch.stack([emb(r).mean(0) for r in refs]).detach()
+    )
     deep = attribute_raw(ModelAdapter(model), "shap_deep", ids, mask, targets, types, params, refs)
     close(deep, deep_expected)
     ref_expected = torch.zeros_like(embeds)
@@ -201,8 +218,8 @@ def test_shap_ref_and_deep_use_references(batch, model, tokenizer):
         alpha = torch.rand((params.samples, 1, 1), generator=gen)
         pick = torch.randint(2, (params.samples,), generator=gen)
         for s in range(params.samples):
-            x = alpha[s] * embeds[b:b + 1] + (1 - alpha[s]) * emb(refs[b][pick[s]]).detach()
-            ref_expected[b] += hand_grad(model, x, mask[b:b + 1], types[b:b + 1], targets[b:b + 1])[0] / 4
+            x = alpha[s] * embeds[b : b + 1] + (1 - alpha[s]) * emb(refs[b][pick[s]]).detach()
+            ref_expected[b] += hand_grad(model, x, mask[b : b + 1], types[b : b + 1], targets[b : b + 1])[0] / 4
     got = attribute_raw(ModelAdapter(model), "shap_ref", ids, mask, targets, types, params, refs)
     close(got, ref_expected)
     with pytest.raises(ValueError, match="needs reference texts"):
@@ -235,8 +252,9 @@ def test_plain_gradients_equal_captum(batch, model):
     adapter = ModelAdapter(model)
     embeds = model.get_input_embeddings()(ids).detach().requires_grad_(True)
     extra = (mask, types)
-    saliency = Saliency(adapter.forward).attribute(embeds, target=targets.tolist(), abs=False,
-                                                   additional_forward_args=extra)
+    saliency = Saliency(adapter.forward).attribute(
+        embeds, target=targets.tolist(), abs=False, additional_forward_args=extra
+    )
     ixg = InputXGradient(adapter.forward).attribute(embeds, target=targets.tolist(), additional_forward_args=extra)
     close(attribute_raw(adapter, "simple_grad", ids, mask, targets, types), saliency.detach())
     close(attribute_raw(adapter, "input_grad", ids, mask, targets, types), ixg.detach())
@@ -267,8 +285,10 @@ def test_low_variance_smooth_grad_uses_antithetic_noise(batch, model):
         return [half[0], half[1], half[2], -half[0], -half[1]]
 
     grads = hand_noisy_gradients(model, batch, targets, params, antithetic)
-    close(attribute_raw(ModelAdapter(model), "smooth_grad", ids, mask, targets, types, params),
-          torch.stack([g.mean(0) for g in grads]))
+    close(
+        attribute_raw(ModelAdapter(model), "smooth_grad", ids, mask, targets, types, params),
+        torch.stack([g.mean(0) for g in grads]),
+    )
 
 
 def test_low_variance_integrated_grad_is_closer_to_completeness(batch, model):
@@ -278,12 +298,16 @@ def test_low_variance_integrated_grad_is_closer_to_completeness(batch, model):
     targets = torch.tensor([0, 1, 0])
     embeds = model.get_input_embeddings()(ids).detach()
     with torch.no_grad():
-        delta = (output_of(model, embeds, mask, types) - output_of(model, torch.zeros_like(embeds), mask, types)
-                 ).gather(1, targets.view(-1, 1)).flatten()
+        delta = (
+            (output_of(model, embeds, mask, types) - output_of(model, torch.zeros_like(embeds), mask, types))
+            .gather(1, targets.view(-1, 1))
+            .flatten()
+        )
     error = {}
     for sampling in ("iid", "low_variance"):
-        raw = attribute_raw(ModelAdapter(model), "integrated_grad", ids, mask, targets, types,
-                            MethodParams(steps=6, sampling=sampling))
+        raw = attribute_raw(
+            ModelAdapter(model), "integrated_grad", ids, mask, targets, types, MethodParams(steps=6, sampling=sampling)
+        )
         error[sampling] = float((raw.sum(dim=(1, 2)) - delta).abs().max())
     assert error["low_variance"] < 0.5 * error["iid"], error  # measured: about a third
 
@@ -301,11 +325,18 @@ def test_low_variance_shap_draws_one_point_per_stratum(batch, model, monkeypatch
 
     monkeypatch.setattr(base_methods.MethodInputs, "gradients", capture)
     n = 7
-    attribute_raw(ModelAdapter(model), "shap_zero", ids, mask, torch.tensor([0, 1, 0]), types,
-                  MethodParams(samples=n, sampling="low_variance"))
+    attribute_raw(
+        ModelAdapter(model),
+        "shap_zero",
+        ids,
+        mask,
+        torch.tensor([0, 1, 0]),
+        types,
+        MethodParams(samples=n, sampling="low_variance"),
+    )
     embeds = model.get_input_embeddings()(ids).detach()
     for b in range(3):
-        alphas = (seen[0][b * n:(b + 1) * n, 0, 0] / embeds[b, 0, 0]).tolist()  # points = alpha * H
+        alphas = (seen[0][b * n : (b + 1) * n, 0, 0] / embeds[b, 0, 0]).tolist()  # points = alpha * H
         assert sorted(int(a * n) for a in alphas) == list(range(n))
 
 

@@ -1,34 +1,69 @@
 """The benchmarks' own logic: equal-quality matching against a peer, and the search measurement."""
+
 from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
 
 import numpy as np
 import pytest
 
-pytest.importorskip("faiss")
-from benchmarks.peers import equal_quality_lines, shortfall  # noqa: E402
-from benchmarks.performance import measure_search, search_configs  # noqa: E402
+import benchmarks
+from benchmarks.peers import equal_quality_lines, shortfall
+from benchmarks.performance import measure_search, search_configs
+
+
+def test_every_benchmark_imports_alone_without_running():
+    """A package without import cycles: each module imports in a fresh interpreter state, and importing
+    does no work (no model is loaded, nothing is printed)."""
+    names = [m.name for m in pkgutil.iter_modules(benchmarks.__path__)]
+    assert {"performance", "peers", "sampling", "common"} <= set(names)
+    for name in names:
+        for loaded in [m for m in sys.modules if m.startswith("benchmarks.")]:
+            del sys.modules[loaded]
+        module = importlib.import_module(f"benchmarks.{name}")
+        assert module.__doc__, f"benchmarks.{name} has no docstring saying what it measures"
 
 
 def row(method, sampling, count, ms, agreement):
-    return {"method": method, "sampling": sampling, "count": count, "ms_per_text": ms,
-            "pearson_with_reference": agreement}
+    return {
+        "method": method,
+        "sampling": sampling,
+        "count": count,
+        "ms_per_text": ms,
+        "pearson_with_reference": agreement,
+    }
 
 
 def test_equal_quality_takes_our_fastest_setting_that_agrees_as_well_as_the_peer():
-    peer = [{**row("smooth_grad", "-", 10, 120.0, 0.99), "reference": 100, "texts": 3},
-            {**row("integrated_grad", "-", 25, 300.0, 0.999), "reference": 100, "texts": 3}]
-    ours = [row("smooth_grad", "iid", 5, 50.0, 0.985),  # fastest, but below the peer's agreement
-            row("smooth_grad", "iid", 7, 70.0, 0.991),
-            row("smooth_grad", "low_variance", 10, 100.0, 0.995),
-            row("integrated_grad", "low_variance", 25, 280.0, 0.998)]  # never reaches 0.999
-    timed = [{"method": m, "mode": mode, "label": "short", "ms": ms, "texts": 12} for m, mode, ms in (
-        ("smooth_grad", "batched", 60.0), ("Interpreto SmoothGrad(n_perturbations=10)", "batched", 240.0),
-        ("smooth_grad", "one by one", 100.0), ("integrated_grad", "batched", 150.0),
-        ("Interpreto IntegratedGradients(n_perturbations=25)", "batched", 300.0))]
+    peer = [
+        {**row("smooth_grad", "-", 10, 120.0, 0.99), "reference": 100, "texts": 3},
+        {**row("integrated_grad", "-", 25, 300.0, 0.999), "reference": 100, "texts": 3},
+    ]
+    ours = [
+        row("smooth_grad", "iid", 5, 50.0, 0.985),  # fastest, but below the peer's agreement
+        row("smooth_grad", "iid", 7, 70.0, 0.991),
+        row("smooth_grad", "low_variance", 10, 100.0, 0.995),
+        row("integrated_grad", "low_variance", 25, 280.0, 0.998),
+    ]  # never reaches 0.999
+    timed = [
+        {"method": m, "mode": mode, "label": "short", "ms": ms, "texts": 12}
+        for m, mode, ms in (
+            ("smooth_grad", "batched", 60.0),
+            ("Interpreto SmoothGrad(n_perturbations=10)", "batched", 240.0),
+            ("smooth_grad", "one by one", 100.0),
+            ("integrated_grad", "batched", 150.0),
+            ("Interpreto IntegratedGradients(n_perturbations=25)", "batched", 300.0),
+        )
+    ]
     lines, speedups = equal_quality_lines(peer, ours, timed, "low_variance")
-    assert speedups == {"smooth_grad": pytest.approx(120.0 / 70.0), "integrated_grad": None,
-                        "smooth_grad, batched": pytest.approx(240.0 / 60.0),  # ours at n = 10 agrees .995 >= .99
-                        "integrated_grad, batched": None}  # ours at n = 25 agrees .998 < .999
+    assert speedups == {
+        "smooth_grad": pytest.approx(120.0 / 70.0),
+        "integrated_grad": None,
+        "smooth_grad, batched": pytest.approx(240.0 / 60.0),  # ours at n = 10 agrees .995 >= .99
+        "integrated_grad, batched": None,
+    }  # ours at n = 25 agrees .998 < .999
     assert any("| smooth_grad |" in line and "iid, 7," in line for line in lines)
     assert any("| integrated_grad |" in line and "none of ours reached it" in line for line in lines)
 
@@ -51,8 +86,10 @@ def test_search_measurement_recall_against_exact_and_the_pick_row():
 def test_shortfall_states_the_budget_the_cost_line_and_the_best_agreement_within_it():
     peer = {**row("smooth_grad", "-", 10, 90.0, 0.992), "reference": 100, "texts": 3}
     # ours: 20 ms fixed + 5 ms a sample, exactly
-    ours = [row("smooth_grad", s, n, 20.0 + 5.0 * n, a) for s, n, a in
-            (("iid", 3, 0.97), ("low_variance", 3, 0.98), ("iid", 7, 0.985), ("iid", 10, 0.995))]
+    ours = [
+        row("smooth_grad", s, n, 20.0 + 5.0 * n, a)
+        for s, n, a in (("iid", 3, 0.97), ("low_variance", 3, 0.98), ("iid", 7, 0.985), ("iid", 10, 0.995))
+    ]
     why = shortfall(peer, ours)
     assert why.startswith("1.5x needs <= 60 ms a text; ours costs about 20 ms fixed + 5.0 ms a sample")
     assert "at most 8 fit" in why  # (60 - 20) / 5

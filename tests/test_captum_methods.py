@@ -1,4 +1,5 @@
 """Issue 13 (part): LAFA over any Captum attribution or plain function, registered as a base method."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,8 +8,14 @@ from captum.attr import DeepLift, InputXGradient, NoiseTunnel, Saliency
 from transformers import pipeline
 
 from lafa_pipeline import LafaConfig, LafaIndex
-from lafa_pipeline.base_methods import (BASE_METHOD_REGISTRY, EmbeddingModel, MethodParams, attribute, attribute_raw,
-                                        register_attribution)
+from lafa_pipeline.base_methods import (
+    BASE_METHOD_REGISTRY,
+    EmbeddingModel,
+    MethodParams,
+    attribute,
+    attribute_raw,
+    register_attribution,
+)
 from lafa_pipeline.model_adapter import ModelAdapter
 
 from .tiny import LABELS, TEXTS
@@ -43,11 +50,17 @@ def test_captum_methods_equal_the_same_captum_call(model, batch, registered):
     ours = attribute_raw(adapter, "nt_saliency", ids, mask, targets, types, MethodParams())
     torch.manual_seed(7)
     direct = NoiseTunnel(Saliency(EmbeddingModel(adapter))).attribute(
-        embeds.clone().requires_grad_(True), target=[1, 0], additional_forward_args=(mask, types),
-        nt_type="smoothgrad", nt_samples=3, stdevs=0.1)
+        embeds.clone().requires_grad_(True),
+        target=[1, 0],
+        additional_forward_args=(mask, types),
+        nt_type="smoothgrad",
+        nt_samples=3,
+        stdevs=0.1,
+    )
     torch.testing.assert_close(ours, direct.detach())
-    direct = DeepLift(EmbeddingModel(adapter)).attribute(embeds.clone().requires_grad_(True), target=[1, 0],
-                                                          additional_forward_args=(mask, types))
+    direct = DeepLift(EmbeddingModel(adapter)).attribute(
+        embeds.clone().requires_grad_(True), target=[1, 0], additional_forward_args=(mask, types)
+    )
     torch.testing.assert_close(attribute_raw(adapter, "deeplift", ids, mask, targets, types), direct.detach())
 
 
@@ -63,8 +76,10 @@ def test_a_plain_function_and_captum_classes_match_the_built_in_methods(model, b
     registered("ixg", InputXGradient)
     simple = attribute(adapter, "simple_grad", ids, mask, targets, types)
     torch.testing.assert_close(attribute(adapter, "doubled", ids, mask, targets, types), 4 * simple)
-    torch.testing.assert_close(attribute(adapter, "ixg", ids, mask, targets, types),
-                               attribute(adapter, "input_grad", ids, mask, targets, types))
+    torch.testing.assert_close(
+        attribute(adapter, "ixg", ids, mask, targets, types),
+        attribute(adapter, "input_grad", ids, mask, targets, types),
+    )
 
 
 def test_an_index_caches_a_registered_method(model, tokenizer, registered):

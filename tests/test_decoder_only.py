@@ -1,10 +1,16 @@
 """Issue 11 (part): decoder-only classifiers read the last real token, whatever the padding side or batch."""
+
 from __future__ import annotations
 
 import pytest
 import torch
-from transformers import (GPT2Config, GPT2ForSequenceClassification, LlamaConfig, LlamaForSequenceClassification,
-                          pipeline)
+from transformers import (
+    GPT2Config,
+    GPT2ForSequenceClassification,
+    LlamaConfig,
+    LlamaForSequenceClassification,
+    pipeline,
+)
 
 from lafa_pipeline import LafaConfig, LafaIndex
 from lafa_pipeline.model_adapter import ModelAdapter
@@ -16,16 +22,37 @@ QUERIES = ["good film", "the plot is bad", "brilliant story , fun scene", "awful
 
 def gpt2():
     torch.manual_seed(0)
-    return GPT2ForSequenceClassification(GPT2Config(vocab_size=len(VOCAB), n_embd=16, n_layer=2, n_head=2, n_positions=64,
-                                                    num_labels=2, pad_token_id=0, resid_pdrop=0, embd_pdrop=0,
-                                                    attn_pdrop=0)).eval()
+    return GPT2ForSequenceClassification(
+        GPT2Config(
+            vocab_size=len(VOCAB),
+            n_embd=16,
+            n_layer=2,
+            n_head=2,
+            n_positions=64,
+            num_labels=2,
+            pad_token_id=0,
+            resid_pdrop=0,
+            embd_pdrop=0,
+            attn_pdrop=0,
+        )
+    ).eval()
 
 
 def llama():
     torch.manual_seed(0)
-    return LlamaForSequenceClassification(LlamaConfig(vocab_size=len(VOCAB), hidden_size=16, intermediate_size=32,
-                                                      num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
-                                                      max_position_embeddings=64, num_labels=2, pad_token_id=0)).eval()
+    return LlamaForSequenceClassification(
+        LlamaConfig(
+            vocab_size=len(VOCAB),
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            max_position_embeddings=64,
+            num_labels=2,
+            pad_token_id=0,
+        )
+    ).eval()
 
 
 def scores(result):
@@ -76,16 +103,27 @@ def test_last_token_pooling_and_sharded_build(tmp_path):
             h = model(input_ids=ids, output_hidden_states=True).hidden_states[1][0, -1]
         torch.testing.assert_close(torch.from_numpy(index.faiss_index.reconstruct(i)), h, rtol=1e-4, atol=1e-5)
     for k in range(2):
-        write_shard(str(tmp_path / "shards"), k, 2, model, tokenizer, TEXTS, LABELS, config, batch_size=3,
-                    show_progress=False)
+        write_shard(
+            str(tmp_path / "shards"), k, 2, model, tokenizer, TEXTS, LABELS, config, batch_size=3, show_progress=False
+        )
     merged = merge_shards(str(tmp_path / "shards"), 2, model, config, True)
-    torch.testing.assert_close(torch.from_numpy(merged.arrays["cache_scores"]),
-                               torch.from_numpy(index.arrays["cache_scores"]), rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(
+        torch.from_numpy(merged.arrays["cache_scores"]),
+        torch.from_numpy(index.arrays["cache_scores"]),
+        rtol=1e-4,
+        atol=1e-7,
+    )
     assert merged.config.eps == pytest.approx(index.config.eps, rel=1e-5)
 
 
 def test_first_token_pooling_on_a_decoder_only_model_is_refused_clearly(tmp_path):
     """A causal model's first token sees only itself: every text gets the same vector, so no neighbors."""
     with pytest.raises(ValueError, match="identical.*pooling 'cls'.*'mean' or 'last'"):
-        LafaIndex.build(llama(), make_tokenizer(tmp_path), TEXTS, labels=LABELS, show_progress=False,
-                        config=LafaConfig(layer=1, base_method="simple_grad", pooling="cls"))
+        LafaIndex.build(
+            llama(),
+            make_tokenizer(tmp_path),
+            TEXTS,
+            labels=LABELS,
+            show_progress=False,
+            config=LafaConfig(layer=1, base_method="simple_grad", pooling="cls"),
+        )

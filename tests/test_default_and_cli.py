@@ -1,4 +1,5 @@
 """The embedded default (a small real build from the packaged MiniLM) and the `lafa` command."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,15 @@ import pytest
 from transformers import pipeline
 
 from lafa_pipeline.apps import cli
+from lafa_pipeline.build.default_model import (
+    DEFAULT_NAME,
+    RESULTS_NAME,
+    TRAIN_FILE,
+    build_default_repo,
+    is_built,
+    read_tsv,
+)
 from lafa_pipeline.index import INDEX_FILES
-from lafa_pipeline.build.default_model import DEFAULT_NAME, RESULTS_NAME, build_default_repo, is_built, read_tsv, TRAIN_FILE
 
 from .compare import assert_same_results
 
@@ -87,9 +95,26 @@ def test_cli_build_and_explain(model, tokenizer, tmp_path, capsys):
     model.save_pretrained(tmp_path / "model")
     tokenizer.save_pretrained(tmp_path / "model")
     data = tmp_path / "train.csv"
-    data.write_text("text,label\ngood film,positive\nbad film,negative\ngreat movie !,positive\nawful plot .,negative\n")
-    args = ["build", "--model", str(tmp_path / "model"), "--data", str(data), "--label-column", "label",
-            "--output", str(tmp_path / "repo"), "--base-method", "simple_grad", "--layer", "1", "--quantile", "1.0"]
+    data.write_text(
+        "text,label\ngood film,positive\nbad film,negative\ngreat movie !,positive\nawful plot .,negative\n"
+    )
+    args = [
+        "build",
+        "--model",
+        str(tmp_path / "model"),
+        "--data",
+        str(data),
+        "--label-column",
+        "label",
+        "--output",
+        str(tmp_path / "repo"),
+        "--base-method",
+        "simple_grad",
+        "--layer",
+        "1",
+        "--quantile",
+        "1.0",
+    ]
     assert cli.main(args) == 0
     assert cli.main(["explain", "--model", str(tmp_path / "repo"), "--json", "great film"]) == 0
     capsys.readouterr()
@@ -97,8 +122,15 @@ def test_cli_build_and_explain(model, tokenizer, tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["method"] == "lafa" and result["base_method"] == "simple_grad"
     assert {n["text"] for n in result["neighbors"]} <= {"good film", "great movie !", "bad film", "awful plot ."}
-    index_args = args[:args.index("--output")] + ["--output", str(tmp_path / "index"), "--index-only",
-                                                   "--base-method", "simple_grad", "--layer", "1"]
+    index_args = args[: args.index("--output")] + [
+        "--output",
+        str(tmp_path / "index"),
+        "--index-only",
+        "--base-method",
+        "simple_grad",
+        "--layer",
+        "1",
+    ]
     assert cli.main(index_args) == 0
     assert sorted(p.name for p in (tmp_path / "index").iterdir()) == sorted(INDEX_FILES)
     capsys.readouterr()

@@ -1,5 +1,6 @@
 """The evaluation: generated catalogue, data readers on a small data folder in the real formats,
 word-score mapping, the paired comparison, and `lafa evaluate --quick` from data to report."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,8 @@ import pytest
 
 from lafa_pipeline.apps.cli import main
 from lafa_pipeline.config import BASE_METHODS
+from lafa_pipeline.paper.cases import relation_case, sentiment_case, words_of
 from lafa_pipeline.paper.evaluation import LAFA_LABELS, paired
-from lafa_pipeline.paper.cases import laptop_case, relation_case, sentiment_case, words_of
 from lafa_pipeline.paper.price_catalogue import generate_catalogue, rule_price
 
 POSITIVE = ["good", "great", "lovely", "witty", "moving"]
@@ -59,8 +60,9 @@ def write_sample_data(root) -> None:
         for split in splits:
             records = []
             for _ in range(60 if split != "test" else 10):
-                triples = [[rng.choice(PEOPLE), rng.choice(RELATIONS), rng.choice(PLACES)]
-                           for _ in range(rng.randint(1, 2))]
+                triples = [
+                    [rng.choice(PEOPLE), rng.choice(RELATIONS), rng.choice(PLACES)] for _ in range(rng.randint(1, 2))
+                ]
                 text = " and ".join(f"{s} has {r.lower()} {o}" for s, r, o in triples) + " ."
                 records.append({"text": text, "triple_list": triples})
             (folder / f"{split}_triples.json").write_text(json.dumps(records))
@@ -130,8 +132,9 @@ def test_words_of():
 
 def test_quick_evaluation_from_data_to_report(data_dir, tmp_path):
     out, cache = tmp_path / "out", tmp_path / "cache"
-    assert main(["evaluate", "--quick", "--data-dir", str(data_dir), "--output", str(out),
-                 "--cache-dir", str(cache)]) == 0
+    assert (
+        main(["evaluate", "--quick", "--data-dir", str(data_dir), "--output", str(out), "--cache-dir", str(cache)]) == 0
+    )
     results = json.loads((out / "results.json").read_text())
     assert list(results["cases"]) == ["sst", "webnlg", "nyt", "laptops"]
     readme = (out / "README.md").read_text()
@@ -159,8 +162,13 @@ def test_quick_evaluation_from_data_to_report(data_dir, tmp_path):
         assert all(0.0 <= p["precision"] <= 1.0 for p in case["layer_precision"])
         assert case["tuned_settings"]["layer"] in range(7)
         assert (out / f"deletion_{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    for title in ("Case I — relations: WebNLG", "Case II — sentiment", "Case III — price regression", "LAFA, tuned on gold",
-                  "LAFA, lafa tune (no gold)"):
+    for title in (
+        "Case I — relations: WebNLG",
+        "Case II — sentiment",
+        "Case III — price regression",
+        "LAFA, tuned on gold",
+        "LAFA, lafa tune (no gold)",
+    ):
         assert title in readme
     assert (out / "layer_sweep.png").exists()
     # Rewriting the report from results.json gives the same README.
@@ -169,8 +177,7 @@ def test_quick_evaluation_from_data_to_report(data_dir, tmp_path):
     assert (out / "README.md").read_text() == readme
     # Rerunning one case into the same folder reuses the fine-tuned model and the index from the
     # cache, and keeps the other cases' results, saying so.
-    assert main(["evaluate", "--quick", "--cases", "laptops", "--output", str(out),
-                 "--cache-dir", str(cache)]) == 0
+    assert main(["evaluate", "--quick", "--cases", "laptops", "--output", str(out), "--cache-dir", str(cache)]) == 0
     rerun = json.loads((out / "results.json").read_text())
     assert rerun["kept_cases"] == ["sst", "webnlg", "nyt"] and list(rerun["cases"]) == [*rerun["kept_cases"], "laptops"]
     assert all(rerun["cases"][k] == results["cases"][k] for k in rerun["kept_cases"])

@@ -1,4 +1,5 @@
 """Issue 10: the normalized aggregation, the faithfulness metrics, `lafa evaluate --data` and `lafa tune`."""
+
 from __future__ import annotations
 
 import json
@@ -16,10 +17,10 @@ from transformers import pipeline
 from lafa_pipeline import LafaConfig
 from lafa_pipeline.aggregation import Neighbor, expectation, normalized_lafa
 from lafa_pipeline.apps import cli
+from lafa_pipeline.card import tuning_text
 from lafa_pipeline.faithfulness.evaluate import evaluate_explainer, rationale_values
 from lafa_pipeline.faithfulness.metrics import auprc, faithfulness, kept_text, masked_text
 from lafa_pipeline.faithfulness.tune import _prepare, _values, tune_explainer
-from lafa_pipeline.feature_attribution import _tuning_text
 
 from .tiny import TEXTS
 
@@ -31,16 +32,23 @@ def embed(ids):
 
 
 def _neighbors(draw_scores):
-    return [Neighbor(torch.tensor([1, 2, 3]), torch.tensor(draw_scores[:3])),
-            Neighbor(torch.tensor([2, 4]), torch.tensor(draw_scores[3:5]))]
+    return [
+        Neighbor(torch.tensor([1, 2, 3]), torch.tensor(draw_scores[:3])),
+        Neighbor(torch.tensor([2, 4]), torch.tensor(draw_scores[3:5])),
+    ]
 
 
 positive = st.floats(0.01, 100.0, allow_nan=False)
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(positive, min_size=3, max_size=3), st.lists(positive, min_size=5, max_size=5),
-       st.floats(0.01, 1e4), st.floats(0.01, 1e4), st.floats(0.0, 1.0))
+@given(
+    st.lists(positive, min_size=3, max_size=3),
+    st.lists(positive, min_size=5, max_size=5),
+    st.floats(0.01, 1e4),
+    st.floats(0.01, 1e4),
+    st.floats(0.0, 1.0),
+)
 def test_normalized_aggregation_is_scale_free(own, nb, c_own, c_nb, lam):
     """Scaling the text's scores scales the result; scaling a neighbor's scores changes nothing."""
     q = torch.tensor([1, 2, 5])
@@ -48,8 +56,9 @@ def test_normalized_aggregation_is_scale_free(own, nb, c_own, c_nb, lam):
     neighbors = _neighbors(nb)
     out = normalized_lafa(own_t, q, EYE[q], neighbors, embed, "indicator", {}, lam)
     scaled_own = normalized_lafa(own_t * c_own, q, EYE[q], neighbors, embed, "indicator", {}, lam)
-    scaled_nb = normalized_lafa(own_t, q, EYE[q], [Neighbor(n.token_ids, n.scores * c_nb) for n in neighbors],
-                                embed, "indicator", {}, lam)
+    scaled_nb = normalized_lafa(
+        own_t, q, EYE[q], [Neighbor(n.token_ids, n.scores * c_nb) for n in neighbors], embed, "indicator", {}, lam
+    )
     assert torch.allclose(scaled_own, out * c_own, rtol=1e-6)
     assert torch.allclose(scaled_nb, out, rtol=1e-6)
     assert (out >= 0).all()
@@ -61,7 +70,10 @@ def test_normalized_aggregation_known_values_and_lambda_zero():
     own = torch.tensor([1.0, 3.0])  # mean 2 -> relative 0.5, 1.5
     q = torch.tensor([1, 2])
     # token 1 in two neighbors with relative scores 2.0 (scores [4, 0] mean 2) and 0.5 (scores [1, 3] mean 2)
-    nbs = [Neighbor(torch.tensor([1, 7]), torch.tensor([4.0, 0.0])), Neighbor(torch.tensor([1, 8]), torch.tensor([1.0, 3.0]))]
+    nbs = [
+        Neighbor(torch.tensor([1, 7]), torch.tensor([4.0, 0.0])),
+        Neighbor(torch.tensor([1, 8]), torch.tensor([1.0, 3.0])),
+    ]
     out = normalized_lafa(own, q, EYE[q], nbs, embed, "indicator", {}, lam=1.0)
     assert torch.allclose(out, torch.tensor([2 * 1.25, 3.0]))  # mean of 2.0 and 0.5 = 1.25, times the text's mean
     weighted = normalized_lafa(own, q, EYE[q], nbs, embed, "indicator", {}, lam=1.0, weights=[3.0, 1.0])
@@ -116,8 +128,13 @@ def explainer(model, tokenizer, index):
 
 
 def test_evaluate_explainer_reports_every_method(explainer):
-    report = evaluate_explainer(explainer, TEXTS[:4], methods=["lafa", "smooth_grad", "random"],
-                                rationales=["good", "bad", "great", "awful"], show_progress=False)
+    report = evaluate_explainer(
+        explainer,
+        TEXTS[:4],
+        methods=["lafa", "smooth_grad", "random"],
+        rationales=["good", "bad", "great", "awful"],
+        show_progress=False,
+    )
     assert set(report.per_text) == {"lafa", "smooth_grad", "random"}
     for values in report.per_text.values():
         assert len(values["deletion_auc"]) == 4 and all(0 <= v <= 1 for v in values["insertion_auc"])
@@ -136,8 +153,17 @@ def test_tuning_never_loses_to_the_base_method_on_its_texts(explainer):
     from lafa_pipeline.faithfulness.evaluate import Predictor, mask_string
 
     predict = Predictor(explainer.model, explainer.tokenizer)
-    again = np.mean(_values(explainer, {result.config.layer: result.index}, result.config, items, predict,
-                            mask_string(explainer.tokenizer), 4))
+    again = np.mean(
+        _values(
+            explainer,
+            {result.config.layer: result.index},
+            result.config,
+            items,
+            predict,
+            mask_string(explainer.tokenizer),
+            4,
+        )
+    )
     # float32 model outputs: texts scored in another order differ in the 7th digit
     assert math.isclose(again, result.best_value, rel_tol=1e-6, abs_tol=1e-9)
     assert result.config.tuning["gain"] == pytest.approx(result.best_value - result.base_value)
@@ -162,8 +188,13 @@ def test_an_index_at_other_layers(explainer):
     assert again.config.eps == pytest.approx(index.config.eps, rel=1e-5)
     adapter = ModelAdapter(explainer.model)
     ids, types = index.sequence(2)
-    _, pooled = adapter.predict(ids[None], torch.ones_like(ids)[None], types[None] if adapter.uses_token_types
-                                else None, layer=other, pooling=index.config.pooling)
+    _, pooled = adapter.predict(
+        ids[None],
+        torch.ones_like(ids)[None],
+        types[None] if adapter.uses_token_types else None,
+        layer=other,
+        pooling=index.config.pooling,
+    )
     found = relayered[other].search(pooled.numpy(), 1, labels=None, use_eps=False)[0]
     assert found[0][0] == 2 and found[0][1] == pytest.approx(0.0, abs=1e-3)
     assert relayered[other].arrays is index.arrays and relayered[other].config.layer == other
@@ -178,6 +209,7 @@ def test_tuning_keeps_the_base_method_when_the_choice_loses_on_held_out_texts(ex
 
     n_held = round(0.3 * len(TEXTS))
     for held_sign, keeps_base in ((-1.0, True), (1.0, False)):
+
         def rigged(expl, indexes, config, items, predict, mask, steps, sign=held_sign):
             held = len(items) == n_held
             return [0.0 if config.lam == 0 else (sign if held else 1.0) * (0.1 + config.lam) for _ in items]
@@ -187,7 +219,7 @@ def test_tuning_keeps_the_base_method_when_the_choice_loses_on_held_out_texts(ex
         assert result.holdout["n"] == n_held and (result.holdout["mean_diff"] < 0) == keeps_base
         assert result.config.tuning["kept_base"] is keeps_base and (result.config.lam == 0.0) is keeps_base
         assert ("kept the base method alone" in result.summary()) is keeps_base
-        assert ("the base method alone is used" in _tuning_text(result.config.tuning)) is keeps_base  # model card
+        assert ("the base method alone is used" in tuning_text(result.config.tuning)) is keeps_base  # model card
 
 
 def test_cross_validated_tuning_rejects_a_pick_driven_by_one_text(explainer, monkeypatch):
@@ -199,6 +231,7 @@ def test_cross_validated_tuning_rejects_a_pick_driven_by_one_text(explainer, mon
 
     outlier = TEXTS[3]
     for big, small, keeps_base in ((20.0, -1.0, True), (-2.0, 1.0, False)):
+
         def rigged(expl, indexes, config, items, predict, mask, steps, big=big, small=small):
             return [config.lam * (big if item.text == outlier else small) for item in items]
 
@@ -210,16 +243,16 @@ def test_cross_validated_tuning_rejects_a_pick_driven_by_one_text(explainer, mon
         assert tuning["settings_with_folds"] >= tuning["settings_tried"] == len(result.trials)
         assert tuning["kept_base"] is keeps_base and (result.config.lam == 0.0) is keeps_base
         assert (tuning["rejected"] is not None) is keeps_base
-        assert ("cross-validated (3 folds" in result.summary()) and ("Cross-validated (3 folds" in
-                                                                   _tuning_text(tuning))
+        assert ("cross-validated (3 folds" in result.summary()) and ("Cross-validated (3 folds" in tuning_text(tuning))
         # The estimate is the fold picks' values on their own folds minus the base's, recomputed here.
         order = list(range(len(TEXTS)))
         random.Random(0).shuffle(order)
         diffs = []
         for f, pick in enumerate(tuning["fold_picks"]):
             for i in order[f::3]:
-                diffs.append(rigged(None, None, SimpleNamespace(**pick), [SimpleNamespace(text=TEXTS[i])], None,
-                                    None, 4)[0])  # the base method's value is 0
+                diffs.append(
+                    rigged(None, None, SimpleNamespace(**pick), [SimpleNamespace(text=TEXTS[i])], None, None, 4)[0]
+                )  # the base method's value is 0
         assert result.holdout["mean_diff"] == pytest.approx(np.mean(diffs))
     with pytest.raises(ValueError, match="choose one check"):
         tune_explainer(explainer, TEXTS, folds=3, holdout=0.3, show_progress=False)
@@ -230,13 +263,36 @@ def test_cli_evaluate_and_tune_on_a_csv(explainer, tmp_path, capsys):
     explainer.save_pretrained(repo)
     data = tmp_path / "texts.csv"
     data.write_text("text,why\n" + "\n".join(f"{t},{t.split()[0]}" for t in TEXTS if "," not in t) + "\n")
-    assert cli.main(["evaluate", "--data", str(data), "--model", str(repo), "--methods", "lafa", "smooth_grad",
-                     "--rationale-column", "why", "--steps", "4", "--json-output", str(tmp_path / "e.json")]) == 0
+    assert (
+        cli.main(
+            [
+                "evaluate",
+                "--data",
+                str(data),
+                "--model",
+                str(repo),
+                "--methods",
+                "lafa",
+                "smooth_grad",
+                "--rationale-column",
+                "why",
+                "--steps",
+                "4",
+                "--json-output",
+                str(tmp_path / "e.json"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "| smooth_grad |" in out and "lafa - smooth_grad" in out and "token_auc" in out
     assert json.loads((tmp_path / "e.json").read_text())["n_texts"] == 14
-    assert cli.main(["tune", "--data", str(data), "--model", str(repo), "--rounds", "1", "--steps", "4",
-                     "--holdout", "0.3"]) == 0
+    assert (
+        cli.main(
+            ["tune", "--data", str(data), "--model", str(repo), "--rounds", "1", "--steps", "4", "--holdout", "0.3"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "chosen:" in out and "held out (4 texts)" in out
     saved = LafaConfig.load(repo)
@@ -255,20 +311,42 @@ def test_cli_tune_that_moves_the_layer_rewrites_the_repo(explainer, tmp_path, mo
     explainer.save_pretrained(repo)
     own = explainer.index.config.layer
     wanted = 0 if own else 1
-    monkeypatch.setattr(tune, "_values", lambda expl, indexes, config, items, *a: [
-        float(config.layer == wanted and config.lam > 0)] * len(items))
+    monkeypatch.setattr(
+        tune,
+        "_values",
+        lambda expl, indexes, config, items, *a: [float(config.layer == wanted and config.lam > 0)] * len(items),
+    )
     data = tmp_path / "texts.txt"
     data.write_text("\n".join(TEXTS) + "\n")
-    assert cli.main(["tune", "--data", str(data), "--model", str(repo), "--rounds", "1", "--steps", "2",
-                     "--holdout", "0", "--layers", f"{own},{wanted}"]) == 0
+    assert (
+        cli.main(
+            [
+                "tune",
+                "--data",
+                str(data),
+                "--model",
+                str(repo),
+                "--rounds",
+                "1",
+                "--steps",
+                "2",
+                "--holdout",
+                "0",
+                "--layers",
+                f"{own},{wanted}",
+            ]
+        )
+        == 0
+    )
     saved = LafaConfig.load(repo)
     assert saved.layer == wanted and saved.lam > 0
     reloaded = pipeline("feature-attribution", model=str(repo), trust_remote_code=True)
     expected = explainer.index.at_layers(explainer.model, [wanted], show_progress=False)[wanted]
     assert reloaded.index.config.layer == wanted and reloaded.index.config.eps == pytest.approx(expected.config.eps)
     n = len(expected)
-    np.testing.assert_allclose(reloaded.index.faiss_index.reconstruct_n(0, n), expected.faiss_index.reconstruct_n(0, n),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        reloaded.index.faiss_index.reconstruct_n(0, n), expected.faiss_index.reconstruct_n(0, n), atol=1e-5
+    )
     assert reloaded("good film")["method"] == "lafa"
     assert cli.main(["tune", "--data", str(data), "--model", str(repo), "--layers", "first"]) == 2
     assert "layers must be 'auto' or a list of layer numbers" in capsys.readouterr().err

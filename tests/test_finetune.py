@@ -1,4 +1,5 @@
 """Fine-tuning helpers: multi-label heads start at the label priors."""
+
 from __future__ import annotations
 
 import numpy as np

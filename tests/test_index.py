@@ -1,4 +1,5 @@
 """LafaIndex: cached scores, eps, search against brute force, approximate indexes, files, fingerprints."""
+
 from __future__ import annotations
 
 import os
@@ -9,11 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from lafa_pipeline import LafaConfig, LafaIndex
+from lafa_pipeline import LafaConfig, LafaIndex, index_types
 from lafa_pipeline.base_methods import MethodParams, attribute
-from lafa_pipeline import index_types
-from lafa_pipeline.index_types import check_index_params, choose_index
 from lafa_pipeline.index import ARRAYS_NAME, FAISS_NAME, INDEX_FILES, INDEX_META_NAME, TEXTS_NAME, estimate_eps
+from lafa_pipeline.index_types import check_index_params, choose_index
 from lafa_pipeline.model_adapter import ModelAdapter
 
 from .tiny import LABELS, TEXTS, tiny_model
@@ -35,10 +35,18 @@ def test_cached_scores_equal_single_text_attribution(index, model, tokenizer):
     params = MethodParams.from_config(index.config)
     for ref in (0, 5, 11):
         enc = tokenizer(TEXTS[ref], return_tensors="pt")
-        expected = attribute(adapter, "smooth_grad", enc["input_ids"], enc["attention_mask"],
-                             torch.tensor([LABELS[ref]]), enc["token_type_ids"], params)[0].numpy()
-        np.testing.assert_allclose(index.cached_scores(ref, LABELS[ref]), expected, rtol=1e-4,
-                                   atol=1e-4 * expected.max())
+        expected = attribute(
+            adapter,
+            "smooth_grad",
+            enc["input_ids"],
+            enc["attention_mask"],
+            torch.tensor([LABELS[ref]]),
+            enc["token_type_ids"],
+            params,
+        )[0].numpy()
+        np.testing.assert_allclose(
+            index.cached_scores(ref, LABELS[ref]), expected, rtol=1e-4, atol=1e-4 * expected.max()
+        )
         assert index.cached_scores(ref, 1 - LABELS[ref]) is None  # cache_targets="label"
         assert index.token_ids(ref).tolist() == enc["input_ids"][0].tolist()
         assert index.labels(ref) == [LABELS[ref]]
@@ -60,8 +68,7 @@ def test_search_matches_brute_force(index, model, tokenizer):
         got = index.search(queries, 4, labels)
         for q, result in enumerate(got):
             dist = np.linalg.norm(vectors - queries[q], axis=1)
-            allowed = [r for r in np.argsort(dist, kind="stable")
-                       if labels is None or LABELS[r] == labels[q]][:4]
+            allowed = [r for r in np.argsort(dist, kind="stable") if labels is None or LABELS[r] == labels[q]][:4]
             expected = [int(r) for r in allowed if dist[r] < eps]
             assert [r for r, _ in result] == expected
             np.testing.assert_allclose([d for _, d in result], dist[expected], rtol=1e-4)
@@ -71,9 +78,15 @@ def neighbor_ids(index, queries, labels=None):
     return [[r for r, _ in row] for row in index.search(queries, 4, labels, use_eps=False)]
 
 
-@pytest.mark.parametrize("index_type,params", [("hnsw", {"M": 8, "ef_search": 64}), ("ivf", {"nlist": 2, "nprobe": 2}),
-                                               ("ivf_pq", {"nlist": 2, "nprobe": 2, "m": 4}),
-                                               ("ivf_pq", {"nlist": 2, "nprobe": 2, "by_residual": True})])
+@pytest.mark.parametrize(
+    "index_type,params",
+    [
+        ("hnsw", {"M": 8, "ef_search": 64}),
+        ("ivf", {"nlist": 2, "nprobe": 2}),
+        ("ivf_pq", {"nlist": 2, "nprobe": 2, "m": 4}),
+        ("ivf_pq", {"nlist": 2, "nprobe": 2, "by_residual": True}),
+    ],
+)
 def test_approximate_indexes_find_the_exact_neighbors(model, tokenizer, index, index_type, params):
     config = index.config.replace(index_type=index_type, index_params=params, eps=None, base_method="simple_grad")
     approx = LafaIndex.build(model, tokenizer, TEXTS, labels=LABELS, config=config, show_progress=False)
@@ -159,12 +172,23 @@ def test_index_rejects_reference_based_base_methods(model, tokenizer):
 def test_multi_label_and_all_targets(tokenizer):
     model = tiny_model(3, "multi_label_classification")
     labels = [[0, 2], ["positive"], [1, 2], [0]]
-    index = LafaIndex.build(model, tokenizer, TEXTS[:4], labels=labels,
-                            config=LafaConfig(base_method="simple_grad", layer=1), show_progress=False)
+    index = LafaIndex.build(
+        model,
+        tokenizer,
+        TEXTS[:4],
+        labels=labels,
+        config=LafaConfig(base_method="simple_grad", layer=1),
+        show_progress=False,
+    )
     assert [index.labels(r) for r in range(4)] == [[0, 2], [1], [1, 2], [0]]
     assert index.cached_scores(0, 2) is not None and index.cached_scores(0, 1) is None
-    all_targets = LafaIndex.build(model, tokenizer, TEXTS[:4], config=LafaConfig(
-        base_method="simple_grad", layer=1, cache_targets="all"), show_progress=False)
+    all_targets = LafaIndex.build(
+        model,
+        tokenizer,
+        TEXTS[:4],
+        config=LafaConfig(base_method="simple_grad", layer=1, cache_targets="all"),
+        show_progress=False,
+    )
     assert all(all_targets.cached_scores(r, t) is not None for r in range(4) for t in range(3))
     with pytest.raises(ValueError, match="Unknown target 'happy'"):
         LafaIndex.build(model, tokenizer, TEXTS[:1], labels=["happy"], show_progress=False)

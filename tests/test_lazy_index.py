@@ -1,5 +1,6 @@
 """Lazy indexes: built from forward passes only, scored when a query first needs a reference, and then
 the same as a full build (scores, explanations, files), kept across save and reload."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,7 @@ QUERIES = ["good acting and a fine story", "boring plot , bad music"]
 
 
 def lazy_index(model, tokenizer):
-    return LafaIndex.build(model, tokenizer, TEXTS, labels=LABELS, config=INDEX_CONFIG, show_progress=False,
-                           lazy=True)
+    return LafaIndex.build(model, tokenizer, TEXTS, labels=LABELS, config=INDEX_CONFIG, show_progress=False, lazy=True)
 
 
 def explain(model, tokenizer, index, texts):
@@ -32,8 +32,9 @@ def test_lazy_build_holds_no_scores_but_the_same_search(index, model, tokenizer)
     assert lazy.missing_scores == len(lazy.arrays["cache_target"]) > 0 and index.missing_scores == 0
     assert all(lazy.cached_scores(r, LABELS[r]) is None for r in range(len(TEXTS)))
     assert lazy.config.eps == index.config.eps
-    np.testing.assert_array_equal(lazy.faiss_index.reconstruct_n(0, len(TEXTS)),
-                                  index.faiss_index.reconstruct_n(0, len(TEXTS)))
+    np.testing.assert_array_equal(
+        lazy.faiss_index.reconstruct_n(0, len(TEXTS)), index.faiss_index.reconstruct_n(0, len(TEXTS))
+    )
 
 
 def test_lazy_explanations_equal_full_build_and_fill_the_cache(index, model, tokenizer):
@@ -43,7 +44,8 @@ def test_lazy_explanations_equal_full_build_and_fill_the_cache(index, model, tok
     used = {(ref, t) for nbs, t in zip(first.neighbors, first.targets) for ref, _ in nbs}
     assert used and first.live_neighbors == [len(nbs) for nbs in first.neighbors]  # none was cached
     assert lazy.new_scores == len(used) and lazy.missing_scores == index.missing_scores + len(
-        lazy.arrays["cache_target"]) - len(used)
+        lazy.arrays["cache_target"]
+    ) - len(used)
     for ref, t in used:
         np.testing.assert_allclose(lazy.cached_scores(ref, t), index.cached_scores(ref, t), rtol=1e-4, atol=1e-7)
     again = explain(model, tokenizer, lazy, QUERIES)  # warm: read from the cache, nothing recomputed
@@ -79,8 +81,9 @@ def test_scores_survive_save_and_reload(model, tokenizer, tmp_path):
     assert reloaded.missing_scores == lazy.missing_scores - n_new
     assert sum(explain(model, tokenizer, reloaded, QUERIES[:1]).live_neighbors) == 0
     with pytest.raises(ValueError, match="holds another index"):
-        other = LafaIndex.build(model, tokenizer, TEXTS[:5], labels=LABELS[:5], config=INDEX_CONFIG,
-                                show_progress=False, lazy=True)
+        other = LafaIndex.build(
+            model, tokenizer, TEXTS[:5], labels=LABELS[:5], config=INDEX_CONFIG, show_progress=False, lazy=True
+        )
         explain(model, tokenizer, other, QUERIES[:1])
         other.save_scores(tmp_path / "idx")
 
@@ -92,8 +95,9 @@ def test_sharded_lazy_build_equals_one_pass(model, tokenizer, tmp_path):
     one = lazy_index(model, tokenizer)
     for key in ("token_ids", "offsets", "cache_ref", "cache_target", "cache_ready"):
         np.testing.assert_array_equal(merged.arrays[key], one.arrays[key])
-    torch.testing.assert_close(explain(model, tokenizer, merged, QUERIES).scores,
-                               explain(model, tokenizer, one, QUERIES).scores)
+    torch.testing.assert_close(
+        explain(model, tokenizer, merged, QUERIES).scores, explain(model, tokenizer, one, QUERIES).scores
+    )
 
 
 def test_cli_lazy_build_then_explain_keeps_scores_in_the_repo(model, tokenizer, tmp_path, capsys):
@@ -106,8 +110,25 @@ def test_cli_lazy_build_then_explain_keeps_scores_in_the_repo(model, tokenizer, 
     data = tmp_path / "refs.txt"
     data.write_text("\n".join(TEXTS) + "\n")
     repo = tmp_path / "repo"
-    assert main(["build", "--model", str(trained), "--data", str(data), "--output", str(repo), "--lazy",
-                 "--base-method", "simple_grad", "--layer", "1"]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "--model",
+                str(trained),
+                "--data",
+                str(data),
+                "--output",
+                str(repo),
+                "--lazy",
+                "--base-method",
+                "simple_grad",
+                "--layer",
+                "1",
+            ]
+        )
+        == 0
+    )
     before = (repo / ARRAYS_NAME).read_bytes()
     assert load_explainer(str(repo)).index.missing_scores == len(TEXTS)
     assert main(["explain", "--model", str(repo), "--color", "never", QUERIES[0]]) == 0

@@ -1,4 +1,5 @@
 """Metrics against independent computations."""
+
 from __future__ import annotations
 
 import itertools
@@ -8,8 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from lafa_pipeline.faithfulness.metrics import (deletion_curve, masked_text, neighbor_precision, pearson, summarize,
-                                   token_auc)
+from lafa_pipeline.faithfulness.metrics import (
+    deletion_curve,
+    masked_text,
+    neighbor_precision,
+    pearson,
+    summarize,
+    token_auc,
+)
 
 from .tiny import tiny_model
 
@@ -35,7 +42,9 @@ def test_token_auc_equals_pair_counting():
 def test_pearson_equals_the_formula():
     rng = np.random.default_rng(1)
     a, b = rng.normal(size=12), rng.normal(size=12)
-    expected = ((a - a.mean()) * (b - b.mean())).sum() / math.sqrt(((a - a.mean()) ** 2).sum() * ((b - b.mean()) ** 2).sum())
+    expected = ((a - a.mean()) * (b - b.mean())).sum() / math.sqrt(
+        ((a - a.mean()) ** 2).sum() * ((b - b.mean()) ** 2).sum()
+    )
     assert pearson(a, b) == pytest.approx(expected)
     assert math.isnan(pearson([1, 1, 1], [1, 2, 3]))
     with pytest.raises(ValueError, match="3 scores for 2 gold"):
@@ -51,8 +60,10 @@ def test_summary_and_precision():
 
 
 def test_masking_and_deletion_curve(tokenizer):
-    words = [{"token": w, "start": s, "end": s + len(w), "score": sc}
-             for w, s, sc in (("the", 0, 0.1), ("acting", 4, 0.9), ("was", 11, 0.3), ("good", 15, 0.5))]
+    words = [
+        {"token": w, "start": s, "end": s + len(w), "score": sc}
+        for w, s, sc in (("the", 0, 0.1), ("acting", 4, 0.9), ("was", 11, 0.3), ("good", 15, 0.5))
+    ]
     text = "the acting was good"
     assert masked_text(text, words, [w["score"] for w in words], 0.0, "[MASK]") == text
     assert masked_text(text, words, [w["score"] for w in words], 0.5, "[MASK]") == "the [MASK] was [MASK]"
@@ -70,6 +81,7 @@ def test_masking_and_deletion_curve(tokenizer):
     assert curve == pytest.approx([0.0, lo[0] - lo[1], lo[0] - lo[2]], abs=1e-6)
     values = lambda texts: np.array([[len(t)] for t in texts], dtype=float)  # noqa: E731
     assert deletion_curve(values, text, words, fractions=(0.5,), mode="mape") == pytest.approx(
-        [abs(len("the [MASK] was [MASK]") - len(text)) / len(text)])
+        [abs(len("the [MASK] was [MASK]") - len(text)) / len(text)]
+    )
     with pytest.raises(ValueError, match="Unknown deletion mode 'auc'"):
         deletion_curve(predict, text, words, mode="auc")

@@ -1,6 +1,7 @@
 """Issue 11: one matrix of tiny random models built from configs (no downloads), encoder and decoder-only,
 each explained with every method and LAFA: batched equals one by one, cached equals live, one entry per
 word with exact offsets and no special tokens, save -> reload with trust_remote_code gives the same scores."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,24 +16,55 @@ from .tiny import LABELS, TEXTS, VOCAB, make_tokenizer
 
 QUERIES = ["good film , fun scene", "the plot is bad", "awful"]
 SMALL = dict(vocab_size=len(VOCAB), num_labels=2, pad_token_id=0)
-ENCODER = dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
-               max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-DECODER = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-               num_key_value_heads=1, max_position_embeddings=64)
+ENCODER = dict(
+    hidden_size=16,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=32,
+    max_position_embeddings=64,
+    hidden_dropout_prob=0.0,
+    attention_probs_dropout_prob=0.0,
+)
+DECODER = dict(
+    hidden_size=16,
+    intermediate_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    max_position_embeddings=64,
+)
 ARCHITECTURES = {
     "bert": ("BertConfig", ENCODER),
-    "distilbert": ("DistilBertConfig", dict(dim=16, n_layers=2, n_heads=2, hidden_dim=32, max_position_embeddings=64,
-                                            dropout=0.0, attention_dropout=0.0)),
+    "distilbert": (
+        "DistilBertConfig",
+        dict(
+            dim=16, n_layers=2, n_heads=2, hidden_dim=32, max_position_embeddings=64, dropout=0.0, attention_dropout=0.0
+        ),
+    ),
     "roberta": ("RobertaConfig", {**ENCODER, "max_position_embeddings": 70}),
     "xlm-roberta": ("XLMRobertaConfig", {**ENCODER, "max_position_embeddings": 70}),
     "deberta-v2": ("DebertaV2Config", {**ENCODER, "type_vocab_size": 0, "pooler_dropout": 0.0}),
     "electra": ("ElectraConfig", {**ENCODER, "embedding_size": 16}),
     "albert": ("AlbertConfig", {**ENCODER, "embedding_size": 8}),
-    "modernbert": ("ModernBertConfig", dict(hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                                            num_attention_heads=2, max_position_embeddings=64, global_attn_every_n_layers=1,
-                                            embedding_dropout=0.0, attention_dropout=0.0, mlp_dropout=0.0,
-                                            classifier_dropout=0.0)),
-    "gpt2": ("GPT2Config", dict(n_embd=16, n_layer=2, n_head=2, n_positions=64, resid_pdrop=0, embd_pdrop=0, attn_pdrop=0)),
+    "modernbert": (
+        "ModernBertConfig",
+        dict(
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            max_position_embeddings=64,
+            global_attn_every_n_layers=1,
+            embedding_dropout=0.0,
+            attention_dropout=0.0,
+            mlp_dropout=0.0,
+            classifier_dropout=0.0,
+        ),
+    ),
+    "gpt2": (
+        "GPT2Config",
+        dict(n_embd=16, n_layer=2, n_head=2, n_positions=64, resid_pdrop=0, embd_pdrop=0, attn_pdrop=0),
+    ),
     "llama": ("LlamaConfig", DECODER),
     "qwen2": ("Qwen2Config", DECODER),
     "mistral": ("MistralConfig", DECODER),
@@ -65,7 +97,7 @@ def test_every_method_on_every_architecture(name, tmp_path):
         for a, b, text in zip(alone, batched, QUERIES):
             assert b["score"] == pytest.approx(a["score"], rel=1e-4), method
             assert scores(b) == pytest.approx(scores(a), rel=2e-3, abs=1e-7), method
-            assert [(w["token"], text[w["start"]:w["end"]]) for w in a["tokens"]] == [(w, w) for w in text.split()]
+            assert [(w["token"], text[w["start"] : w["end"]]) for w in a["tokens"]] == [(w, w) for w in text.split()]
         results[method] = alone
     live = [explainer(q, live_neighbors=True) for q in QUERIES]
     for cached, fresh in zip(results["lafa"], live):

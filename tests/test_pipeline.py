@@ -1,4 +1,5 @@
 """The feature-attribution pipeline: output contract, batching, cache vs live, targets, words, bad input."""
+
 from __future__ import annotations
 
 import warnings
@@ -35,7 +36,7 @@ def test_result_contract(explainer):
     assert r["target"] == r["label"] and r["label"] in ("negative", "positive") and 0.5 <= r["score"] <= 1
     assert [t["token"] for t in r["tokens"]] == ["the", "acting", "was", "good"]
     for t in r["tokens"]:
-        assert "the acting was good"[t["start"]:t["end"]] == t["token"] and t["score"] >= 0
+        assert "the acting was good"[t["start"] : t["end"]] == t["token"] and t["score"] >= 0
     assert r["neighbors"] and all(n["label"] == r["target"] for n in r["neighbors"])
     assert all(n["text"] in TEXTS for n in r["neighbors"])
     distances = [n["distance"] for n in r["neighbors"]]
@@ -49,13 +50,24 @@ def test_lafa_equals_base_plus_lambda_expectation(explainer, model, tokenizer, i
     enc = tokenizer(text, return_tensors="pt")
     adapter = ModelAdapter(model)
     target = model.config.label2id[r["target"]]
-    base = attribute(adapter, "smooth_grad", enc["input_ids"], enc["attention_mask"], torch.tensor([target]),
-                     enc["token_type_ids"], MethodParams.from_config(index.config))[0]
+    base = attribute(
+        adapter,
+        "smooth_grad",
+        enc["input_ids"],
+        enc["attention_mask"],
+        torch.tensor([target]),
+        enc["token_type_ids"],
+        MethodParams.from_config(index.config),
+    )[0]
     nbs = []
     for n in r["neighbors"]:
         keep = ~index.special_mask(n["index"])
-        nbs.append(Neighbor(torch.tensor(index.token_ids(n["index"])[keep]),
-                             torch.tensor(index.cached_scores(n["index"], target)[keep])))
+        nbs.append(
+            Neighbor(
+                torch.tensor(index.token_ids(n["index"])[keep]),
+                torch.tensor(index.cached_scores(n["index"], target)[keep]),
+            )
+        )
     ids = enc["input_ids"][0]
     e = expectation(ids, adapter.embed(ids).detach(), nbs, adapter.embed, "cosine", {})
     expected = (base + lam * e)[1:-1].detach()
@@ -69,8 +81,9 @@ def test_batched_equals_one_by_one(explainer):
         assert isinstance(batched, list) and len(batched) == len(QUERIES)
         for a, b in zip(single, batched):
             assert [t["token"] for t in a["tokens"]] == [t["token"] for t in b["tokens"]]
-            torch.testing.assert_close(torch.tensor(scores(b)), torch.tensor(scores(a)), rtol=1e-4,
-                                       atol=1e-4 * max(scores(a)))
+            torch.testing.assert_close(
+                torch.tensor(scores(b)), torch.tensor(scores(a)), rtol=1e-4, atol=1e-4 * max(scores(a))
+            )
             assert [n["index"] for n in a["neighbors"]] == [n["index"] for n in b["neighbors"]]
 
 
@@ -82,8 +95,9 @@ def test_cached_and_live_neighbor_scores_equal(model, tokenizer, base_method):
     for q in QUERIES:
         cached, live = explainer(q), explainer(q, live_neighbors=True)
         assert cached["live_neighbors"] == 0 and live["live_neighbors"] == len(live["neighbors"]) > 0
-        torch.testing.assert_close(torch.tensor(scores(live)), torch.tensor(scores(cached)), rtol=1e-4,
-                                   atol=1e-4 * max(scores(cached)))
+        torch.testing.assert_close(
+            torch.tensor(scores(live)), torch.tensor(scores(cached)), rtol=1e-4, atol=1e-4 * max(scores(cached))
+        )
         assert scores(cached) != scores(explainer(q, method=base_method))  # the neighbors do change scores
     batched = explainer(QUERIES, live_neighbors=True, batch_size=3)  # counted per text, not per batch
     assert [r["live_neighbors"] for r in batched] == [len(r["neighbors"]) for r in batched]
@@ -164,13 +178,18 @@ def test_words_sum_their_subwords(explainer):
 
 
 def test_multi_label_and_regression_models(tokenizer):
-    multi = pipeline("feature-attribution", model=tiny_model(3, "multi_label_classification"), tokenizer=tokenizer,
-                     lafa_config=LafaConfig(base_method="simple_grad"))
+    multi = pipeline(
+        "feature-attribution",
+        model=tiny_model(3, "multi_label_classification"),
+        tokenizer=tokenizer,
+        lafa_config=LafaConfig(base_method="simple_grad"),
+    )
     r = multi("good film", target="neutral")
     assert r["target"] == "neutral" and r["method"] == "simple_grad" and r["neighbors"] == []
     reg_model = tiny_model(1, "regression")
-    reg = pipeline("feature-attribution", model=reg_model, tokenizer=tokenizer,
-                   lafa_config=LafaConfig(base_method="simple_grad"))
+    reg = pipeline(
+        "feature-attribution", model=reg_model, tokenizer=tokenizer, lafa_config=LafaConfig(base_method="simple_grad")
+    )
     r = reg("good film")
     enc = tokenizer("good film", return_tensors="pt")
     with torch.no_grad():
@@ -181,39 +200,46 @@ def test_multi_label_and_regression_models(tokenizer):
 def test_shap_ref_for_a_class_without_reference_texts_uses_any_label(tokenizer):
     model = tiny_model(3, "multi_label_classification")
     config = LafaConfig(layer=1, n_neighbors=3, quantile=0.5, base_method="simple_grad", samples=3)
-    index = LafaIndex.build(model, tokenizer, TEXTS, labels=[[0], [1]] * (len(TEXTS) // 2), config=config,
-                            show_progress=False)
+    index = LafaIndex.build(
+        model, tokenizer, TEXTS, labels=[[0], [1]] * (len(TEXTS) // 2), config=config, show_progress=False
+    )
     explainer = pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index)
     r = explainer("good film", method="shap_ref", target=2)  # no reference text carries label 2
     assert len(r["neighbors"]) == 3 and all(s["score"] >= 0 for s in r["tokens"])
     assert explainer("good film", method="lafa", target=2)["neighbors"] == []  # LAFA keeps same-label only
 
 
-@pytest.mark.parametrize("bad,error,pattern", [
-    ("", ValueError, "empty or whitespace"),
-    ("   \n\t", ValueError, "empty or whitespace"),
-    (42, TypeError, "must be a string"),
-    (None, TypeError, "must be a string"),
-])
+@pytest.mark.parametrize(
+    "bad,error,pattern",
+    [
+        ("", ValueError, "empty or whitespace"),
+        ("   \n\t", ValueError, "empty or whitespace"),
+        (42, TypeError, "must be a string"),
+        (None, TypeError, "must be a string"),
+    ],
+)
 def test_bad_text(explainer, bad, error, pattern):
     with pytest.raises(error, match=pattern):
         explainer(bad)
 
 
-@pytest.mark.parametrize("kwargs,pattern", [
-    ({"method": "lime"}, "Unknown method 'lime'; valid choices: lafa, random, simple_grad"),
-    ({"kernel": "gauss"}, "Unknown kernel 'gauss'; valid choices: rbf, laplacian, cubic, cosine, l2, indicator"),
-    ({"target": "happy"}, "Unknown target 'happy'; valid labels: 'negative', 'positive'"),
-    ({"target": 5}, "Unknown target 5; valid class indexes: 0..1"),
-    ({"aggregation_strategy": "first"}, "Unknown aggregation_strategy 'first'; valid choices: word, none"),
-    ({"n_neighbours": 3}, r"Unknown argument\(s\) \['n_neighbours'\]; valid: method, target"),
-    ({"n_neighbors": 0}, "n_neighbors must be at least 1"),
-    ({"n_neighbors": 2.7}, "n_neighbors must be a whole number, got 2.7"),
-    ({"lam": float("nan")}, "lam must be a finite number, got nan"),
-    ({"lam": float("inf")}, "lam must be a finite number, got inf"),
-    ({"lam": -1}, r"lam must be in \[0, 10000\] with aggregation 'paper', got -1"),
-    ({"live_neighbors": "no"}, "live_neighbors must be True or False, got 'no'"),
-])
+@pytest.mark.parametrize(
+    "kwargs,pattern",
+    [
+        ({"method": "lime"}, "Unknown method 'lime'; valid choices: lafa, random, simple_grad"),
+        ({"kernel": "gauss"}, "Unknown kernel 'gauss'; valid choices: rbf, laplacian, cubic, cosine, l2, indicator"),
+        ({"target": "happy"}, "Unknown target 'happy'; valid labels: 'negative', 'positive'"),
+        ({"target": 5}, "Unknown target 5; valid class indexes: 0..1"),
+        ({"aggregation_strategy": "first"}, "Unknown aggregation_strategy 'first'; valid choices: word, none"),
+        ({"n_neighbours": 3}, r"Unknown argument\(s\) \['n_neighbours'\]; valid: method, target"),
+        ({"n_neighbors": 0}, "n_neighbors must be at least 1"),
+        ({"n_neighbors": 2.7}, "n_neighbors must be a whole number, got 2.7"),
+        ({"lam": float("nan")}, "lam must be a finite number, got nan"),
+        ({"lam": float("inf")}, "lam must be a finite number, got inf"),
+        ({"lam": -1}, r"lam must be in \[0, 10000\] with aggregation 'paper', got -1"),
+        ({"live_neighbors": "no"}, "live_neighbors must be True or False, got 'no'"),
+    ],
+)
 def test_bad_arguments(explainer, kwargs, pattern):
     with pytest.raises(ValueError, match=pattern):
         explainer("good film", **kwargs)
@@ -228,14 +254,17 @@ def test_numpy_targets_and_bad_lists(explainer):
         explainer(["good film", None, "bad film"])
 
 
-@pytest.mark.parametrize("field,value,pattern", [
-    ("layer", "2", "layer must be a whole number, got '2'"),
-    ("lam", "x", "lam must be a number, got 'x'"),
-    ("samples", 2.5, "samples must be a whole number, got 2.5"),
-    ("kernel_params", [], "kernel_params must be a mapping"),
-    ("same_label", "no", "same_label must be true or false, got 'no'"),
-    ("eps", -1, r"eps must be in \(0, inf\], got -1"),
-])
+@pytest.mark.parametrize(
+    "field,value,pattern",
+    [
+        ("layer", "2", "layer must be a whole number, got '2'"),
+        ("lam", "x", "lam must be a number, got 'x'"),
+        ("samples", 2.5, "samples must be a whole number, got 2.5"),
+        ("kernel_params", [], "kernel_params must be a mapping"),
+        ("same_label", "no", "same_label must be true or false, got 'no'"),
+        ("eps", -1, r"eps must be in \(0, inf\], got -1"),
+    ],
+)
 def test_saved_config_values_are_checked_on_load(tmp_path, field, value, pattern):
     import json
 
@@ -278,8 +307,15 @@ def test_normalized_lafa_equals_its_pieces(model, tokenizer, index):
     enc = tokenizer(text, return_tensors="pt")
     adapter = ModelAdapter(model)
     target = model.config.label2id[r["target"]]
-    base = attribute(adapter, "smooth_grad", enc["input_ids"], enc["attention_mask"], torch.tensor([target]),
-                     enc["token_type_ids"], MethodParams.from_config(config))[0][1:-1]
+    base = attribute(
+        adapter,
+        "smooth_grad",
+        enc["input_ids"],
+        enc["attention_mask"],
+        torch.tensor([target]),
+        enc["token_type_ids"],
+        MethodParams.from_config(config),
+    )[0][1:-1]
     ids = enc["input_ids"][0][1:-1]
     table = adapter.embedding.weight.detach()
     num, den = torch.zeros(len(ids)), torch.zeros(len(ids))

@@ -1,4 +1,5 @@
 """CasRel relation data: reading, entity spans, gold words."""
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,16 @@ from lafa_pipeline.paper.relation_data import entity_spans, gold_words, read_cas
 
 def test_read_casrel(tmp_path):
     (tmp_path / "rel2id.json").write_text(json.dumps([{"0": "ground", "1": "league"}, {"ground": 0, "league": 1}]))
-    (tmp_path / "t.json").write_text(json.dumps([
-        {"text": "A.C. Cesena , in the Serie B League , is located in Cesena .",
-         "triple_list": [["A.C. Cesena", "ground", "Cesena"], ["A.C. Cesena", "league", "Serie B"]]}]))
+    (tmp_path / "t.json").write_text(
+        json.dumps(
+            [
+                {
+                    "text": "A.C. Cesena , in the Serie B League , is located in Cesena .",
+                    "triple_list": [["A.C. Cesena", "ground", "Cesena"], ["A.C. Cesena", "league", "Serie B"]],
+                }
+            ]
+        )
+    )
     examples, names = read_casrel(tmp_path / "t.json", tmp_path / "rel2id.json")
     assert names == ["ground", "league"] and examples[0].label_ids == [0, 1]
     text = examples[0].text

@@ -4,12 +4,14 @@ The folders under tests/data were written by ``python -m tests.make_release_repo
 release (a tiny random model, its index, its settings and remote code); a change that alters
 their scores, or stops reading their files, fails here.
 """
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import pytest
+
 from lafa_pipeline import load_explainer
 
 from .compare import assert_same_results

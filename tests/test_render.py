@@ -1,4 +1,5 @@
 """Issue 13 (part): one renderer for the terminal, HTML pages, notebooks and figures."""
+
 from __future__ import annotations
 
 import re
@@ -33,12 +34,12 @@ def test_html_shades_every_word_by_its_scaled_score(explainer):
     top = max(t["score"] for t in result["tokens"])
     alphas = [float(a) for a in re.findall(r"rgba\(220, 38, 38, ([0-9.]+)\)", markup)]
     expected = [round(t["score"] / top, 4) for t in result["tokens"]]
-    assert alphas[:len(expected)] == pytest.approx(expected, abs=1e-3)  # LAFA's row first, then the base's
+    assert alphas[: len(expected)] == pytest.approx(expected, abs=1e-3)  # LAFA's row first, then the base's
     assert "neighbors</summary>" in markup
     # Then each neighbor shown, shaded by its own cached base-method scores for the explained class.
     shown = result["neighbors"][:5]
     assert shown and all(n["tokens"] for n in shown)
-    neighbor_alphas = alphas[2 * len(expected):]
+    neighbor_alphas = alphas[2 * len(expected) :]
     assert len(neighbor_alphas) == sum(len(n["tokens"]) for n in shown)
     pos = 0
     for n in shown:
@@ -47,8 +48,9 @@ def test_html_shades_every_word_by_its_scaled_score(explainer):
         words = ~explainer.index.special_mask(n["index"])
         assert sum(t["score"] for t in n["tokens"]) == pytest.approx(float(cached[words].sum()), rel=1e-5)
         top_n = max(t["score"] for t in n["tokens"])
-        assert neighbor_alphas[pos:pos + len(n["tokens"])] == pytest.approx(
-            [round(t["score"] / top_n, 4) for t in n["tokens"]], abs=1e-3)
+        assert neighbor_alphas[pos : pos + len(n["tokens"])] == pytest.approx(
+            [round(t["score"] / top_n, 4) for t in n["tokens"]], abs=1e-3
+        )
         pos += len(n["tokens"])
     assert show(result, text) is None or "lafa-explanation" in show(result, text)  # displayed, or returned
     doc = page([result], [text])
@@ -64,8 +66,23 @@ def test_figure_and_cli_outputs(explainer, tmp_path, capsys):
 
     repo = tmp_path / "repo"
     explainer.save_pretrained(repo)
-    assert cli.main(["explain", "--model", str(repo), "--color", "never", "--html", str(tmp_path / "x.html"),
-                     "--figure", str(tmp_path / "x.png"), text]) == 0
+    assert (
+        cli.main(
+            [
+                "explain",
+                "--model",
+                str(repo),
+                "--color",
+                "never",
+                "--html",
+                str(tmp_path / "x.html"),
+                "--figure",
+                str(tmp_path / "x.png"),
+                text,
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "x.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "x.html").read_text().count('class="lafa-explanation"') == 1
 
@@ -93,7 +110,9 @@ def test_explaining_a_file_resumes_and_matches_the_pipeline(explainer, tmp_path,
     repo, data = tmp_path / "repo", tmp_path / "d.csv"
     explainer.save_pretrained(repo)
     data.write_text("text\n" + "\n".join(t for t in TEXTS if "," not in t) + "\n")
-    assert cli.main(["explain", "--model", str(repo), "--data", str(data), "--output", str(tmp_path / "e.parquet")]) == 0
+    assert (
+        cli.main(["explain", "--model", str(repo), "--data", str(data), "--output", str(tmp_path / "e.parquet")]) == 0
+    )
     from datasets import Dataset
 
     assert Dataset.from_parquet(str(tmp_path / "e.parquet")).num_rows == 14
@@ -110,15 +129,22 @@ def test_html_page_in_headless_chromium(explainer, tmp_path):
     (tmp_path / "page.html").write_text(page([result], [text]))
     top = max(t["score"] for t in result["tokens"])
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu", "--no-first-run"]
+        )
         tab = browser.new_page(viewport={"width": 1000, "height": 400})
         tab.goto((tmp_path / "page.html").as_uri())
-        drawn = tab.eval_on_selector_all(".lafa-explanation > div span[title]", """spans => spans.map(s =>
-            [s.innerText, getComputedStyle(s).backgroundColor])""")
+        drawn = tab.eval_on_selector_all(
+            ".lafa-explanation > div span[title]",
+            """spans => spans.map(s =>
+            [s.innerText, getComputedStyle(s).backgroundColor])""",
+        )
         tab.click(".lafa-explanation summary")  # open the neighbors: each is shaded by its own scores
-        shaded_neighbors = tab.eval_on_selector_all(".lafa-explanation details span[title]", """spans => spans.map(s =>
-            [s.innerText, getComputedStyle(s).backgroundColor])""")
+        shaded_neighbors = tab.eval_on_selector_all(
+            ".lafa-explanation details span[title]",
+            """spans => spans.map(s =>
+            [s.innerText, getComputedStyle(s).backgroundColor])""",
+        )
         OUTPUT.mkdir(exist_ok=True)
         tab.screenshot(path=str(OUTPUT / "render_page.png"))
         browser.close()

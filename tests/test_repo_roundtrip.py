@@ -1,4 +1,5 @@
 """save_pretrained / push_to_hub round trips: a local folder, an offline Hub cache, a local Hub stand-in."""
+
 from __future__ import annotations
 
 import json
@@ -35,14 +36,29 @@ def saved(explainer, tmp_path_factory):
 def test_saved_folder_holds_everything(saved):
     names = set(os.listdir(saved))
     assert set(INDEX_FILES) <= names
-    assert {"config.json", "model.safetensors", "tokenizer.json", "README.md", "feature_attribution.py",
-            "lafa.py", "index.py", "base_methods.py"} <= names
+    assert {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "README.md",
+        "feature_attribution.py",
+        "lafa.py",
+        "index.py",
+        "base_methods.py",
+    } <= names
     config = json.loads((saved / "config.json").read_text())
     assert config["custom_pipelines"]["feature-attribution"]["impl"] == "feature_attribution.FeatureAttributionPipeline"
     card = (saved / "README.md").read_text()
     lafa_config = json.loads((saved / "lafa_config.json").read_text())
-    for fact in ("tiny test texts", "| kernel | indicator", "| lambda | 0.5", f"eps = {lafa_config['eps']:.4f}",
-                 "encoder layer (neighbor search) | 1", "smooth_grad", "## Limitations"):
+    for fact in (
+        "tiny test texts",
+        "| kernel | indicator",
+        "| lambda | 0.5",
+        f"eps = {lafa_config['eps']:.4f}",
+        "encoder layer (neighbor search) | 1",
+        "smooth_grad",
+        "## Limitations",
+    ):
         assert fact in card
     assert "{" + "layer}" not in card
     front = card.split("---")[1]
@@ -64,16 +80,28 @@ def test_remote_code_is_required(saved):
 
 def run_worker(mode: str, workdir: Path, env: dict) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([sys.executable, "-m", "tests.hub_worker", mode, str(workdir)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.hub_worker", mode, str(workdir)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def hub_env(tmp_path: Path, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-    env.update(HF_HOME=str(tmp_path / "hf_home"), HF_TOKEN="hf_test_token", PYTHONPATH=str(ROOT),
-               HF_HUB_DISABLE_TELEMETRY="1", TOKENIZERS_PARALLELISM="false", **extra)
+    env.update(
+        HF_HOME=str(tmp_path / "hf_home"),
+        HF_TOKEN="hf_test_token",
+        PYTHONPATH=str(ROOT),
+        HF_HUB_DISABLE_TELEMETRY="1",
+        TOKENIZERS_PARALLELISM="false",
+        **extra,
+    )
     return env
 
 

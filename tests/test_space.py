@@ -1,4 +1,5 @@
 """The Gradio app: API calls through gradio_client, 20 concurrent requests, and a real browser."""
+
 from __future__ import annotations
 
 import os
@@ -69,11 +70,14 @@ def test_api_explains_text_pairs(client, pipe):
     assert {t["segment"] for t in result["tokens"]} == {0, 1}
 
 
-@pytest.mark.parametrize("method,kernel,lam,n,target", [
-    ("lafa", "indicator", 0.5, 4, PREDICTED),
-    ("lafa", "rbf", 1.5, 2, "negative"),
-    ("integrated_grad", "indicator", 0.5, 4, "positive"),
-])
+@pytest.mark.parametrize(
+    "method,kernel,lam,n,target",
+    [
+        ("lafa", "indicator", 0.5, 4, PREDICTED),
+        ("lafa", "rbf", 1.5, 2, "negative"),
+        ("integrated_grad", "indicator", 0.5, 4, "positive"),
+    ],
+)
 def test_api_scores_equal_the_pipeline(client, pipe, method, kernel, lam, n, target):
     text = "the acting was good , the plot was awful"
     scores, base, prediction, neighbors, result, download, status = call(client, text, method, kernel, lam, n, target)
@@ -83,32 +87,46 @@ def test_api_scores_equal_the_pipeline(client, pipe, method, kernel, lam, n, tar
     expected = pipe(text, **kwargs)
     assert_same_results(result, expected)
     spans = [(s["token"], s["class_or_confidence"]) for s in scores]
-    assert spans == [(t, pytest.approx(c, abs=1e-4) if c is not None else None) for t, c in highlight(text, expected["tokens"])]
+    assert spans == [
+        (t, pytest.approx(c, abs=1e-4) if c is not None else None) for t, c in highlight(text, expected["tokens"])
+    ]
     assert max(c for _, c in spans if c is not None) == 1.0
-    assert_same_results([s["class_or_confidence"] for s in base if s["class_or_confidence"] is not None],
-                        [c for _, c in highlight(text, pipe(text, **{**kwargs, "method": expected["base_method"]})["tokens"])
-                         if c is not None], rel=1e-3)
+    assert_same_results(
+        [s["class_or_confidence"] for s in base if s["class_or_confidence"] is not None],
+        [
+            c
+            for _, c in highlight(text, pipe(text, **{**kwargs, "method": expected["base_method"]})["tokens"])
+            if c is not None
+        ],
+        rel=1e-3,
+    )
     assert expected["label"] in prediction and f"{expected['score']:.1%}" in prediction
     assert re.search(r"Explained in \d+ ms", status)
     assert (neighbors.count("<tr>") - 1 == len(expected["neighbors"])) if method == "lafa" else "LAFA only" in neighbors
     assert_same_results(__import__("json").loads(Path(download).read_text())["result"], expected)
 
 
-@pytest.mark.parametrize("text,message", [
-    ("", "Cannot explain this input:** Input text is empty"),
-    ("   \n ", "Cannot explain this input:** Input text is empty"),
-    (" ".join(["good film"] * 40), "only its first part is explained"),
-    ("这部电影非常好看", "not in Latin script"),
-    ("Фильм очень хороший", "unknown to this model's vocabulary"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("", "Cannot explain this input:** Input text is empty"),
+        ("   \n ", "Cannot explain this input:** Input text is empty"),
+        (" ".join(["good film"] * 40), "only its first part is explained"),
+        ("这部电影非常好看", "not in Latin script"),
+        ("Фильм очень хороший", "unknown to this model's vocabulary"),
+    ],
+)
 def test_bad_input_gets_a_message(client, text, message):
     outputs = call(client, text)
     assert message in outputs[-1]
 
 
 def test_twenty_concurrent_requests(client, pipe, capsys):
-    texts = [f"{a} {b}" for a in ("good", "awful", "slow", "brilliant", "boring") for b in
-             ("film", "acting", "music", "story")]
+    texts = [
+        f"{a} {b}"
+        for a in ("good", "awful", "slow", "brilliant", "boring")
+        for b in ("film", "acting", "music", "story")
+    ]
     expected = [pipe(t) for t in texts]
     start = time.perf_counter()
     with ThreadPoolExecutor(20) as pool:
@@ -117,8 +135,10 @@ def test_twenty_concurrent_requests(client, pipe, capsys):
     for got, want in zip(results, expected):
         assert_same_results(got, want)
     with capsys.disabled():
-        print(f"\n20 concurrent requests through the default queue: {elapsed:.2f} s "
-              f"({elapsed / 20 * 1000:.0f} ms per request)")
+        print(
+            f"\n20 concurrent requests through the default queue: {elapsed:.2f} s "
+            f"({elapsed / 20 * 1000:.0f} ms per request)"
+        )
 
 
 def browser_or_fail():
@@ -126,8 +146,11 @@ def browser_or_fail():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing; .ci/run installs Debian's chromium")
         pytest.skip(f"{CHROMIUM} is not installed")
-    return pytest.importorskip("playwright.sync_api") if not os.environ.get("CI") else __import__(
-        "playwright.sync_api", fromlist=["sync_playwright"])
+    return (
+        pytest.importorskip("playwright.sync_api")
+        if not os.environ.get("CI")
+        else __import__("playwright.sync_api", fromlist=["sync_playwright"])
+    )
 
 
 def highlighted(page) -> list[tuple[str, float]]:
@@ -146,17 +169,30 @@ def test_browser(url, pipe, tmp_path):
     expected = pipe(text)
     top = max(expected["tokens"], key=lambda t: t["score"])["token"]
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1280, "height": 1100})
         page.goto(url)
         page.wait_for_selector("#lafa-scores .token.highlighted")  # the example explained on load
         page.fill("#lafa-text textarea", text)
         page.click("#lafa-explain")
-        page.wait_for_function("""(n) => {
+        page.wait_for_function(
+            """(n) => {
             const spans = [...document.querySelectorAll('#lafa-scores .token.highlighted')];
-            return spans.map(s => s.innerText.trim()).join(' ') === n; }""", arg=" ".join(text.split()))
+            return spans.map(s => s.innerText.trim()).join(' ') === n; }""",
+            arg=" ".join(text.split()),
+        )
         words = highlighted(page)
         assert len(words) == len(expected["tokens"]) == len(text.split())
         assert max(words, key=lambda w: w[1])[0] == top

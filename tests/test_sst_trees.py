@@ -1,4 +1,5 @@
 """SST tree parsing and the mapping of model tokens to tree words."""
+
 from __future__ import annotations
 
 import pytest
@@ -28,8 +29,9 @@ def test_escapes_and_errors(tmp_path):
 
 def test_token_scores_summed_per_tree_word(model, tokenizer):
     tree = parse_tree("(1 (2 (2 the) (2 actors)) (0 (2 was) (0 (0 boring) (2 !))))")
-    explainer = pipeline("feature-attribution", model=model, tokenizer=tokenizer,
-                         lafa_config=LafaConfig(base_method="simple_grad"))
+    explainer = pipeline(
+        "feature-attribution", model=model, tokenizer=tokenizer, lafa_config=LafaConfig(base_method="simple_grad")
+    )
     tokens = explainer(tree.text, aggregation_strategy="none")["tokens"]  # "actors" -> actor ##s
     words = explainer(tree.text)["tokens"]
     per_word = scores_per_word(tree.spans, tokens)

@@ -1,4 +1,5 @@
 """The package's shape: the remote-code core is flat and closed; registries are the one place a name lives."""
+
 from __future__ import annotations
 
 import ast
@@ -14,9 +15,23 @@ from lafa_pipeline.kernels import KERNEL_REGISTRY
 from lafa_pipeline.lafa import FUSED_METHODS, REFERENCE_METHODS
 
 PACKAGE = Path(lafa_pipeline.__file__).parent
-CORE = {"feature_attribution.py", "lafa.py", "base_methods.py", "kernels.py", "aggregation.py", "index.py",
-        "index_types.py", "config.py", "model_adapter.py", "text_inputs.py", "words.py", "files.py",
-        "registry.py", "results.py"}
+CORE = {
+    "feature_attribution.py",
+    "card.py",
+    "lafa.py",
+    "base_methods.py",
+    "kernels.py",
+    "aggregation.py",
+    "index.py",
+    "index_types.py",
+    "config.py",
+    "model_adapter.py",
+    "text_inputs.py",
+    "words.py",
+    "files.py",
+    "registry.py",
+    "results.py",
+}
 ROLE_PACKAGES = {"build", "apps", "paper", "faithfulness"}
 
 
@@ -100,6 +115,7 @@ def test_saved_requirements_cover_what_the_core_imports():
 def _declared() -> dict[str, str]:
     """pyproject.toml's requirement strings by distribution name: dependencies and every extra."""
     import re
+
     import tomllib
 
     project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]
@@ -123,7 +139,9 @@ def test_space_requirements_state_pyprojects_bounds():
     assert pinned
     for requirement in pinned:
         name = requirement.split(">=")[0].lower().replace("_", "-")
-        assert declared.get(name) == requirement, f"space: {requirement} differs from pyproject.toml's {declared.get(name)}"
+        assert declared.get(name) == requirement, (
+            f"space: {requirement} differs from pyproject.toml's {declared.get(name)}"
+        )
 
 
 def test_min_constraints_pin_every_lower_bound_but_torch():

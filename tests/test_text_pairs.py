@@ -1,5 +1,6 @@
 """Issue 11: text pairs (NLI premise + hypothesis) as the text-classification pipeline takes them, in the
 pipeline, index builds (pairs as references, with their segment ids), rendering and the CLI."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,9 @@ QUERY = {"text": "the acting was good", "text_pair": "boring movie , slow plot"}
 
 @pytest.fixture(scope="module")
 def pair_index(model, tokenizer):
-    return LafaIndex.build(model, tokenizer, PAIRS, labels=PAIR_LABELS, config=INDEX_CONFIG.replace(n_neighbors=3),
-                           show_progress=False)
+    return LafaIndex.build(
+        model, tokenizer, PAIRS, labels=PAIR_LABELS, config=INDEX_CONFIG.replace(n_neighbors=3), show_progress=False
+    )
 
 
 def scores(result):
@@ -37,16 +39,25 @@ def test_a_pair_is_explained_word_by_word_in_each_text(model, tokenizer):
     result = explainer(QUERY, method="simple_grad")
     assert explainer(QUERY["text"], text_pair=QUERY["text_pair"], method="simple_grad") == result
     parts = [QUERY["text"], QUERY["text_pair"]]
-    assert [(t["segment"], parts[t["segment"]][t["start"]:t["end"]]) for t in result["tokens"]] == \
-        [(0, w) for w in parts[0].split()] + [(1, w) for w in parts[1].split()]
+    assert [(t["segment"], parts[t["segment"]][t["start"] : t["end"]]) for t in result["tokens"]] == [
+        (0, w) for w in parts[0].split()
+    ] + [(1, w) for w in parts[1].split()]
     # Second-segment tokens carry token type 1: the scores are those of the model fed the pair.
     enc = tokenizer(*parts, return_tensors="pt")
     assert enc["token_type_ids"].sum() > 0
-    expected = attribute(ModelAdapter(model), "simple_grad", enc["input_ids"], enc["attention_mask"],
-                         torch.tensor([model.config.label2id[result["target"]]]), enc["token_type_ids"],
-                         MethodParams())[0]
-    real = ~torch.tensor(tokenizer.get_special_tokens_mask(enc["input_ids"][0].tolist(), already_has_special_tokens=True),
-                         dtype=torch.bool)
+    expected = attribute(
+        ModelAdapter(model),
+        "simple_grad",
+        enc["input_ids"],
+        enc["attention_mask"],
+        torch.tensor([model.config.label2id[result["target"]]]),
+        enc["token_type_ids"],
+        MethodParams(),
+    )[0]
+    real = ~torch.tensor(
+        tokenizer.get_special_tokens_mask(enc["input_ids"][0].tolist(), already_has_special_tokens=True),
+        dtype=torch.bool,
+    )
     assert scores(result) == pytest.approx(expected[real].tolist(), rel=1e-5)
     batched = explainer([QUERY, PAIRS[1], "good film"], method="simple_grad", batch_size=3)
     assert scores(batched[0]) == pytest.approx(scores(result), rel=1e-4)
@@ -58,15 +69,22 @@ def test_pair_references_keep_their_segments(model, tokenizer, pair_index, tmp_p
     ref = 2
     enc = tokenizer(PAIRS[ref]["text"], PAIRS[ref]["text_pair"], return_tensors="pt")
     assert pair_index.token_types(ref).tolist() == enc["token_type_ids"][0].tolist()
-    expected = attribute(ModelAdapter(model), "smooth_grad", enc["input_ids"], enc["attention_mask"],
-                         torch.tensor([PAIR_LABELS[ref]]), enc["token_type_ids"],
-                         MethodParams.from_config(pair_index.config))[0].numpy()
+    expected = attribute(
+        ModelAdapter(model),
+        "smooth_grad",
+        enc["input_ids"],
+        enc["attention_mask"],
+        torch.tensor([PAIR_LABELS[ref]]),
+        enc["token_type_ids"],
+        MethodParams.from_config(pair_index.config),
+    )[0].numpy()
     np.testing.assert_allclose(pair_index.cached_scores(ref, PAIR_LABELS[ref]), expected, rtol=1e-4, atol=1e-7)
     explainer = pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=pair_index)
     cached, live = explainer(QUERY), explainer(QUERY, live_neighbors=True)
     assert scores(live) == pytest.approx(scores(cached), rel=1e-3) and cached["neighbors"]
-    assert all(isinstance(n["text"], dict) and {t["segment"] for t in n["tokens"]} == {0, 1}
-               for n in cached["neighbors"])
+    assert all(
+        isinstance(n["text"], dict) and {t["segment"] for t in n["tokens"]} == {0, 1} for n in cached["neighbors"]
+    )
     explainer.save_pretrained(tmp_path / "repo")
     reloaded = pipeline("feature-attribution", model=str(tmp_path / "repo"), trust_remote_code=True)
     assert scores(reloaded(QUERY)) == pytest.approx(scores(cached), rel=1e-5)
@@ -93,18 +111,61 @@ def test_cli_reads_two_text_columns(model, tokenizer, tmp_path, capsys):
     folder = tmp_path / "model"
     pipeline("feature-attribution", model=model, tokenizer=tokenizer).save_pretrained(folder)
     data = tmp_path / "pairs.jsonl"
-    data.write_text("".join(json.dumps({"premise": p["text"], "hypothesis": p["text_pair"], "label": lab}) + "\n"
-                            for p, lab in zip(PAIRS, PAIR_LABELS)))
+    data.write_text(
+        "".join(
+            json.dumps({"premise": p["text"], "hypothesis": p["text_pair"], "label": lab}) + "\n"
+            for p, lab in zip(PAIRS, PAIR_LABELS)
+        )
+    )
     repo = tmp_path / "repo"
-    assert main(["build", "--model", str(folder), "--data", str(data), "--text-column", "premise",
-                 "--text-pair-column", "hypothesis", "--label-column", "label", "--output", str(repo),
-                 "--base-method", "simple_grad", "--layer", "1"]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "--model",
+                str(folder),
+                "--data",
+                str(data),
+                "--text-column",
+                "premise",
+                "--text-pair-column",
+                "hypothesis",
+                "--label-column",
+                "label",
+                "--output",
+                str(repo),
+                "--base-method",
+                "simple_grad",
+                "--layer",
+                "1",
+            ]
+        )
+        == 0
+    )
     out = tmp_path / "explained.jsonl"
-    assert main(["explain", "--model", str(repo), "--data", str(data), "--text-column", "premise",
-                 "--text-pair-column", "hypothesis", "--output", str(out)]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                "--model",
+                str(repo),
+                "--data",
+                str(data),
+                "--text-column",
+                "premise",
+                "--text-pair-column",
+                "hypothesis",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == len(PAIRS) and {t["segment"] for t in rows[0]["tokens"]} == {0, 1}
     capsys.readouterr()
-    assert main(["explain", "--model", str(repo), "--color", "never", "--text-pair", QUERY["text_pair"],
-                 QUERY["text"]]) == 0
+    assert (
+        main(["explain", "--model", str(repo), "--color", "never", "--text-pair", QUERY["text_pair"], QUERY["text"]])
+        == 0
+    )
     assert PAIR_SEPARATOR.strip() in capsys.readouterr().out

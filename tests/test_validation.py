@@ -1,4 +1,5 @@
 """Issue 12: every value is checked where it enters — a clear error naming it, or finite non-negative scores."""
+
 from __future__ import annotations
 
 import math
@@ -11,10 +12,28 @@ from transformers import pipeline
 from lafa_pipeline import LafaConfig
 from lafa_pipeline.apps import cli
 
-ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-5, 100), st.floats(allow_nan=True, allow_infinity=True),
-                      st.text(max_size=4), st.lists(st.integers(), max_size=2))
-NUMERIC_FIELDS = ("layer", "n_neighbors", "quantile", "eps", "lam", "samples", "sigma", "steps",
-                  "internal_batch_size", "pair_samples", "seed", "same_label")
+ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 100),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=4),
+    st.lists(st.integers(), max_size=2),
+)
+NUMERIC_FIELDS = (
+    "layer",
+    "n_neighbors",
+    "quantile",
+    "eps",
+    "lam",
+    "samples",
+    "sigma",
+    "steps",
+    "internal_batch_size",
+    "pair_samples",
+    "seed",
+    "same_label",
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -40,8 +59,11 @@ def explainer(model, tokenizer, index):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(lam=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 3)),
-       n=st.one_of(st.integers(-2, 30), st.floats(0, 5)), kernel=st.sampled_from(["cubic", "cosine", "indicator", "rbf"]))
+@given(
+    lam=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 3)),
+    n=st.one_of(st.integers(-2, 30), st.floats(0, 5)),
+    kernel=st.sampled_from(["cubic", "cosine", "indicator", "rbf"]),
+)
 def test_call_arguments_give_an_error_or_finite_non_negative_scores(explainer, lam, n, kernel):
     try:
         result = explainer("the acting was good", lam=lam, n_neighbors=n, kernel=kernel)
@@ -52,13 +74,16 @@ def test_call_arguments_give_an_error_or_finite_non_negative_scores(explainer, l
     assert all(math.isfinite(s) and s >= 0 for s in scores)
 
 
-@pytest.mark.parametrize("content,pattern", [
-    (None, "does not exist"),
-    ("", "is empty"),
-    ("text,label\n", "has no rows"),
-    ("text,label\ngood film,1\n ,0\n", "row 2: the 'text' cell is blank"),
-    ("words,label\ngood film,1\n", "Column 'text' not in"),
-])
+@pytest.mark.parametrize(
+    "content,pattern",
+    [
+        (None, "does not exist"),
+        ("", "is empty"),
+        ("text,label\n", "has no rows"),
+        ("text,label\ngood film,1\n ,0\n", "row 2: the 'text' cell is blank"),
+        ("words,label\ngood film,1\n", "Column 'text' not in"),
+    ],
+)
 def test_cli_user_errors_are_one_line(tmp_path, capsys, content, pattern):
     data = tmp_path / "data.csv"
     if content is not None:
@@ -78,5 +103,10 @@ def test_cli_missing_model_folder_is_one_line(capsys):
 def test_mixed_label_columns_are_read_as_meant(model, tokenizer):
     from lafa_pipeline.index import _label_ids
 
-    assert [_label_ids(x, model.config) for x in ("1", "negative", 0, "positive", ["0", "positive"])] == \
-        [[1], [0], [0], [1], [0, 1]]
+    assert [_label_ids(x, model.config) for x in ("1", "negative", 0, "positive", ["0", "positive"])] == [
+        [1],
+        [0],
+        [0],
+        [1],
+        [0, 1],
+    ]

@@ -2,6 +2,7 @@
 
 Shared by the tests and by the subprocess workers of the Hub round-trip tests; nothing is downloaded.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,17 +12,42 @@ from transformers import BertConfig, BertForSequenceClassification, BertTokenize
 
 from lafa_pipeline import LafaConfig
 
-WORDS = ("good bad film movie great awful plot acting a the is was , . ! not very boring fun story "
-         "actor director music scene ending loved hated slow brilliant dull").split()
+WORDS = (
+    "good bad film movie great awful plot acting a the is was , . ! not very boring fun story "
+    "actor director music scene ending loved hated slow brilliant dull"
+).split()
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + ["##s", "##ly", "##ing"]
-TEXTS = ["good film", "bad film", "great movie !", "awful plot .", "the acting was good", "the plot is bad",
-         "a great film", "awful acting", "loved the music", "hated the ending", "brilliant story , fun scene",
-         "slow and dull", "the director was brilliant", "boring movie", "very good acting", "not good , boring"]
+TEXTS = [
+    "good film",
+    "bad film",
+    "great movie !",
+    "awful plot .",
+    "the acting was good",
+    "the plot is bad",
+    "a great film",
+    "awful acting",
+    "loved the music",
+    "hated the ending",
+    "brilliant story , fun scene",
+    "slow and dull",
+    "the director was brilliant",
+    "boring movie",
+    "very good acting",
+    "not good , boring",
+]
 LABELS = [1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0]
 
 
-INDEX_CONFIG = LafaConfig(layer=1, n_neighbors=4, quantile=0.8, samples=6, base_method="smooth_grad",
-                          kernel="indicator", lam=0.5, aggregation="paper")
+INDEX_CONFIG = LafaConfig(
+    layer=1,
+    n_neighbors=4,
+    quantile=0.8,
+    samples=6,
+    base_method="smooth_grad",
+    kernel="indicator",
+    lam=0.5,
+    aggregation="paper",
+)
 
 
 def make_tokenizer(folder: Path) -> BertTokenizerFast:
@@ -32,12 +58,25 @@ def make_tokenizer(folder: Path) -> BertTokenizerFast:
 
 def tiny_model(num_labels=2, problem_type=None, seed=0, **extra):
     torch.manual_seed(seed)
-    id2label = {0: "value"} if num_labels == 1 else {
-        i: name for i, name in enumerate(["negative", "positive", "neutral", "other"][:num_labels])}
+    id2label = (
+        {0: "value"}
+        if num_labels == 1
+        else {i: name for i, name in enumerate(["negative", "positive", "neutral", "other"][:num_labels])}
+    )
     config = BertConfig(
-        vocab_size=len(VOCAB), hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
-        max_position_embeddings=64, initializer_range=0.3, num_labels=num_labels, problem_type=problem_type,
-        id2label=id2label, label2id={v: k for k, v in id2label.items()}, hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0, **extra,
+        vocab_size=len(VOCAB),
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        initializer_range=0.3,
+        num_labels=num_labels,
+        problem_type=problem_type,
+        id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        **extra,
     )
     return BertForSequenceClassification(config).eval()

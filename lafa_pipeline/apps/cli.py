@@ -12,6 +12,7 @@
     lafa tune --data texts.csv --model my-lafa-repo             # choose LAFA's settings on your texts
     lafa evaluate --data-dir ../shared/data --output evaluation  # reproduce the paper's experiments
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,23 +20,35 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import cast
 
-from .render import to_terminal
 from ..aggregation import AGGREGATION_REGISTRY
-from ..config import (INDEX_TYPES, INDEXABLE_BASE_METHODS, KERNELS, METHODS, NEIGHBOR_WEIGHTINGS, POOLINGS, SAMPLINGS,
-                      LafaConfig)
+from ..config import (
+    INDEX_TYPES,
+    INDEXABLE_BASE_METHODS,
+    KERNELS,
+    METHODS,
+    NEIGHBOR_WEIGHTINGS,
+    POOLINGS,
+    SAMPLINGS,
+    LafaConfig,
+)
+from ..results import Explanation
+from .render import to_terminal
+
 
 def _lam_ranges() -> str:
     """lambda's range under each aggregation, from their registry entries."""
-    return ", ".join(f"{name} [{entry.lam_range[0]:g}, {entry.lam_range[1]:g}]"
-                     for name, entry in AGGREGATION_REGISTRY.items())
+    return ", ".join(
+        f"{name} [{entry.lam_range[0]:g}, {entry.lam_range[1]:g}]" for name, entry in AGGREGATION_REGISTRY.items()
+    )
 
 
 class CliError(ValueError):
     """A user error: printed as one line ``lafa: error: ...``, exit code 2."""
 
 
-def format_result(result: dict, text: str, color: bool) -> str:
+def format_result(result: Explanation, text: str, color: bool) -> str:
     lines = []
     if result["label"] is None:
         lines.append(f"prediction: {result['score']:.4g}")
@@ -93,8 +106,14 @@ def load_columns(source: str, columns: Sequence[str], split: str, limit: int | N
     return out
 
 
-def load_texts(source: str, text_column: str, label_column: str | None, split: str, limit: int | None,
-               text_pair_column: str | None = None):
+def load_texts(
+    source: str,
+    text_column: str,
+    label_column: str | None,
+    split: str,
+    limit: int | None,
+    text_pair_column: str | None = None,
+):
     """Texts (and labels) from a .txt file (one per line), CSV/TSV/JSON/JSONL file, or a datasets id;
     with ``text_pair_column``, text pairs ``{"text", "text_pair"}`` (NLI premise and hypothesis)."""
     columns = [text_column] + [c for c in (text_pair_column, label_column) if c]
@@ -117,10 +136,19 @@ def cmd_explain(args: argparse.Namespace) -> int:
         texts = [{"text": texts[0], "text_pair": args.text_pair}]
     from .. import load_explainer
 
-    kwargs = {k: v for k, v in {"method": args.method, "kernel": args.kernel, "lam": args.lam,
-                                "n_neighbors": args.n_neighbors, "target": _target(args.target),
-                                "live_neighbors": args.live or None,
-                                "aggregation_strategy": "none" if args.tokens else None}.items() if v is not None}
+    kwargs = {
+        k: v
+        for k, v in {
+            "method": args.method,
+            "kernel": args.kernel,
+            "lam": args.lam,
+            "n_neighbors": args.n_neighbors,
+            "target": _target(args.target),
+            "live_neighbors": args.live or None,
+            "aggregation_strategy": "none" if args.tokens else None,
+        }.items()
+        if v is not None
+    }
     if args.data:
         from .explain_data import explain_to_file
 
@@ -131,14 +159,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print(f"Explained {count} texts ({len(data) - count} were already in {args.output}): {args.output}")
         return 0
     explainer = load_explainer(args.model, args.index)
-    results = [explainer(t, **kwargs) for t in texts]
+    # One text per call: the pipeline returns one Explanation, not a list.
+    results = [cast(Explanation, explainer(t, **kwargs)) for t in texts]
     _keep_new_scores(explainer)
     if args.html or args.figure:
         from ..files import atomic_write_text
         from .render import figure, page
 
         base = {**kwargs, "method": results[0]["base_method"]} if results[0]["method"] == "lafa" else None
-        compare = [explainer(t, **base) for t in texts] if base else None
+        compare = [cast(Explanation, explainer(t, **base)) for t in texts] if base else None
         if args.html:
             atomic_write_text(args.html, page(results, texts, compare=compare))
             print(f"HTML: {args.html}", file=sys.stderr)
@@ -175,13 +204,25 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     from .. import TASK, LafaIndex
 
-    texts, labels = load_texts(args.data, args.text_column, args.label_column, args.split, args.limit,
-                               args.text_pair_column)
-    config = LafaConfig(layer=args.layer, pooling=args.pooling, n_neighbors=args.n_neighbors,
-                        quantile=args.quantile, same_label=not args.any_label, kernel=args.kernel, lam=args.lam,
-                        aggregation=args.aggregation, neighbor_weighting=args.neighbor_weighting,
-                        base_method=args.base_method, samples=args.samples, steps=args.steps, sampling=args.sampling,
-                        index_type=args.index_type)
+    texts, labels = load_texts(
+        args.data, args.text_column, args.label_column, args.split, args.limit, args.text_pair_column
+    )
+    config = LafaConfig(
+        layer=args.layer,
+        pooling=args.pooling,
+        n_neighbors=args.n_neighbors,
+        quantile=args.quantile,
+        same_label=not args.any_label,
+        kernel=args.kernel,
+        lam=args.lam,
+        aggregation=args.aggregation,
+        neighbor_weighting=args.neighbor_weighting,
+        base_method=args.base_method,
+        samples=args.samples,
+        steps=args.steps,
+        sampling=args.sampling,
+        index_type=args.index_type,
+    )
     model = AutoModelForSequenceClassification.from_pretrained(args.model)
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     stored_dtype = next(model.parameters()).dtype
@@ -193,24 +234,45 @@ def cmd_build(args: argparse.Namespace) -> int:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under `accelerate launch`: one shard per process
         from ..build.sharding import build_distributed
 
-        index = build_distributed(model, tokenizer, texts, labels, config, args.shard_dir or os.path.join(
-            args.output, ".shards"), batch_size=args.batch_size, description=description, lazy=args.lazy)
+        index = build_distributed(
+            model,
+            tokenizer,
+            texts,
+            labels,
+            config,
+            args.shard_dir or os.path.join(args.output, ".shards"),
+            batch_size=args.batch_size,
+            description=description,
+            lazy=args.lazy,
+        )
         if index is None:  # not the main process: its shard is written, the main process saves
             return 0
         print(f"Merged the shards of {os.environ['WORLD_SIZE']} processes into one index")
     else:
         print(f"Building a LAFA index of {len(texts)} texts from {args.data} with {args.model}")
-        index = LafaIndex.build(model, tokenizer, texts, labels=labels, config=config, batch_size=args.batch_size,
-                                description=description, lazy=args.lazy)
+        index = LafaIndex.build(
+            model,
+            tokenizer,
+            texts,
+            labels=labels,
+            config=config,
+            batch_size=args.batch_size,
+            description=description,
+            lazy=args.lazy,
+        )
     if args.index_only:
         index.save_pretrained(args.output)
     else:  # the checkpoint keeps its stored dtype (the index's model fingerprint is taken in float32)
         model.to("cpu", stored_dtype)
-        pipeline(TASK, model=model, tokenizer=tokenizer, index=index, explain_dtype="model").save_pretrained(args.output)
+        pipe = pipeline(  # type: ignore[call-overload]  # transformers' overloads type its built-in tasks only
+            TASK, model=model, tokenizer=tokenizer, index=index, explain_dtype="model"
+        )
+        pipe.save_pretrained(args.output)
     print(f"Saved to {args.output} ({index})")
     if args.push_to_hub:
-        return cmd_push(argparse.Namespace(folder=args.output, repo_id=args.push_to_hub, private=args.private,
-                                           token=args.token))
+        return cmd_push(
+            argparse.Namespace(folder=args.output, repo_id=args.push_to_hub, private=args.private, token=args.token)
+        )
     return 0
 
 
@@ -277,8 +339,14 @@ def _evaluate_data(args: argparse.Namespace) -> int:
     data = load_columns(args.data, columns, args.split, args.limit)
     explainer = load_explainer(args.model)
     rationales = [_rationale(v) for v in data[args.rationale_column]] if args.rationale_column else None
-    report = evaluate_explainer(explainer, data[args.text_column], methods=args.methods, rationales=rationales,
-                                steps=args.steps, batch_size=args.batch_size)
+    report = evaluate_explainer(
+        explainer,
+        data[args.text_column],
+        methods=args.methods,
+        rationales=rationales,
+        steps=args.steps,
+        batch_size=args.batch_size,
+    )
     print(report.table())
     if explainer.index is not None and "lafa" in report.per_text:
         base = explainer.lafa_config.base_method
@@ -288,8 +356,10 @@ def _evaluate_data(args: argparse.Namespace) -> int:
         for other in dict.fromkeys([base, best]):
             if other in report.per_text:
                 c = report.compare("lafa", other)
-                print(f"lafa - {other} (insertion_minus_deletion): {c['mean_diff']:+.4f}, 95 % CI "
-                      f"[{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}], lafa better on {c['wins']:.0%} of {c['n']} texts")
+                print(
+                    f"lafa - {other} (insertion_minus_deletion): {c['mean_diff']:+.4f}, 95 % CI "
+                    f"[{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}], lafa better on {c['wins']:.0%} of {c['n']} texts"
+                )
     if args.json_output:
         from ..files import atomic_write_text
 
@@ -310,8 +380,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     explainer = load_explainer(args.model)
     parts = args.layers.split(",")
     layers = [int(x) for x in parts] if all(x.strip().isdigit() for x in parts) else args.layers  # else: an error
-    result = tune_explainer(explainer, texts, folds=args.folds, holdout=args.holdout, layers=layers, rounds=args.rounds,
-                            steps=args.steps)
+    result = tune_explainer(
+        explainer, texts, folds=args.folds, holdout=args.holdout, layers=layers, rounds=args.rounds, steps=args.steps
+    )
     print(result.summary())
     layer_changed = result.index is not explainer.index
     result.apply(explainer)
@@ -336,12 +407,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("explain", help="explain texts (the embedded default model unless --model is given)")
     p.add_argument("text", nargs="*", help="text(s) to explain; '-' reads one text from standard input")
-    p.add_argument("--data", help="explain a whole .txt/.csv/.tsv/.json/.jsonl file or datasets id instead, into "
-                                  "--output; an interrupted run resumes after the rows already written")
+    p.add_argument(
+        "--data",
+        help="explain a whole .txt/.csv/.tsv/.json/.jsonl file or datasets id instead, into "
+        "--output; an interrupted run resumes after the rows already written",
+    )
     p.add_argument("--output", help="with --data: explanations.jsonl or explanations.parquet, one row per text")
     p.add_argument("--text-column", default="text", help="with --data")
-    p.add_argument("--text-pair-column", help="with --data: a second text column; each row is explained as the pair "
-                                              "(text, text_pair), as NLI models take premise and hypothesis")
+    p.add_argument(
+        "--text-pair-column",
+        help="with --data: a second text column; each row is explained as the pair "
+        "(text, text_pair), as NLI models take premise and hypothesis",
+    )
     p.add_argument("--text-pair", help="explain the one text given with this second text, as a pair")
     p.add_argument("--split", default="train", help="with --data: dataset split, for a datasets id")
     p.add_argument("--limit", type=int, help="with --data: only the first N texts")
@@ -357,8 +434,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokens", action="store_true", help="report subword tokens instead of words")
     p.add_argument("--json", action="store_true", help="print the pipeline's JSON result")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
-    p.add_argument("--html", metavar="FILE", help="also write the explanations (with LAFA's base method beside "
-                                                  "LAFA) as a standalone HTML page")
+    p.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write the explanations (with LAFA's base method beside LAFA) as a standalone HTML page",
+    )
     p.add_argument("--figure", metavar="FILE", help="also write a figure (.png, .svg or .pdf) of the shaded words")
     p.set_defaults(func=cmd_explain)
 
@@ -381,25 +461,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--any-label", action="store_true", help="do not restrict neighbors to the explained class")
     p.add_argument("--kernel", choices=KERNELS, default=defaults.kernel)
     p.add_argument("--lam", type=float, default=defaults.lam, help=f"weight of the neighbors' scores: {_lam_ranges()}")
-    p.add_argument("--aggregation", choices=AGGREGATION_REGISTRY.names, default=defaults.aggregation,
-                   help="how neighbor scores enter a text's (aggregation.py; paper = eq. 6-7 exactly)")
+    p.add_argument(
+        "--aggregation",
+        choices=AGGREGATION_REGISTRY.names,
+        default=defaults.aggregation,
+        help="how neighbor scores enter a text's (aggregation.py; paper = eq. 6-7 exactly)",
+    )
     p.add_argument("--neighbor-weighting", choices=NEIGHBOR_WEIGHTINGS, default=defaults.neighbor_weighting)
-    p.add_argument("--base-method", choices=INDEXABLE_BASE_METHODS,
-                   default=defaults.base_method)
+    p.add_argument("--base-method", choices=INDEXABLE_BASE_METHODS, default=defaults.base_method)
     p.add_argument("--samples", type=int, default=defaults.samples)
     p.add_argument("--steps", type=int, default=defaults.steps)
-    p.add_argument("--sampling", choices=SAMPLINGS, default=defaults.sampling,
-                   help="iid (the paper's) or low_variance (antithetic noise, stratified points, Gauss-Legendre "
-                        "nodes: the same accuracy with fewer samples/steps)")
-    p.add_argument("--index-type", choices=INDEX_TYPES, default=defaults.index_type,
-                   help="flat = exact search (default); approximate = chosen from the number of texts (exact up to "
-                        "20k, HNSW up to 100k, IVF + PQ fast scan with exact re-ranking above); or a type itself")
+    p.add_argument(
+        "--sampling",
+        choices=SAMPLINGS,
+        default=defaults.sampling,
+        help="iid (the paper's) or low_variance (antithetic noise, stratified points, Gauss-Legendre "
+        "nodes: the same accuracy with fewer samples/steps)",
+    )
+    p.add_argument(
+        "--index-type",
+        choices=INDEX_TYPES,
+        default=defaults.index_type,
+        help="flat = exact search (default); approximate = chosen from the number of texts (exact up to "
+        "20k, HNSW up to 100k, IVF + PQ fast scan with exact re-ranking above); or a type itself",
+    )
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lazy", action="store_true",
-                   help="forward passes only: each reference's base-method scores are computed when a query first "
-                        "needs them and written back to the repo by `lafa explain` (same scores, paid with use)")
-    p.add_argument("--shard-dir", help="under `accelerate launch`: folder for the per-process shards, seen by "
-                                       "every process (default: OUTPUT/.shards)")
+    p.add_argument(
+        "--lazy",
+        action="store_true",
+        help="forward passes only: each reference's base-method scores are computed when a query first "
+        "needs them and written back to the repo by `lafa explain` (same scores, paid with use)",
+    )
+    p.add_argument(
+        "--shard-dir",
+        help="under `accelerate launch`: folder for the per-process shards, seen by "
+        "every process (default: OUTPUT/.shards)",
+    )
     p.add_argument("--push-to-hub", metavar="REPO_ID", help="also push the result to this Hub repo")
     p.add_argument("--private", action="store_true")
     p.add_argument("--token", help="Hub token (default: the logged-in one)")
@@ -424,51 +521,89 @@ def build_parser() -> argparse.ArgumentParser:
 
     from ..paper import CASES
 
-    p = sub.add_parser("evaluate", help="measure every method on your texts (--data), or reproduce the paper's "
-                                        "experiments (--data-dir)")
-    p.add_argument("--data", help="your texts: .txt/.csv/.tsv/.json/.jsonl file or a datasets id; prints faithfulness "
-                                  "(deletion, insertion, comprehensiveness, sufficiency) of every method")
+    p = sub.add_parser(
+        "evaluate",
+        help="measure every method on your texts (--data), or reproduce the paper's experiments (--data-dir)",
+    )
+    p.add_argument(
+        "--data",
+        help="your texts: .txt/.csv/.tsv/.json/.jsonl file or a datasets id; prints faithfulness "
+        "(deletion, insertion, comprehensiveness, sufficiency) of every method",
+    )
     p.add_argument("--model", help="with --data: LAFA repo, folder or Hub id (default: the embedded default)")
     p.add_argument("--text-column", default="text")
-    p.add_argument("--rationale-column", help="with --data: gold rationale per text (the rationale words, or a JSON "
-                                              "list with one value per word): adds token AUC, AUPRC, Pearson")
+    p.add_argument(
+        "--rationale-column",
+        help="with --data: gold rationale per text (the rationale words, or a JSON "
+        "list with one value per word): adds token AUC, AUPRC, Pearson",
+    )
     p.add_argument("--methods", nargs="+", choices=METHODS, help="with --data: default every available method")
     p.add_argument("--split", default="train", help="dataset split, for a datasets id")
     p.add_argument("--limit", type=int, help="use only the first N texts")
     p.add_argument("--steps", type=int, default=10, help="masking steps of the deletion/insertion curves")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--json-output", help="with --data: write per-text values and summaries to this JSON file")
-    p.add_argument("--data-dir", help="paper reproduction: folder with sst/, sst2/, webnlg/exact/, nyt/exact/ "
-                                      "(e.g. ../shared/data); only the laptops case runs without it")
-    p.add_argument("--output", default="evaluation", help="paper reproduction: results folder (README.md, "
-                                                          "results.json, plots)")
+    p.add_argument(
+        "--data-dir",
+        help="paper reproduction: folder with sst/, sst2/, webnlg/exact/, nyt/exact/ "
+        "(e.g. ../shared/data); only the laptops case runs without it",
+    )
+    p.add_argument(
+        "--output", default="evaluation", help="paper reproduction: results folder (README.md, results.json, plots)"
+    )
     p.add_argument("--cases", nargs="+", choices=CASES, help="paper reproduction: default all")
-    p.add_argument("--quick", action="store_true", help="paper reproduction: a few dozen texts and small training "
-                                                        "sets, to check the path from data to tables in minutes")
-    p.add_argument("--cache-dir", help="paper reproduction: fine-tuned models and indexes (default: "
-                                       "$LAFA_HOME/evaluation)")
-    p.add_argument("--report-only", action="store_true", help="paper reproduction: rewrite README.md and plots "
-                                                              "from results.json")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="paper reproduction: a few dozen texts and small training "
+        "sets, to check the path from data to tables in minutes",
+    )
+    p.add_argument(
+        "--cache-dir", help="paper reproduction: fine-tuned models and indexes (default: $LAFA_HOME/evaluation)"
+    )
+    p.add_argument(
+        "--report-only", action="store_true", help="paper reproduction: rewrite README.md and plots from results.json"
+    )
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("tune", help="choose a LAFA repo's aggregation settings on your texts by faithfulness "
-                                    "(no gold needed); lambda = 0, the base method alone, is always a candidate")
-    p.add_argument("--data", required=True, help=".txt/.csv/.tsv/.json/.jsonl file or a datasets id (texts like "
-                                                 "those you will explain; a few hundred take minutes on a CPU)")
-    p.add_argument("--model", help="LAFA repo folder (tuned in place) or Hub id (needs --output); default: the "
-                                   "embedded default")
+    p = sub.add_parser(
+        "tune",
+        help="choose a LAFA repo's aggregation settings on your texts by faithfulness "
+        "(no gold needed); lambda = 0, the base method alone, is always a candidate",
+    )
+    p.add_argument(
+        "--data",
+        required=True,
+        help=".txt/.csv/.tsv/.json/.jsonl file or a datasets id (texts like "
+        "those you will explain; a few hundred take minutes on a CPU)",
+    )
+    p.add_argument(
+        "--model", help="LAFA repo folder (tuned in place) or Hub id (needs --output); default: the embedded default"
+    )
     p.add_argument("--output", help="save the tuned repo here instead of updating the model folder in place")
     p.add_argument("--text-column", default="text")
     p.add_argument("--split", default="train", help="dataset split, for a datasets id")
     p.add_argument("--limit", type=int, default=300, help="use only the first N texts (default 300)")
-    p.add_argument("--folds", type=int, help="cross-validate the tuning over this many folds and keep the base "
-                                             "method alone unless it gains on texts it did not see (default 3; "
-                                             "0: no check)")
-    p.add_argument("--holdout", type=float, default=0.0, help="instead of --folds: share of the texts kept out of "
-                                                              "tuning for that check (e.g. 0.3)")
-    p.add_argument("--layers", default="auto", help="hidden layers to compare for the neighbor search, e.g. "
-                                                    "0,2,4 (0 = embedding output); 'auto' (default): every layer "
-                                                    "up to 50,000 references, else the repo's own")
+    p.add_argument(
+        "--folds",
+        type=int,
+        help="cross-validate the tuning over this many folds and keep the base "
+        "method alone unless it gains on texts it did not see (default 3; "
+        "0: no check)",
+    )
+    p.add_argument(
+        "--holdout",
+        type=float,
+        default=0.0,
+        help="instead of --folds: share of the texts kept out of tuning for that check (e.g. 0.3)",
+    )
+    p.add_argument(
+        "--layers",
+        default="auto",
+        help="hidden layers to compare for the neighbor search, e.g. "
+        "0,2,4 (0 = embedding output); 'auto' (default): every layer "
+        "up to 50,000 references, else the repo's own",
+    )
     p.add_argument("--rounds", type=int, default=2, help="coordinate-ascent rounds")
     p.add_argument("--steps", type=int, default=10, help="masking steps of the deletion/insertion curves")
     p.set_defaults(func=cmd_tune)
@@ -491,8 +626,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except Exception as e:
         if type(e).__name__ == "DatasetGenerationError":  # datasets' error for an empty or unreadable data file
-            print(f"lafa: error: could not read {getattr(args, 'data', 'the data')}: {e.__cause__ or e}",
-                  file=sys.stderr)
+            print(
+                f"lafa: error: could not read {getattr(args, 'data', 'the data')}: {e.__cause__ or e}", file=sys.stderr
+            )
             return 2
         raise
 

@@ -13,6 +13,7 @@ Example::
 
     lafa explain --data dev.csv --text-column sentence --output explanations.parquet   # from a shell
 """
+
 from __future__ import annotations
 
 import json
@@ -27,12 +28,18 @@ from ..files import atomic_path
 FORMATS = (".jsonl", ".parquet")
 
 
-def explain_rows(explainer, texts: Sequence[str], start: int = 0, batch_size: int = 16, show_progress: bool = True,
-                 **call_kwargs: Any) -> Iterator[dict]:
+def explain_rows(
+    explainer,
+    texts: Sequence[str],
+    start: int = 0,
+    batch_size: int = 16,
+    show_progress: bool = True,
+    **call_kwargs: Any,
+) -> Iterator[dict]:
     """Rows ``{"row", "text", **result}`` for ``texts[start:]``, explained ``batch_size`` at a time."""
     bar = tqdm(total=len(texts), initial=start, desc="Explaining", unit="text", disable=not show_progress)
     for first in range(start, len(texts), batch_size):
-        chunk = list(texts[first:first + batch_size])
+        chunk = list(texts[first : first + batch_size])
         results = explainer(chunk, batch_size=batch_size, **call_kwargs)
         for offset, (text, result) in enumerate(zip(chunk, results)):
             yield {"row": first + offset, "text": text, **result}
@@ -52,8 +59,9 @@ def _complete_rows(path: str) -> int:
     return data[:keep].count(b"\n")
 
 
-def explain_to_file(explainer, texts: Sequence[str], output: str, batch_size: int = 16, show_progress: bool = True,
-                    **call_kwargs: Any) -> int:
+def explain_to_file(
+    explainer, texts: Sequence[str], output: str, batch_size: int = 16, show_progress: bool = True, **call_kwargs: Any
+) -> int:
     """Explain ``texts`` into ``output`` (.jsonl or .parquet), skipping rows an earlier run wrote; returns
     how many rows this call explained."""
     ext = os.path.splitext(output)[1].lower()
@@ -83,8 +91,14 @@ def explain_to_file(explainer, texts: Sequence[str], output: str, batch_size: in
     return count
 
 
-def explain_dataset(explainer, data: Any, text_column: str = "text", batch_size: int = 16,
-                    show_progress: bool = True, **call_kwargs: Any):
+def explain_dataset(
+    explainer,
+    data: Any,
+    text_column: str = "text",
+    batch_size: int = 16,
+    show_progress: bool = True,
+    **call_kwargs: Any,
+):
     """A ``datasets.Dataset`` of explanations of ``data`` (a Dataset with ``text_column``, or a list of texts)."""
     from datasets import Dataset
 

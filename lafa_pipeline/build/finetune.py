@@ -7,6 +7,7 @@ Example:
     >>> accuracy([0, 1, 1], [0, 1, 0])
     0.6666666666666666
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -47,8 +48,12 @@ def fine_tune(
         start_at_label_priors(model, np.asarray(labels, dtype=np.float64))
 
     data = Dataset.from_dict({"text": list(texts), "label": list(labels)})
-    data = data.map(lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True,
-                    remove_columns=["text"], desc="Tokenizing")
+    data = data.map(
+        lambda b: tokenizer(b["text"], truncation=True, max_length=max_length),
+        batched=True,
+        remove_columns=["text"],
+        desc="Tokenizing",
+    )
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(
             output_dir=out,
@@ -69,19 +74,32 @@ def fine_tune(
         )
         optimizer, loss = None, None
         if head_learning_rate is not None:
-            groups = {True: [], False: []}  # is the parameter part of the classification head?
+            groups: dict[bool, list[torch.nn.Parameter]] = {
+                True: [],
+                False: [],
+            }  # is the parameter part of the classification head?
             for name, param in model.named_parameters():
                 groups[name.startswith(("classifier.", "pre_classifier."))].append(param)
-            optimizer = torch.optim.AdamW([{"params": groups[False], "lr": learning_rate},
-                                           {"params": groups[True], "lr": head_learning_rate}], weight_decay=0.01)
+            optimizer = torch.optim.AdamW(
+                [{"params": groups[False], "lr": learning_rate}, {"params": groups[True], "lr": head_learning_rate}],
+                weight_decay=0.01,
+            )
         if positive_weight is not None:
             weight = torch.tensor(float(positive_weight))
 
             def loss(outputs, labels, num_items_in_batch=None):
                 return torch.nn.functional.binary_cross_entropy_with_logits(
-                    outputs.logits, labels.to(outputs.logits.dtype), pos_weight=weight.to(outputs.logits.device))
-        trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=DataCollatorWithPadding(tokenizer),
-                          compute_loss_func=loss, optimizers=(optimizer, None))
+                    outputs.logits, labels.to(outputs.logits.dtype), pos_weight=weight.to(outputs.logits.device)
+                )
+
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=data,
+            data_collator=DataCollatorWithPadding(tokenizer),
+            compute_loss_func=loss,
+            optimizers=(optimizer, None),
+        )
         if show_progress:  # the bar without the metrics dict it prints at the end ({'train_runtime': ...})
             trainer.remove_callback(ProgressCallback)
             trainer.add_callback(_BarOnly)
@@ -116,18 +134,28 @@ def start_at_label_priors(model: torch.nn.Module, multi_hot: np.ndarray) -> bool
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64, max_length: int = 128,
-            show_progress: bool = False) -> np.ndarray:
+def predict(
+    model: torch.nn.Module,
+    tokenizer,
+    texts: Sequence[str],
+    batch_size: int = 64,
+    max_length: int = 128,
+    show_progress: bool = False,
+) -> np.ndarray:
     """Raw model outputs (logits, or values for regression) for ``texts``, shape (n, num_labels)."""
     model.eval()
     outputs = []
     for start in tqdm(range(0, len(texts), batch_size), desc="Predicting", disable=not show_progress):
-        enc = tokenizer(list(texts[start:start + batch_size]), truncation=True, max_length=max_length,
-                        padding=True, return_tensors="pt").to(model.device)
+        enc = tokenizer(
+            list(texts[start : start + batch_size]),
+            truncation=True,
+            max_length=max_length,
+            padding=True,
+            return_tensors="pt",
+        ).to(model.device)
         outputs.append(model(**enc).logits.float().cpu().numpy())
     return np.concatenate(outputs)
 
 
 def accuracy(predicted: Sequence[int], gold: Sequence[int]) -> float:
-    predicted, gold = np.asarray(predicted), np.asarray(gold)
-    return float((predicted == gold).mean())
+    return float((np.asarray(predicted) == np.asarray(gold)).mean())

@@ -17,6 +17,7 @@ Example:
     >>> shard_bounds(10, 3)
     [(0, 3), (3, 6), (6, 10)]
 """
+
 from __future__ import annotations
 
 import json
@@ -42,16 +43,27 @@ def _shard_name(k: int, num_shards: int) -> str:
     return f"shard-{k:05d}-of-{num_shards:05d}"
 
 
-def write_shard(shard_dir: str, k: int, num_shards: int, model, tokenizer, texts: Sequence[str],
-                labels: Sequence[Any] | None, config: LafaConfig, batch_size: int = 32,
-                show_progress: bool = True, lazy: bool = False) -> str:
+def write_shard(
+    shard_dir: str,
+    k: int,
+    num_shards: int,
+    model,
+    tokenizer,
+    texts: Sequence[str],
+    labels: Sequence[Any] | None,
+    config: LafaConfig,
+    batch_size: int = 32,
+    show_progress: bool = True,
+    lazy: bool = False,
+) -> str:
     """Encode and score shard ``k`` of ``texts`` and save it (atomically) under ``shard_dir``
     (``lazy``: encode only; scores are computed when queries first need them)."""
     start, end = shard_bounds(len(texts), num_shards)[k]
     part_texts = list(texts[start:end])
     part_labels = None if labels is None else list(labels[start:end])
-    vectors, arrays = encode_references(model, tokenizer, part_texts, part_labels, config, batch_size, show_progress,
-                                        score=not lazy)
+    vectors, arrays = encode_references(
+        model, tokenizer, part_texts, part_labels, config, batch_size, show_progress, score=not lazy
+    )
     base = os.path.join(shard_dir, _shard_name(k, num_shards))
     with atomic_path(base + ".safetensors") as tmp:
         save_file({**arrays, "vectors": vectors}, tmp)
@@ -59,8 +71,9 @@ def write_shard(shard_dir: str, k: int, num_shards: int, model, tokenizer, texts
     return base
 
 
-def merge_shards(shard_dir: str, num_shards: int, model, config: LafaConfig, labels_given: bool,
-                 description: str | None = None) -> LafaIndex:
+def merge_shards(
+    shard_dir: str, num_shards: int, model, config: LafaConfig, labels_given: bool, description: str | None = None
+) -> LafaIndex:
     """One LafaIndex from the shard files, in shard order."""
     texts: list[str] = []
     vectors, parts = [], []
@@ -74,13 +87,22 @@ def merge_shards(shard_dir: str, num_shards: int, model, config: LafaConfig, lab
         parts.append(arrays)
         with open(base + ".json", encoding="utf-8") as f:
             texts += json.load(f)["texts"]
-    return LafaIndex.from_encoded(model, texts, np.concatenate(vectors), concat_arrays(parts), config, labels_given,
-                                  description)
+    return LafaIndex.from_encoded(
+        model, texts, np.concatenate(vectors), concat_arrays(parts), config, labels_given, description
+    )
 
 
-def build_distributed(model, tokenizer, texts: Sequence[str], labels: Sequence[Any] | None, config: LafaConfig,
-                      shard_dir: str, batch_size: int = 32, description: str | None = None,
-                      lazy: bool = False) -> LafaIndex | None:
+def build_distributed(
+    model,
+    tokenizer,
+    texts: Sequence[str],
+    labels: Sequence[Any] | None,
+    config: LafaConfig,
+    shard_dir: str,
+    batch_size: int = 32,
+    description: str | None = None,
+    lazy: bool = False,
+) -> LafaIndex | None:
     """Run under ``accelerate launch``: every process writes its shard; the main process merges them.
 
     Returns the merged index on the main process and None elsewhere. In a single process (plain
@@ -93,8 +115,19 @@ def build_distributed(model, tokenizer, texts: Sequence[str], labels: Sequence[A
     state = PartialState(cpu=not torch.cuda.is_available())
     model.to(state.device)
     os.makedirs(shard_dir, exist_ok=True)
-    write_shard(shard_dir, state.process_index, state.num_processes, model, tokenizer, texts, labels, config,
-                batch_size, show_progress=state.is_local_main_process, lazy=lazy)
+    write_shard(
+        shard_dir,
+        state.process_index,
+        state.num_processes,
+        model,
+        tokenizer,
+        texts,
+        labels,
+        config,
+        batch_size,
+        show_progress=state.is_local_main_process,
+        lazy=lazy,
+    )
     state.wait_for_everyone()
     index = None
     if state.is_main_process:

@@ -12,6 +12,7 @@ Example::
     print(report.table())
     report.compare("lafa", "smooth_grad", "insertion_minus_deletion")  # mean difference, 95 % CI
 """
+
 from __future__ import annotations
 
 import math
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+from transformers import PreTrainedModel
 
 from ..config import method_names
 from ..lafa import REFERENCE_METHODS
@@ -29,8 +31,7 @@ from ..model_adapter import ModelAdapter
 from ..text_inputs import single_texts
 from .metrics import HIGHER_IS_BETTER, MetricResult, auprc, faithfulness, paired, pearson, summarize, token_auc
 
-FAITHFULNESS_METRICS = ("deletion_auc", "insertion_auc", "insertion_minus_deletion", "comprehensiveness",
-                        "sufficiency")
+FAITHFULNESS_METRICS = ("deletion_auc", "insertion_auc", "insertion_minus_deletion", "comprehensiveness", "sufficiency")
 RATIONALE_METRICS = ("token_auc", "auprc", "pearson")
 
 
@@ -41,7 +42,7 @@ class Predictor:
     settings), so each distinct text is run once.
     """
 
-    def __init__(self, model: torch.nn.Module, tokenizer, batch_size: int = 64, max_length: int = 512) -> None:
+    def __init__(self, model: PreTrainedModel, tokenizer, batch_size: int = 64, max_length: int = 512) -> None:
         self.adapter = ModelAdapter(model, "probability")
         self.tokenizer = tokenizer
         self.batch_size = batch_size
@@ -51,7 +52,7 @@ class Predictor:
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         todo = list(dict.fromkeys(t for t in texts if t not in self.cache))
         for start in range(0, len(todo), self.batch_size):
-            part = todo[start:start + self.batch_size]
+            part = todo[start : start + self.batch_size]
             enc = self.tokenizer(part, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt")
             with torch.no_grad():  # the adapter's path: the output explained, whatever the padding side
                 probs = self.adapter.predict(enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids"))[0]
@@ -75,8 +76,10 @@ def rationale_values(rationale: Any, words: list[dict]) -> list[float]:
         return [1.0 if w["token"].strip(".,;:!?\"'()").lower() in wanted else 0.0 for w in words]
     values = [float(v) for v in rationale]
     if len(values) != len(words):
-        raise ValueError(f"A rationale has {len(values)} values for a text of {len(words)} words; give one value "
-                         "per word (the pipeline's words) or the rationale words as a string")
+        raise ValueError(
+            f"A rationale has {len(values)} values for a text of {len(words)} words; give one value "
+            "per word (the pipeline's words) or the rationale words as a string"
+        )
     return values
 
 
@@ -90,8 +93,10 @@ class EvaluationReport:
 
     @property
     def summary(self) -> dict[str, dict[str, MetricResult]]:
-        return {m: {name: summarize(name, values) for name, values in metrics.items()}
-                for m, metrics in self.per_text.items()}
+        return {
+            m: {name: summarize(name, values) for name, values in metrics.items()}
+            for m, metrics in self.per_text.items()
+        }
 
     def compare(self, a: str, b: str, metric: str = "insertion_minus_deletion") -> dict:
         """Mean of method ``a`` minus ``b`` on ``metric`` per text, 95 % bootstrap CI, share of wins
@@ -109,19 +114,35 @@ class EvaluationReport:
         return "\n".join(lines) + f"\n\n{self.n_texts} texts."
 
     def to_dict(self) -> dict:
-        return {"n_texts": self.n_texts, "per_text": self.per_text,
-                "summary": {m: {k: {"mean": v.mean, "std": v.std, "n": v.n} for k, v in s.items()}
-                            for m, s in self.summary.items()}}
+        return {
+            "n_texts": self.n_texts,
+            "per_text": self.per_text,
+            "summary": {
+                m: {k: {"mean": v.mean, "std": v.std, "n": v.n} for k, v in s.items()} for m, s in self.summary.items()
+            },
+        }
 
 
-def text_metrics(predict: Callable[[list[str]], np.ndarray], result: dict, text: str, target: int, mask: str,
-                 steps: int = 10, rationale: Any = None, regression: bool = False) -> dict[str, float]:
+def text_metrics(
+    predict: Callable[[list[str]], np.ndarray],
+    result: dict,
+    text: str,
+    target: int,
+    mask: str,
+    steps: int = 10,
+    rationale: Any = None,
+    regression: bool = False,
+) -> dict[str, float]:
     """Every metric for one explained text (``result``: the pipeline's output for it)."""
     words = result["tokens"]
     f = faithfulness(predict, text, words, None, target, steps, mask, regression)
-    values = {"deletion_auc": f.deletion_auc, "insertion_auc": f.insertion_auc,
-              "insertion_minus_deletion": f.insertion_minus_deletion,
-              "comprehensiveness": f.comprehensiveness, "sufficiency": f.sufficiency}
+    values = {
+        "deletion_auc": f.deletion_auc,
+        "insertion_auc": f.insertion_auc,
+        "insertion_minus_deletion": f.insertion_minus_deletion,
+        "comprehensiveness": f.comprehensiveness,
+        "sufficiency": f.sufficiency,
+    }
     if rationale is not None and not (isinstance(rationale, float) and math.isnan(rationale)):
         gold = rationale_values(rationale, words)
         scores = [w["score"] for w in words]
@@ -159,12 +180,15 @@ def evaluate_explainer(
     if rationales is not None and len(rationales) != len(texts):
         raise ValueError(f"Got {len(rationales)} rationales for {len(texts)} texts")
     every = method_names()
-    available = every if explainer.index is not None else tuple(m for m in every if m != "lafa"
-                                                                 and m not in REFERENCE_METHODS)
+    available = (
+        every if explainer.index is not None else tuple(m for m in every if m != "lafa" and m not in REFERENCE_METHODS)
+    )
     methods = list(methods or available)
     for method in methods:
         if method not in available:
-            raise ValueError(f"Method {method!r} cannot be evaluated with this explainer; valid: {', '.join(available)}")
+            raise ValueError(
+                f"Method {method!r} cannot be evaluated with this explainer; valid: {', '.join(available)}"
+            )
     predict = Predictor(explainer.model, explainer.tokenizer, max_length=explainer.max_length)
     mask = mask_string(explainer.tokenizer)
     per_text: dict[str, dict[str, list[float]]] = {}
@@ -173,16 +197,23 @@ def evaluate_explainer(
         results: list[dict] = []
         bar = tqdm(total=len(texts), desc=f"Evaluating {method}", disable=not show_progress, unit="text")
         for start in range(0, len(texts), batch_size):
-            chunk = texts[start:start + batch_size]
+            chunk = texts[start : start + batch_size]
             out = explainer(chunk, method=method, batch_size=batch_size, **call_kwargs)
             results += out
             bar.update(len(chunk))
         bar.close()
         metrics: dict[str, list[float]] = {}
         for i, (text, result) in enumerate(zip(texts, results)):
-            values = text_metrics(predict, result, text, target_index(explainer, result), mask, steps,
-                                  None if rationales is None else rationales[i],
-                                  explainer.lafa.adapter.problem_type == "regression")
+            values = text_metrics(
+                predict,
+                result,
+                text,
+                target_index(explainer, result),
+                mask,
+                steps,
+                None if rationales is None else rationales[i],
+                explainer.lafa.adapter.problem_type == "regression",
+            )
             for name, value in values.items():
                 metrics.setdefault(name, []).append(value)
         per_text[method] = metrics

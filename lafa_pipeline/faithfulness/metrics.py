@@ -11,17 +11,29 @@ Example:
     >>> summarize("token_auc", [1.0, 0.5, float("nan")]).mean
     0.75
 """
+
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-HIGHER_IS_BETTER = {"token_auc": True, "pearson": True, "deletion_log_odds_drop": True, "deletion_mape": True,
-                    "neighbor_precision": True, "auprc": True, "deletion_auc": False, "insertion_auc": True,
-                    "comprehensiveness": True, "sufficiency": False, "insertion_minus_deletion": True}
+HIGHER_IS_BETTER = {
+    "token_auc": True,
+    "pearson": True,
+    "deletion_log_odds_drop": True,
+    "deletion_mape": True,
+    "neighbor_precision": True,
+    "auprc": True,
+    "deletion_auc": False,
+    "insertion_auc": True,
+    "comprehensiveness": True,
+    "sufficiency": False,
+    "insertion_minus_deletion": True,
+}
 # ERASER's bins (DeYoung et al. 2020, as ferret uses them): share of words kept or removed.
 ERASER_FRACTIONS = (0.01, 0.05, 0.1, 0.2, 0.5)
 
@@ -63,17 +75,22 @@ def paired(a: Sequence[float], b: Sequence[float], seed: int = 0, resamples: int
         return {"mean_diff": float("nan"), "ci95": [float("nan")] * 2, "wins": float("nan"), "n": 0}
     rng = np.random.default_rng(seed)
     means = diff[rng.integers(0, len(diff), size=(resamples, len(diff)))].mean(axis=1)
-    return {"mean_diff": float(diff.mean()), "ci95": [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))],
-            "wins": float((diff > 0).mean()), "ties": float((diff == 0).mean()), "n": int(len(diff))}
+    return {
+        "mean_diff": float(diff.mean()),
+        "ci95": [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))],
+        "wins": float((diff > 0).mean()),
+        "ties": float((diff == 0).mean()),
+        "n": int(len(diff)),
+    }
 
 
-def token_auc(scores: Sequence[float], gold: Sequence[int]) -> float:
+def token_auc(scores: Sequence[float], gold: Sequence[float]) -> float:
     """ROC AUC of the scores against binary gold words (case I): the probability that a gold word
     outscores a non-gold one, ties counting one half. NaN when gold has one class only."""
-    scores, gold = np.asarray(scores, dtype=float), np.asarray(gold, dtype=bool)
-    if len(scores) != len(gold):
-        raise ValueError(f"{len(scores)} scores for {len(gold)} gold values")
-    pos, neg = scores[gold], scores[~gold]
+    values, is_gold = np.asarray(scores, dtype=float), np.asarray(gold, dtype=bool)
+    if len(values) != len(is_gold):
+        raise ValueError(f"{len(values)} scores for {len(is_gold)} gold values")
+    pos, neg = values[is_gold], values[~is_gold]
     if len(pos) == 0 or len(neg) == 0:
         return float("nan")
     greater = (pos[:, None] > neg[None, :]).sum()
@@ -83,12 +100,12 @@ def token_auc(scores: Sequence[float], gold: Sequence[int]) -> float:
 
 def pearson(scores: Sequence[float], gold: Sequence[float]) -> float:
     """Pearson correlation of word scores with gold word scores (case II); NaN if either is constant."""
-    scores, gold = np.asarray(scores, dtype=float), np.asarray(gold, dtype=float)
-    if len(scores) != len(gold):
-        raise ValueError(f"{len(scores)} scores for {len(gold)} gold values")
-    if len(scores) < 2 or scores.std() == 0 or gold.std() == 0:
+    values, gold_values = np.asarray(scores, dtype=float), np.asarray(gold, dtype=float)
+    if len(values) != len(gold_values):
+        raise ValueError(f"{len(values)} scores for {len(gold_values)} gold values")
+    if len(values) < 2 or values.std() == 0 or gold_values.std() == 0:
         return float("nan")
-    return float(np.corrcoef(scores, gold)[0, 1])
+    return float(np.corrcoef(values, gold_values)[0, 1])
 
 
 def neighbor_precision(neighbor_labels: Sequence, label) -> float:
@@ -98,24 +115,28 @@ def neighbor_precision(neighbor_labels: Sequence, label) -> float:
     return float(np.mean([n == label for n in neighbor_labels]))
 
 
-def masked_text(text: str, words: list[dict], scores: Sequence[float], fraction: float, mask: str) -> str:
+def masked_text(
+    text: str, words: Sequence[Mapping[str, Any]], scores: Sequence[float], fraction: float, mask: str
+) -> str:
     """``text`` with the top ``fraction`` of its words (by score; at least one if fraction > 0) replaced by ``mask``."""
     return _mask_top(text, words, scores, math.ceil(fraction * len(words)) if fraction > 0 else 0, mask)
 
 
-def kept_text(text: str, words: list[dict], scores: Sequence[float], fraction: float, mask: str) -> str:
+def kept_text(
+    text: str, words: Sequence[Mapping[str, Any]], scores: Sequence[float], fraction: float, mask: str
+) -> str:
     """``text`` with only its top ``fraction`` of words kept (at least one if fraction > 0), the others masked."""
     keep = math.ceil(fraction * len(words)) if fraction > 0 else 0
     return _mask_top(text, words, [-s for s in scores], len(words) - keep, mask)
 
 
-def _mask_top(text: str, words: list[dict], scores: Sequence[float], k: int, mask: str) -> str:
+def _mask_top(text: str, words: Sequence[Mapping[str, Any]], scores: Sequence[float], k: int, mask: str) -> str:
     """``text`` with its ``k`` top-scored words (ties: the earlier first) replaced by ``mask``."""
     top = set(np.argsort(-np.asarray(scores, dtype=float), kind="stable")[:k].tolist())
     out, pos = [], 0
     for i, w in enumerate(words):
-        out.append(text[pos:w["start"]])
-        out.append(mask if i in top else text[w["start"]:w["end"]])
+        out.append(text[pos : w["start"]])
+        out.append(mask if i in top else text[w["start"] : w["end"]])
         pos = w["end"]
     out.append(text[pos:])
     return "".join(out)
@@ -124,7 +145,7 @@ def _mask_top(text: str, words: list[dict], scores: Sequence[float], k: int, mas
 def deletion_curve(
     predict: Callable[[list[str]], np.ndarray],
     text: str,
-    words: list[dict],
+    words: Sequence[Mapping[str, Any]],
     scores: Sequence[float] | None = None,
     target: int = 0,
     fractions: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
@@ -151,18 +172,18 @@ def deletion_curve(
     return [float(log_odds[0] - lo) for lo in log_odds[1:]]
 
 
-def auprc(scores: Sequence[float], gold: Sequence[int]) -> float:
+def auprc(scores: Sequence[float], gold: Sequence[float]) -> float:
     """Average precision of the scores against binary gold words (ties broken by position); NaN without positives.
 
     >>> round(auprc([0.9, 0.1, 0.8, 0.2], [1, 0, 0, 1]), 4)
     0.8333
     """
-    scores, gold = np.asarray(scores, dtype=float), np.asarray(gold, dtype=bool)
-    if len(scores) != len(gold):
-        raise ValueError(f"{len(scores)} scores for {len(gold)} gold values")
-    if not gold.any():
+    values, is_gold = np.asarray(scores, dtype=float), np.asarray(gold, dtype=bool)
+    if len(values) != len(is_gold):
+        raise ValueError(f"{len(values)} scores for {len(is_gold)} gold values")
+    if not is_gold.any():
         return float("nan")
-    hits = gold[np.argsort(-scores, kind="stable")]
+    hits = is_gold[np.argsort(-values, kind="stable")]
     precision_at = np.cumsum(hits) / np.arange(1, len(hits) + 1)
     return float(precision_at[hits].mean())
 
@@ -191,7 +212,7 @@ class Faithfulness:
 def faithfulness(
     predict: Callable[[list[str]], np.ndarray],
     text: str,
-    words: list[dict],
+    words: Sequence[Mapping[str, Any]],
     scores: Sequence[float] | None = None,
     target: int = 0,
     steps: int = 10,
@@ -223,7 +244,7 @@ def faithfulness(
     if regression:
         p = -np.abs(p - p[0])
     n = steps + 1
-    full, dele, ins = p[0], p[1:1 + n], p[1 + n:1 + 2 * n]
-    rem, kep = p[1 + 2 * n:1 + 2 * n + len(ERASER_FRACTIONS)], p[1 + 2 * n + len(ERASER_FRACTIONS):]
+    full, dele, ins = p[0], p[1 : 1 + n], p[1 + n : 1 + 2 * n]
+    rem, kep = p[1 + 2 * n : 1 + 2 * n + len(ERASER_FRACTIONS)], p[1 + 2 * n + len(ERASER_FRACTIONS) :]
     area = lambda ys: float(np.trapezoid(ys, dx=1.0 / steps))  # noqa: E731
     return Faithfulness(area(dele), area(ins), float(np.mean(full - rem)), float(np.mean(full - kep)))

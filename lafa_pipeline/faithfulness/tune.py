@@ -22,6 +22,7 @@ Example::
     print(result.summary())
     result.apply(explainer)  # then explainer.save_pretrained(...); or: lafa tune --model my-lafa-repo --data texts.csv
 """
+
 from __future__ import annotations
 
 import random
@@ -87,19 +88,28 @@ class TuningResult:
 
     def summary(self) -> str:
         chosen = {k: getattr(self.config, k) for k in TUNED_FIELDS}
-        lines = [f"chosen: {chosen}",
-                 f"{OBJECTIVE} on {self.n_texts} tuning texts: {self.best_value:.4f} "
-                 f"(base method alone {self.base_value:.4f}, gain {self.best_value - self.base_value:+.4f}); "
-                 f"{len(self.trials)} settings tried"]
+        lines = [
+            f"chosen: {chosen}",
+            f"{OBJECTIVE} on {self.n_texts} tuning texts: {self.best_value:.4f} "
+            f"(base method alone {self.base_value:.4f}, gain {self.best_value - self.base_value:+.4f}); "
+            f"{len(self.trials)} settings tried",
+        ]
         if self.holdout:
             h = self.holdout
-            where = (f"cross-validated ({h['folds']} folds, each of {h['n']} texts held out once)" if h.get("folds")
-                     else f"held out ({h['n']} texts)")
-            lines.append(f"{where}: gain {h['mean_diff']:+.4f}, 95 % CI [{h['ci95'][0]:+.4f}, "
-                         f"{h['ci95'][1]:+.4f}], better on {h['wins']:.0%}")
+            where = (
+                f"cross-validated ({h['folds']} folds, each of {h['n']} texts held out once)"
+                if h.get("folds")
+                else f"held out ({h['n']} texts)"
+            )
+            lines.append(
+                f"{where}: gain {h['mean_diff']:+.4f}, 95 % CI [{h['ci95'][0]:+.4f}, "
+                f"{h['ci95'][1]:+.4f}], better on {h['wins']:.0%}"
+            )
             if self.config.tuning and self.config.tuning.get("kept_base"):
-                lines.append("no gain on the held-out texts: kept the base method alone (lambda = 0) instead of "
-                             f"{self.config.tuning['rejected']}")
+                lines.append(
+                    "no gain on the held-out texts: kept the base method alone (lambda = 0) instead of "
+                    f"{self.config.tuning['rejected']}"
+                )
         return "\n".join(lines)
 
 
@@ -116,16 +126,23 @@ def _prepare(explainer, texts: Sequence[str], show_progress: bool) -> list[_Text
     return prepared
 
 
-def _values(explainer, indexes: dict, config: LafaConfig, items: list[_Text], predict: Predictor, mask: str,
-            steps: int) -> list[float]:
+def _values(
+    explainer, indexes: dict, config: LafaConfig, items: list[_Text], predict: Predictor, mask: str, steps: int
+) -> list[float]:
     """The objective per text for LAFA with ``config`` (searching ``indexes[config.layer]``), from the
     stored base scores."""
     lafa = Lafa(explainer.model, indexes[config.layer], config)
     values = []
     for item in items:
-        out = lafa.attribute(item.inputs["input_ids"], item.inputs["attention_mask"], item.inputs.get("token_type_ids"),
-                             targets=[item.target], method="lafa", base_scores=item.base_scores,
-                             special_tokens_mask=item.special)
+        out = lafa.attribute(
+            item.inputs["input_ids"],
+            item.inputs["attention_mask"],
+            item.inputs.get("token_type_ids"),
+            targets=[item.target],
+            method="lafa",
+            base_scores=item.base_scores,
+            special_tokens_mask=item.special,
+        )
         words = group_scores(item.meta, out.scores[0].tolist(), item.tokens, "word")
         regression = explainer.lafa.adapter.problem_type == "regression"
         f = faithfulness(predict, item.text, words, None, _column(explainer, item.target), steps, mask, regression)
@@ -175,17 +192,23 @@ def tune_explainer(
     if folds is None:
         folds = 0 if holdout else 3
     if folds < 0 or (holdout and folds > 1):
-        raise ValueError(f"choose one check: folds >= 2 (cross-validation) or holdout in (0, 1), not both; "
-                         f"got folds={folds}, holdout={holdout}")
+        raise ValueError(
+            f"choose one check: folds >= 2 (cross-validation) or holdout in (0, 1), not both; "
+            f"got folds={folds}, holdout={holdout}"
+        )
     texts = single_texts(texts, "tune_explainer")
     layer_choices = _layer_choices(explainer, layers)
     order = list(range(len(texts)))
     random.Random(seed).shuffle(order)
     if folds > 1:
         if len(texts) < 2 * folds:
-            raise ValueError(f"{folds}-fold cross-validation needs at least {2 * folds} texts; got {len(texts)} "
-                             f"(give more texts, fewer folds, or folds=0 for no check)")
-        checks = [(sorted(set(order) - set(order[f::folds])), order[f::folds]) for f in range(folds)]
+            raise ValueError(
+                f"{folds}-fold cross-validation needs at least {2 * folds} texts; got {len(texts)} "
+                f"(give more texts, fewer folds, or folds=0 for no check)"
+            )
+        checks: list[tuple[list[int] | None, list[int]]] = [
+            (sorted(set(order) - set(order[f::folds])), order[f::folds]) for f in range(folds)
+        ]
         tune_ids = order
     else:
         n_held = int(round(holdout * len(texts)))
@@ -231,8 +254,9 @@ def tune_explainer(
         base_value = score(base_config)
         best, best_value = base_config, base_value
         for aggregation, entry in AGGREGATION_REGISTRY.items():
-            space = {"layer": tuple(layer_choices), **entry.search_space} if len(layer_choices) > 1 \
-                else entry.search_space
+            space = (
+                {"layer": tuple(layer_choices), **entry.search_space} if len(layer_choices) > 1 else entry.search_space
+            )
             current = _starting_point(start, aggregation)
             current_value = score(current)
             for _ in range(rounds):
@@ -265,9 +289,17 @@ def tune_explainer(
             rejected = {**_settings(best), OBJECTIVE: best_value}
             best, best_value, kept_base = base_config, base_value, True
     bar.close()
-    tuning = {"objective": OBJECTIVE, "tuning_texts": len(tune_ids), "base_value": base_value,
-              "tuned_value": best_value, "gain": best_value - base_value, "settings_tried": len(history),
-              "held_out": held, "kept_base": kept_base, "rejected": rejected}
+    tuning = {
+        "objective": OBJECTIVE,
+        "tuning_texts": len(tune_ids),
+        "base_value": base_value,
+        "tuned_value": best_value,
+        "gain": best_value - base_value,
+        "settings_tried": len(history),
+        "held_out": held,
+        "kept_base": kept_base,
+        "rejected": rejected,
+    }
     if folds > 1:
         tuning["fold_picks"] = picks
         tuning["settings_with_folds"] = len(cache)  # every setting scored, the folds' searches included
@@ -293,11 +325,14 @@ def _layer_choices(explainer, layers: Sequence[int] | str) -> list[int]:
     available = range(explainer.model.config.num_hidden_layers + 1)
     if isinstance(layers, str):
         if layers != "auto":
-            raise ValueError(f"layers must be 'auto' or a list of layer numbers in {available[0]}..{available[-1]}, "
-                             f"got {layers!r}")
+            raise ValueError(
+                f"layers must be 'auto' or a list of layer numbers in {available[0]}..{available[-1]}, got {layers!r}"
+            )
         return list(available) if len(explainer.index) <= AUTO_LAYERS_MAX_REFERENCES else [own]
     bad = [layer for layer in layers if layer not in available]
     if bad or not layers:
-        raise ValueError(f"layers must be layer numbers in {available[0]}..{available[-1]} (0 = embedding output), "
-                         f"got {list(layers)}")
+        raise ValueError(
+            f"layers must be layer numbers in {available[0]}..{available[-1]} (0 = embedding output), "
+            f"got {list(layers)}"
+        )
     return sorted(set(layers) | {own})

@@ -12,6 +12,7 @@ Example:
     >>> case.problem_type, len(case.queries), len(case.items)
     ('regression', 5, 5)
 """
+
 from __future__ import annotations
 
 import os
@@ -75,8 +76,10 @@ def words_of(text: str) -> list[tuple[int, int]]:
 
 def _need(path: Path) -> Path:
     if not path.exists():
-        raise FileNotFoundError(f"Evaluation data file is missing: {path} (give --data-dir, laid out like "
-                                "sst/{train,test}.txt, sst2/{train,dev}.tsv, webnlg/exact/, nyt/exact/)")
+        raise FileNotFoundError(
+            f"Evaluation data file is missing: {path} (give --data-dir, laid out like "
+            "sst/{train,test}.txt, sst2/{train,dev}.tsv, webnlg/exact/, nyt/exact/)"
+        )
     return path
 
 
@@ -86,8 +89,9 @@ def read_sst2_tsv(path: Path) -> tuple[list[str], list[int]]:
     return [r[0].strip() for r in rows], [int(r[1]) for r in rows]
 
 
-def sentiment_case(data_dir: str | os.PathLike, train: int | None, refs: int, texts: int | None,
-                   seed: int = 0) -> CaseData:
+def sentiment_case(
+    data_dir: str | os.PathLike, train: int | None, refs: int, texts: int | None, seed: int = 0
+) -> CaseData:
     """Case II: SST-2 train to fine-tune on, SST test trees to explain (SST-2 = the non-neutral ones)."""
     data_dir = Path(data_dir)
     train_texts, train_labels = read_sst2_tsv(data_dir / "sst2" / "train.tsv")
@@ -109,20 +113,31 @@ def sentiment_case(data_dir: str | os.PathLike, train: int | None, refs: int, te
         subsets = ("SST", "SST-2") if tree.label != 2 else ("SST",)
         items.append(Item(len(queries) - 1, list(tree.spans), tree.gold, subsets))
     return CaseData(
-        name="sst", problem_type="single_label_classification", label_names=["negative", "positive"],
-        train_texts=[train_texts[i] for i in order], train_labels=[train_labels[i] for i in order],
-        ref_texts=[train_texts[i] for i in ref_ids], ref_labels=[train_labels[i] for i in ref_ids],
-        ref_categories=[{train_labels[i]} for i in ref_ids], queries=queries, items=items,
+        name="sst",
+        problem_type="single_label_classification",
+        label_names=["negative", "positive"],
+        train_texts=[train_texts[i] for i in order],
+        train_labels=[train_labels[i] for i in order],
+        ref_texts=[train_texts[i] for i in ref_ids],
+        ref_labels=[train_labels[i] for i in ref_ids],
+        ref_categories=[{train_labels[i]} for i in ref_ids],
+        queries=queries,
+        items=items,
         subsets=["SST-2", "SST"],
-        quality_sets={"SST-2 dev": (dev_texts, dev_labels),
-                      "SST test, non-neutral (binary)": ([t.text for t in binary], [int(t.label > 2) for t in binary])},
-        notes=[f"SST-2 = the {len(binary)} non-neutral SST test sentences (the paper's SST-2 test set); "
-               f"SST = all {len(trees)} test sentences; scored: the first {len(queries)}."],
+        quality_sets={
+            "SST-2 dev": (dev_texts, dev_labels),
+            "SST test, non-neutral (binary)": ([t.text for t in binary], [int(t.label > 2) for t in binary]),
+        },
+        notes=[
+            f"SST-2 = the {len(binary)} non-neutral SST test sentences (the paper's SST-2 test set); "
+            f"SST = all {len(trees)} test sentences; scored: the first {len(queries)}."
+        ],
     )
 
 
-def relation_case(data_dir: str | os.PathLike, dataset: str, train: int | None, refs: int, texts: int | None,
-                  seed: int = 0) -> CaseData:
+def relation_case(
+    data_dir: str | os.PathLike, dataset: str, train: int | None, refs: int, texts: int | None, seed: int = 0
+) -> CaseData:
     """Case I: multi-label relation classification on WebNLG (train -> test) or NYT (dev -> test).
 
     The NYT copy here has no train split, so the NYT model is fine-tuned on NYT dev.
@@ -157,21 +172,33 @@ def relation_case(data_dir: str | os.PathLike, dataset: str, train: int | None, 
                 if triple[1] == relation:
                     gold = gold_words(words, triple_spans(example.text, triple))
                     items.append(Item(len(queries) - 1, spans, [float(g) for g in gold], (title,)))
-    note = (f"{title}: fine-tuned on {len(train_examples)} {train_split} texts"
-            + (" (this copy of NYT has no train split, so its dev split is the training data)" if dataset == "nyt" else "")
-            + f"; scored: every (text, triple) of the first {len(test_examples[:texts])} test texts.")
+    note = (
+        f"{title}: fine-tuned on {len(train_examples)} {train_split} texts"
+        + (" (this copy of NYT has no train split, so its dev split is the training data)" if dataset == "nyt" else "")
+        + f"; scored: every (text, triple) of the first {len(test_examples[:texts])} test texts."
+    )
     return CaseData(
-        name=dataset, problem_type="multi_label_classification", label_names=names,
-        train_texts=[e.text for e in train_examples], train_labels=[multi_hot(e.label_ids) for e in train_examples],
-        ref_texts=[e.text for e in references], ref_labels=[e.label_ids for e in references],
-        ref_categories=[set(e.label_ids) for e in references], queries=queries, items=items, subsets=[title],
-        quality_sets={f"{title} test": ([e.text for e in test_examples], [multi_hot(e.label_ids) for e in test_examples])},
+        name=dataset,
+        problem_type="multi_label_classification",
+        label_names=names,
+        train_texts=[e.text for e in train_examples],
+        train_labels=[multi_hot(e.label_ids) for e in train_examples],
+        ref_texts=[e.text for e in references],
+        ref_labels=[e.label_ids for e in references],
+        ref_categories=[set(e.label_ids) for e in references],
+        queries=queries,
+        items=items,
+        subsets=[title],
+        quality_sets={
+            f"{title} test": ([e.text for e in test_examples], [multi_hot(e.label_ids) for e in test_examples])
+        },
         notes=[note],
     )
 
 
-def laptop_case(train: int = 4000, refs: int = 3000, texts: int | None = 200, pool: int = 2000,
-                seed: int = 0) -> CaseData:
+def laptop_case(
+    train: int = 4000, refs: int = 3000, texts: int | None = 200, pool: int = 2000, seed: int = 0
+) -> CaseData:
     """Case III: the generated laptop catalogue (``price_catalogue``); prices in units of $1000.
 
     ``pool`` test listings are generated; the runner keeps the ``texts`` best-predicted ones, as
@@ -189,18 +216,28 @@ def laptop_case(train: int = 4000, refs: int = 3000, texts: int | None = 200, po
         spans = words_of(listing.text)
         words = [{"start": s, "end": e} for s, e in spans]
         queries.append(Query(listing.text, None, quartile(listing.price)))
-        items.append(Item(len(queries) - 1, spans, [float(g) for g in gold_words(words, listing.key_spans)],
-                          ("Laptops",)))
+        items.append(
+            Item(len(queries) - 1, spans, [float(g) for g in gold_words(words, listing.key_spans)], ("Laptops",))
+        )
     references = train_items[:refs]
     return CaseData(
-        name="laptops", problem_type="regression", label_names=["price"],
-        train_texts=[t.text for t in train_items], train_labels=[t.price / PRICE_UNIT for t in train_items],
-        ref_texts=[t.text for t in references], ref_labels=None,
-        ref_categories=[{quartile(t.price)} for t in references], queries=queries, items=items, subsets=["Laptops"],
-        quality_sets={LAPTOP_TEST_SET: ([t.text for t in test_items],
-                                                  [t.price / PRICE_UNIT for t in test_items])},
-        notes=[f"Generated catalogue: {train} training listings (seed {seed}), {len(test_items)} test listings "
-               f"(seed {seed + 1}); scored: the {texts} test listings predicted best (the paper kept texts under 1 % error)."],
+        name="laptops",
+        problem_type="regression",
+        label_names=["price"],
+        train_texts=[t.text for t in train_items],
+        train_labels=[t.price / PRICE_UNIT for t in train_items],
+        ref_texts=[t.text for t in references],
+        ref_labels=None,
+        ref_categories=[{quartile(t.price)} for t in references],
+        queries=queries,
+        items=items,
+        subsets=["Laptops"],
+        quality_sets={LAPTOP_TEST_SET: ([t.text for t in test_items], [t.price / PRICE_UNIT for t in test_items])},
+        notes=[
+            f"Generated catalogue: {train} training listings (seed {seed}), {len(test_items)} test listings "
+            f"(seed {seed + 1}); scored: the {texts} test listings predicted best "
+            "(the paper kept texts under 1 % error)."
+        ],
     )
 
 

@@ -18,6 +18,7 @@ Example (a tiny run on generated data, about a minute on a CPU):
     >>> out = tempfile.mkdtemp()
     >>> results = run_evaluation(None, out, cases=["laptops"], quick=True, show_progress=False)  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,16 +35,16 @@ from tqdm.auto import tqdm
 
 from ..base_methods import BASE_METHOD_REGISTRY
 from ..config import KERNELS, NEIGHBOR_SCALES, LafaConfig
-from .cases import LAPTOP_TEST_SET, CaseData, keep_queries, laptop_case, relation_case, sentiment_case, words_of
+from ..faithfulness.metrics import deletion_curve, neighbor_precision, paired, pearson, summarize, token_auc
 from ..files import atomic_folder, atomic_write_text
 from ..index import LafaIndex
 from ..lafa import Lafa
-from ..faithfulness.metrics import deletion_curve, neighbor_precision, paired, pearson, summarize, token_auc
 from ..model_adapter import ModelAdapter, pool
-from .sst_trees import scores_per_word
 from ..text_inputs import encode, max_length_of, pad_right
-
 from . import CASES
+from .cases import LAPTOP_TEST_SET, CaseData, keep_queries, laptop_case, relation_case, sentiment_case, words_of
+from .sst_trees import scores_per_word
+
 BASE_METHODS_EVALUATED = BASE_METHOD_REGISTRY.names  # every registered base method
 FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 LAFA_LABELS = ("lafa_paper", "lafa_tuned", "lafa_tune")
@@ -68,25 +69,88 @@ class CaseSpec:
 
 def paper_specs(samples: int) -> dict[str, CaseSpec]:
     """The paper's LAFA settings per case (section 4 and table 1); ``samples`` for SmoothGrad/IG/SHAP."""
-    common = dict(samples=samples, steps=samples, pooling="mean", output="probability", aggregation="paper")
+    common: dict[str, Any] = dict(
+        samples=samples, steps=samples, pooling="mean", output="probability", aggregation="paper"
+    )
     return {
-        "sst": CaseSpec(1.0, 1e-4, 64, LafaConfig(layer=2, n_neighbors=10, quantile=0.39, same_label=True,
-                                                  kernel="indicator", lam=0.44, base_method="smooth_grad", **common),
-                        "pearson", "log_odds"),
+        "sst": CaseSpec(
+            1.0,
+            1e-4,
+            64,
+            LafaConfig(
+                layer=2,
+                n_neighbors=10,
+                quantile=0.39,
+                same_label=True,
+                kernel="indicator",
+                lam=0.44,
+                base_method="smooth_grad",
+                **common,
+            ),
+            "pearson",
+            "log_odds",
+        ),
         # Case I: cosine kernel, lambda 1, SimpleGrad; layer and neighbors are not given: the
         # case II values are the starting point of the tuning.
         # Training (ours, not the paper's): the head's bias starts at the label priors (finetune.py), so a
         # moderate positive weight suffices; before that, 6 epochs at 2e-4 with weight 5 reached micro-F1 .258.
-        "webnlg": CaseSpec(5.0, 1e-4, 64, LafaConfig(layer=2, n_neighbors=10, quantile=0.39, same_label=True,
-                                                     kernel="cosine", lam=1.0, base_method="simple_grad", **common),
-                           "token_auc", "log_odds", head_learning_rate=3e-3, positive_weight=2.0),
-        "nyt": CaseSpec(3.0, 1e-4, 96, LafaConfig(layer=2, n_neighbors=10, quantile=0.39, same_label=True,
-                                                  kernel="cosine", lam=1.0, base_method="simple_grad", **common),
-                        "token_auc", "log_odds", head_learning_rate=3e-3, positive_weight=2.0),
+        "webnlg": CaseSpec(
+            5.0,
+            1e-4,
+            64,
+            LafaConfig(
+                layer=2,
+                n_neighbors=10,
+                quantile=0.39,
+                same_label=True,
+                kernel="cosine",
+                lam=1.0,
+                base_method="simple_grad",
+                **common,
+            ),
+            "token_auc",
+            "log_odds",
+            head_learning_rate=3e-3,
+            positive_weight=2.0,
+        ),
+        "nyt": CaseSpec(
+            3.0,
+            1e-4,
+            96,
+            LafaConfig(
+                layer=2,
+                n_neighbors=10,
+                quantile=0.39,
+                same_label=True,
+                kernel="cosine",
+                lam=1.0,
+                base_method="simple_grad",
+                **common,
+            ),
+            "token_auc",
+            "log_odds",
+            head_learning_rate=3e-3,
+            positive_weight=2.0,
+        ),
         # Case III: indicator kernel, lambda 1, SimpleGrad, layer 5 of BERT-base's 12 (MiniLM has 6: layer 3).
-        "laptops": CaseSpec(4.0, 2e-4, 80, LafaConfig(layer=3, n_neighbors=10, quantile=0.39, same_label=False,
-                                                      kernel="indicator", lam=1.0, base_method="simple_grad", **common),
-                            "token_auc", "mape", head_learning_rate=3e-3),
+        "laptops": CaseSpec(
+            4.0,
+            2e-4,
+            80,
+            LafaConfig(
+                layer=3,
+                n_neighbors=10,
+                quantile=0.39,
+                same_label=False,
+                kernel="indicator",
+                lam=1.0,
+                base_method="simple_grad",
+                **common,
+            ),
+            "token_auc",
+            "mape",
+            head_learning_rate=3e-3,
+        ),
     }
 
 
@@ -118,12 +182,26 @@ class RunSizes:
     """Epochs = the case's epochs times this, at least 1."""
 
     @classmethod
-    def quick(cls) -> "RunSizes":
-        return cls(sst_train=200, sst_refs=40, sst_texts=16, relation_train=120, relation_refs=40, relation_texts=8,
-                   laptop_train=200, laptop_refs=40, laptop_texts=12, laptop_pool=30, samples=2, tune_texts=6,
-                   tune_texts_no_gold=6,
-                   tune_rounds=1, tune_steps=4,
-                   deletion_texts=6, epochs_scale=0.0)
+    def quick(cls) -> RunSizes:
+        return cls(
+            sst_train=200,
+            sst_refs=40,
+            sst_texts=16,
+            relation_train=120,
+            relation_refs=40,
+            relation_texts=8,
+            laptop_train=200,
+            laptop_refs=40,
+            laptop_texts=12,
+            laptop_pool=30,
+            samples=2,
+            tune_texts=6,
+            tune_texts_no_gold=6,
+            tune_rounds=1,
+            tune_steps=4,
+            deletion_texts=6,
+            epochs_scale=0.0,
+        )
 
 
 def load_case(name: str, data_dir: str | os.PathLike | None, sizes: RunSizes) -> CaseData:
@@ -153,9 +231,18 @@ def fine_tuned_model(case: CaseData, spec: CaseSpec, epochs: float, cache_dir: P
     from ..build.default_model import encoder_path
     from ..build.finetune import fine_tune
 
-    key = _digest(case.name, case.train_texts, case.train_labels, epochs, spec.learning_rate, spec.max_length,
-                  spec.head_learning_rate, spec.positive_weight, os.path.basename(encoder_path()),
-                  "multi-label bias at label priors")  # models trained before that change are not reused
+    key = _digest(
+        case.name,
+        case.train_texts,
+        case.train_labels,
+        epochs,
+        spec.learning_rate,
+        spec.max_length,
+        spec.head_learning_rate,
+        spec.positive_weight,
+        os.path.basename(encoder_path()),
+        "multi-label bias at label priors",
+    )  # models trained before that change are not reused
     folder = cache_dir / "models" / f"{case.name}-{key}"
     info_path = folder / "training.json"
     if info_path.exists():
@@ -166,15 +253,36 @@ def fine_tuned_model(case: CaseData, spec: CaseSpec, epochs: float, cache_dir: P
     tokenizer = AutoTokenizer.from_pretrained(encoder_path())
     id2label = dict(enumerate(case.label_names))
     model = AutoModelForSequenceClassification.from_pretrained(
-        encoder_path(), num_labels=len(case.label_names), problem_type=case.problem_type, id2label=id2label,
-        label2id={v: k for k, v in id2label.items()})
+        encoder_path(),
+        num_labels=len(case.label_names),
+        problem_type=case.problem_type,
+        id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
+    )
     start = time.perf_counter()
-    fine_tune(model, tokenizer, case.train_texts, case.train_labels, epochs=epochs, batch_size=32,
-              learning_rate=spec.learning_rate, max_length=spec.max_length, show_progress=show_progress,
-              head_learning_rate=spec.head_learning_rate, positive_weight=spec.positive_weight)
-    info = {"train_texts": len(case.train_texts), "epochs": epochs, "learning_rate": spec.learning_rate,
-            "head_learning_rate": spec.head_learning_rate, "positive_weight": spec.positive_weight,
-            "max_length": spec.max_length, "batch_size": 32, "seconds": round(time.perf_counter() - start, 1)}
+    fine_tune(
+        model,
+        tokenizer,
+        case.train_texts,
+        case.train_labels,
+        epochs=epochs,
+        batch_size=32,
+        learning_rate=spec.learning_rate,
+        max_length=spec.max_length,
+        show_progress=show_progress,
+        head_learning_rate=spec.head_learning_rate,
+        positive_weight=spec.positive_weight,
+    )
+    info = {
+        "train_texts": len(case.train_texts),
+        "epochs": epochs,
+        "learning_rate": spec.learning_rate,
+        "head_learning_rate": spec.head_learning_rate,
+        "positive_weight": spec.positive_weight,
+        "max_length": spec.max_length,
+        "batch_size": 32,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
     with atomic_folder(folder, replaceable=["training.json"]) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
@@ -182,10 +290,19 @@ def fine_tuned_model(case: CaseData, spec: CaseSpec, epochs: float, cache_dir: P
     return model.eval(), tokenizer, {**info, "cached": False}
 
 
-def cached_index(case: CaseData, model, tokenizer, config: LafaConfig, model_dir_key: str, cache_dir: Path,
-                 show_progress: bool) -> tuple[LafaIndex, dict]:
+def cached_index(
+    case: CaseData, model, tokenizer, config: LafaConfig, model_dir_key: str, cache_dir: Path, show_progress: bool
+) -> tuple[LafaIndex, dict]:
     """The case's reference index with the paper settings (cached beside the model)."""
-    aggregation_time = ("neighbor_scale", "aggregation", "neighbor_weighting", "tuning", "kernel", "kernel_params", "lam")
+    aggregation_time = (
+        "neighbor_scale",
+        "aggregation",
+        "neighbor_weighting",
+        "tuning",
+        "kernel",
+        "kernel_params",
+        "lam",
+    )
     settings = {k: v for k, v in config.to_dict().items() if k not in aggregation_time}
     folder = cache_dir / "indexes" / f"{case.name}-{_digest(model_dir_key, case.ref_texts, case.ref_labels, settings)}"
     if (folder / "lafa_config.json").exists():
@@ -193,8 +310,15 @@ def cached_index(case: CaseData, model, tokenizer, config: LafaConfig, model_dir
         index.check_model(model)
         return index, {"cached": True}
     start = time.perf_counter()
-    index = LafaIndex.build(model, tokenizer, case.ref_texts, labels=case.ref_labels, config=config,
-                            show_progress=show_progress, description=f"{case.name} references")
+    index = LafaIndex.build(
+        model,
+        tokenizer,
+        case.ref_texts,
+        labels=case.ref_labels,
+        config=config,
+        show_progress=show_progress,
+        description=f"{case.name} references",
+    )
     info = {"cached": False, "seconds": round(time.perf_counter() - start, 1), "references": len(case.ref_texts)}
     index.save_pretrained(folder)
     return index, info
@@ -212,17 +336,24 @@ def model_quality(case: CaseData, model, tokenizer, max_length: int) -> tuple[di
         if case.problem_type == "single_label_classification":
             out[name] = {"accuracy": float((logits.argmax(-1) == np.asarray(gold)).mean()), "n": len(texts)}
         elif case.problem_type == "multi_label_classification":
-            pred, gold = logits > 0, np.asarray(gold) > 0.5
-            tp, fp, fn = (pred & gold).sum(), (pred & ~gold).sum(), (~pred & gold).sum()
+            pred, positive = logits > 0, np.asarray(gold) > 0.5
+            tp, fp, fn = (pred & positive).sum(), (pred & ~positive).sum(), (~pred & positive).sum()
             p, r = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
-            out[name] = {"precision": float(p), "recall": float(r), "f1": float(2 * p * r / max(p + r, 1e-12)),
-                         "n": len(texts)}
+            out[name] = {
+                "precision": float(p),
+                "recall": float(r),
+                "f1": float(2 * p * r / max(p + r, 1e-12)),
+                "n": len(texts),
+            }
         else:
-            pred, gold = logits[:, 0], np.asarray(gold, dtype=float)
-            ape = np.abs(pred - gold) / gold
-            out[name] = {"mape": float(ape.mean()), "within_1_percent": float((ape < 0.01).mean()),
-                         "r2": float(1 - ((pred - gold) ** 2).sum() / ((gold - gold.mean()) ** 2).sum()),
-                         "n": len(texts)}
+            pred, actual = logits[:, 0], np.asarray(gold, dtype=float)
+            ape = np.abs(pred - actual) / actual
+            out[name] = {
+                "mape": float(ape.mean()),
+                "within_1_percent": float((ape < 0.01).mean()),
+                "r2": float(1 - ((pred - actual) ** 2).sum() / ((actual - actual.mean()) ** 2).sum()),
+                "n": len(texts),
+            }
     return out, outputs
 
 
@@ -243,13 +374,20 @@ class Explainer:
     def batches(self, queries: list[int]):
         order = sorted(queries, key=lambda q: self.lengths[q])
         for start in range(0, len(order), self.batch_size):
-            part = order[start:start + self.batch_size]
+            part = order[start : start + self.batch_size]
             ids, mask = pad_right([self.encoded[q][0]["input_ids"][0] for q in part], self.adapter.pad_id)
             types = torch.zeros_like(ids) if self.adapter.uses_token_types else None
             yield part, ids, mask, types
 
-    def scores(self, queries: list[int], method: str, lafa: Lafa | None = None, base: dict | None = None,
-               desc: str | None = None, **kwargs) -> tuple[dict[int, np.ndarray], dict[int, int], dict[int, int]]:
+    def scores(
+        self,
+        queries: list[int],
+        method: str,
+        lafa: Lafa | None = None,
+        base: dict | None = None,
+        desc: str | None = None,
+        **kwargs,
+    ) -> tuple[dict[int, np.ndarray], dict[int, int], dict[int, int]]:
         """Token scores per query (real tokens), the targets explained and the neighbors found."""
         lafa = lafa or Lafa(self.model, self.index, self.index.config)
         scores, targets, found = {}, {}, {}
@@ -260,11 +398,18 @@ class Explainer:
                 if base is not None:
                     base_scores = torch.zeros(ids.shape)
                     for row, q in enumerate(part):
-                        base_scores[row, :len(base[q])] = torch.from_numpy(base[q])
-                out = lafa.attribute(ids, mask, types, wanted if any(t is not None for t in wanted) else None,
-                                     method=method, base_scores=base_scores, **kwargs)
+                        base_scores[row, : len(base[q])] = torch.from_numpy(base[q])
+                out = lafa.attribute(
+                    ids,
+                    mask,
+                    types,
+                    wanted if any(t is not None for t in wanted) else None,
+                    method=method,
+                    base_scores=base_scores,
+                    **kwargs,
+                )
                 for row, q in enumerate(part):
-                    scores[q] = out.scores[row, :self.lengths[q]].numpy().astype(np.float64)
+                    scores[q] = out.scores[row, : self.lengths[q]].numpy().astype(np.float64)
                     targets[q] = out.targets[row]
                     found[q] = len(out.neighbors[row]) if out.neighbors else 0
                 bar.update(len(part))
@@ -273,8 +418,11 @@ class Explainer:
     def word_scores(self, q: int, scores: np.ndarray, spans: list[tuple[int, int]]) -> list[float]:
         """Token scores summed per word span (special tokens left out)."""
         meta = self.encoded[q][1]
-        tokens = [{"start": start, "end": end, "score": float(score)}
-                  for (start, end), special, score in zip(meta["offsets"], meta["special"], scores) if not special]
+        tokens = [
+            {"start": start, "end": end, "score": float(score)}
+            for (start, end), special, score in zip(meta["offsets"], meta["special"], scores)
+            if not special
+        ]
         return scores_per_word(spans, tokens)
 
     def item_values(self, scores: dict[int, np.ndarray], metric: str, items: list[int] | None = None) -> list[float]:
@@ -291,19 +439,37 @@ class Explainer:
         key = (layer, quantile)
         if key not in self._indexes:
             if self.ref_layers is None:
-                self.ref_layers = pooled_layers(self.model, self.tokenizer, self.index.texts,
-                                                self.index.config.pooling)
+                self.ref_layers = pooled_layers(self.model, self.tokenizer, self.index.texts, self.index.config.pooling)
             config = self.index.config.replace(layer=layer, quantile=quantile, eps=None)
-            self._indexes[key] = LafaIndex.from_encoded(self.model, self.index.texts, self.ref_layers[layer],
-                                                        self.index.arrays, config, self.case.ref_labels is not None)
+            self._indexes[key] = LafaIndex.from_encoded(
+                self.model,
+                self.index.texts,
+                self.ref_layers[layer],
+                self.index.arrays,
+                config,
+                self.case.ref_labels is not None,
+            )
         return self._indexes[key]
 
     def lafa_scores(self, queries: list[int], base: dict, settings: dict) -> tuple[dict, dict]:
         index = self.index_for(settings["layer"], settings["quantile"])
-        lafa = Lafa(self.model, index, index.config.replace(
-            aggregation=settings["aggregation"], neighbor_weighting=settings.get("neighbor_weighting", "uniform")))
-        scores, _, found = self.scores(queries, "lafa", lafa, base, kernel=settings["kernel"], lam=settings["lam"],
-                                       n_neighbors=settings["n_neighbors"], neighbor_scale=settings["neighbor_scale"])
+        lafa = Lafa(
+            self.model,
+            index,
+            index.config.replace(
+                aggregation=settings["aggregation"], neighbor_weighting=settings.get("neighbor_weighting", "uniform")
+            ),
+        )
+        scores, _, found = self.scores(
+            queries,
+            "lafa",
+            lafa,
+            base,
+            kernel=settings["kernel"],
+            lam=settings["lam"],
+            n_neighbors=settings["n_neighbors"],
+            neighbor_scale=settings["neighbor_scale"],
+        )
         return scores, found
 
 
@@ -314,19 +480,21 @@ def pooled_layers(model, tokenizer, texts: list[str], pooling: str, batch_size: 
     order = np.argsort([len(t) for t in texts])
     out = None
     for start in range(0, len(texts), batch_size):
-        part = order[start:start + batch_size]
+        part = order[start : start + batch_size]
         enc = tokenizer([texts[i] for i in part], truncation=True, max_length=limit, padding=True, return_tensors="pt")
         hidden = model(**enc.to(model.device), output_hidden_states=True).hidden_states
         states = torch.stack([pool(h, enc["attention_mask"], pooling) for h in hidden]).float().cpu().numpy()
         if out is None:
             out = np.zeros((states.shape[0], len(texts), states.shape[2]), dtype=np.float32)
         out[:, part] = states
+    assert out is not None  # callers pass the index's references or the counted queries: never no text
     return out
 
 
 # ----- tuning ------------------------------------------------------------------------------------------------
-def tune(explainer: Explainer, spec: CaseSpec, base: dict, queries: list[int], items: list[int],
-         num_layers: int) -> tuple[dict, list[dict]]:
+def tune(
+    explainer: Explainer, spec: CaseSpec, base: dict, queries: list[int], items: list[int], num_layers: int
+) -> tuple[dict, list[dict]]:
     """Coordinate-wise search from the paper settings: neighbor scale, layer, quantile x neighbors,
     kernel, aggregation x lambda (x neighbor scale for eq. 7), then the kernel again."""
     best = settings_of(spec.lafa)
@@ -335,18 +503,27 @@ def tune(explainer: Explainer, spec: CaseSpec, base: dict, queries: list[int], i
     def value(settings: dict) -> tuple[float, float]:
         scores, found = explainer.lafa_scores(queries, base, settings)
         return summarize(spec.metric, explainer.item_values(scores, spec.metric, items)).mean, float(
-            np.mean([found[q] for q in queries]))
+            np.mean([found[q] for q in queries])
+        )
 
-    grids = [
+    grids: list[tuple[str, list[dict[str, Any]]]] = [
         ("neighbor scale", [{"neighbor_scale": scale} for scale in NEIGHBOR_SCALES]),
         ("layer", [{"layer": layer} for layer in range(num_layers + 1)]),
-        ("quantile x neighbors", [{"quantile": qu, "n_neighbors": k} for qu in (0.05, 0.2, 0.39, 0.6, 1.0)
-                                   for k in (5, 10, 20)]),
+        (
+            "quantile x neighbors",
+            [{"quantile": qu, "n_neighbors": k} for qu in (0.05, 0.2, 0.39, 0.6, 1.0) for k in (5, 10, 20)],
+        ),
         ("kernel", [{"kernel": k} for k in KERNELS]),
         # E(w) divides by the neighbor's length, so it is small next to m_i: lambda goes up to 100.
-        ("aggregation x lambda", [{"aggregation": "paper", "lam": lam, "neighbor_scale": scale}
-                                  for scale in NEIGHBOR_SCALES for lam in (0.1, 0.44, 1.0, 3.0, 10.0, 30.0, 100.0)]
-         + [{"aggregation": "normalized", "lam": lam, "neighbor_scale": "none"} for lam in (0.25, 0.5, 0.75, 1.0)]),
+        (
+            "aggregation x lambda",
+            [
+                {"aggregation": "paper", "lam": lam, "neighbor_scale": scale}
+                for scale in NEIGHBOR_SCALES
+                for lam in (0.1, 0.44, 1.0, 3.0, 10.0, 30.0, 100.0)
+            ]
+            + [{"aggregation": "normalized", "lam": lam, "neighbor_scale": "none"} for lam in (0.25, 0.5, 0.75, 1.0)],
+        ),
         ("kernel (again)", [{"kernel": k} for k in KERNELS]),
     ]
     for step, grid in grids:
@@ -363,13 +540,28 @@ def tune(explainer: Explainer, spec: CaseSpec, base: dict, queries: list[int], i
 
 def settings_of(config: LafaConfig) -> dict:
     """The LAFA settings the tuning varies."""
-    return {"layer": config.layer, "quantile": config.quantile, "n_neighbors": config.n_neighbors,
-            "kernel": config.kernel, "lam": config.lam, "neighbor_scale": config.neighbor_scale,
-            "aggregation": config.aggregation, "neighbor_weighting": config.neighbor_weighting}
+    return {
+        "layer": config.layer,
+        "quantile": config.quantile,
+        "n_neighbors": config.n_neighbors,
+        "kernel": config.kernel,
+        "lam": config.lam,
+        "neighbor_scale": config.neighbor_scale,
+        "aggregation": config.aggregation,
+        "neighbor_weighting": config.neighbor_weighting,
+    }
 
 
-def tune_without_gold(model, tokenizer, index: LafaIndex, texts: list[str], show_progress: bool, rounds: int = 2,
-                      steps: int = 10, folds: int = 3):
+def tune_without_gold(
+    model,
+    tokenizer,
+    index: LafaIndex,
+    texts: list[str],
+    show_progress: bool,
+    rounds: int = 2,
+    steps: int = 10,
+    folds: int = 3,
+):
     """``lafa tune`` as a user runs it: the repo's (paper) settings as the start, the faithfulness
     objective on the model's own outputs, no gold labels; returns its ``TuningResult``."""
     from ..faithfulness.tune import tune_explainer
@@ -385,22 +577,26 @@ def layer_precision(explainer: Explainer, queries: list[int], num_layers: int, k
     counted = [q for q in queries if case.queries[q].category is not None]
     if not counted:
         return []
-    vectors = pooled_layers(explainer.model, explainer.tokenizer, [case.queries[q].text for q in counted],
-                            explainer.index.config.pooling)
+    vectors = pooled_layers(
+        explainer.model, explainer.tokenizer, [case.queries[q].text for q in counted], explainer.index.config.pooling
+    )
     out = []
     for layer in range(num_layers + 1):
         index = explainer.index_for(layer, explainer.index.config.quantile)
         found = index.search(vectors[layer], k, labels=None, use_eps=False)
-        values = [neighbor_precision([case.queries[q].category in case.ref_categories[ref] for ref, _ in nbs], True)
-                  for q, nbs in zip(counted, found)]
+        values = [
+            neighbor_precision([case.queries[q].category in case.ref_categories[ref] for ref, _ in nbs], True)
+            for q, nbs in zip(counted, found)
+        ]
         result = summarize("neighbor_precision", values)
         out.append({"layer": layer, "precision": result.mean, "std": result.std, "n": result.n})
     return out
 
 
 # ----- deletion -----------------------------------------------------------------------------------------------------
-def deletion(explainer: Explainer, scores: dict, targets: dict, queries: list[int], mode: str,
-             max_length: int) -> list[list[float]]:
+def deletion(
+    explainer: Explainer, scores: dict, targets: dict, queries: list[int], mode: str, max_length: int
+) -> list[list[float]]:
     """Per query, the deletion curve over FRACTIONS of its words ranked by ``scores``."""
     from ..build.finetune import predict
 
@@ -411,7 +607,7 @@ def deletion(explainer: Explainer, scores: dict, targets: dict, queries: list[in
         logits = torch.from_numpy(predict(explainer.model, explainer.tokenizer, texts, max_length=max_length))
         return explainer.adapter.transform(logits, "probability").numpy()
 
-    spans_of = {}
+    spans_of: dict[int, list[tuple[int, int]]] = {}
     for item in case.items:
         spans_of.setdefault(item.query, item.spans)
     curves = []
@@ -419,8 +615,18 @@ def deletion(explainer: Explainer, scores: dict, targets: dict, queries: list[in
         spans = spans_of.get(q) or words_of(case.queries[q].text)
         words = [{"start": s, "end": e} for s, e in spans]
         word_scores = explainer.word_scores(q, scores[q], spans)
-        curves.append(deletion_curve(outputs, case.queries[q].text, words, word_scores, target=targets[q],
-                                     fractions=FRACTIONS[1:], mode=mode, mask=mask))
+        curves.append(
+            deletion_curve(
+                outputs,
+                case.queries[q].text,
+                words,
+                word_scores,
+                target=targets[q],
+                fractions=FRACTIONS[1:],
+                mode=mode,
+                mask=mask,
+            )
+        )
     return curves
 
 
@@ -441,7 +647,7 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
         pred = outputs[LAPTOP_TEST_SET][:, 0]
         gold = np.asarray(case.quality_sets[LAPTOP_TEST_SET][1])
         error = np.abs(pred - gold) / gold
-        keep = np.argsort(error, kind="stable")[:sizes.laptop_texts].tolist()
+        keep = np.argsort(error, kind="stable")[: sizes.laptop_texts].tolist()
         case = keep_queries(case, keep)
         case.notes.append(f"Largest prediction error among the scored listings: {error[keep].max():.2%}.")
     say(f"   indexing {len(case.ref_texts)} references")
@@ -451,7 +657,7 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
     queries = list(range(len(case.queries)))
     num_layers = model.config.num_hidden_layers
     texts_in_order = list(dict.fromkeys(q.text for q in case.queries))
-    tune_texts = set(texts_in_order[:sizes.tune_texts])
+    tune_texts = set(texts_in_order[: sizes.tune_texts])
     tune_queries = [q for q in queries if case.queries[q].text in tune_texts]
     tune_query_set = set(tune_queries)
     tune_items = [i for i, it in enumerate(case.items) if it.query in tune_query_set]
@@ -464,7 +670,10 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
         scores, targets, _ = explainer.scores(queries, method, desc=f"{name}: {method}" if show_progress else None)
         seconds = time.perf_counter() - t0
         stored[method] = scores
-        methods[method] = {"values": explainer.item_values(scores, spec.metric), "ms_per_text": 1000 * seconds / len(queries)}
+        methods[method] = {
+            "values": explainer.item_values(scores, spec.metric),
+            "ms_per_text": 1000 * seconds / len(queries),
+        }
 
     base_method = spec.lafa.base_method
     say(f"   tuning LAFA on the {len(tune_queries)} queries of the first {len(tune_texts)} test texts")
@@ -474,44 +683,65 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
     n_no_gold = max(sizes.tune_texts, min(sizes.tune_texts_no_gold, len(texts_in_order) // 2))
     say(f"   lafa tune (no gold: insertion - deletion) on the first {n_no_gold} test texts")
     t0 = time.perf_counter()
-    by_faithfulness = tune_without_gold(model, tokenizer, index, texts_in_order[:n_no_gold], show_progress,
-                                        rounds=sizes.tune_rounds, steps=sizes.tune_steps, folds=sizes.tune_folds)
+    by_faithfulness = tune_without_gold(
+        model,
+        tokenizer,
+        index,
+        texts_in_order[:n_no_gold],
+        show_progress,
+        rounds=sizes.tune_rounds,
+        steps=sizes.tune_steps,
+        folds=sizes.tune_folds,
+    )
     tune_seconds = time.perf_counter() - t0
     paper_settings = settings_of(spec.lafa)
-    for label, settings in (("lafa_paper", paper_settings), ("lafa_tuned", tuned),
-                            ("lafa_tune", settings_of(by_faithfulness.config))):
+    for label, settings in (
+        ("lafa_paper", paper_settings),
+        ("lafa_tuned", tuned),
+        ("lafa_tune", settings_of(by_faithfulness.config)),
+    ):
         t0 = time.perf_counter()
         scores, found = explainer.lafa_scores(queries, stored[base_method], settings)
         stored[label] = scores
-        methods[label] = {"values": explainer.item_values(scores, spec.metric), "settings": settings,
-                          "neighbors_found": float(np.mean(list(found.values()))),
-                          "ms_per_text": methods[base_method]["ms_per_text"]
-                          + 1000 * (time.perf_counter() - t0) / len(queries)}
+        methods[label] = {
+            "values": explainer.item_values(scores, spec.metric),
+            "settings": settings,
+            "neighbors_found": float(np.mean(list(found.values()))),
+            "ms_per_text": methods[base_method]["ms_per_text"] + 1000 * (time.perf_counter() - t0) / len(queries),
+        }
 
     by_subset = {}
     for subset in case.subsets:
         rows = [i for i, it in enumerate(case.items) if subset in it.subsets]
-        by_subset[subset] = {m: asdict(summarize(spec.metric, [r["values"][i] for i in rows]))
-                             for m, r in methods.items()}
+        by_subset[subset] = {
+            m: asdict(summarize(spec.metric, [r["values"][i] for i in rows])) for m, r in methods.items()
+        }
         for m in by_subset[subset]:
             by_subset[subset][m].pop("values")
     comparisons = {}
     for label in LAFA_LABELS:
         # Held out: items outside the texts this row was tuned on (lafa tune's may be more than the gold tuning's).
-        tuned_on = set(texts_in_order[:n_no_gold if label == "lafa_tune" else sizes.tune_texts])
+        tuned_on = set(texts_in_order[: n_no_gold if label == "lafa_tune" else sizes.tune_texts])
         held_out = [i for i, it in enumerate(case.items) if case.queries[it.query].text not in tuned_on]
         # The best base method by the gold metric over those items, for "LAFA - best base" (done-when of issue 10).
-        best_base = max(BASE_METHODS_EVALUATED,
-                        key=lambda m: np.nanmean([methods[m]["values"][i] for i in held_out]) if held_out else 0.0)
+        best_base = max(
+            BASE_METHODS_EVALUATED,
+            key=lambda m: np.nanmean([methods[m]["values"][i] for i in held_out]) if held_out else 0.0,
+        )
         comparisons[label] = {
             "all": paired(methods[label]["values"], methods[base_method]["values"]),
-            "held_out": paired([methods[label]["values"][i] for i in held_out],
-                               [methods[base_method]["values"][i] for i in held_out]),
-            "held_out_vs_best": {"method": best_base, **paired([methods[label]["values"][i] for i in held_out],
-                                                               [methods[best_base]["values"][i] for i in held_out])},
+            "held_out": paired(
+                [methods[label]["values"][i] for i in held_out], [methods[base_method]["values"][i] for i in held_out]
+            ),
+            "held_out_vs_best": {
+                "method": best_base,
+                **paired(
+                    [methods[label]["values"][i] for i in held_out], [methods[best_base]["values"][i] for i in held_out]
+                ),
+            },
         }
     say("   deletion curves")
-    del_queries = queries[:sizes.deletion_texts] if case.problem_type != "regression" else queries
+    del_queries = queries[: sizes.deletion_texts] if case.problem_type != "regression" else queries
     deletion_curves = {}
     for method in list(BASE_METHODS_EVALUATED) + list(LAFA_LABELS):
         curves = deletion(explainer, stored[method], targets, del_queries, spec.deletion_mode, spec.max_length)
@@ -519,28 +749,54 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
         deletion_curves[method] = {"mean": arr.mean(0).tolist(), "std": arr.std(0).tolist(), "n": len(curves)}
     precision = layer_precision(explainer, queries, num_layers, spec.lafa.n_neighbors)
     return {
-        "case": name, "notes": case.notes, "metric": spec.metric, "subsets": case.subsets,
-        "base_method": base_method, "training": training, "quality": quality, "index": index_info,
-        "paper_settings": {**spec.lafa.to_dict(), "eps": index.config.eps}, "tuned_settings": tuned,
-        "tuning": {"texts": len(tune_texts), "queries": len(tune_queries), "items": len(tune_items),
-                   "seconds": round(tuning_seconds, 1), "sweep": sweep},
-        "lafa_tune": {"settings": settings_of(by_faithfulness.config), "tuning": by_faithfulness.config.tuning,
-                      "texts": n_no_gold,
-                      "seconds": round(tune_seconds, 1), "settings_tried": len(by_faithfulness.trials)},
-        "results": by_subset, "comparisons": comparisons,
+        "case": name,
+        "notes": case.notes,
+        "metric": spec.metric,
+        "subsets": case.subsets,
+        "base_method": base_method,
+        "training": training,
+        "quality": quality,
+        "index": index_info,
+        "paper_settings": {**spec.lafa.to_dict(), "eps": index.config.eps},
+        "tuned_settings": tuned,
+        "tuning": {
+            "texts": len(tune_texts),
+            "queries": len(tune_queries),
+            "items": len(tune_items),
+            "seconds": round(tuning_seconds, 1),
+            "sweep": sweep,
+        },
+        "lafa_tune": {
+            "settings": settings_of(by_faithfulness.config),
+            "tuning": by_faithfulness.config.tuning,
+            "texts": n_no_gold,
+            "seconds": round(tune_seconds, 1),
+            "settings_tried": len(by_faithfulness.trials),
+        },
+        "results": by_subset,
+        "comparisons": comparisons,
         "timing_ms_per_text": {m: r["ms_per_text"] for m, r in methods.items()},
         "deletion": {"fractions": list(FRACTIONS[1:]), "mode": spec.deletion_mode, "curves": deletion_curves},
         "layer_precision": precision,
-        "counts": {"queries": len(case.queries), "items": len(case.items), "references": len(case.ref_texts),
-                   "train_texts": len(case.train_texts)},
+        "counts": {
+            "queries": len(case.queries),
+            "items": len(case.items),
+            "references": len(case.ref_texts),
+            "train_texts": len(case.train_texts),
+        },
         "values": {m: r["values"] for m, r in methods.items()},
         "seconds": round(time.perf_counter() - start, 1),
     }
 
 
-def run_evaluation(data_dir: str | os.PathLike | None, output: str | os.PathLike, cases: list[str] | None = None,
-                   quick: bool = False, cache_dir: str | os.PathLike | None = None,
-                   show_progress: bool = True) -> dict:
+def run_evaluation(
+    data_dir: str | os.PathLike | None,
+    output: str | os.PathLike,
+    cases: list[str] | None = None,
+    quick: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+    show_progress: bool = True,
+) -> dict:
     """Evaluate ``cases`` and write ``results.json``, ``README.md`` and the plots into ``output``."""
     from .. import __version__
     from ..build.default_model import lafa_home
@@ -553,9 +809,12 @@ def run_evaluation(data_dir: str | os.PathLike | None, output: str | os.PathLike
     sizes = RunSizes.quick() if quick else RunSizes()
     cache = Path(cache_dir) if cache_dir else lafa_home() / "evaluation"
     start = time.perf_counter()
-    results = {
-        "lafa_pipeline": __version__, "quick": quick, "sizes": asdict(sizes),
-        "torch_threads": torch.get_num_threads(), "device": "cuda" if torch.cuda.is_available() else "cpu",
+    results: dict[str, Any] = {
+        "lafa_pipeline": __version__,
+        "quick": quick,
+        "sizes": asdict(sizes),
+        "torch_threads": torch.get_num_threads(),
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
         "cases": {},
     }
     out = Path(output)

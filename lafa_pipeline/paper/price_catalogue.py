@@ -15,16 +15,35 @@ Example:
     >>> all(items[0].text[s:e] for s, e in items[0].key_spans)
     True
 """
+
 from __future__ import annotations
 
 import math
 import random
 from dataclasses import dataclass
 
-BRANDS = {"Apple": 1.35, "Razer": 1.3, "Microsoft": 1.2, "MSI": 1.1, "Dell": 1.05, "Samsung": 1.05, "HP": 1.0,
-          "Lenovo": 1.0, "Asus": 0.95, "Acer": 0.9}
-PC_CPUS = {"Intel Core i3": 0, "Intel Core i5": 150, "Intel Core i7": 350, "Intel Core i9": 700,
-           "AMD Ryzen 3": 0, "AMD Ryzen 5": 130, "AMD Ryzen 7": 320, "AMD Ryzen 9": 650}
+BRANDS = {
+    "Apple": 1.35,
+    "Razer": 1.3,
+    "Microsoft": 1.2,
+    "MSI": 1.1,
+    "Dell": 1.05,
+    "Samsung": 1.05,
+    "HP": 1.0,
+    "Lenovo": 1.0,
+    "Asus": 0.95,
+    "Acer": 0.9,
+}
+PC_CPUS = {
+    "Intel Core i3": 0,
+    "Intel Core i5": 150,
+    "Intel Core i7": 350,
+    "Intel Core i9": 700,
+    "AMD Ryzen 3": 0,
+    "AMD Ryzen 5": 130,
+    "AMD Ryzen 7": 320,
+    "AMD Ryzen 9": 650,
+}
 APPLE_CPUS = {"Apple M1": 150, "Apple M2": 350, "Apple M3": 550, "Apple M3 Max": 1100}
 RAM = {"4GB": 0, "8GB": 80, "16GB": 200, "32GB": 450, "64GB": 900}
 STORAGE = {"1TB HDD": 40, "128GB SSD": 0, "256GB SSD": 60, "512GB SSD": 150, "1TB SSD": 300, "2TB SSD": 600}
@@ -68,12 +87,19 @@ class Listing:
 def rule_price(attributes: dict[str, str]) -> float:
     """The noise-free price of a listing's attributes."""
     cpus = APPLE_CPUS if attributes["brand"] == "Apple" else PC_CPUS
-    total = (BASE_PRICE + cpus[attributes["cpu"]] + RAM[attributes["ram"]] + STORAGE[attributes["storage"]]
-             + SCREENS[attributes["screen"]])
+    total = (
+        BASE_PRICE
+        + cpus[attributes["cpu"]]
+        + RAM[attributes["ram"]]
+        + STORAGE[attributes["storage"]]
+        + SCREENS[attributes["screen"]]
+    )
     return total * BRANDS[attributes["brand"]]
 
 
-def generate_catalogue(n: int, seed: int = 0, noise: float = 0.03, distractors: tuple[int, int] = (2, 4)) -> list[Listing]:
+def generate_catalogue(
+    n: int, seed: int = 0, noise: float = 0.03, distractors: tuple[int, int] = (2, 4)
+) -> list[Listing]:
     """``n`` listings with prices from ``rule_price`` times log-normal noise of std ``noise``."""
     rng = random.Random(seed)
     items = []
@@ -110,7 +136,7 @@ def _fill(template: str, attributes: dict[str, str]) -> tuple[str, list[tuple[in
         end = template.index("}", start)
         out.append(template[pos:start])
         here = sum(len(p) for p in out)
-        value = attributes[template[start + 1:end]]
+        value = attributes[template[start + 1 : end]]
         out.append(value)
         spans.append((here, here + len(value)))
         pos = end + 1

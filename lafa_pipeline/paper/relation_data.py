@@ -12,6 +12,7 @@ Example:
     ...             {"start": 11, "end": 16}, {"start": 17, "end": 18}], spans)
     [1, 0, 0, 1, 0]
 """
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ Example:
     >>> fmt(0.4567, 0.12)
     '.457 (.120)'
 """
+
 from __future__ import annotations
 
 import json
@@ -14,30 +15,45 @@ from pathlib import Path
 from ..base_methods import BASE_METHOD_REGISTRY
 from ..files import atomic_path, atomic_write_text
 
-NAMES = {**{name: method.display_name for name, method in BASE_METHOD_REGISTRY.items()},
-         "lafa_paper": "LAFA, paper settings", "lafa_tuned": "LAFA, tuned on gold",
-         "lafa_tune": "LAFA, lafa tune (no gold)"}
+NAMES = {
+    **{name: method.display_name for name, method in BASE_METHOD_REGISTRY.items()},
+    "lafa_paper": "LAFA, paper settings",
+    "lafa_tuned": "LAFA, tuned on gold",
+    "lafa_tune": "LAFA, lafa tune (no gold)",
+}
 # The paper's numbers (../shared/PAPER.md): table 2 token AUC mean (std), table 3 Pearson mean.
 PAPER_AUC = {  # method: {dataset: (mean, std)}
-    "random": {"NYT": (.498, .143), "WebNLG": (.501, .121)},
-    "simple_grad": {"NYT": (.949, .071), "WebNLG": (.670, .135)},
-    "input_grad": {"NYT": (.953, .061), "WebNLG": (.713, .120)},
-    "integrated_grad": {"NYT": (.948, .077), "WebNLG": (.663, .126)},
-    "smooth_grad": {"NYT": (.960, .064), "WebNLG": (.664, .142)},
-    "shap_zero": {"NYT": (.805, .213), "WebNLG": (.670, .133)},
-    "shap_ref": {"NYT": (.872, .169), "WebNLG": (.675, .133)},
-    "lafa": {"NYT": (.958, .060), "WebNLG": (.724, .115)},
+    "random": {"NYT": (0.498, 0.143), "WebNLG": (0.501, 0.121)},
+    "simple_grad": {"NYT": (0.949, 0.071), "WebNLG": (0.670, 0.135)},
+    "input_grad": {"NYT": (0.953, 0.061), "WebNLG": (0.713, 0.120)},
+    "integrated_grad": {"NYT": (0.948, 0.077), "WebNLG": (0.663, 0.126)},
+    "smooth_grad": {"NYT": (0.960, 0.064), "WebNLG": (0.664, 0.142)},
+    "shap_zero": {"NYT": (0.805, 0.213), "WebNLG": (0.670, 0.133)},
+    "shap_ref": {"NYT": (0.872, 0.169), "WebNLG": (0.675, 0.133)},
+    "lafa": {"NYT": (0.958, 0.060), "WebNLG": (0.724, 0.115)},
 }
 PAPER_PEARSON = {  # method: {dataset: mean}
-    "random": {"SST-2": .039, "SST": .040}, "simple_grad": {"SST-2": .441, "SST": .430},
-    "input_grad": {"SST-2": .456, "SST": .448}, "integrated_grad": {"SST-2": .468, "SST": .454},
-    "smooth_grad": {"SST-2": .484, "SST": .471}, "shap_zero": {"SST-2": .400, "SST": .392},
-    "shap_ref": {"SST-2": .279, "SST": .278}, "lafa": {"SST-2": .494, "SST": .481},
+    "random": {"SST-2": 0.039, "SST": 0.040},
+    "simple_grad": {"SST-2": 0.441, "SST": 0.430},
+    "input_grad": {"SST-2": 0.456, "SST": 0.448},
+    "integrated_grad": {"SST-2": 0.468, "SST": 0.454},
+    "smooth_grad": {"SST-2": 0.484, "SST": 0.471},
+    "shap_zero": {"SST-2": 0.400, "SST": 0.392},
+    "shap_ref": {"SST-2": 0.279, "SST": 0.278},
+    "lafa": {"SST-2": 0.494, "SST": 0.481},
 }
-PAPER_QUALITY = {"sst": "SST-2 92.4 % (SST 86.6 %), DistilBERT", "webnlg": "F1 87.7, BERT-base",
-                 "nyt": "F1 94.1, BERT-base (trained on NYT train)", "laptops": "private Amazon data, BERT-base"}
-TITLES = {"sst": "Case II — sentiment: SST-2 / SST", "webnlg": "Case I — relations: WebNLG",
-          "nyt": "Case I — relations: NYT", "laptops": "Case III — price regression: generated laptop catalogue"}
+PAPER_QUALITY = {
+    "sst": "SST-2 92.4 % (SST 86.6 %), DistilBERT",
+    "webnlg": "F1 87.7, BERT-base",
+    "nyt": "F1 94.1, BERT-base (trained on NYT train)",
+    "laptops": "private Amazon data, BERT-base",
+}
+TITLES = {
+    "sst": "Case II — sentiment: SST-2 / SST",
+    "webnlg": "Case I — relations: WebNLG",
+    "nyt": "Case I — relations: NYT",
+    "laptops": "Case III — price regression: generated laptop catalogue",
+}
 METRIC_NAMES = {"pearson": "Pearson correlation with gold word scores", "token_auc": "token AUC against gold words"}
 
 
@@ -46,16 +62,17 @@ def fmt(mean: float, std: float | None = None) -> str:
         if x is None or (isinstance(x, float) and math.isnan(x)):
             return "n/a"
         return f"{x:.3f}".replace("0.", ".", 1) if abs(x) < 1 else f"{x:.3f}"
+
     return num(mean) if std is None else f"{num(mean)} ({num(std)})"
 
 
 def _paper(method: str, subset: str) -> str:
     key = "lafa" if method.startswith("lafa") else method
     if subset in ("SST", "SST-2"):
-        value = PAPER_PEARSON.get(key, {}).get(subset)
-        return "—" if value is None else fmt(value)
-    value = PAPER_AUC.get(key, {}).get(subset)
-    return "—" if value is None else fmt(*value)
+        pearson = PAPER_PEARSON.get(key, {}).get(subset)
+        return "—" if pearson is None else fmt(pearson)
+    auc = PAPER_AUC.get(key, {}).get(subset)
+    return "—" if auc is None else fmt(*auc)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -72,9 +89,17 @@ def _comparison_lines(case: dict) -> list[str]:
                 continue
             c = comparison[part]
             other = NAMES[c["method"]] if part == "held_out_vs_best" else base
-            rows.append([f"{NAMES[label]} − {other}", "all items" if part == "all" else "items outside the tuning texts",
-                         f"{c['mean_diff']:+.4f}", f"[{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}]",
-                         f"{100 * c['wins']:.1f} %", f"{100 * c.get('ties', 0):.1f} %", str(c["n"])])
+            rows.append(
+                [
+                    f"{NAMES[label]} − {other}",
+                    "all items" if part == "all" else "items outside the tuning texts",
+                    f"{c['mean_diff']:+.4f}",
+                    f"[{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}]",
+                    f"{100 * c['wins']:.1f} %",
+                    f"{100 * c.get('ties', 0):.1f} %",
+                    str(c["n"]),
+                ]
+            )
     return _table(["difference", "over", "mean", "95 % bootstrap CI", "LAFA higher", "equal", "n"], rows)
 
 
@@ -88,10 +113,13 @@ def _quality_lines(case: dict) -> list[str]:
     lines.append("")
     head = f" (head {t['head_learning_rate']})" if t.get("head_learning_rate") else ""
     weight = f", positive-label loss weight {t['positive_weight']}" if t.get("positive_weight") else ""
-    lines.append(f"Fine-tuned from all-MiniLM-L6-v2 on {t['train_texts']} texts, {t['epochs']} epoch(s), learning rate "
-                 f"{t['learning_rate']}{head}{weight}, batch 32, max length {t['max_length']}: {t['seconds']} s"
-                 + (" (this run loaded it from the cache)" if t.get("cached") else "") + ". "
-                 f"Paper's model: {PAPER_QUALITY[case['case']]}.")
+    lines.append(
+        f"Fine-tuned from all-MiniLM-L6-v2 on {t['train_texts']} texts, {t['epochs']} epoch(s), learning rate "
+        f"{t['learning_rate']}{head}{weight}, batch 32, max length {t['max_length']}: {t['seconds']} s"
+        + (" (this run loaded it from the cache)" if t.get("cached") else "")
+        + ". "
+        f"Paper's model: {PAPER_QUALITY[case['case']]}."
+    )
     return lines
 
 
@@ -103,16 +131,31 @@ def _settings_line(settings: dict) -> str:
     else:
         how = "eq. 7 with neighbor scores rescaled to the text's total"
     weighting = settings.get("neighbor_weighting", "uniform")
-    return (f"layer {settings['layer']}, quantile {settings['quantile']}, {settings['n_neighbors']} neighbors "
-            f"({weighting} weights), {settings['kernel']} kernel, lambda {settings['lam']}, {how}")
+    return (
+        f"layer {settings['layer']}, quantile {settings['quantile']}, {settings['n_neighbors']} neighbors "
+        f"({weighting} weights), {settings['kernel']} kernel, lambda {settings['lam']}, {how}"
+    )
 
 
 def _sweep_lines(case: dict) -> list[str]:
     metric = case["metric"]
-    rows = [[r["step"], r.get("neighbor_scale", "none"), str(r["layer"]), str(r["quantile"]), str(r["n_neighbors"]),
-             r["kernel"], str(r["lam"]), fmt(r[metric]), f"{r['neighbors_found']:.1f}"] for r in case["tuning"]["sweep"]]
-    return _table(["step", "neighbor scale", "layer", "quantile", "neighbors", "kernel", "lambda", metric, "found"],
-                  rows)
+    rows = [
+        [
+            r["step"],
+            r.get("neighbor_scale", "none"),
+            str(r["layer"]),
+            str(r["quantile"]),
+            str(r["n_neighbors"]),
+            r["kernel"],
+            str(r["lam"]),
+            fmt(r[metric]),
+            f"{r['neighbors_found']:.1f}",
+        ]
+        for r in case["tuning"]["sweep"]
+    ]
+    return _table(
+        ["step", "neighbor scale", "layer", "quantile", "neighbors", "kernel", "lambda", metric, "found"], rows
+    )
 
 
 def _deletion_lines(case: dict) -> list[str]:
@@ -139,18 +182,32 @@ def case_section(case: dict) -> list[str]:
         row.append(f"{case['timing_ms_per_text'][method]:.1f}")
         rows.append(row)
     lines += [f"{METRIC_NAMES[metric]}, mean (std) over items (higher is better):", ""] + _table(header, rows) + [""]
-    lines += [f"LAFA uses {NAMES[case['base_method']]} as its base. Paper settings: "
-              f"{_settings_line(case['paper_settings'])} (eps = {case['paper_settings']['eps']:.4f}); tuned on the "
-              f"{case['tuning']['items']} items of the first {case['tuning']['texts']} test texts: "
-              f"{_settings_line(case['tuned_settings'])}." + _lafa_tune_text(case)
-              + " LAFA's time = its base method's + search and aggregation.", ""]
+    lines += [
+        f"LAFA uses {NAMES[case['base_method']]} as its base. Paper settings: "
+        f"{_settings_line(case['paper_settings'])} (eps = {case['paper_settings']['eps']:.4f}); tuned on the "
+        f"{case['tuning']['items']} items of the first {case['tuning']['texts']} test texts: "
+        f"{_settings_line(case['tuned_settings'])}."
+        + _lafa_tune_text(case)
+        + " LAFA's time = its base method's + search and aggregation.",
+        "",
+    ]
     lines += ["Paired difference to the base method (bootstrap over items):", ""] + _comparison_lines(case) + [""]
     d = case["deletion"]
-    what = ("absolute percentage change of the predicted price" if d["mode"] == "mape"
-            else "drop in the explained class's log-odds")
-    lines += [f"Deletion: {what} when the top p % of words (by score) are replaced by [MASK], mean (std) over "
-              f"{next(iter(d['curves'].values()))['n']} texts (higher = more faithful); plot: `deletion_{case['case']}.png`.",
-              ""] + _deletion_lines(case) + [""]
+    what = (
+        "absolute percentage change of the predicted price"
+        if d["mode"] == "mape"
+        else "drop in the explained class's log-odds"
+    )
+    lines += (
+        [
+            f"Deletion: {what} when the top p % of words (by score) are replaced by [MASK], mean (std) over "
+            f"{next(iter(d['curves'].values()))['n']} texts (higher = more faithful); "
+            f"plot: `deletion_{case['case']}.png`.",
+            "",
+        ]
+        + _deletion_lines(case)
+        + [""]
+    )
     lines += ["<details><summary>Tuning sweep (first texts only; each step keeps the best so far)</summary>", ""]
     lines += _sweep_lines(case) + ["", "</details>", ""]
     return lines
@@ -164,21 +221,34 @@ def _lafa_tune_text(case: dict) -> str:
     held = tuning.get("held_out")
     held_text = ""
     if held:
-        how = (f"cross-validated over {held['folds']} folds as `lafa tune` does (each of its {held['n']} texts "
-               f"checks a pick made without it), the tuning gained" if held.get("folds")
-               else f"on {held['n']} more of those texts, held out as `lafa tune --holdout` does, its gain was")
-        held_text = (f"; {how} "
-                     f"{_ci(held)}" + (", so the base method alone was kept" if tuning.get("kept_base") else "")
-                     + (f" instead of {_settings_line({'quantile': t['settings']['quantile'], **tuning['rejected']})}"
-                        if tuning.get("rejected") else ""))
+        how = (
+            f"cross-validated over {held['folds']} folds as `lafa tune` does (each of its {held['n']} texts "
+            f"checks a pick made without it), the tuning gained"
+            if held.get("folds")
+            else f"on {held['n']} more of those texts, held out as `lafa tune --holdout` does, its gain was"
+        )
+        held_text = (
+            f"; {how} "
+            f"{_ci(held)}"
+            + (", so the base method alone was kept" if tuning.get("kept_base") else "")
+            + (
+                f" instead of {_settings_line({'quantile': t['settings']['quantile'], **tuning['rejected']})}"
+                if tuning.get("rejected")
+                else ""
+            )
+        )
     texts = t.get("texts", case["tuning"]["texts"])  # results written before lafa tune had texts of its own
-    folds_text = (f" ({tuning['settings_with_folds']} with the folds' searches)" if tuning.get("settings_with_folds")
-                  else "")
-    return (f" `lafa tune` (no gold: insertion − deletion of the model's own output, on {tuning['tuning_texts']} of "
-            f"the first {texts} test texts, {t['settings_tried']} settings{folds_text}, {t['seconds']:.0f} s; its row is compared on "
-            f"items outside those {texts}) chose {_settings_line(t['settings'])} "
-            f"(objective {tuning['tuned_value']:.4f} against {tuning['base_value']:.4f} for the base method alone"
-            f"{held_text}).")
+    folds_text = (
+        f" ({tuning['settings_with_folds']} with the folds' searches)" if tuning.get("settings_with_folds") else ""
+    )
+    return (
+        f" `lafa tune` (no gold: insertion − deletion of the model's own output, on {tuning['tuning_texts']} of "
+        f"the first {texts} test texts, {t['settings_tried']} settings{folds_text}, {t['seconds']:.0f} s; "
+        f"its row is compared on "
+        f"items outside those {texts}) chose {_settings_line(t['settings'])} "
+        f"(objective {tuning['tuned_value']:.4f} against {tuning['base_value']:.4f} for the base method alone"
+        f"{held_text})."
+    )
 
 
 def _ci(c: dict) -> str:
@@ -187,21 +257,40 @@ def _ci(c: dict) -> str:
 
 def summary_lines(results: dict) -> list[str]:
     rows = []
-    for name, case in results["cases"].items():
+    for case in results["cases"].values():
         base = case["base_method"]
         for subset in case["subsets"]:
             res = case["results"][subset]
             bases = {m: r for m, r in res.items() if not m.startswith("lafa")}
             best = max(bases, key=lambda m: -1 if math.isnan(bases[m]["mean"]) else bases[m]["mean"])
             c = case["comparisons"].get("lafa_tune")  # absent from results written before lafa tune was run here
-            rows.append([subset, case["metric"], f"{NAMES[best]} {fmt(bases[best]['mean'])}",
-                         f"{NAMES[base]} {fmt(res[base]['mean'])}", fmt(res["lafa_paper"]["mean"]),
-                         fmt(res["lafa_tuned"]["mean"]), fmt(res["lafa_tune"]["mean"]) if c else "—",
-                         _ci(c["held_out"]) if c else "—",
-                         f"{NAMES[c['held_out_vs_best']['method']]}: {_ci(c['held_out_vs_best'])}" if c else "—"])
-    return _table(["data", "metric", "best base method", "LAFA's base", "LAFA paper settings", "LAFA tuned on gold",
-                   "LAFA, lafa tune", "lafa tune − base, held-out (95 % CI)",
-                   "lafa tune − best base on held-out (95 % CI)"], rows)
+            rows.append(
+                [
+                    subset,
+                    case["metric"],
+                    f"{NAMES[best]} {fmt(bases[best]['mean'])}",
+                    f"{NAMES[base]} {fmt(res[base]['mean'])}",
+                    fmt(res["lafa_paper"]["mean"]),
+                    fmt(res["lafa_tuned"]["mean"]),
+                    fmt(res["lafa_tune"]["mean"]) if c else "—",
+                    _ci(c["held_out"]) if c else "—",
+                    f"{NAMES[c['held_out_vs_best']['method']]}: {_ci(c['held_out_vs_best'])}" if c else "—",
+                ]
+            )
+    return _table(
+        [
+            "data",
+            "metric",
+            "best base method",
+            "LAFA's base",
+            "LAFA paper settings",
+            "LAFA tuned on gold",
+            "LAFA, lafa tune",
+            "lafa tune − base, held-out (95 % CI)",
+            "lafa tune − best base on held-out (95 % CI)",
+        ],
+        rows,
+    )
 
 
 def layer_lines(results: dict) -> list[str]:
@@ -209,11 +298,22 @@ def layer_lines(results: dict) -> list[str]:
     for name, case in results["cases"].items():
         layer_rows = [r for r in case["tuning"]["sweep"] if r["step"] == "layer"]
         precision = {p["layer"]: p for p in case["layer_precision"]}
-        rows = [[str(r["layer"]), fmt(r[case["metric"]]), f"{r['neighbors_found']:.1f}",
-                 fmt(precision[r["layer"]]["precision"], precision[r["layer"]]["std"]) if r["layer"] in precision else "—"]
-                for r in layer_rows]
-        lines += [f"{name} ({case['metric']} of LAFA on the tuning texts; neighbor precision of the "
-                  f"{case['paper_settings']['n_neighbors']} nearest references over all scored texts):", ""]
+        rows = [
+            [
+                str(r["layer"]),
+                fmt(r[case["metric"]]),
+                f"{r['neighbors_found']:.1f}",
+                fmt(precision[r["layer"]]["precision"], precision[r["layer"]]["std"])
+                if r["layer"] in precision
+                else "—",
+            ]
+            for r in layer_rows
+        ]
+        lines += [
+            f"{name} ({case['metric']} of LAFA on the tuning texts; neighbor precision of the "
+            f"{case['paper_settings']['n_neighbors']} nearest references over all scored texts):",
+            "",
+        ]
         lines += _table(["layer", case["metric"], "neighbors within eps", "neighbor precision"], rows) + [""]
     return lines
 
@@ -243,15 +343,25 @@ def write_plots(results: dict, out: Path) -> list[str]:
     fig, axes = plt.subplots(1, len(cases), figsize=(4 * len(cases), 3.5), squeeze=False)
     for ax, case in zip(axes[0], cases):
         layer_rows = [r for r in case["tuning"]["sweep"] if r["step"] == "layer"]
-        ax.plot([r["layer"] for r in layer_rows], [r[case["metric"]] for r in layer_rows], marker="o",
-                label=f"LAFA {case['metric']}")
+        ax.plot(
+            [r["layer"] for r in layer_rows],
+            [r[case["metric"]] for r in layer_rows],
+            marker="o",
+            label=f"LAFA {case['metric']}",
+        )
         ax.set_xlabel("encoder layer")
         ax.set_ylabel(case["metric"])
         ax.set_title(case["case"])
         if case["layer_precision"]:
             twin = ax.twinx()
-            twin.plot([p["layer"] for p in case["layer_precision"]], [p["precision"] for p in case["layer_precision"]],
-                      "--", color="tab:orange", marker="s", label="neighbor precision")
+            twin.plot(
+                [p["layer"] for p in case["layer_precision"]],
+                [p["precision"] for p in case["layer_precision"]],
+                "--",
+                color="tab:orange",
+                marker="s",
+                label="neighbor precision",
+            )
             twin.set_ylabel("neighbor precision")
     fig.tight_layout()
     written.append(_save(fig, out / "layer_sweep.png"))
@@ -269,18 +379,35 @@ def write_report(results: dict, out: Path) -> None:
     """``README.md`` and the PNG plots for ``results`` (as written to ``results.json``)."""
     out = Path(out)
     write_plots(results, out)
-    mode = "quick check (`--quick`: small training sets, a few texts; numbers mean nothing)" if results["quick"] else "full run"
-    lines = ["# LAFA evaluation", "",
-             f"{mode}; lafa-pipeline {results['lafa_pipeline']}, {results['device']}, "
-             f"{results['torch_threads']} torch threads, {results['seconds'] / 60:.1f} minutes in all "
-             f"(fine-tuning included unless loaded from the cache; see each case). Written by `lafa evaluate`; "
-             "every number below is in `results.json`, per-item values included."
-             + (f" Cases {', '.join(results['kept_cases'])} come from an earlier run into this folder "
+    mode = (
+        "quick check (`--quick`: small training sets, a few texts; numbers mean nothing)"
+        if results["quick"]
+        else "full run"
+    )
+    lines = (
+        [
+            "# LAFA evaluation",
+            "",
+            f"{mode}; lafa-pipeline {results['lafa_pipeline']}, {results['device']}, "
+            f"{results['torch_threads']} torch threads, {results['seconds'] / 60:.1f} minutes in all "
+            f"(fine-tuning included unless loaded from the cache; see each case). Written by `lafa evaluate`; "
+            "every number below is in `results.json`, per-item values included."
+            + (
+                f" Cases {', '.join(results['kept_cases'])} come from an earlier run into this folder "
                 f"({results.get('kept_note', 'same settings')}; the time above does not include them)."
-                if results.get("kept_cases") else ""), "",
-             f"Sampled methods (SmoothGrad, IntegratedGrad, SHAP) use {results['sizes']['samples']} samples/steps.", "",
-             "## Summary", ""] + summary_lines(results) + [""]
-    for name, case in results["cases"].items():
+                if results.get("kept_cases")
+                else ""
+            ),
+            "",
+            f"Sampled methods (SmoothGrad, IntegratedGrad, SHAP) use {results['sizes']['samples']} samples/steps.",
+            "",
+            "## Summary",
+            "",
+        ]
+        + summary_lines(results)
+        + [""]
+    )
+    for case in results["cases"].values():
         lines += case_section(case)
     lines += ["## Layer sweep", "", "![layer sweep](layer_sweep.png)", ""] + layer_lines(results)
     lines += ["## Deletion curves", ""] + [f"![deletion {n}](deletion_{n}.png)" for n in results["cases"]] + [""]

@@ -12,6 +12,7 @@ Example:
     ...                              {"start": 6, "end": 8, "score": 0.5}, {"start": 9, "end": 10, "score": 0.1}])
     [1.0, 2.5, 0.1]
 """
+
 from __future__ import annotations
 
 import os
@@ -55,7 +56,7 @@ def parse_tree(line: str) -> SstTree:
             if j > i + 2:  # a leaf; its word may hold spaces, as in "8 1\/2"
                 if j >= len(tokens) or tokens[j] != ")":
                     raise ValueError(f"Malformed SST tree: {line[:80]!r}")
-                word = " ".join(tokens[i + 2:j])
+                word = " ".join(tokens[i + 2 : j])
                 for escaped, plain in _UNESCAPE.items():
                     word = word.replace(escaped, plain)
                 words.append(word)

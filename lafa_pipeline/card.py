@@ -1,0 +1,95 @@
+"""The model card a saved LAFA repo carries: ``model_card.md`` (beside this module) filled with the
+repo's facts (model, reference data, settings, what ``lafa tune`` measured).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the pipeline imports this module to save its card
+    from .feature_attribution import FeatureAttributionPipeline
+
+
+def render_model_card(pipe: FeatureAttributionPipeline) -> str | None:
+    """The model card template (model_card.md beside this module) filled with this pipeline's facts."""
+    template_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model_card.md")
+    if not os.path.isfile(template_path):  # remote-code copies carry only .py files
+        return None
+    with open(template_path, encoding="utf-8") as f:
+        template = f.read()
+    cfg = pipe.lafa_config
+    index = pipe.index
+    values = {
+        "base_model": getattr(pipe.model.config, "_name_or_path", "") or type(pipe.model).__name__,
+        "architecture": type(pipe.model).__name__,
+        "problem_type": pipe.lafa.adapter.problem_type,
+        "labels": ", ".join(str(v) for _, v in sorted((pipe.model.config.id2label or {}).items())),
+        "reference_data": (index.meta.get("description") or f"{len(index)} reference texts")
+        if index is not None
+        else "none (base methods only)",
+        "num_references": len(index) if index is not None else 0,
+        "layer": cfg.layer,
+        "pooling": cfg.pooling,
+        "kernel": cfg.kernel,
+        "kernel_params": cfg.resolved_kernel_params(),
+        "lam": cfg.lam,
+        "aggregation": cfg.aggregation,
+        "neighbor_weighting": cfg.neighbor_weighting,
+        "tuning": tuning_text(cfg.tuning),
+        "eps": "none" if cfg.eps is None else f"{cfg.eps:.4f}",
+        "quantile": cfg.quantile,
+        "n_neighbors": cfg.n_neighbors,
+        "same_label": cfg.same_label,
+        "base_method": cfg.base_method,
+        "index_type": cfg.index_type,
+        "default_method": pipe._default_method().name,
+        "metadata": _card_metadata(pipe),
+    }
+    return template.format(**values)
+
+
+def _card_metadata(pipe: FeatureAttributionPipeline) -> str:
+    """Extra YAML front matter: the base model and the reference dataset when they are Hub ids."""
+    lines = []
+    base = getattr(pipe.model.config, "_name_or_path", "") or ""
+    if _looks_like_hub_id(base):
+        lines += ["base_model:", f"- {base}"]
+    dataset = (pipe.index.meta.get("dataset") if pipe.index is not None else None) or ""
+    if _looks_like_hub_id(dataset):
+        lines += ["datasets:", f"- {dataset}"]
+    return "".join(line + "\n" for line in lines)
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not os.path.exists(name) and " " not in name
+
+
+def tuning_text(tuning: dict | None) -> str:
+    """The model card's account of ``lafa tune`` (or that the settings were not tuned)."""
+    if not tuning:
+        return "These settings were not tuned on this model (`lafa tune` chooses them on your texts)."
+    text = (
+        f"Chosen by `lafa tune` on {tuning['tuning_texts']} texts ({tuning['settings_tried']} settings tried) "
+        f"by {tuning['objective']} (insertion minus deletion area of the explained probability, higher is "
+        f"better): {tuning['tuned_value']:.4f} against {tuning['base_value']:.4f} for the base method alone "
+        f"(gain {tuning['gain']:+.4f})."
+    )
+    if tuning.get("source"):
+        text += f" Texts: {tuning['source']}."
+    held = tuning.get("held_out")
+    if held and held.get("n") and held.get("folds"):
+        text += (
+            f" Cross-validated ({held['folds']} folds: the tuning rerun without each fold and its pick checked "
+            f"on that fold, {held['n']} texts in all), the gain over the base method was "
+            f"{held['mean_diff']:+.4f} (95 % CI [{held['ci95'][0]:+.4f}, {held['ci95'][1]:+.4f}])."
+        )
+    elif held and held.get("n"):
+        text += (
+            f" On {held['n']} held-out texts the gain over the base method was {held['mean_diff']:+.4f} "
+            f"(95 % CI [{held['ci95'][0]:+.4f}, {held['ci95'][1]:+.4f}])."
+        )
+    if tuning.get("kept_base"):
+        text += " The tuning did not gain on texts it had not seen, so the base method alone is used (lambda = 0)."
+    return text
