@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from lafa_pipeline import load_explainer
 from lafa_pipeline.faithfulness.evaluate import Predictor, mask_string
 from lafa_pipeline.faithfulness.metrics import faithfulness, paired, pearson
-from lafa_pipeline.faithfulness.tune import TUNED_FIELDS, _prepare, tune_explainer
+from lafa_pipeline.faithfulness.tune import TUNED_FIELDS, prepare_texts, tune_explainer
 from lafa_pipeline.files import atomic_write_text
 from lafa_pipeline.lafa import Lafa
 from lafa_pipeline.paper.sst_trees import read_trees, scores_per_word
@@ -125,7 +125,7 @@ def main() -> None:
     cfg = explainer.lafa_config
     predict = Predictor(explainer.model, explainer.tokenizer, max_length=explainer.max_length)
     mask = mask_string(explainer.tokenizer)
-    items = _prepare(explainer, [t.text for t in trees], show_progress=True)
+    items = prepare_texts(explainer, [t.text for t in trees], show_progress=True)
     held, held_trees = items[n_tune:], trees[n_tune:]
     rows, raw = [], {}
     base_gold, base_faith, _ = score_items(

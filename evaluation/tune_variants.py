@@ -79,15 +79,15 @@ def main() -> None:
     if args.score_settings:
         # Does the no-gold objective see what gold sees? Score the given settings on the tuning texts.
         settings = json.loads(args.score_settings)
-        items = tuning._prepare(pipe, texts, show_progress=False)
+        items = tuning.prepare_texts(pipe, texts, show_progress=False)
         predict, mask = Predictor(model, tokenizer, max_length=pipe.max_length), tuning.mask_string(tokenizer)
         config = index.config.replace(**{k: v for k, v in settings.items() if k != "quantile"})
         indexes = {
             settings["layer"]: explainer.index_for(settings["layer"], settings["quantile"]),
             index.config.layer: index,
         }
-        values = tuning._values(pipe, indexes, config, items, predict, mask, sizes.tune_steps)
-        base_values = tuning._values(
+        values = tuning.objective_values(pipe, indexes, config, items, predict, mask, sizes.tune_steps)
+        base_values = tuning.objective_values(
             pipe, indexes, index.config.replace(lam=0.0), items, predict, mask, sizes.tune_steps
         )
         d = paired(values, base_values)

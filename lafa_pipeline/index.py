@@ -575,7 +575,7 @@ def encode_references(
         for r, p in zip(refs, probs.cpu()):
             predicted[r] = _predicted_labels(p, adapter.problem_type)
 
-    ref_labels = predicted if labels is None else [_label_ids(lab, model.config) for lab in labels]
+    ref_labels = predicted if labels is None else [label_ids(lab, model.config) for lab in labels]
     if adapter.problem_type == "regression":
         ref_labels = [[0] for _ in texts]
     cache_targets = (
@@ -654,7 +654,7 @@ def _predicted_labels(prob: torch.Tensor, problem_type: str) -> list[int]:
     return [int(prob.argmax())]
 
 
-def _label_ids(label: Any, model_config) -> list[int]:
+def label_ids(label: Any, model_config) -> list[int]:
     """A reference label (index, name, or list of them) as a list of class indexes."""
     from .model_adapter import resolve_target
 

@@ -12,7 +12,8 @@ Example:
 from __future__ import annotations
 
 import sys
-from typing import TypedDict
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
 if sys.version_info >= (3, 11):
     from typing import NotRequired
@@ -66,7 +67,7 @@ class Explanation(TypedDict):
     """LAFA only: how many neighbor scores had to be computed now (not read from the index's cache)."""
 
 
-def is_lafa(result: Explanation) -> bool:
+def is_lafa(result: Mapping[str, Any]) -> bool:
     """Whether ``result`` is LAFA around its base method (rather than the base method alone).
 
     >>> is_lafa({"method": "lafa", "base_method": "smooth_grad"}), is_lafa({"method": "simple_grad",
@@ -76,7 +77,7 @@ def is_lafa(result: Explanation) -> bool:
     return result["method"] != result["base_method"]
 
 
-def method_label(result: Explanation) -> str:
+def method_label(result: Mapping[str, Any]) -> str:
     """The method as a reader names it: ``"lafa on smooth_grad"``, or the base method alone.
 
     >>> method_label({"method": "lafa", "base_method": "smooth_grad"})

@@ -20,7 +20,7 @@ from lafa_pipeline.apps import cli
 from lafa_pipeline.card import tuning_text
 from lafa_pipeline.faithfulness.evaluate import evaluate_explainer, rationale_values
 from lafa_pipeline.faithfulness.metrics import auprc, faithfulness, kept_text, masked_text
-from lafa_pipeline.faithfulness.tune import _prepare, _values, tune_explainer
+from lafa_pipeline.faithfulness.tune import objective_values, prepare_texts, tune_explainer
 
 from .tiny import TEXTS
 
@@ -149,12 +149,12 @@ def test_tuning_never_loses_to_the_base_method_on_its_texts(explainer):
     assert result.best_value >= result.base_value
     assert any(t["lam"] == 0.0 for t in result.trials)
     # the reported value is what the chosen setting really scores on the same texts
-    items = _prepare(explainer, TEXTS, show_progress=False)
+    items = prepare_texts(explainer, TEXTS, show_progress=False)
     from lafa_pipeline.faithfulness.evaluate import Predictor, mask_string
 
     predict = Predictor(explainer.model, explainer.tokenizer)
     again = np.mean(
-        _values(
+        objective_values(
             explainer,
             {result.config.layer: result.index},
             result.config,
@@ -214,7 +214,7 @@ def test_tuning_keeps_the_base_method_when_the_choice_loses_on_held_out_texts(ex
             held = len(items) == n_held
             return [0.0 if config.lam == 0 else (sign if held else 1.0) * (0.1 + config.lam) for _ in items]
 
-        monkeypatch.setattr(tune, "_values", rigged)
+        monkeypatch.setattr(tune, "objective_values", rigged)
         result = tune_explainer(explainer, TEXTS, holdout=0.3, rounds=1, steps=4, show_progress=False)
         assert result.holdout["n"] == n_held and (result.holdout["mean_diff"] < 0) == keeps_base
         assert result.config.tuning["kept_base"] is keeps_base and (result.config.lam == 0.0) is keeps_base
@@ -235,7 +235,7 @@ def test_cross_validated_tuning_rejects_a_pick_driven_by_one_text(explainer, mon
         def rigged(expl, indexes, config, items, predict, mask, steps, big=big, small=small):
             return [config.lam * (big if item.text == outlier else small) for item in items]
 
-        monkeypatch.setattr(tune, "_values", rigged)
+        monkeypatch.setattr(tune, "objective_values", rigged)
         result = tune_explainer(explainer, TEXTS, folds=3, rounds=1, steps=4, show_progress=False)
         tuning = result.config.tuning
         assert result.holdout["n"] == len(TEXTS) and result.holdout["folds"] == 3  # every text checked once
@@ -313,7 +313,7 @@ def test_cli_tune_that_moves_the_layer_rewrites_the_repo(explainer, tmp_path, mo
     wanted = 0 if own else 1
     monkeypatch.setattr(
         tune,
-        "_values",
+        "objective_values",
         lambda expl, indexes, config, items, *a: [float(config.layer == wanted and config.lam > 0)] * len(items),
     )
     data = tmp_path / "texts.txt"

@@ -33,7 +33,7 @@ from ..config import (
     SAMPLINGS,
     LafaConfig,
 )
-from ..results import Explanation
+from ..results import Explanation, is_lafa, method_label
 from .render import to_terminal
 
 
@@ -54,7 +54,7 @@ def format_result(result: Explanation, text: str, color: bool) -> str:
         lines.append(f"prediction: {result['score']:.4g}")
     else:
         lines.append(f"prediction: {result['label']} ({result['score']:.3f}); explaining: {result['target']}")
-    lines.append(f"method: {result['method']}" + (f" on {result['base_method']}" if result["method"] == "lafa" else ""))
+    lines.append(f"method: {method_label(result)}")
     if result.get("truncated"):
         lines.append("note: the text was longer than the model's limit; only its first part is explained")
     lines.append(to_terminal(text, result["tokens"], color))
@@ -63,7 +63,7 @@ def format_result(result: Explanation, text: str, color: bool) -> str:
     if result["neighbors"]:
         lines.append(f"neighbors ({len(result['neighbors'])}):")
         lines += [f"  {n['distance']:.3f}  [{n['label']}]  {n['text']}" for n in result["neighbors"]]
-    elif result["method"] == "lafa":
+    elif is_lafa(result):
         lines.append("neighbors: none within eps (LAFA equals its base method here)")
     return "\n".join(lines)
 
@@ -166,7 +166,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         from ..files import atomic_write_text
         from .render import figure, page
 
-        base = {**kwargs, "method": results[0]["base_method"]} if results[0]["method"] == "lafa" else None
+        base = {**kwargs, "method": results[0]["base_method"]} if is_lafa(results[0]) else None
         compare = [cast(Explanation, explainer(t, **base)) for t in texts] if base else None
         if args.html:
             atomic_write_text(args.html, page(results, texts, compare=compare))

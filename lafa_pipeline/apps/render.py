@@ -20,6 +20,7 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..results import method_label
 from ..text_inputs import segments
 
 # 256-colour background shades from white to strong red, for scores scaled to [0, 1].
@@ -91,7 +92,7 @@ def _header(result: Mapping[str, Any]) -> str:
             f"prediction <b>{html.escape(str(result['label']))}</b> ({result['score']:.3f}); explaining "
             f"<b>{html.escape(str(result['target']))}</b>"
         )
-    method = result["method"] + (f" on {result['base_method']}" if result["method"] == "lafa" else "")
+    method = method_label(result)
     return f'<div style="color: #555; font-size: 0.85em">{prediction} · {html.escape(method)}</div>'
 
 

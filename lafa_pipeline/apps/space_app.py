@@ -22,6 +22,7 @@ from typing import Any
 
 from ..aggregation import AGGREGATION_REGISTRY
 from ..config import INDEXABLE_BASE_METHODS, KERNELS, METHODS
+from ..results import is_lafa, method_label
 from ..text_inputs import segments
 from .render import spans, words_html
 
@@ -98,15 +99,11 @@ class Explainer:
         elapsed = time.perf_counter() - start
         base_method = result["base_method"]
         base = result  # a base method is its own "without the neighbors" view
-        if method == "lafa":
+        if is_lafa(result):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 base = self.pipe(text, **{**kwargs, "method": base_method})
-        notes = [
-            f"Explained in {elapsed * 1000:.0f} ms with **{result['method']}**"
-            + (f" on {base_method}" if result["method"] == "lafa" else "")
-            + "."
-        ]
+        notes = [f"Explained in {elapsed * 1000:.0f} ms with **{method_label(result)}**."]
         if result["truncated"]:
             notes.append("**Note:** the text is longer than the model's limit; only its first part is explained.")
         for part in segments(text):
@@ -131,7 +128,7 @@ class Explainer:
         )
 
     def neighbors_html(self, result: dict) -> str:
-        if result["method"] != "lafa":
+        if not is_lafa(result):
             return "<p>Neighbors are used by LAFA only.</p>"
         if not result["neighbors"]:
             return "<p>No reference text lies within the distance cut-off: LAFA equals its base method here.</p>"

@@ -82,9 +82,11 @@ def is_built(directory: Path | None = None) -> bool:
 
 
 def read_tsv(path: Path) -> tuple[list[str], list[int]]:
+    """Sentences and labels of a GLUE SST-2 file (``sentence``, ``label`` columns; GLUE's sentences end
+    in a space, which is dropped)."""
     with open(path, encoding="utf-8") as f:
         rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    return [r["sentence"] for r in rows], [int(r["label"]) for r in rows]
+    return [r["sentence"].strip() for r in rows], [int(r["label"]) for r in rows]
 
 
 def encoder_path() -> str:

@@ -35,7 +35,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..aggregation import AGGREGATION_REGISTRY
-from ..config import LafaConfig
+from ..config import LAFA, LafaConfig
 from ..lafa import Lafa
 from ..text_inputs import check_text, encode, single_texts
 from ..words import group_scores
@@ -51,7 +51,7 @@ AUTO_LAYERS_MAX_REFERENCES = 50_000
 
 
 @dataclass
-class _Text:
+class TuningText:
     """One text as the tuner needs it: model inputs, word metadata, tokens, target and base scores."""
 
     text: str
@@ -113,7 +113,7 @@ class TuningResult:
         return "\n".join(lines)
 
 
-def _prepare(explainer, texts: Sequence[str], show_progress: bool) -> list[_Text]:
+def prepare_texts(explainer, texts: Sequence[str], show_progress: bool) -> list[TuningText]:
     """Encode each text and compute its base-method scores and target (the predicted class) once."""
     lafa = explainer.lafa
     base = lafa.config.base_method
@@ -122,12 +122,12 @@ def _prepare(explainer, texts: Sequence[str], show_progress: bool) -> list[_Text
         inputs, meta = encode(explainer.tokenizer, check_text(text), explainer.max_length, warn=False)
         out = lafa.attribute(inputs["input_ids"], inputs["attention_mask"], inputs.get("token_type_ids"), method=base)
         tokens = explainer.tokenizer.convert_ids_to_tokens(inputs["input_ids"][0].tolist())
-        prepared.append(_Text(text, inputs, meta, tokens, out.targets[0], out.scores))
+        prepared.append(TuningText(text, inputs, meta, tokens, out.targets[0], out.scores))
     return prepared
 
 
-def _values(
-    explainer, indexes: dict, config: LafaConfig, items: list[_Text], predict: Predictor, mask: str, steps: int
+def objective_values(
+    explainer, indexes: dict, config: LafaConfig, items: list[TuningText], predict: Predictor, mask: str, steps: int
 ) -> list[float]:
     """The objective per text for LAFA with ``config`` (searching ``indexes[config.layer]``), from the
     stored base scores."""
@@ -139,7 +139,7 @@ def _values(
             item.inputs["attention_mask"],
             item.inputs.get("token_type_ids"),
             targets=[item.target],
-            method="lafa",
+            method=LAFA,
             base_scores=item.base_scores,
             special_tokens_mask=item.special,
         )
@@ -216,7 +216,7 @@ def tune_explainer(
         checks = [(None, order[:n_held])] if n_held else []  # None: the pick made on all tuning texts
     if len(tune_ids) < 2:
         raise ValueError(f"Tuning needs at least 2 texts outside the held-out share; got {len(tune_ids)}")
-    items = _prepare(explainer, texts, show_progress)
+    items = prepare_texts(explainer, texts, show_progress)
     predict = Predictor(explainer.model, explainer.tokenizer, max_length=explainer.max_length)
     mask = mask_string(explainer.tokenizer)
     start = explainer.lafa_config
@@ -236,7 +236,9 @@ def tune_explainer(
         row, computed = cache[key]
         missing = [i for i in ids if not computed[i]]
         if missing:
-            row[missing] = _values(explainer, indexes, config, [items[i] for i in missing], predict, mask, steps)
+            row[missing] = objective_values(
+                explainer, indexes, config, [items[i] for i in missing], predict, mask, steps
+            )
             computed[missing] = True
         return row[list(ids)]
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..build.default_model import read_tsv
 from .price_catalogue import generate_catalogue
 from .relation_data import gold_words, read_casrel, triple_spans
 from .sst_trees import read_trees
@@ -83,19 +84,13 @@ def _need(path: Path) -> Path:
     return path
 
 
-def read_sst2_tsv(path: Path) -> tuple[list[str], list[int]]:
-    with open(_need(path), encoding="utf-8") as f:
-        rows = [line.rstrip("\n").split("\t") for line in f][1:]
-    return [r[0].strip() for r in rows], [int(r[1]) for r in rows]
-
-
 def sentiment_case(
     data_dir: str | os.PathLike, train: int | None, refs: int, texts: int | None, seed: int = 0
 ) -> CaseData:
     """Case II: SST-2 train to fine-tune on, SST test trees to explain (SST-2 = the non-neutral ones)."""
     data_dir = Path(data_dir)
-    train_texts, train_labels = read_sst2_tsv(data_dir / "sst2" / "train.tsv")
-    dev_texts, dev_labels = read_sst2_tsv(data_dir / "sst2" / "dev.tsv")
+    train_texts, train_labels = read_tsv(_need(data_dir / "sst2" / "train.tsv"))
+    dev_texts, dev_labels = read_tsv(_need(data_dir / "sst2" / "dev.tsv"))
     trees = read_trees(_need(data_dir / "sst" / "test.txt"))
     binary = [t for t in trees if t.label != 2]
     rng = random.Random(seed)
