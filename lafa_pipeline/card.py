@@ -73,9 +73,12 @@ def tuning_text(tuning: dict | None) -> str:
     text = (
         f"Chosen by `lafa tune` on {tuning['tuning_texts']} texts ({tuning['settings_tried']} settings tried) "
         f"by {tuning['objective']} (insertion minus deletion area of the explained probability, higher is "
-        f"better): {tuning['tuned_value']:.4f} against {tuning['base_value']:.4f} for the base method alone "
+        f"better): {tuning['tuned_value']:.4f} against {tuning['base_value']:.4f} for the best base method alone "
         f"(gain {tuning['gain']:+.4f})."
     )
+    alone = tuning.get("base_methods") or {}
+    if len(alone) > 1:
+        text += " Each base method alone: " + ", ".join(f"{m} {v:.4f}" for m, v in alone.items()) + "."
     if tuning.get("source"):
         text += f" Texts: {tuning['source']}."
     held = tuning.get("held_out")

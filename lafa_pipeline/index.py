@@ -329,6 +329,29 @@ class LafaIndex:
             for layer in layers
         }
 
+    def for_base_method(self, config: LafaConfig, cache: dict[str, np.ndarray] | None = None) -> LafaIndex:
+        """This index (same references, states and search) holding the scores of ``config``'s base
+        method and its parameters instead of its own: a lazy cache, filled as queries need it
+        (``score_missing`` fills the rest). ``cache``: cache arrays to share with another such index
+        (``lafa tune`` shares one per base method between the layers it compares).
+
+        Example: ``index.for_base_method(index.config.replace(base_method="integrated_grad"))``.
+        """
+        params = MethodParams.from_config(config)
+        changes = {name: getattr(params, name) for name in params.__dataclass_fields__}
+        if cache is None:
+            cache = {
+                "cache_scores": np.zeros_like(self.arrays["cache_scores"]),
+                "cache_ready": np.zeros_like(self.arrays["cache_ready"]),
+            }
+        return LafaIndex(
+            self.config.replace(base_method=config.base_method, output=config.output, **changes),
+            self.faiss_index,
+            self.texts,
+            {**self.arrays, **cache},
+            dict(self.meta),
+        )
+
     # ----- save / load -------------------------------------------------------------------------
     def score_missing(self, model: PreTrainedModel, batch_size: int = 32, show_progress: bool = True) -> int:
         """Compute the base-method scores a lazy index does not hold yet (what a full build computes

@@ -380,11 +380,19 @@ def cmd_tune(args: argparse.Namespace) -> int:
     explainer = load_explainer(args.model)
     parts = args.layers.split(",")
     layers = [int(x) for x in parts] if all(x.strip().isdigit() for x in parts) else args.layers  # else: an error
+    bases = args.base_methods if args.base_methods == "auto" else [b.strip() for b in args.base_methods.split(",")]
     result = tune_explainer(
-        explainer, texts, folds=args.folds, holdout=args.holdout, layers=layers, rounds=args.rounds, steps=args.steps
+        explainer,
+        texts,
+        folds=args.folds,
+        holdout=args.holdout,
+        layers=layers,
+        base_methods=bases,
+        rounds=args.rounds,
+        steps=args.steps,
     )
     print(result.summary())
-    layer_changed = result.index is not explainer.index
+    layer_changed = result.index is not explainer.index  # another layer or base method: new index files
     result.apply(explainer)
     if args.output or layer_changed:  # a new layer means new index files: the whole repo is rewritten
         explainer.save_pretrained(args.output or folder)
@@ -603,6 +611,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="hidden layers to compare for the neighbor search, e.g. "
         "0,2,4 (0 = embedding output); 'auto' (default): every layer "
         "up to 50,000 references, else the repo's own",
+    )
+    p.add_argument(
+        "--base-methods",
+        default="auto",
+        help="base methods LAFA may smooth, e.g. smooth_grad,integrated_grad (each is also tried alone); "
+        "'auto' (default): every indexable one but random; a new one's reference scores are computed as "
+        "needed and saved with the repo",
     )
     p.add_argument("--rounds", type=int, default=2, help="coordinate-ascent rounds")
     p.add_argument("--steps", type=int, default=10, help="masking steps of the deletion/insertion curves")

@@ -1,18 +1,23 @@
-"""Choose a LAFA repo's aggregation settings on the user's own texts, by faithfulness, without gold.
+"""Choose a LAFA repo's base method and aggregation settings on the user's own texts, by faithfulness,
+without gold.
 
-Each text's base-method scores are computed once; every candidate setting then only searches
-neighbors, reads their cached scores and aggregates (milliseconds), and is scored by deletion
+Each text's scores under each base method are computed once; every candidate setting then only
+searches neighbors, reads their scores and aggregates (milliseconds), and is scored by deletion
 and insertion (``insertion_minus_deletion``, higher is better) on the model's own outputs. The
-search is coordinate ascent over aggregation, lambda, kernel, neighbors and their weighting and the
-hidden layer searched for neighbors (``LafaIndex.at_layers``), starting from the repo's settings.
-lambda = 0 (the base method alone) is always a candidate, so on the tuning texts the chosen
-setting is never worse than the base method. The best of some 40 settings on a few hundred texts is
-partly luck (measured on SST, ``evaluation/tune_variants.md``), so the tuning is checked on texts it
-did not see: by default it is cross-validated (``folds=3``: rerun without each third of the texts,
-its pick compared with the base method on that third, so every text checks once), or one share
-is held out (``holdout``). When the check shows no gain (mean <= 0), the base method alone
-(lambda = 0) is kept. Cross-validation checks on every text instead of a third of them: on SST a
-single 30 % holdout missed a real gain of +0.008 about 30 % of the time.
+search is coordinate ascent over the base method, aggregation, lambda, kernel, neighbors and their
+weighting and the hidden layer searched for neighbors (``LafaIndex.at_layers``), starting from the
+repo's settings with the best base method alone. Every base method alone (lambda = 0) is a
+candidate, so on the tuning texts the chosen setting is never worse than the best base method. A
+base method the index does not cache is scored on the references as the search needs them
+(``LafaIndex.for_base_method``: a lazy copy; the repo's own index is left as it was).
+
+The best of some 40 settings on a few hundred texts is partly luck (measured on SST,
+``evaluation/tune_variants.md``), so the tuning is checked on texts it did not see: by default it is
+cross-validated (``folds=3``: rerun without each third of the texts, its pick compared with that
+run's best base method alone on that third, so every text checks once), or one share is held out
+(``holdout``). When the check shows no gain (mean <= 0), the best base method alone (lambda = 0) is
+kept. Cross-validation checks on every text instead of a third of them: on SST a single 30 %
+holdout missed a real gain of +0.008 about 30 % of the time.
 
 Example::
 
@@ -35,7 +40,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..aggregation import AGGREGATION_REGISTRY
-from ..config import LAFA, LafaConfig
+from ..base_methods import MethodParams
+from ..config import LAFA, LafaConfig, check_choice, indexable_base_methods
 from ..lafa import Lafa
 from ..text_inputs import check_text, encode, single_texts
 from ..words import group_scores
@@ -44,7 +50,16 @@ from .metrics import faithfulness, paired
 
 OBJECTIVE = "insertion_minus_deletion"
 # The values tried for each setting come from each aggregation's registry entry (``search_space``).
-TUNED_FIELDS = ("aggregation", "layer", "lam", "kernel", "n_neighbors", "neighbor_weighting", "neighbor_scale")
+TUNED_FIELDS = (
+    "base_method",
+    "aggregation",
+    "layer",
+    "lam",
+    "kernel",
+    "n_neighbors",
+    "neighbor_weighting",
+    "neighbor_scale",
+)
 # Up to this many references, ``layers="auto"`` compares every hidden layer (one forward pass over
 # the references, about a minute per 10k short texts on 2 CPU cores); above it only the repo's layer.
 AUTO_LAYERS_MAX_REFERENCES = 50_000
@@ -60,6 +75,9 @@ class TuningText:
     tokens: list[str]
     target: int
     base_scores: torch.Tensor
+    """The scores of the explainer's own base method."""
+    other_scores: dict[str, torch.Tensor] = field(default_factory=dict)
+    """Scores of other base methods, by name, computed when a setting first needs them (``scores_for``)."""
 
     @property
     def special(self) -> torch.Tensor:
@@ -91,9 +109,12 @@ class TuningResult:
         lines = [
             f"chosen: {chosen}",
             f"{OBJECTIVE} on {self.n_texts} tuning texts: {self.best_value:.4f} "
-            f"(base method alone {self.base_value:.4f}, gain {self.best_value - self.base_value:+.4f}); "
+            f"(best base method alone {self.base_value:.4f}, gain {self.best_value - self.base_value:+.4f}); "
             f"{len(self.trials)} settings tried",
         ]
+        alone = (self.config.tuning or {}).get("base_methods") or {}
+        if len(alone) > 1:
+            lines.append("base methods alone: " + ", ".join(f"{m} {v:.4f}" for m, v in alone.items()))
         if self.holdout:
             h = self.holdout
             where = (
@@ -126,11 +147,44 @@ def prepare_texts(explainer, texts: Sequence[str], show_progress: bool) -> list[
     return prepared
 
 
+def scores_for(explainer, item: TuningText, config: LafaConfig) -> torch.Tensor:
+    """``item``'s scores under ``config``'s base method: the stored ones, or computed once and kept."""
+    own = explainer.lafa.config
+    if config.base_method == own.base_method and MethodParams.from_config(config) == MethodParams.from_config(own):
+        return item.base_scores
+    if config.base_method not in item.other_scores:
+        out = Lafa(explainer.model, None, config).attribute(
+            item.inputs["input_ids"],
+            item.inputs["attention_mask"],
+            item.inputs.get("token_type_ids"),
+            targets=[item.target],
+            method=config.base_method,
+        )
+        item.other_scores[config.base_method] = out.scores
+    return item.other_scores[config.base_method]
+
+
+def base_method_choices(explainer, base_methods: Sequence[str] | str = "auto") -> list[str]:
+    """The base methods to compare: checked names, or "auto" (every indexable registered method but
+    ``random``, the control), the explainer's own first."""
+    own = explainer.lafa.config.base_method
+    available = [m for m in indexable_base_methods() if m != "random"]
+    if isinstance(base_methods, str):
+        if base_methods != "auto":
+            raise ValueError(f"base_methods must be 'auto' or a list of base methods from {', '.join(available)}")
+        chosen = available
+    else:
+        for name in base_methods:
+            check_choice("base method to tune", name, indexable_base_methods())
+        chosen = list(base_methods)
+    return [own] + [m for m in dict.fromkeys(chosen) if m != own]
+
+
 def objective_values(
     explainer, indexes: dict, config: LafaConfig, items: list[TuningText], predict: Predictor, mask: str, steps: int
 ) -> list[float]:
-    """The objective per text for LAFA with ``config`` (searching ``indexes[config.layer]``), from the
-    stored base scores."""
+    """The objective per text for LAFA with ``config`` (searching ``indexes[config.layer]``, an index of
+    ``config``'s base method), from each text's base scores under that method."""
     lafa = Lafa(explainer.model, indexes[config.layer], config)
     values = []
     for item in items:
@@ -140,7 +194,7 @@ def objective_values(
             item.inputs.get("token_type_ids"),
             targets=[item.target],
             method=LAFA,
-            base_scores=item.base_scores,
+            base_scores=scores_for(explainer, item, config),
             special_tokens_mask=item.special,
         )
         words = group_scores(item.meta, out.scores[0].tolist(), item.tokens, "word")
@@ -169,6 +223,7 @@ def tune_explainer(
     folds: int | None = None,
     holdout: float = 0.0,
     layers: Sequence[int] | str = "auto",
+    base_methods: Sequence[str] | str = "auto",
     rounds: int = 2,
     steps: int = 10,
     seed: int = 0,
@@ -183,7 +238,12 @@ def tune_explainer(
     ``holdout``: instead of folds, one share of the texts kept out of tuning for the check.
     ``layers``: hidden layers whose pooled states may be searched instead of the repo's ("auto":
     all of them up to ``AUTO_LAYERS_MAX_REFERENCES`` references, else the repo's layer only).
-    Returns the chosen config with ``tuning`` filled in, and the index at the chosen layer.
+    ``base_methods``: the base methods LAFA may smooth ("auto": every indexable one but random; a
+    list: those, the repo's own always included). Each is also a candidate alone (lambda = 0), so on
+    the tuning texts the pick is never below the best base method. A new base method's reference
+    scores are computed as the search needs them and kept in a lazy copy of the index.
+    Returns the chosen config with ``tuning`` filled in, and the index at the chosen layer, holding
+    the chosen base method's scores.
     """
     if explainer.index is None:
         raise ValueError("Tuning LAFA needs an explainer with an index (a LAFA repo, or index=...)")
@@ -220,10 +280,20 @@ def tune_explainer(
     predict = Predictor(explainer.model, explainer.tokenizer, max_length=explainer.max_length)
     mask = mask_string(explainer.tokenizer)
     start = explainer.lafa_config
+    bases = base_method_choices(explainer, base_methods)
     indexes = {start.layer: explainer.index}
     others = [layer for layer in layer_choices if layer != start.layer]
     if others:
         indexes.update(explainer.index.at_layers(explainer.model, others, show_progress=show_progress))
+    # Another base method's reference scores: a lazy copy of the index at each layer, one cache per method.
+    by_base: dict[str, dict[int, Any]] = {start.base_method: indexes}
+    for base in bases[1:]:
+        first = explainer.index.for_base_method(start.replace(base_method=base))
+        shared = {key: first.arrays[key] for key in ("cache_scores", "cache_ready")}
+        by_base[base] = {
+            layer: first if layer == start.layer else index.for_base_method(first.config, shared)
+            for layer, index in indexes.items()
+        }
     # Objective per setting and text, computed once: the folds' searches mostly revisit the same settings.
     cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # setting -> (values, computed)
     bar = tqdm(desc="Settings tried", disable=not show_progress, unit="setting")
@@ -237,14 +307,15 @@ def tune_explainer(
         missing = [i for i in ids if not computed[i]]
         if missing:
             row[missing] = objective_values(
-                explainer, indexes, config, [items[i] for i in missing], predict, mask, steps
+                explainer, by_base[config.base_method], config, [items[i] for i in missing], predict, mask, steps
             )
             computed[missing] = True
         return row[list(ids)]
 
-    base_config = start.replace(lam=0.0)
+    alone = [start.replace(lam=0.0, base_method=base) for base in bases]  # each base method on its own
 
-    def search(ids: Sequence[int]) -> tuple[LafaConfig, float, float, list[dict]]:
+    def search(ids: Sequence[int]) -> tuple[LafaConfig, float, LafaConfig, float, list[dict]]:
+        """The best setting on ``ids`` and its value, and the best base method alone and its value."""
         seen: dict[tuple, float] = {}
 
         def score(config: LafaConfig) -> float:
@@ -253,13 +324,16 @@ def tune_explainer(
                 seen[key] = float(np.nanmean(values(config, ids)))
             return seen[key]
 
+        base_config = max(alone, key=score)  # ties keep the repo's own (listed first)
         base_value = score(base_config)
         best, best_value = base_config, base_value
         for aggregation, entry in AGGREGATION_REGISTRY.items():
-            space = (
-                {"layer": tuple(layer_choices), **entry.search_space} if len(layer_choices) > 1 else entry.search_space
-            )
-            current = _starting_point(start, aggregation)
+            space = {
+                **({"base_method": tuple(bases)} if len(bases) > 1 else {}),
+                **({"layer": tuple(layer_choices)} if len(layer_choices) > 1 else {}),
+                **entry.search_space,
+            }
+            current = _starting_point(start.replace(base_method=base_config.base_method), aggregation)
             current_value = score(current)
             for _ in range(rounds):
                 changed = False
@@ -273,17 +347,19 @@ def tune_explainer(
                     break
             if current_value > best_value + 1e-12:
                 best, best_value = current, current_value
-        return best, best_value, base_value, [{**dict(k), OBJECTIVE: v} for k, v in seen.items()]
+        history = [{**dict(k), OBJECTIVE: v} for k, v in seen.items()]
+        return best, best_value, base_config, base_value, history
 
-    best, best_value, base_value, history = search(tune_ids)
+    best, best_value, base_config, base_value, history = search(tune_ids)
     held, kept_base, rejected, picks = None, False, None, []
     if checks:
         chosen_values, base_values = [], []
         for train, test in checks:
-            pick = best if train is None else search(train)[0]
+            # a fold's pick against the fold's best base method alone, on the texts the fold left out
+            pick, _, fold_base, _, _ = (best, None, base_config, None, None) if train is None else search(train)
             picks.append(_settings(pick))
             chosen_values += list(values(pick, test))
-            base_values += list(values(base_config, test))
+            base_values += list(values(fold_base, test))
         held = paired(chosen_values, base_values)
         if folds > 1:
             held["folds"] = folds
@@ -301,13 +377,16 @@ def tune_explainer(
         "held_out": held,
         "kept_base": kept_base,
         "rejected": rejected,
+        # each base method alone (lambda = 0) on the tuning texts: what the pick is measured against
+        "base_methods": {c.base_method: float(np.nanmean(values(c, tune_ids))) for c in alone},
     }
     if folds > 1:
         tuning["fold_picks"] = picks
         tuning["settings_with_folds"] = len(cache)  # every setting scored, the folds' searches included
     # The chosen layer's index config carries that layer's eps; the tuned fields come from the search.
-    chosen = indexes[best.layer].config.replace(**_settings(best), tuning=tuning)
-    return TuningResult(chosen, base_value, best_value, len(tune_ids), history, held, indexes[best.layer])
+    index = by_base[best.base_method][best.layer]
+    chosen = index.config.replace(**_settings(best), tuning=tuning)
+    return TuningResult(chosen, base_value, best_value, len(tune_ids), history, held, index)
 
 
 def _starting_point(start: LafaConfig, aggregation: str) -> LafaConfig:

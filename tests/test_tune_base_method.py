@@ -1,0 +1,79 @@
+"""``lafa tune`` chooses the base method too: every base alone is a candidate, and switching base
+re-scores the references LAFA needs, equal to an index built for that base."""
+
+from __future__ import annotations
+
+import pytest
+from transformers import pipeline
+
+from lafa_pipeline import LafaIndex, load_explainer
+from lafa_pipeline.faithfulness import tune
+from lafa_pipeline.faithfulness.tune import tune_explainer
+
+from .compare import assert_same_results
+from .tiny import INDEX_CONFIG, LABELS, TEXTS
+
+BASES = ["smooth_grad", "integrated_grad", "simple_grad"]
+
+
+@pytest.fixture
+def explainer(model, tokenizer, index):
+    return pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index)
+
+
+def test_the_pick_is_never_below_the_best_base_method_alone(explainer):
+    result = tune_explainer(
+        explainer, TEXTS, folds=0, layers=[1], base_methods=BASES, rounds=1, steps=4, show_progress=False
+    )
+    alone = result.config.tuning["base_methods"]
+    assert set(alone) == set(BASES)
+    assert result.base_value == pytest.approx(max(alone.values()))
+    assert result.best_value >= max(alone.values())
+    assert {t["base_method"] for t in result.trials if t["lam"] == 0.0} == set(BASES)
+    with pytest.raises(ValueError, match="Unknown base method to tune 'nope'"):
+        tune_explainer(explainer, TEXTS, folds=0, base_methods=["nope"], show_progress=False)
+
+
+def test_a_new_base_method_scores_like_an_index_built_for_it(explainer, model, tokenizer, tmp_path, monkeypatch):
+    """Rigged objective: integrated_grad with lambda 0.5 wins. The tuned explainer then equals one whose index
+    was built for integrated_grad, saved and reloaded too; the repo's own index is left as it was."""
+    own = explainer.index
+    own_scores = own.arrays["cache_scores"].copy()
+
+    def rigged(expl, indexes, config, items, predict, mask, steps):
+        assert indexes[config.layer].config.base_method == config.base_method  # scores of the right method
+        win = config.base_method == "integrated_grad" and config.lam == 0.5
+        return [1.0 if win else 0.0 for _ in items]
+
+    monkeypatch.setattr(tune, "objective_values", rigged)
+    result = tune_explainer(
+        explainer, TEXTS, folds=0, layers=[1], base_methods=BASES, rounds=1, steps=4, show_progress=False
+    )
+    monkeypatch.undo()
+    assert (result.config.base_method, result.config.lam) == ("integrated_grad", 0.5)
+    assert result.index.config.base_method == "integrated_grad" and result.index is not explainer.index
+    result.apply(explainer)
+    assert own.config.base_method == "smooth_grad" and (own.arrays["cache_scores"] == own_scores).all()
+    built = LafaIndex.build(
+        model,
+        tokenizer,
+        TEXTS,
+        labels=LABELS,
+        config=INDEX_CONFIG.replace(base_method="integrated_grad"),
+        show_progress=False,
+    )
+    reference = pipeline(
+        "feature-attribution", model=model, tokenizer=tokenizer, index=built, lafa_config=result.config.replace()
+    )
+    queries = ["good film , great acting", "the plot was boring and slow"]
+    tuned = explainer(queries)
+    assert all(r["base_method"] == "integrated_grad" for r in tuned)
+    assert_same_results(
+        [{**r, "live_neighbors": 0} for r in tuned], [{**r, "live_neighbors": 0} for r in reference(queries)]
+    )
+    explainer.save_pretrained(tmp_path / "tuned")
+    again = load_explainer(str(tmp_path / "tuned"))
+    assert again.lafa_config.base_method == "integrated_grad"
+    assert_same_results(
+        [{**r, "live_neighbors": 0} for r in again(queries)], [{**r, "live_neighbors": 0} for r in tuned]
+    )
