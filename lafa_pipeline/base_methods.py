@@ -93,6 +93,9 @@ class BaseMethod:
     """Takes the LAFA neighbors as references, so its scores cannot be cached in an index."""
     from_gradient: Callable[[Tensor, Tensor], Tensor] | None = None
     """S from (H, dF/dH at H): the method then shares LAFA's forward pass (one forward, one backward)."""
+    family: str = "gradient"
+    """"gradient" (the paper's family: ``lafa tune`` compares them as LAFA's base by default),
+    "perturbation" (the model re-run on changed inputs: costlier, compared when asked) or "control"."""
 
 
 BASE_METHOD_REGISTRY: Registry[BaseMethod] = Registry("method")
@@ -176,7 +179,7 @@ def attribute_raw(
 
 
 # ----- the methods (paper eq. 1-3) ----------------------------------------------------------------
-@base_method("random", "Rand")
+@base_method("random", "Rand", family="control")
 def _random(x: MethodInputs) -> Tensor:
     raw = torch.zeros_like(x.embeds)
     for b in range(x.embeds.shape[0]):
@@ -247,6 +250,89 @@ def _shap_deep(x: MethodInputs) -> Tensor:
     assert x.references is not None  # attribute_raw refuses a call without them
     ref_mean = torch.stack([x.adapter.embed(r.to(x.adapter.device)).mean(0) for r in x.references]).detach()
     return x.gradients() * (x.embeds - ref_mean)
+
+
+# ----- perturbation baselines: the model's output with tokens replaced, no gradient -----------------------
+# Users compare gradient methods with these; each replaces a token's input embedding by the [PAD]
+# token's (the models' own "nothing here"), scores one number per token (B, T, 1) and, like every
+# method, ends as its square. They work on tokens, not words: the pipeline sums a word's tokens.
+@base_method("occlusion", "Occlusion", family="perturbation")
+def _occlusion(x: MethodInputs) -> Tensor:
+    """Leave one token out: F(H) - F(H with token t's embedding replaced by [PAD]'s), for each real t."""
+    pad = x.adapter.embed(torch.tensor([x.adapter.pad_id], device=x.embeds.device))[0].detach()
+    out = torch.zeros(x.embeds.shape[:2] + (1,), dtype=torch.float32, device=x.embeds.device)
+    chunk = x.params.internal_batch_size
+    with torch.no_grad():
+        full = x.adapter.forward(x.embeds, x.attention_mask, x.token_type_ids)
+        for b in range(x.embeds.shape[0]):
+            positions = torch.nonzero(x.attention_mask[b]).flatten()
+            target = int(x.targets[b])
+            for start in range(0, len(positions), chunk):
+                rows = positions[start : start + chunk]
+                variants = x.embeds[b].unsqueeze(0).repeat(len(rows), 1, 1)
+                variants[torch.arange(len(rows)), rows] = pad
+                mask = x.attention_mask[b].unsqueeze(0).expand(len(rows), -1)
+                types = None if x.token_type_ids is None else x.token_type_ids[b].unsqueeze(0).expand(len(rows), -1)
+                occluded = x.adapter.forward(variants, mask, types)
+                out[b, rows, 0] = (full[b, target] - occluded[:, target]).float()
+    return out
+
+
+def _captum_sampled(x: MethodInputs, method_class: type, **kwargs: Any) -> Tensor:
+    """Captum's LIME or KernelSHAP over tokens (each token's embedding one feature, [PAD]'s its
+    baseline), ``samples`` perturbations a text, one text at a time with the torch RNG seeded by the
+    text (Captum draws from the global RNG; forked so the caller's stream is left as it was)."""
+    pad = x.adapter.embed(torch.full_like(x.input_ids, x.adapter.pad_id)).detach()
+    out = torch.zeros(x.embeds.shape[:2] + (1,), dtype=torch.float32, device=x.embeds.device)
+    for b in range(x.embeds.shape[0]):
+        real = x.attention_mask[b].bool()
+        n = int(real.sum())
+        seed = int(text_generator(x.input_ids[b], x.attention_mask[b], x.params.seed).initial_seed())
+        features = torch.arange(x.embeds.shape[1], device=x.embeds.device).view(1, -1, 1).expand_as(x.embeds[b : b + 1])
+        devices = [x.embeds.device] if x.embeds.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            torch.manual_seed(seed)
+            values = method_class(x.adapter.forward).attribute(
+                x.embeds[b : b + 1, :n],
+                baselines=pad[b : b + 1, :n],
+                target=int(x.targets[b]),
+                additional_forward_args=(
+                    x.attention_mask[b : b + 1, :n],
+                    None if x.token_type_ids is None else x.token_type_ids[b : b + 1, :n],
+                ),
+                feature_mask=features[:, :n],
+                n_samples=x.params.samples,
+                **kwargs,
+            )
+        out[b, :n, 0] = values[0, :, 0].float()
+    return out
+
+
+@base_method("lime", "LIME", family="perturbation")
+def _lime(x: MethodInputs) -> Tensor:
+    from captum.attr import Lime
+
+    _need_sklearn("lime")
+    return _captum_sampled(x, Lime)
+
+
+@base_method("kernel_shap", "KernelSHAP", family="perturbation")
+def _kernel_shap(x: MethodInputs) -> Tensor:
+    from captum.attr import KernelShap
+
+    _need_sklearn("kernel_shap")
+    return _captum_sampled(x, KernelShap)
+
+
+def _need_sklearn(method: str) -> None:
+    """Captum fits LIME's and KernelSHAP's surrogate models with scikit-learn, an optional dependency."""
+    import importlib.util
+
+    if importlib.util.find_spec("sklearn") is None:
+        raise ImportError(
+            f"{method} fits its surrogate model with scikit-learn: pip install 'lafa-pipeline[perturbation]' "
+            "(or scikit-learn)"
+        )
 
 
 # ----- any Captum attribution, or a plain function, as a base method ----------------------------------

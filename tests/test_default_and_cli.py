@@ -87,8 +87,8 @@ def test_cli_errors(default_home, monkeypatch, capsys):
     assert cli.main(["explain", "   "]) == 2
     assert "empty or whitespace" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        cli.main(["explain", "--method", "lime", "text"])
-    assert "invalid choice: 'lime'" in capsys.readouterr().err
+        cli.main(["explain", "--method", "anchors", "text"])
+    assert "invalid choice: 'anchors'" in capsys.readouterr().err
 
 
 def test_cli_build_and_explain(model, tokenizer, tmp_path, capsys):

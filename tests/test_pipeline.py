@@ -226,7 +226,7 @@ def test_bad_text(explainer, bad, error, pattern):
 @pytest.mark.parametrize(
     "kwargs,pattern",
     [
-        ({"method": "lime"}, "Unknown method 'lime'; valid choices: lafa, random, simple_grad"),
+        ({"method": "anchors"}, "Unknown method 'anchors'; valid choices: lafa, random, simple_grad"),
         ({"kernel": "gauss"}, "Unknown kernel 'gauss'; valid choices: rbf, laplacian, cubic, cosine, l2, indicator"),
         ({"target": "happy"}, "Unknown target 'happy'; valid labels: 'negative', 'positive'"),
         ({"target": 5}, "Unknown target 5; valid class indexes: 0..1"),

@@ -40,7 +40,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..aggregation import AGGREGATION_REGISTRY
-from ..base_methods import MethodParams
+from ..base_methods import BASE_METHOD_REGISTRY, MethodParams
 from ..config import LAFA, LafaConfig, check_choice, indexable_base_methods
 from ..lafa import Lafa
 from ..text_inputs import check_text, encode, single_texts
@@ -165,10 +165,11 @@ def scores_for(explainer, item: TuningText, config: LafaConfig) -> torch.Tensor:
 
 
 def base_method_choices(explainer, base_methods: Sequence[str] | str = "auto") -> list[str]:
-    """The base methods to compare: checked names, or "auto" (every indexable registered method but
-    ``random``, the control), the explainer's own first."""
+    """The base methods to compare: checked names, or "auto" (every indexable registered method of the
+    gradient family: not the control, random, nor the costlier perturbation methods), the explainer's
+    own first."""
     own = explainer.lafa.config.base_method
-    available = [m for m in indexable_base_methods() if m != "random"]
+    available = [m for m in indexable_base_methods() if BASE_METHOD_REGISTRY.get(m).family == "gradient"]
     if isinstance(base_methods, str):
         if base_methods != "auto":
             raise ValueError(f"base_methods must be 'auto' or a list of base methods from {', '.join(available)}")
@@ -238,7 +239,7 @@ def tune_explainer(
     ``holdout``: instead of folds, one share of the texts kept out of tuning for the check.
     ``layers``: hidden layers whose pooled states may be searched instead of the repo's ("auto":
     all of them up to ``AUTO_LAYERS_MAX_REFERENCES`` references, else the repo's layer only).
-    ``base_methods``: the base methods LAFA may smooth ("auto": every indexable one but random; a
+    ``base_methods``: the base methods LAFA may smooth ("auto": the indexable gradient methods; a
     list: those, the repo's own always included). Each is also a candidate alone (lambda = 0), so on
     the tuning texts the pick is never below the best base method. A new base method's reference
     scores are computed as the search needs them and kept in a lazy copy of the index.
