@@ -325,14 +325,12 @@ def _kernel_shap(x: MethodInputs) -> Tensor:
 
 
 def _need_sklearn(method: str) -> None:
-    """Captum fits LIME's and KernelSHAP's surrogate models with scikit-learn, an optional dependency."""
+    """Captum fits LIME's and KernelSHAP's surrogate models with scikit-learn: the package depends on it,
+    but a saved repo's remote code (its requirements.txt) does not."""
     import importlib.util
 
     if importlib.util.find_spec("sklearn") is None:
-        raise ImportError(
-            f"{method} fits its surrogate model with scikit-learn: pip install 'lafa-pipeline[perturbation]' "
-            "(or scikit-learn)"
-        )
+        raise ImportError(f"{method} fits its surrogate model with scikit-learn: pip install scikit-learn")
 
 
 # ----- any Captum attribution, or a plain function, as a base method ----------------------------------
