@@ -93,9 +93,10 @@ class BaseMethod:
     """Takes the LAFA neighbors as references, so its scores cannot be cached in an index."""
     from_gradient: Callable[[Tensor, Tensor], Tensor] | None = None
     """S from (H, dF/dH at H): the method then shares LAFA's forward pass (one forward, one backward)."""
-    family: str = "gradient"
-    """"gradient" (the paper's family: ``lafa tune`` compares them as LAFA's base by default),
-    "perturbation" (the model re-run on changed inputs: costlier, compared when asked) or "control"."""
+    tuned_by_default: bool = True
+    """Whether ``lafa tune`` compares it as LAFA's base unless told which: the gradient methods and
+    occlusion; not the control (random), nor LIME and KernelSHAP (noisy at affordable sample counts,
+    and many model calls a text)."""
 
 
 BASE_METHOD_REGISTRY: Registry[BaseMethod] = Registry("method")
@@ -179,7 +180,7 @@ def attribute_raw(
 
 
 # ----- the methods (paper eq. 1-3) ----------------------------------------------------------------
-@base_method("random", "Rand", family="control")
+@base_method("random", "Rand", tuned_by_default=False)
 def _random(x: MethodInputs) -> Tensor:
     raw = torch.zeros_like(x.embeds)
     for b in range(x.embeds.shape[0]):
@@ -256,7 +257,7 @@ def _shap_deep(x: MethodInputs) -> Tensor:
 # Users compare gradient methods with these; each replaces a token's input embedding by the [PAD]
 # token's (the models' own "nothing here"), scores one number per token (B, T, 1) and, like every
 # method, ends as its square. They work on tokens, not words: the pipeline sums a word's tokens.
-@base_method("occlusion", "Occlusion", family="perturbation")
+@base_method("occlusion", "Occlusion")
 def _occlusion(x: MethodInputs) -> Tensor:
     """Leave one token out: F(H) - F(H with token t's embedding replaced by [PAD]'s), for each real t."""
     pad = x.adapter.embed(torch.tensor([x.adapter.pad_id], device=x.embeds.device))[0].detach()
@@ -308,7 +309,7 @@ def _captum_sampled(x: MethodInputs, method_class: type, **kwargs: Any) -> Tenso
     return out
 
 
-@base_method("lime", "LIME", family="perturbation")
+@base_method("lime", "LIME", tuned_by_default=False)
 def _lime(x: MethodInputs) -> Tensor:
     from captum.attr import Lime
 
@@ -316,7 +317,7 @@ def _lime(x: MethodInputs) -> Tensor:
     return _captum_sampled(x, Lime)
 
 
-@base_method("kernel_shap", "KernelSHAP", family="perturbation")
+@base_method("kernel_shap", "KernelSHAP", tuned_by_default=False)
 def _kernel_shap(x: MethodInputs) -> Tensor:
     from captum.attr import KernelShap
 

@@ -616,7 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--base-methods",
         default="auto",
         help="base methods LAFA may smooth, e.g. smooth_grad,integrated_grad (each is also tried alone); "
-        "'auto' (default): the indexable gradient methods; a new one's reference scores are computed as "
+        "'auto' (default): the gradient methods and occlusion; a new one's reference scores are computed as "
         "needed and saved with the repo",
     )
     p.add_argument("--rounds", type=int, default=2, help="coordinate-ascent rounds")

@@ -165,11 +165,10 @@ def scores_for(explainer, item: TuningText, config: LafaConfig) -> torch.Tensor:
 
 
 def base_method_choices(explainer, base_methods: Sequence[str] | str = "auto") -> list[str]:
-    """The base methods to compare: checked names, or "auto" (every indexable registered method of the
-    gradient family: not the control, random, nor the costlier perturbation methods), the explainer's
-    own first."""
+    """The base methods to compare: checked names, or "auto" (every indexable registered method marked
+    ``tuned_by_default``: the gradient methods and occlusion), the explainer's own first."""
     own = explainer.lafa.config.base_method
-    available = [m for m in indexable_base_methods() if BASE_METHOD_REGISTRY.get(m).family == "gradient"]
+    available = [m for m in indexable_base_methods() if BASE_METHOD_REGISTRY.get(m).tuned_by_default]
     if isinstance(base_methods, str):
         if base_methods != "auto":
             raise ValueError(f"base_methods must be 'auto' or a list of base methods from {', '.join(available)}")
@@ -239,7 +238,7 @@ def tune_explainer(
     ``holdout``: instead of folds, one share of the texts kept out of tuning for the check.
     ``layers``: hidden layers whose pooled states may be searched instead of the repo's ("auto":
     all of them up to ``AUTO_LAYERS_MAX_REFERENCES`` references, else the repo's layer only).
-    ``base_methods``: the base methods LAFA may smooth ("auto": the indexable gradient methods; a
+    ``base_methods``: the base methods LAFA may smooth ("auto": the gradient methods and occlusion; a
     list: those, the repo's own always included). Each is also a candidate alone (lambda = 0), so on
     the tuning texts the pick is never below the best base method. A new base method's reference
     scores are computed as the search needs them and kept in a lazy copy of the index.
