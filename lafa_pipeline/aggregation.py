@@ -270,10 +270,16 @@ MAX_PAPER_LAM = 1e4
 _NEIGHBOR_COUNTS = (5, 10, 20)
 
 
-def _normalized(
-    own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted, neighbor_scale
-):
-    return normalized_lafa(own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted)
+def _without_neighbor_scale(mix: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """``Aggregation.combine`` for a scale-free mix (``normalized_lafa``, ``median_lafa``): it takes every
+    argument but ``neighbor_scale``, which only eq. 7 reads."""
+
+    def combine(
+        own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted, neighbor_scale
+    ):
+        return mix(own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted)
+
+    return combine
 
 
 def _paper(
@@ -285,16 +291,10 @@ def _paper(
     return lafa_combine(own, expectation(query_ids, query_embeds, neighbors, embed, kernel, kernel_params), lam)
 
 
-def _median(
-    own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted, neighbor_scale
-):
-    return median_lafa(own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted)
-
-
 AGGREGATION_REGISTRY.register(
     "normalized",
     Aggregation(
-        _normalized,
+        _without_neighbor_scale(normalized_lafa),
         (0.0, 1.0),
         "a mix weight",
         {
@@ -323,7 +323,7 @@ AGGREGATION_REGISTRY.register(
 AGGREGATION_REGISTRY.register(
     "median",
     Aggregation(
-        _median,
+        _without_neighbor_scale(median_lafa),
         (0.0, 1.0),
         "a mix weight",
         {

@@ -112,10 +112,15 @@ def base_method(name: str, display_name: str, **capabilities: Any) -> Callable:
     return add
 
 
-def text_generator(input_ids: Tensor, attention_mask: Tensor, seed: int) -> torch.Generator:
-    """A CPU generator seeded by the text's real token ids: same text, same random draws."""
+def text_seed(input_ids: Tensor, attention_mask: Tensor, seed: int) -> int:
+    """A random seed from the text's real token ids: same text, same random draws."""
     ids = input_ids[attention_mask.bool()].to("cpu", torch.int64).numpy().tobytes()
-    return torch.Generator().manual_seed((zlib.crc32(ids) + 1_000_003 * seed) % (2**63))
+    return (zlib.crc32(ids) + 1_000_003 * seed) % (2**63)
+
+
+def text_generator(input_ids: Tensor, attention_mask: Tensor, seed: int) -> torch.Generator:
+    """A CPU generator seeded by the text's real token ids (``text_seed``)."""
+    return torch.Generator().manual_seed(text_seed(input_ids, attention_mask, seed))
 
 
 def reduce_sum_of_squares(raw: Tensor, attention_mask: Tensor) -> Tensor:
@@ -283,29 +288,29 @@ def _captum_sampled(x: MethodInputs, method_class: type, **kwargs: Any) -> Tenso
     """Captum's LIME or KernelSHAP over tokens (each token's embedding one feature, [PAD]'s its
     baseline), ``samples`` perturbations a text, one text at a time with the torch RNG seeded by the
     text (Captum draws from the global RNG; forked so the caller's stream is left as it was)."""
-    pad = x.adapter.embed(torch.full_like(x.input_ids, x.adapter.pad_id)).detach()
+    pad = x.adapter.embed(torch.tensor([x.adapter.pad_id], device=x.embeds.device))[0].detach()
     out = torch.zeros(x.embeds.shape[:2] + (1,), dtype=torch.float32, device=x.embeds.device)
+    devices = [x.embeds.device] if x.embeds.device.type == "cuda" else []
+    explainer = method_class(x.adapter.forward)
     for b in range(x.embeds.shape[0]):
-        real = x.attention_mask[b].bool()
-        n = int(real.sum())
-        seed = int(text_generator(x.input_ids[b], x.attention_mask[b], x.params.seed).initial_seed())
-        features = torch.arange(x.embeds.shape[1], device=x.embeds.device).view(1, -1, 1).expand_as(x.embeds[b : b + 1])
-        devices = [x.embeds.device] if x.embeds.device.type == "cuda" else []
+        real = x.attention_mask[b].bool()  # real tokens wherever the padding is (left-padded batches too)
+        embeds = x.embeds[b, real].unsqueeze(0)
+        n = embeds.shape[1]
         with torch.random.fork_rng(devices=devices), torch.no_grad():
-            torch.manual_seed(seed)
-            values = method_class(x.adapter.forward).attribute(
-                x.embeds[b : b + 1, :n],
-                baselines=pad[b : b + 1, :n],
+            torch.manual_seed(text_seed(x.input_ids[b], x.attention_mask[b], x.params.seed))
+            values = explainer.attribute(
+                embeds,
+                baselines=pad.expand_as(embeds),
                 target=int(x.targets[b]),
                 additional_forward_args=(
-                    x.attention_mask[b : b + 1, :n],
-                    None if x.token_type_ids is None else x.token_type_ids[b : b + 1, :n],
+                    x.attention_mask[b, real].unsqueeze(0),
+                    None if x.token_type_ids is None else x.token_type_ids[b, real].unsqueeze(0),
                 ),
-                feature_mask=features[:, :n],
+                feature_mask=torch.arange(n, device=embeds.device).view(1, -1, 1).expand_as(embeds),
                 n_samples=x.params.samples,
                 **kwargs,
             )
-        out[b, :n, 0] = values[0, :, 0].float()
+        out[b, real, 0] = values[0, :, 0].float()
     return out
 
 

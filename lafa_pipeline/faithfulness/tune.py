@@ -147,13 +147,14 @@ def prepare_texts(explainer, texts: Sequence[str], show_progress: bool) -> list[
     return prepared
 
 
-def scores_for(explainer, item: TuningText, config: LafaConfig) -> torch.Tensor:
-    """``item``'s scores under ``config``'s base method: the stored ones, or computed once and kept."""
-    own = explainer.lafa.config
+def scores_for(explainer, item: TuningText, lafa: Lafa) -> torch.Tensor:
+    """``item``'s scores under the base method of ``lafa`` (an explainer with the setting being scored):
+    the stored ones, or computed with ``lafa`` once and kept."""
+    own, config = explainer.lafa.config, lafa.config
     if config.base_method == own.base_method and MethodParams.from_config(config) == MethodParams.from_config(own):
         return item.base_scores
     if config.base_method not in item.other_scores:
-        out = Lafa(explainer.model, None, config).attribute(
+        out = lafa.attribute(
             item.inputs["input_ids"],
             item.inputs["attention_mask"],
             item.inputs.get("token_type_ids"),
@@ -194,7 +195,7 @@ def objective_values(
             item.inputs.get("token_type_ids"),
             targets=[item.target],
             method=LAFA,
-            base_scores=scores_for(explainer, item, config),
+            base_scores=scores_for(explainer, item, lafa),
             special_tokens_mask=item.special,
         )
         words = group_scores(item.meta, out.scores[0].tolist(), item.tokens, "word")
@@ -356,7 +357,10 @@ def tune_explainer(
         chosen_values, base_values = [], []
         for train, test in checks:
             # a fold's pick against the fold's best base method alone, on the texts the fold left out
-            pick, _, fold_base, _, _ = (best, None, base_config, None, None) if train is None else search(train)
+            if train is None:
+                pick, fold_base = best, base_config
+            else:
+                pick, _, fold_base, _, _ = search(train)
             picks.append(_settings(pick))
             chosen_values += list(values(pick, test))
             base_values += list(values(fold_base, test))
