@@ -216,21 +216,87 @@ def _var_grad(x: MethodInputs) -> Tensor:
     return _noisy_gradients(x).std(1, unbiased=False)
 
 
-@base_method("integrated_grad", "IntegratedGrad")
-def _integrated_grad(x: MethodInputs) -> Tensor:
-    if x.params.ig_reference == "pad":
-        baseline = x.adapter.embed(torch.full_like(x.input_ids, x.adapter.pad_id)).detach()
-    else:
-        baseline = torch.zeros_like(x.embeds)
+def _baseline(x: MethodInputs, reference: str) -> Tensor:
+    """Integrated gradients' reference embeddings: all zeros, or every token the [PAD] / [MASK] token."""
+    if reference == "zero":
+        return torch.zeros_like(x.embeds)
+    token = x.adapter.pad_id if reference == "pad" else x.adapter.mask_id
+    return x.adapter.embed(torch.full_like(x.input_ids, token)).detach()
+
+
+def _integrated(x: MethodInputs, reference: str) -> Tensor:
     return IntegratedGradients(x.adapter.forward).attribute(
         x.embeds.clone().requires_grad_(True),  # Captum warns on inputs without requires_grad
-        baselines=baseline,
+        baselines=_baseline(x, reference),
         target=x.targets.tolist(),
         additional_forward_args=(x.attention_mask, x.token_type_ids),
         n_steps=x.params.steps,
         method="riemann_right" if x.params.sampling == "iid" else "gausslegendre",
         internal_batch_size=max(x.params.internal_batch_size, x.input_ids.shape[0]),
     )
+
+
+@base_method("integrated_grad", "IntegratedGrad")
+def _integrated_grad(x: MethodInputs) -> Tensor:
+    return _integrated(x, x.params.ig_reference)
+
+
+# The same path from a fixed token instead of ``ig_reference``, so that a table can hold all three.
+@base_method("integrated_grad_pad", "IntegratedGrad [PAD]")
+def _integrated_grad_pad(x: MethodInputs) -> Tensor:
+    return _integrated(x, "pad")
+
+
+@base_method("integrated_grad_mask", "IntegratedGrad [MASK]")
+def _integrated_grad_mask(x: MethodInputs) -> Tensor:
+    return _integrated(x, "mask")
+
+
+@base_method("sequential_integrated_grad", "SequentialIG", tuned_by_default=False)
+def _sequential_integrated_grad(x: MethodInputs) -> Tensor:
+    """Sequential integrated gradients (Enguehard 2023): each token's own straight path from the [MASK]
+    token's embedding (the paper's baseline; [PAD]'s where the model has no mask token) to its own,
+    the other tokens kept as they are: S_t = (H_t - B_t) * mean over k of dF/dH_t at alpha_k = k / steps
+    (``sampling="low_variance"``: Gauss-Legendre nodes and weights, as IntegratedGrad).
+
+    ``steps`` gradients per real token: a text of T tokens costs T times IntegratedGrad (not tuned
+    by default for that reason). Tokens are run a few at a time, ``internal_batch_size`` rows a pass.
+    """
+    token = x.adapter.mask_id if x.adapter.has_mask_id else x.adapter.pad_id
+    base = x.adapter.embed(torch.tensor([token], device=x.embeds.device))[0].detach()
+    alphas, weights = _path_nodes(x.params.steps, x.params.sampling, x.embeds)
+    steps = len(alphas)
+    out = torch.zeros_like(x.embeds)
+    per_pass = max(1, x.params.internal_batch_size // steps)  # tokens whose paths share one pass
+    for b in range(x.embeds.shape[0]):
+        positions = torch.nonzero(x.attention_mask[b]).flatten()
+        for start in range(0, len(positions), per_pass):
+            tokens = positions[start : start + per_pass]
+            rows = len(tokens) * steps
+            points = x.embeds[b].unsqueeze(0).repeat(rows, 1, 1)
+            row_token = tokens.repeat_interleave(steps)
+            row_alpha = alphas.repeat(len(tokens)).view(-1, 1)
+            points[torch.arange(rows), row_token] = base + row_alpha * (x.embeds[b, row_token] - base)
+            grads = forward_gradients(
+                x.adapter,
+                points,
+                x.attention_mask[b].unsqueeze(0).expand(rows, -1),
+                None if x.token_type_ids is None else x.token_type_ids[b].unsqueeze(0).expand(rows, -1),
+                x.targets[b].expand(rows),
+                x.params.internal_batch_size,
+            ).grads[torch.arange(rows), row_token]
+            mean_grad = (grads.view(len(tokens), steps, -1) * weights.view(1, -1, 1)).sum(1)
+            out[b, tokens] = (x.embeds[b, tokens] - base) * mean_grad
+    return out
+
+
+def _path_nodes(steps: int, sampling: str, like: Tensor) -> tuple[Tensor, Tensor]:
+    """Points alpha along a path and their weights (summing to one), Captum's own for IntegratedGrad:
+    the right Riemann sum k / steps (``sampling="iid"``, the paper's) or Gauss-Legendre nodes."""
+    from captum.attr._utils.approximation_methods import approximation_parameters
+
+    step_sizes, alphas = approximation_parameters("riemann_right" if sampling == "iid" else "gausslegendre")
+    return torch.tensor(alphas(steps)).to(like), torch.tensor(step_sizes(steps)).to(like)
 
 
 @base_method("shap_zero", "SHAP+Zero")

@@ -48,7 +48,7 @@ INDEXABLE_BASE_METHODS = indexable_base_methods()
 """Base methods whose scores can be cached for every reference text at build time."""
 POOLINGS = ("mean", "cls", "last")
 OUTPUTS = ("probability", "logit")
-IG_REFERENCES = ("zero", "pad")
+IG_REFERENCES = ("zero", "pad", "mask")
 CACHE_TARGETS = ("label", "all")
 SAMPLINGS = ("iid", "low_variance")
 
@@ -119,7 +119,7 @@ class LafaConfig:
     SmoothGrad/VarGrad, stratified interpolation points for the SHAP variants, Gauss-Legendre nodes
     for IntegratedGrad; benchmarks/RESULTS.md measures the gain)."""
     ig_reference: str = _METHOD_DEFAULTS.ig_reference
-    """Integrated-gradients reference: all-zero embeddings, or the [PAD] token's embedding."""
+    """Integrated-gradients reference: all-zero embeddings, or every token the [PAD] or [MASK] token's embedding."""
     output: str = "probability"
     """What is differentiated: softmax/sigmoid probability of the target, or its logit.
     Regression models always use the raw output value."""

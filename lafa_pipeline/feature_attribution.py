@@ -28,7 +28,7 @@ from .config import CONFIG_NAME, KERNELS, LAFA, LafaConfig, check_choice, check_
 from .files import atomic_folder, atomic_write_text
 from .index import INDEX_FILES, INDEX_META_NAME, LafaIndex
 from .lafa import Lafa, Method
-from .model_adapter import resolve_target
+from .model_adapter import copy_mask_token, resolve_target
 from .results import Explanation, Neighbor, WordScore
 from .text_inputs import check_text, encode, max_length_of, special_mask_of
 from .words import AGGREGATION_STRATEGIES, group_scores
@@ -73,6 +73,7 @@ class FeatureAttributionPipeline(Pipeline):
             self.text_tokenizer.pad_token = self.text_tokenizer.eos_token or self.text_tokenizer.unk_token
         if getattr(self.model.config, "pad_token_id", None) is None and self.text_tokenizer.pad_token_id is not None:
             self.model.config.pad_token_id = self.text_tokenizer.pad_token_id
+        copy_mask_token(self.model, self.text_tokenizer)
         directory = self._model_directory() if index is None else None  # only read when no index is given
         self.index = self._resolve_index(index, directory)
         if self.index is not None:

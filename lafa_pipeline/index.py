@@ -44,7 +44,7 @@ from .base_methods import MethodParams, attribute
 from .config import CONFIG_NAME, LafaConfig, check_choice, indexable_base_methods
 from .files import atomic_folder, atomic_path, atomic_write_text
 from .index_types import INDEX_TYPE_REGISTRY, resolve_index, search_parameters
-from .model_adapter import ModelAdapter, layer_states
+from .model_adapter import ModelAdapter, copy_mask_token, layer_states
 from .text_inputs import TextInput, check_text, encode, max_length_of, pad_right
 
 INDEX_META_NAME = "lafa_index.json"
@@ -240,6 +240,7 @@ class LafaIndex:
         """
         config = config or LafaConfig()
         texts = list(texts)
+        copy_mask_token(model, tokenizer)
         vectors, arrays = encode_references(
             model, tokenizer, texts, labels, config, batch_size, show_progress, score=not lazy
         )

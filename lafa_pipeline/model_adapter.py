@@ -34,6 +34,14 @@ def problem_type_of(config) -> str:
     return problem
 
 
+def copy_mask_token(model: PreTrainedModel, tokenizer) -> None:
+    """Record the tokenizer's mask token id in the model's config (``mask_token_id``) where it has none:
+    the [MASK] baselines (``integrated_grad_mask``, ``sequential_integrated_grad``) read it from
+    there, since the methods see the model and not its tokenizer."""
+    if getattr(model.config, "mask_token_id", None) is None and getattr(tokenizer, "mask_token_id", None) is not None:
+        model.config.mask_token_id = tokenizer.mask_token_id
+
+
 class ModelAdapter:
     """Wraps a ``*ForSequenceClassification`` model: embeddings in, explained outputs out."""
 
@@ -58,6 +66,21 @@ class ModelAdapter:
     def pad_id(self) -> int:
         """The model's padding token id (0 when its config names none)."""
         return getattr(self.model.config, "pad_token_id", None) or 0
+
+    @property
+    def has_mask_id(self) -> bool:
+        return getattr(self.model.config, "mask_token_id", None) is not None
+
+    @property
+    def mask_id(self) -> int:
+        """The tokenizer's mask token id, which the pipeline and ``LafaIndex.build`` copy into the model's
+        config (``mask_token_id``) from its tokenizer; an error naming the fix when it is missing."""
+        if not self.has_mask_id:
+            raise ValueError(
+                "A [MASK] baseline needs the tokenizer's mask token, and this model's config has no "
+                "mask_token_id (set model.config.mask_token_id, or use a tokenizer with a mask token)"
+            )
+        return int(self.model.config.mask_token_id)
 
     @property
     def uses_token_types(self) -> bool:

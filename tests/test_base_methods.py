@@ -89,26 +89,80 @@ def test_input_grad_is_embedding_times_gradient(batch, model):
     close(got, expected)
 
 
-@pytest.mark.parametrize("reference", ["zero", "pad"])
-def test_integrated_grad_matches_riemann_sum(batch, model, reference):
+@pytest.mark.parametrize(
+    ("method", "reference", "token"),
+    [
+        ("integrated_grad", "zero", None),
+        ("integrated_grad", "pad", 0),
+        ("integrated_grad", "mask", 4),
+        ("integrated_grad_pad", "zero", 0),  # the named variants ignore ig_reference
+        ("integrated_grad_mask", "zero", 4),
+    ],
+)
+def test_integrated_grad_matches_riemann_sum(batch, model, tokenizer, method, reference, token):
     ids, mask, types = batch
     targets = torch.tensor([0, 1, 1])
     steps = 7
+    model.config.mask_token_id = tokenizer.mask_token_id  # what the pipeline copies from its tokenizer
+    assert tokenizer.mask_token_id == 4 and tokenizer.pad_token_id == 0
     embeds = model.get_input_embeddings()(ids).detach()
     base = (
         torch.zeros_like(embeds)
-        if reference == "zero"
-        else model.get_input_embeddings()(torch.zeros_like(ids)).detach()
+        if token is None
+        else model.get_input_embeddings()(torch.full_like(ids, token)).detach()
     )
     total = torch.zeros_like(embeds)
     for k in range(1, steps + 1):
         total += hand_grad(model, base + k / steps * (embeds - base), mask, types, targets)
     raw_expected = (embeds - base) / steps * total
     params = MethodParams(steps=steps, ig_reference=reference, internal_batch_size=5)
-    raw = attribute_raw(ModelAdapter(model), "integrated_grad", ids, mask, targets, types, params)
+    raw = attribute_raw(ModelAdapter(model), method, ids, mask, targets, types, params)
     close(raw, raw_expected)
-    scores = attribute(ModelAdapter(model), "integrated_grad", ids, mask, targets, types, params)
+    scores = attribute(ModelAdapter(model), method, ids, mask, targets, types, params)
     close(scores, sum_sq(raw_expected, mask))
+
+
+def test_mask_baseline_needs_the_mask_token(batch):
+    ids, mask, types = batch
+    bare = tiny_model()
+    assert getattr(bare.config, "mask_token_id", None) is None
+    with pytest.raises(ValueError, match="mask_token_id"):
+        attribute_raw(ModelAdapter(bare), "integrated_grad_mask", ids, mask, torch.tensor([0, 1, 1]), types)
+
+
+@pytest.mark.parametrize("sampling", ["iid", "low_variance"])
+def test_sequential_integrated_grad_by_hand(batch, model, tokenizer, sampling):
+    """Each token's own path from [MASK] with the others kept (Enguehard 2023), one token at a time."""
+    import numpy as np
+
+    ids, mask, types = batch
+    targets = torch.tensor([1, 0, 1])
+    steps = 5
+    model.config.mask_token_id = tokenizer.mask_token_id
+    embeds = model.get_input_embeddings()(ids).detach()
+    base = model.get_input_embeddings()(torch.tensor([tokenizer.mask_token_id]))[0].detach()
+    if sampling == "iid":
+        alphas, weights = [k / steps for k in range(1, steps + 1)], [1 / steps] * steps
+    else:
+        nodes, w = np.polynomial.legendre.leggauss(steps)
+        alphas, weights = list((nodes + 1) / 2), list(w / 2)
+    expected = torch.zeros_like(embeds)
+    for b in range(ids.shape[0]):
+        for t in range(ids.shape[1]):
+            if not mask[b, t]:
+                continue
+            for alpha, weight in zip(alphas, weights):
+                point = embeds[b : b + 1].clone()
+                point[0, t] = base + float(alpha) * (embeds[b, t] - base)
+                grad = hand_grad(model, point, mask[b : b + 1], types[b : b + 1], targets[b : b + 1])[0, t]
+                expected[b, t] += float(weight) * grad
+            expected[b, t] *= embeds[b, t] - base
+    # internal_batch_size 7: paths of one token per pass, chunks cut mid-text (the loop's edges)
+    params = MethodParams(steps=steps, sampling=sampling, internal_batch_size=7)
+    raw = attribute_raw(ModelAdapter(model), "sequential_integrated_grad", ids, mask, targets, types, params)
+    close(raw, expected)
+    wide = MethodParams(steps=steps, sampling=sampling, internal_batch_size=64)  # several tokens a pass
+    close(attribute_raw(ModelAdapter(model), "sequential_integrated_grad", ids, mask, targets, types, wide), expected)
 
 
 def test_integrated_grad_completeness(batch, model):

@@ -142,6 +142,10 @@ def test_evaluate_explainer_reports_every_method(explainer):
     same = report.compare("smooth_grad", "smooth_grad", "deletion_auc")
     assert same["mean_diff"] == 0.0
     assert "| lafa |" in report.table()
+    assert set(report.seconds_per_text) == {"lafa", "smooth_grad", "random"}
+    assert all(s > 0 for s in report.seconds_per_text.values())
+    assert "s/text" in report.table().splitlines()[0]
+    assert report.to_dict()["seconds_per_text"] == report.seconds_per_text
 
 
 def test_tuning_never_loses_to_the_base_method_on_its_texts(explainer):

@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,6 +91,8 @@ class EvaluationReport:
     per_text: dict[str, dict[str, list[float]]]
     n_texts: int
     results: dict[str, list[dict]] = field(default_factory=dict, repr=False)
+    seconds_per_text: dict[str, float] = field(default_factory=dict)
+    """Per method: wall-clock seconds its explanations took, divided by the texts (metrics not included)."""
 
     @property
     def summary(self) -> dict[str, dict[str, MetricResult]]:
@@ -105,18 +108,25 @@ class EvaluationReport:
         return paired([sign * v for v in self.per_text[a][metric]], [sign * v for v in self.per_text[b][metric]])
 
     def table(self) -> str:
-        """A Markdown table: methods as rows, metrics (mean (std), arrow = better direction) as columns."""
+        """A Markdown table: methods as rows, metrics (mean (std), arrow = better direction) as columns,
+        then the seconds each method took per text."""
         metrics = [m for m in FAITHFULNESS_METRICS + RATIONALE_METRICS if any(m in v for v in self.per_text.values())]
-        header = "| method | " + " | ".join(f"{m} {'↑' if HIGHER_IS_BETTER[m] else '↓'}" for m in metrics) + " |"
-        lines = [header, "|" + " --- |" * (len(metrics) + 1)]
+        header = "| method | " + " | ".join(f"{m} {'↑' if HIGHER_IS_BETTER[m] else '↓'}" for m in metrics)
+        timed = bool(self.seconds_per_text)
+        header += " | s/text |" if timed else " |"
+        lines = [header, "|" + " --- |" * (len(metrics) + 1 + timed)]
         for method, summary in self.summary.items():
-            lines.append(f"| {method} | " + " | ".join(str(summary[m]) if m in summary else "" for m in metrics) + " |")
+            row = f"| {method} | " + " | ".join(str(summary[m]) if m in summary else "" for m in metrics)
+            seconds = self.seconds_per_text.get(method)
+            row += (f" | {seconds:.3f} |" if seconds is not None else " | |") if timed else " |"
+            lines.append(row)
         return "\n".join(lines) + f"\n\n{self.n_texts} texts."
 
     def to_dict(self) -> dict:
         return {
             "n_texts": self.n_texts,
             "per_text": self.per_text,
+            "seconds_per_text": self.seconds_per_text,
             "summary": {
                 m: {k: {"mean": v.mean, "std": v.std, "n": v.n} for k, v in s.items()} for m, s in self.summary.items()
             },
@@ -193,14 +203,17 @@ def evaluate_explainer(
     mask = mask_string(explainer.tokenizer)
     per_text: dict[str, dict[str, list[float]]] = {}
     all_results: dict[str, list[dict]] = {}
+    seconds: dict[str, float] = {}
     for method in methods:
         results: list[dict] = []
         bar = tqdm(total=len(texts), desc=f"Evaluating {method}", disable=not show_progress, unit="text")
+        started = time.perf_counter()
         for start in range(0, len(texts), batch_size):
             chunk = texts[start : start + batch_size]
             out = explainer(chunk, method=method, batch_size=batch_size, **call_kwargs)
             results += out
             bar.update(len(chunk))
+        seconds[method] = (time.perf_counter() - started) / len(texts)
         bar.close()
         metrics: dict[str, list[float]] = {}
         for i, (text, result) in enumerate(zip(texts, results)):
@@ -218,4 +231,4 @@ def evaluate_explainer(
                 metrics.setdefault(name, []).append(value)
         per_text[method] = metrics
         all_results[method] = results
-    return EvaluationReport(per_text, len(texts), all_results)
+    return EvaluationReport(per_text, len(texts), all_results, seconds)

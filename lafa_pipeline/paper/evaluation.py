@@ -39,7 +39,7 @@ from ..faithfulness.metrics import deletion_curve, neighbor_precision, paired, p
 from ..files import atomic_folder, atomic_write_text
 from ..index import LafaIndex
 from ..lafa import Lafa
-from ..model_adapter import ModelAdapter, pool
+from ..model_adapter import ModelAdapter, copy_mask_token, pool
 from ..text_inputs import encode, max_length_of, pad_right
 from . import CASES
 from .cases import LAPTOP_TEST_SET, CaseData, keep_queries, laptop_case, relation_case, sentiment_case, words_of
@@ -363,6 +363,7 @@ class Explainer:
 
     def __init__(self, case: CaseData, model, tokenizer, index: LafaIndex, batch_size: int = 16):
         self.case, self.model, self.tokenizer, self.index = case, model, tokenizer, index
+        copy_mask_token(model, tokenizer)
         self.adapter = ModelAdapter(model)
         self.batch_size = batch_size
         limit = max_length_of(tokenizer, model.config)
