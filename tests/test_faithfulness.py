@@ -212,11 +212,16 @@ def test_tuning_keeps_the_base_method_when_the_choice_loses_on_held_out_texts(ex
     from lafa_pipeline.faithfulness import tune
 
     n_held = round(0.3 * len(TEXTS))
+    order = list(range(len(TEXTS)))
+    random.Random(0).shuffle(order)  # the tuner's split: the first n_held of its shuffled order are held out
+    held_texts = {TEXTS[i] for i in order[:n_held]}
     for held_sign, keeps_base in ((-1.0, True), (1.0, False)):
 
-        def rigged(expl, indexes, config, items, predict, mask, steps, sign=held_sign):
-            held = len(items) == n_held
-            return [0.0 if config.lam == 0 else (sign if held else 1.0) * (0.1 + config.lam) for _ in items]
+        def rigged(expl, indexes, config, items, predict, mask, steps, sign=held_sign, **_):
+            return [
+                0.0 if config.lam == 0 else (sign if item.text in held_texts else 1.0) * (0.1 + config.lam)
+                for item in items
+            ]
 
         monkeypatch.setattr(tune, "objective_values", rigged)
         result = tune_explainer(explainer, TEXTS, holdout=0.3, rounds=1, steps=4, show_progress=False)
@@ -236,7 +241,7 @@ def test_cross_validated_tuning_rejects_a_pick_driven_by_one_text(explainer, mon
     outlier = TEXTS[3]
     for big, small, keeps_base in ((20.0, -1.0, True), (-2.0, 1.0, False)):
 
-        def rigged(expl, indexes, config, items, predict, mask, steps, big=big, small=small):
+        def rigged(expl, indexes, config, items, predict, mask, steps, big=big, small=small, **_):
             return [config.lam * (big if item.text == outlier else small) for item in items]
 
         monkeypatch.setattr(tune, "objective_values", rigged)
@@ -318,7 +323,7 @@ def test_cli_tune_that_moves_the_layer_rewrites_the_repo(explainer, tmp_path, mo
     monkeypatch.setattr(
         tune,
         "objective_values",
-        lambda expl, indexes, config, items, *a: [float(config.layer == wanted and config.lam > 0)] * len(items),
+        lambda expl, indexes, config, items, *a, **_: [float(config.layer == wanted and config.lam > 0)] * len(items),
     )
     data = tmp_path / "texts.txt"
     data.write_text("\n".join(TEXTS) + "\n")

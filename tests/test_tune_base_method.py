@@ -40,7 +40,7 @@ def test_a_new_base_method_scores_like_an_index_built_for_it(explainer, model, t
     own = explainer.index
     own_scores = own.arrays["cache_scores"].copy()
 
-    def rigged(expl, indexes, config, items, predict, mask, steps):
+    def rigged(expl, indexes, config, items, predict, mask, steps, **_):
         assert indexes[config.layer].config.base_method == config.base_method  # scores of the right method
         win = config.base_method == "integrated_grad" and config.lam == 0.5
         return [1.0 if win else 0.0 for _ in items]

@@ -33,6 +33,7 @@ from ..config import (
     SAMPLINGS,
     LafaConfig,
 )
+from ..faithfulness.tune import MAX_BASE_METHODS, OBJECTIVE, OBJECTIVES
 from ..results import Explanation, is_lafa, method_label
 from .render import to_terminal
 
@@ -390,6 +391,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
         base_methods=bases,
         rounds=args.rounds,
         steps=args.steps,
+        objective=args.objective,
+        max_base_methods=args.max_base_methods or None,
+        early_stop=not args.full_search,
     )
     print(result.summary())
     layer_changed = result.index is not explainer.index  # another layer or base method: new index files
@@ -618,6 +622,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="base methods LAFA may smooth, e.g. smooth_grad,integrated_grad (each is also tried alone); "
         "'auto' (default): the gradient methods and occlusion; a new one's reference scores are computed as "
         "needed and saved with the repo",
+    )
+    p.add_argument(
+        "--max-base-methods",
+        type=int,
+        default=MAX_BASE_METHODS,
+        help="search LAFA's settings on only this many base methods, the best alone (default "
+        f"{MAX_BASE_METHODS}; 0: all): each needs its scores of the texts' neighbors",
+    )
+    p.add_argument(
+        "--objective",
+        default=OBJECTIVE,
+        choices=tuple(OBJECTIVES),
+        help=f"what is maximised per text (default {OBJECTIVE}; all_four: the mean of insertion - deletion "
+        "and comprehensiveness - sufficiency)",
+    )
+    p.add_argument(
+        "--full-search",
+        action="store_true",
+        help="score every candidate on every text (default: drop a candidate once it is clearly behind)",
     )
     p.add_argument("--rounds", type=int, default=2, help="coordinate-ascent rounds")
     p.add_argument("--steps", type=int, default=10, help="masking steps of the deletion/insertion curves")

@@ -31,7 +31,7 @@ Example::
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,9 +46,25 @@ from ..lafa import Lafa
 from ..text_inputs import check_text, encode, single_texts
 from ..words import group_scores
 from .evaluate import Predictor, mask_string
-from .metrics import faithfulness, paired
+from .metrics import Faithfulness, faithfulness, paired
 
+OBJECTIVES: dict[str, Callable[[Faithfulness], float]] = {
+    "insertion_minus_deletion": lambda f: f.insertion_auc - f.deletion_auc,
+    "comprehensiveness_minus_sufficiency": lambda f: f.comprehensiveness - f.sufficiency,
+    # both families at once: the mean of the two differences above
+    "all_four": lambda f: 0.5 * (f.insertion_auc - f.deletion_auc + f.comprehensiveness - f.sufficiency),
+}
+"""What the tuner can maximise, per text, from the four faithfulness metrics (``evaluation/objective_study.py``
+compares them on held-out texts and human gold)."""
 OBJECTIVE = "insertion_minus_deletion"
+"""The default objective."""
+MAX_BASE_METHODS = 2
+"""Base methods whose LAFA settings are searched: the best ones alone (lambda = 0) on the tuning texts.
+Each base searched needs its scores of the texts' neighbors (every reference, on a long-text index),
+which costs far more than scoring the texts: the others stop at lambda = 0."""
+EARLY_STOP_Z = 2.0
+"""A candidate setting is dropped once its mean gain over the current one, on the first texts it was
+scored on, is below zero by this many standard errors (racing: most settings lose clearly)."""
 # The values tried for each setting come from each aggregation's registry entry (``search_space``).
 TUNED_FIELDS = (
     "base_method",
@@ -78,6 +94,9 @@ class TuningText:
     """The scores of the explainer's own base method."""
     other_scores: dict[str, torch.Tensor] = field(default_factory=dict)
     """Scores of other base methods, by name, computed when a setting first needs them (``scores_for``)."""
+    by_ranking: dict[tuple, Faithfulness] = field(default_factory=dict, repr=False)
+    """Faithfulness by the word order it masks in: settings that rank the words alike share one
+    measurement (the masked texts, hence the model's outputs, depend on nothing else)."""
 
     @property
     def special(self) -> torch.Tensor:
@@ -106,11 +125,13 @@ class TuningResult:
 
     def summary(self) -> str:
         chosen = {k: getattr(self.config, k) for k in TUNED_FIELDS}
+        objective = (self.config.tuning or {}).get("objective", OBJECTIVE)
         lines = [
             f"chosen: {chosen}",
-            f"{OBJECTIVE} on {self.n_texts} tuning texts: {self.best_value:.4f} "
+            f"{objective} on {self.n_texts} tuning texts: {self.best_value:.4f} "
             f"(best base method alone {self.base_value:.4f}, gain {self.best_value - self.base_value:+.4f}); "
-            f"{len(self.trials)} settings tried",
+            f"{len(self.trials)} settings tried"
+            f" ({sum('dropped_after_texts' in t for t in self.trials)} dropped early, clearly behind)",
         ]
         alone = (self.config.tuning or {}).get("base_methods") or {}
         if len(alone) > 1:
@@ -182,26 +203,55 @@ def base_method_choices(explainer, base_methods: Sequence[str] | str = "auto") -
 
 
 def objective_values(
-    explainer, indexes: dict, config: LafaConfig, items: list[TuningText], predict: Predictor, mask: str, steps: int
+    explainer,
+    indexes: dict,
+    config: LafaConfig,
+    items: list[TuningText],
+    predict: Predictor,
+    mask: str,
+    steps: int,
+    objective: str = OBJECTIVE,
 ) -> list[float]:
-    """The objective per text for LAFA with ``config`` (searching ``indexes[config.layer]``, an index of
+    """``objective`` per text for LAFA with ``config`` (searching ``indexes[config.layer]``, an index of
     ``config``'s base method), from each text's base scores under that method."""
+    score = OBJECTIVES[objective]
+    return [score(f) for f in faithfulness_values(explainer, indexes, config, items, predict, mask, steps)]
+
+
+def faithfulness_values(
+    explainer, indexes: dict, config: LafaConfig, items: list[TuningText], predict: Predictor, mask: str, steps: int
+) -> list[Faithfulness]:
+    """The four faithfulness metrics per text for LAFA with ``config`` (see ``objective_values``).
+
+    lambda = 0 is the base method itself, read from the stored scores without a neighbor search (so
+    comparing base methods alone needs none of their reference scores)."""
     lafa = Lafa(explainer.model, indexes[config.layer], config)
+    regression = explainer.lafa.adapter.problem_type == "regression"
     values = []
     for item in items:
-        out = lafa.attribute(
-            item.inputs["input_ids"],
-            item.inputs["attention_mask"],
-            item.inputs.get("token_type_ids"),
-            targets=[item.target],
-            method=LAFA,
-            base_scores=scores_for(explainer, item, lafa),
-            special_tokens_mask=item.special,
-        )
-        words = group_scores(item.meta, out.scores[0].tolist(), item.tokens, "word")
-        regression = explainer.lafa.adapter.problem_type == "regression"
-        f = faithfulness(predict, item.text, words, None, _column(explainer, item.target), steps, mask, regression)
-        values.append(f.insertion_minus_deletion)
+        base = scores_for(explainer, item, lafa)
+        if config.lam == 0:
+            scores = base
+        else:
+            scores = lafa.attribute(
+                item.inputs["input_ids"],
+                item.inputs["attention_mask"],
+                item.inputs.get("token_type_ids"),
+                targets=[item.target],
+                method=LAFA,
+                base_scores=base,
+                special_tokens_mask=item.special,
+            ).scores
+        words = group_scores(item.meta, scores[0].tolist(), item.tokens, "word")
+        word_scores = np.asarray([w["score"] for w in words], dtype=float)
+        ranking = (
+            tuple(np.argsort(-word_scores, kind="stable").tolist()),
+            tuple(np.argsort(word_scores, kind="stable").tolist()),
+        )  # the orders metrics.masked_text and kept_text mask in
+        if ranking not in item.by_ranking:
+            column = _column(explainer, item.target)
+            item.by_ranking[ranking] = faithfulness(predict, item.text, words, None, column, steps, mask, regression)
+        values.append(item.by_ranking[ranking])
     return values
 
 
@@ -229,6 +279,9 @@ def tune_explainer(
     steps: int = 10,
     seed: int = 0,
     show_progress: bool = True,
+    objective: str = OBJECTIVE,
+    max_base_methods: int | None = MAX_BASE_METHODS,
+    early_stop: bool = True,
 ) -> TuningResult:
     """Coordinate ascent over LAFA's aggregation settings on ``texts``; see the module docstring.
 
@@ -243,6 +296,10 @@ def tune_explainer(
     list: those, the repo's own always included). Each is also a candidate alone (lambda = 0), so on
     the tuning texts the pick is never below the best base method. A new base method's reference
     scores are computed as the search needs them and kept in a lazy copy of the index.
+    ``objective``: what is maximised per text (``OBJECTIVES``). ``max_base_methods``: only the best
+    this many base methods alone go on to the LAFA search (None: all of them). ``early_stop``: a
+    candidate is scored on the texts a quarter at a time and dropped once it is clearly below the
+    current setting (``EARLY_STOP_Z``); False scores every candidate on every text.
     Returns the chosen config with ``tuning`` filled in, and the index at the chosen layer, holding
     the chosen base method's scores.
     """
@@ -258,6 +315,11 @@ def tune_explainer(
             f"got folds={folds}, holdout={holdout}"
         )
     texts = single_texts(texts, "tune_explainer")
+    check_choice("objective", objective, tuple(OBJECTIVES))
+    if max_base_methods is not None and (
+        isinstance(max_base_methods, bool) or not isinstance(max_base_methods, int) or max_base_methods < 1
+    ):
+        raise ValueError(f"max_base_methods must be a positive integer or None (all), got {max_base_methods!r}")
     layer_choices = _layer_choices(explainer, layers)
     order = list(range(len(texts)))
     random.Random(seed).shuffle(order)
@@ -308,7 +370,14 @@ def tune_explainer(
         missing = [i for i in ids if not computed[i]]
         if missing:
             row[missing] = objective_values(
-                explainer, by_base[config.base_method], config, [items[i] for i in missing], predict, mask, steps
+                explainer,
+                by_base[config.base_method],
+                config,
+                [items[i] for i in missing],
+                predict,
+                mask,
+                steps,
+                objective=objective,
             )
             computed[missing] = True
         return row[list(ids)]
@@ -318,6 +387,7 @@ def tune_explainer(
     def search(ids: Sequence[int]) -> tuple[LafaConfig, float, LafaConfig, float, list[dict]]:
         """The best setting on ``ids`` and its value, and the best base method alone and its value."""
         seen: dict[tuple, float] = {}
+        dropped: dict[tuple, tuple[float, int]] = {}  # setting -> its mean on the texts it was scored on, how many
 
         def score(config: LafaConfig) -> float:
             key = _key(config)
@@ -325,12 +395,31 @@ def tune_explainer(
                 seen[key] = float(np.nanmean(values(config, ids)))
             return seen[key]
 
+        def beats(candidate: LafaConfig, current: LafaConfig, current_value: float) -> float | None:
+            """The candidate's value if it beats the current setting; None once it is clearly below."""
+            key = _key(candidate)
+            if key in dropped:
+                return None
+            if early_stop and key not in seen:
+                reference = values(current, ids)
+                quarter = max(1, -(-len(ids) // 4))
+                for end in range(quarter, len(ids), quarter):  # the last quarter is scored below, in full
+                    diff = values(candidate, ids[:end]) - reference[:end]
+                    diff = diff[~np.isnan(diff)]
+                    if len(diff) > 1 and diff.mean() + EARLY_STOP_Z * diff.std(ddof=1) / np.sqrt(len(diff)) < 0:
+                        dropped[key] = (float(np.nanmean(values(candidate, ids[:end]))), end)
+                        return None
+            value = score(candidate)
+            return value if value > current_value + 1e-12 else None
+
         base_config = max(alone, key=score)  # ties keep the repo's own (listed first)
         base_value = score(base_config)
+        searched = sorted(alone, key=lambda c: -score(c))[: max_base_methods or len(alone)]
+        searched_bases = tuple(c.base_method for c in alone if c in searched)  # the repo's order
         best, best_value = base_config, base_value
         for aggregation, entry in AGGREGATION_REGISTRY.items():
             space = {
-                **({"base_method": tuple(bases)} if len(bases) > 1 else {}),
+                **({"base_method": searched_bases} if len(searched_bases) > 1 else {}),
                 **({"layer": tuple(layer_choices)} if len(layer_choices) > 1 else {}),
                 **entry.search_space,
             }
@@ -341,14 +430,16 @@ def tune_explainer(
                 for name, choices in space.items():
                     for choice in choices:
                         candidate = current.replace(**{name: choice})
-                        candidate_value = score(candidate)
-                        if candidate_value > current_value + 1e-12:
+                        candidate_value = beats(candidate, current, current_value)
+                        if candidate_value is not None:
                             current, current_value, changed = candidate, candidate_value, True
                 if not changed:
                     break
             if current_value > best_value + 1e-12:
                 best, best_value = current, current_value
-        history = [{**dict(k), OBJECTIVE: v} for k, v in seen.items()]
+        history = [{**dict(k), objective: v} for k, v in seen.items()] + [
+            {**dict(k), objective: v, "dropped_after_texts": n} for k, (v, n) in dropped.items()
+        ]
         return best, best_value, base_config, base_value, history
 
     best, best_value, base_config, base_value, history = search(tune_ids)
@@ -368,16 +459,17 @@ def tune_explainer(
         if folds > 1:
             held["folds"] = folds
         if best is not base_config and not held["mean_diff"] > 0:  # nan (no comparable text) keeps the base too
-            rejected = {**_settings(best), OBJECTIVE: best_value}
+            rejected = {**_settings(best), objective: best_value}
             best, best_value, kept_base = base_config, base_value, True
     bar.close()
     tuning = {
-        "objective": OBJECTIVE,
+        "objective": objective,
         "tuning_texts": len(tune_ids),
         "base_value": base_value,
         "tuned_value": best_value,
         "gain": best_value - base_value,
         "settings_tried": len(history),
+        "settings_dropped_early": sum("dropped_after_texts" in t for t in history),
         "held_out": held,
         "kept_base": kept_base,
         "rejected": rejected,
