@@ -41,14 +41,6 @@ def check_text(text: Any) -> TextInput:
     return text
 
 
-def single_texts(texts, what: str) -> list[str]:
-    """``texts`` as a list, refusing text pairs where ``what`` measures single texts only."""
-    texts = list(texts)
-    if any(isinstance(t, dict) for t in texts):
-        raise ValueError(f"{what} takes single texts; text pairs are explained by the pipeline but not measured yet")
-    return texts
-
-
 def segments(text: TextInput) -> list[str]:
     """The strings of one input: ``[text]``, or ``[text, text_pair]`` for a pair.
 

@@ -10,10 +10,12 @@ import pytest
 import torch
 from transformers import pipeline
 
-from lafa_pipeline import LafaIndex, evaluate_explainer
+from lafa_pipeline import LafaIndex, evaluate_explainer, tune_explainer
 from lafa_pipeline.apps.cli import main
 from lafa_pipeline.apps.render import PAIR_SEPARATOR, spans
 from lafa_pipeline.base_methods import MethodParams, attribute
+from lafa_pipeline.faithfulness.evaluate import Predictor
+from lafa_pipeline.faithfulness.metrics import faithfulness, masked_text
 from lafa_pipeline.model_adapter import ModelAdapter
 
 from .tiny import INDEX_CONFIG, LABELS, TEXTS
@@ -103,8 +105,6 @@ def test_rendering_and_errors(model, tokenizer):
         explainer({"text": "good", "text_pair": "  "})
     with pytest.raises(ValueError, match="text_pair must be"):
         explainer(["good", "bad"], text_pair="film")
-    with pytest.raises(ValueError, match="single texts"):
-        evaluate_explainer(explainer, [QUERY], show_progress=False)
 
 
 def test_cli_reads_two_text_columns(model, tokenizer, tmp_path, capsys):
@@ -169,3 +169,45 @@ def test_cli_reads_two_text_columns(model, tokenizer, tmp_path, capsys):
         == 0
     )
     assert PAIR_SEPARATOR.strip() in capsys.readouterr().out
+    pair_args = ["--data", str(data), "--text-column", "premise", "--text-pair-column", "hypothesis", "--steps", "4"]
+    report = tmp_path / "e.json"
+    assert main(["evaluate", "--model", str(repo), "--methods", "lafa", *pair_args, "--json-output", str(report)]) == 0
+    assert json.loads(report.read_text())["n_texts"] == len(PAIRS)
+    assert main(["tune", "--model", str(repo), *pair_args, "--folds", "0", "--rounds", "1", "--layers", "1"]) == 0
+    assert "chosen:" in capsys.readouterr().out
+
+
+def test_pairs_are_masked_within_both_texts_and_measured(model, tokenizer):
+    """Faithfulness of a pair: the model sees the masked pair (both segments), values recomputed by hand."""
+    explainer = pipeline("feature-attribution", model=model, tokenizer=tokenizer)
+    predict = Predictor(model, tokenizer)
+    enc = tokenizer(QUERY["text"], QUERY["text_pair"], return_tensors="pt")
+    with torch.no_grad():
+        direct = torch.softmax(model(**enc).logits, -1)[0].numpy()
+    assert predict([QUERY])[0] == pytest.approx(direct, rel=1e-5)
+    result = explainer(QUERY, method="simple_grad")
+    words, target = result["tokens"], model.config.label2id[result["target"]]
+    order = np.argsort(-np.asarray(scores(result)), kind="stable")
+    top = words[int(order[0])]
+    masked = masked_text(QUERY, words, scores(result), 0.1, "[MASK]")  # ceil(0.1 * 9) = 1 word
+    seg = "text" if top["segment"] == 0 else "text_pair"
+    other = "text_pair" if seg == "text" else "text"
+    assert masked[other] == QUERY[other] and "[MASK]" in masked[seg]
+    assert masked[seg] == QUERY[seg][: top["start"]] + "[MASK]" + QUERY[seg][top["end"] :]
+    # deletion area by hand: the target's probability as 0, 1/4, ..., all words are masked
+    steps = 4
+    probs = [predict([masked_text(QUERY, words, scores(result), i / steps, "[MASK]")])[0][target] for i in range(5)]
+    expected = float(np.trapezoid(probs, dx=1 / steps))
+    f = faithfulness(predict, QUERY, words, None, target, steps, "[MASK]")
+    assert f.deletion_auc == pytest.approx(expected)
+    report = evaluate_explainer(
+        explainer, [QUERY, *PAIRS[:2]], methods=["simple_grad"], steps=steps, show_progress=False
+    )
+    assert report.per_text["simple_grad"]["deletion_auc"][0] == pytest.approx(expected)
+
+
+def test_pairs_are_tuned(model, tokenizer, pair_index):
+    explainer = pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=pair_index)
+    result = tune_explainer(explainer, PAIRS, folds=0, layers=[1], rounds=1, steps=4, show_progress=False)
+    assert result.n_texts == len(PAIRS) and result.best_value >= result.base_value
+    assert any(t["lam"] > 0 for t in result.trials)

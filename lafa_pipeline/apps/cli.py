@@ -336,13 +336,16 @@ def _evaluate_data(args: argparse.Namespace) -> int:
     from .. import load_explainer
     from ..faithfulness.evaluate import evaluate_explainer
 
-    columns = [args.text_column] + ([args.rationale_column] if args.rationale_column else [])
-    data = load_columns(args.data, columns, args.split, args.limit)
+    extra = [c for c in (args.text_pair_column, args.rationale_column) if c]
+    data = load_columns(args.data, [args.text_column] + extra, args.split, args.limit)
     explainer = load_explainer(args.model)
     rationales = [_rationale(v) for v in data[args.rationale_column]] if args.rationale_column else None
+    texts = data[args.text_column]
+    if args.text_pair_column:
+        texts = [{"text": a, "text_pair": b} for a, b in zip(texts, data[args.text_pair_column])]
     report = evaluate_explainer(
         explainer,
-        data[args.text_column],
+        texts,
         methods=args.methods,
         rationales=rationales,
         steps=args.steps,
@@ -374,7 +377,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from ..build.default_model import default_repo_dir
     from ..faithfulness.tune import tune_explainer
 
-    texts = load_columns(args.data, [args.text_column], args.split, args.limit)[args.text_column]
+    texts, _ = load_texts(args.data, args.text_column, None, args.split, args.limit, args.text_pair_column)
     folder = args.model or str(default_repo_dir())
     if args.output is None and not os.path.isdir(folder):
         raise CliError(f"{folder} is not a local folder: give --output to save the tuned repo")
@@ -545,6 +548,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="with --data: LAFA repo, folder or Hub id (default: the embedded default)")
     p.add_argument("--text-column", default="text")
     p.add_argument(
+        "--text-pair-column",
+        help="with --data: a second text column; each row is measured as the pair (text, text_pair), "
+        "words masked within both texts",
+    )
+    p.add_argument(
         "--rationale-column",
         help="with --data: gold rationale per text (the rationale words, or a JSON "
         "list with one value per word): adds token AUC, AUPRC, Pearson",
@@ -594,6 +602,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--output", help="save the tuned repo here instead of updating the model folder in place")
     p.add_argument("--text-column", default="text")
+    p.add_argument(
+        "--text-pair-column", help="a second text column: tune on text pairs (text, text_pair), as NLI models take them"
+    )
     p.add_argument("--split", default="train", help="dataset split, for a datasets id")
     p.add_argument("--limit", type=int, default=300, help="use only the first N texts (default 300)")
     p.add_argument(

@@ -29,7 +29,7 @@ from transformers import PreTrainedModel
 from ..config import method_names
 from ..lafa import REFERENCE_METHODS
 from ..model_adapter import ModelAdapter
-from ..text_inputs import single_texts
+from ..text_inputs import TextInput, check_text, segments
 from .metrics import HIGHER_IS_BETTER, MetricResult, auprc, faithfulness, paired, pearson, summarize, token_auc
 
 FAITHFULNESS_METRICS = ("deletion_auc", "insertion_auc", "insertion_minus_deletion", "comprehensiveness", "sufficiency")
@@ -37,7 +37,8 @@ RATIONALE_METRICS = ("token_auc", "auprc", "pearson")
 
 
 class Predictor:
-    """The model's probabilities (or regression values) for texts, batched and remembered by text.
+    """The model's probabilities (or regression values) for texts or text pairs, batched and remembered
+    by text.
 
     Masking runs produce the same texts again and again (the same top words for many methods and
     settings), so each distinct text is run once.
@@ -48,18 +49,27 @@ class Predictor:
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.max_length = max_length
-        self.cache: dict[str, np.ndarray] = {}
+        self.cache: dict[str | tuple[str, ...], np.ndarray] = {}
 
-    def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        todo = list(dict.fromkeys(t for t in texts if t not in self.cache))
+    def __call__(self, texts: Sequence[TextInput]) -> np.ndarray:
+        keys = [tuple(segments(t)) if isinstance(t, dict) else t for t in texts]
+        todo = list(dict.fromkeys(k for k in keys if k not in self.cache))
         for start in range(0, len(todo), self.batch_size):
             part = todo[start : start + self.batch_size]
-            enc = self.tokenizer(part, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt")
-            with torch.no_grad():  # the adapter's path: the output explained, whatever the padding side
-                probs = self.adapter.predict(enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids"))[0]
-            for text, row in zip(part, probs.float().cpu().numpy()):
-                self.cache[text] = row
-        return np.stack([self.cache[t] for t in texts])
+            # a batch holds pairs or single texts (tokenized as one or two lists), never both
+            for kind in (str, tuple):
+                same = [k for k in part if isinstance(k, kind)]
+                if same:
+                    self._run(same)
+        return np.stack([self.cache[k] for k in keys])
+
+    def _run(self, keys: list) -> None:
+        columns = [list(c) for c in zip(*keys)] if isinstance(keys[0], tuple) else [keys]
+        enc = self.tokenizer(*columns, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt")
+        with torch.no_grad():  # the adapter's path: the output explained, whatever the padding side
+            probs = self.adapter.predict(enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids"))[0]
+        for key, row in zip(keys, probs.float().cpu().numpy()):
+            self.cache[key] = row
 
 
 def mask_string(tokenizer) -> str:
@@ -136,7 +146,7 @@ class EvaluationReport:
 def text_metrics(
     predict: Callable[[list[str]], np.ndarray],
     result: dict,
-    text: str,
+    text: TextInput,
     target: int,
     mask: str,
     steps: int = 10,
@@ -171,7 +181,7 @@ def target_index(explainer, result: dict) -> int:
 
 def evaluate_explainer(
     explainer,
-    texts: Sequence[str],
+    texts: Sequence[TextInput],
     methods: Sequence[str] | None = None,
     rationales: Sequence[Any] | None = None,
     steps: int = 10,
@@ -184,7 +194,7 @@ def evaluate_explainer(
     ``call_kwargs`` go to every explainer call (e.g. ``target``). Faithfulness is measured on the
     model's probability of the explained class (its value for regression).
     """
-    texts = single_texts(texts, "evaluate_explainer")
+    texts = [check_text(t) for t in texts]
     if not texts:
         raise ValueError("evaluate_explainer needs at least one text")
     if rationales is not None and len(rationales) != len(texts):

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from ..text_inputs import TextInput, segments
+
 HIGHER_IS_BETTER = {
     "token_auc": True,
     "pearson": True,
@@ -116,35 +118,53 @@ def neighbor_precision(neighbor_labels: Sequence, label) -> float:
 
 
 def masked_text(
-    text: str, words: Sequence[Mapping[str, Any]], scores: Sequence[float], fraction: float, mask: str
-) -> str:
-    """``text`` with the top ``fraction`` of its words (by score; at least one if fraction > 0) replaced by ``mask``."""
+    text: TextInput, words: Sequence[Mapping[str, Any]], scores: Sequence[float], fraction: float, mask: str
+) -> TextInput:
+    """``text`` with the top ``fraction`` of its words (by score; at least one if fraction > 0) replaced by ``mask``.
+
+    A text pair (``{"text", "text_pair"}``, words with a ``segment``) is masked within both texts, its
+    words ranked together, and stays a pair.
+    """
     return _mask_top(text, words, scores, math.ceil(fraction * len(words)) if fraction > 0 else 0, mask)
 
 
 def kept_text(
-    text: str, words: Sequence[Mapping[str, Any]], scores: Sequence[float], fraction: float, mask: str
-) -> str:
+    text: TextInput, words: Sequence[Mapping[str, Any]], scores: Sequence[float], fraction: float, mask: str
+) -> TextInput:
     """``text`` with only its top ``fraction`` of words kept (at least one if fraction > 0), the others masked."""
     keep = math.ceil(fraction * len(words)) if fraction > 0 else 0
     return _mask_top(text, words, [-s for s in scores], len(words) - keep, mask)
 
 
-def _mask_top(text: str, words: Sequence[Mapping[str, Any]], scores: Sequence[float], k: int, mask: str) -> str:
-    """``text`` with its ``k`` top-scored words (ties: the earlier first) replaced by ``mask``."""
+def _mask_top(
+    text: TextInput, words: Sequence[Mapping[str, Any]], scores: Sequence[float], k: int, mask: str
+) -> TextInput:
+    """``text`` with its ``k`` top-scored words (ties: the earlier first) replaced by ``mask``; a pair's
+    words are masked in the segment their offsets point into.
+
+    >>> pair = {"text": "a b", "text_pair": "c"}
+    >>> words = [{"start": 0, "end": 1, "segment": 0}, {"start": 2, "end": 3, "segment": 0},
+    ...          {"start": 0, "end": 1, "segment": 1}]
+    >>> _mask_top(pair, words, [0.1, 0.2, 0.9], 2, "_")
+    {'text': 'a _', 'text_pair': '_'}
+    """
     top = set(np.argsort(-np.asarray(scores, dtype=float), kind="stable")[:k].tolist())
-    out, pos = [], 0
+    parts = segments(text)
+    out: list[list[str]] = [[] for _ in parts]
+    pos = [0] * len(parts)
     for i, w in enumerate(words):
-        out.append(text[pos : w["start"]])
-        out.append(mask if i in top else text[w["start"] : w["end"]])
-        pos = w["end"]
-    out.append(text[pos:])
-    return "".join(out)
+        seg = int(w.get("segment", 0) or 0) if len(parts) > 1 else 0
+        source = parts[seg]
+        out[seg].append(source[pos[seg] : w["start"]])
+        out[seg].append(mask if i in top else source[w["start"] : w["end"]])
+        pos[seg] = w["end"]
+    masked = ["".join(o) + part[p:] for o, part, p in zip(out, parts, pos)]
+    return {"text": masked[0], "text_pair": masked[1]} if len(parts) > 1 else masked[0]
 
 
 def deletion_curve(
-    predict: Callable[[list[str]], np.ndarray],
-    text: str,
+    predict: Callable[[list], np.ndarray],
+    text: TextInput,
     words: Sequence[Mapping[str, Any]],
     scores: Sequence[float] | None = None,
     target: int = 0,
@@ -210,8 +230,8 @@ class Faithfulness:
 
 
 def faithfulness(
-    predict: Callable[[list[str]], np.ndarray],
-    text: str,
+    predict: Callable[[list], np.ndarray],
+    text: TextInput,
     words: Sequence[Mapping[str, Any]],
     scores: Sequence[float] | None = None,
     target: int = 0,
@@ -221,10 +241,11 @@ def faithfulness(
 ) -> Faithfulness:
     """Deletion and insertion areas (``steps`` equal steps of words) and ERASER's two scores for one text.
 
-    ``predict`` maps texts to class probabilities (rows) or regression values; the target's column
-    is read. Areas are trapezoid means over the fractions 0, 1/steps, ..., 1. For ``regression``
-    (where masking can move the value either way) the curves follow -|value - the full text's value|,
-    so the same directions hold: deletion should fall fast, insertion rise fast.
+    ``predict`` maps texts (or text pairs, masked within both texts) to class probabilities (rows) or
+    regression values; the target's column is read. Areas are trapezoid means over the fractions 0,
+    1/steps, ..., 1. For ``regression`` (where masking can move the value either way) the curves
+    follow -|value - the full text's value|, so the same directions hold: deletion should fall fast,
+    insertion rise fast.
 
     >>> words = [{"start": 0, "end": 4}, {"start": 5, "end": 8}]
     >>> predict = lambda texts: np.array([[0.0, 0.2 + 0.8 * ("good" in t)] for t in texts])

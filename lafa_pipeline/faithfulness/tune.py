@@ -43,7 +43,7 @@ from ..aggregation import AGGREGATION_REGISTRY
 from ..base_methods import BASE_METHOD_REGISTRY, MethodParams
 from ..config import LAFA, LafaConfig, check_choice, indexable_base_methods
 from ..lafa import Lafa
-from ..text_inputs import check_text, encode, single_texts
+from ..text_inputs import TextInput, check_text, encode
 from ..words import group_scores
 from .evaluate import Predictor, mask_string
 from .metrics import Faithfulness, faithfulness, paired
@@ -85,7 +85,7 @@ AUTO_LAYERS_MAX_REFERENCES = 50_000
 class TuningText:
     """One text as the tuner needs it: model inputs, word metadata, tokens, target and base scores."""
 
-    text: str
+    text: TextInput
     inputs: dict[str, torch.Tensor]
     meta: dict
     tokens: list[str]
@@ -155,7 +155,7 @@ class TuningResult:
         return "\n".join(lines)
 
 
-def prepare_texts(explainer, texts: Sequence[str], show_progress: bool) -> list[TuningText]:
+def prepare_texts(explainer, texts: Sequence[TextInput], show_progress: bool) -> list[TuningText]:
     """Encode each text and compute its base-method scores and target (the predicted class) once."""
     lafa = explainer.lafa
     base = lafa.config.base_method
@@ -270,7 +270,7 @@ def _key(config: LafaConfig) -> tuple:
 
 def tune_explainer(
     explainer,
-    texts: Sequence[str],
+    texts: Sequence[TextInput],
     folds: int | None = None,
     holdout: float = 0.0,
     layers: Sequence[int] | str = "auto",
@@ -314,7 +314,7 @@ def tune_explainer(
             f"choose one check: folds >= 2 (cross-validation) or holdout in (0, 1), not both; "
             f"got folds={folds}, holdout={holdout}"
         )
-    texts = single_texts(texts, "tune_explainer")
+    texts = [check_text(t) for t in texts]
     check_choice("objective", objective, tuple(OBJECTIVES))
     if max_base_methods is not None and (
         isinstance(max_base_methods, bool) or not isinstance(max_base_methods, int) or max_base_methods < 1
