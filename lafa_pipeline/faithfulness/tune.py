@@ -221,38 +221,42 @@ def objective_values(
 def faithfulness_values(
     explainer, indexes: dict, config: LafaConfig, items: list[TuningText], predict: Predictor, mask: str, steps: int
 ) -> list[Faithfulness]:
-    """The four faithfulness metrics per text for LAFA with ``config`` (see ``objective_values``).
-
-    lambda = 0 is the base method itself, read from the stored scores without a neighbor search (so
-    comparing base methods alone needs none of their reference scores)."""
+    """The four faithfulness metrics per text for LAFA with ``config`` (see ``objective_values``); at
+    lambda = 0, comparing base methods alone needs none of their reference scores (``word_scores``)."""
     lafa = Lafa(explainer.model, indexes[config.layer], config)
     regression = explainer.lafa.adapter.problem_type == "regression"
     values = []
     for item in items:
-        base = scores_for(explainer, item, lafa)
-        if config.lam == 0:
-            scores = base
-        else:
-            scores = lafa.attribute(
-                item.inputs["input_ids"],
-                item.inputs["attention_mask"],
-                item.inputs.get("token_type_ids"),
-                targets=[item.target],
-                method=LAFA,
-                base_scores=base,
-                special_tokens_mask=item.special,
-            ).scores
-        words = group_scores(item.meta, scores[0].tolist(), item.tokens, "word")
-        word_scores = np.asarray([w["score"] for w in words], dtype=float)
+        words = word_scores(explainer, lafa, item)
+        by_word = np.asarray([w["score"] for w in words], dtype=float)
         ranking = (
-            tuple(np.argsort(-word_scores, kind="stable").tolist()),
-            tuple(np.argsort(word_scores, kind="stable").tolist()),
+            tuple(np.argsort(-by_word, kind="stable").tolist()),
+            tuple(np.argsort(by_word, kind="stable").tolist()),
         )  # the orders metrics.masked_text and kept_text mask in
         if ranking not in item.by_ranking:
             column = _column(explainer, item.target)
             item.by_ranking[ranking] = faithfulness(predict, item.text, words, None, column, steps, mask, regression)
         values.append(item.by_ranking[ranking])
     return values
+
+
+def word_scores(explainer, lafa: Lafa, item: TuningText) -> list[dict]:
+    """``item``'s word entries (as the pipeline reports them) under the setting of ``lafa``, from its
+    stored base scores: lambda = 0 is the base method itself, read without a neighbor search."""
+    base = scores_for(explainer, item, lafa)
+    if lafa.config.lam == 0:
+        scores = base
+    else:
+        scores = lafa.attribute(
+            item.inputs["input_ids"],
+            item.inputs["attention_mask"],
+            item.inputs.get("token_type_ids"),
+            targets=[item.target],
+            method=LAFA,
+            base_scores=base,
+            special_tokens_mask=item.special,
+        ).scores
+    return group_scores(item.meta, scores[0].tolist(), item.tokens, "word")
 
 
 def _column(explainer, target: int) -> int:
