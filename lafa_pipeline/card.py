@@ -66,14 +66,23 @@ def _looks_like_hub_id(name: str) -> bool:
     return len(parts) == 2 and all(parts) and not os.path.exists(name) and " " not in name
 
 
+# What each of ``faithfulness.tune.OBJECTIVES`` measures (named here: a Hub copy of this module has no
+# faithfulness package to import them from).
+OBJECTIVE_WORDS = {
+    "insertion_minus_deletion": "insertion minus deletion area of the explained probability, higher is better",
+    "comprehensiveness_minus_sufficiency": "ERASER's comprehensiveness minus sufficiency, higher is better",
+    "all_four": "the mean of insertion minus deletion and comprehensiveness minus sufficiency, higher is better",
+}
+
+
 def tuning_text(tuning: dict | None) -> str:
     """The model card's account of ``lafa tune`` (or that the settings were not tuned)."""
     if not tuning:
         return "These settings were not tuned on this model (`lafa tune` chooses them on your texts)."
     text = (
         f"Chosen by `lafa tune` on {tuning['tuning_texts']} texts ({tuning['settings_tried']} settings tried) "
-        f"by {tuning['objective']} (insertion minus deletion area of the explained probability, higher is "
-        f"better): {tuning['tuned_value']:.4f} against {tuning['base_value']:.4f} for the best base method alone "
+        f"by {tuning['objective']} ({OBJECTIVE_WORDS.get(tuning['objective'], 'higher is better')}): "
+        f"{tuning['tuned_value']:.4f} against {tuning['base_value']:.4f} for the best base method alone "
         f"(gain {tuning['gain']:+.4f})."
     )
     alone = tuning.get("base_methods") or {}

@@ -95,3 +95,13 @@ def test_only_the_best_base_methods_alone_are_searched(explainer, monkeypatch):
     with pytest.raises(ValueError, match="max_base_methods must be a positive integer"):
         tune_explainer(explainer, TEXTS, max_base_methods=0, show_progress=False)
     assert np.isfinite(two.best_value)
+
+
+def test_the_model_card_words_every_objective():
+    """card.py is copied to the Hub as remote code without the faithfulness package, so it names the
+    objectives itself: the two lists must agree."""
+    from lafa_pipeline.card import OBJECTIVE_WORDS, tuning_text
+
+    assert set(OBJECTIVE_WORDS) == set(OBJECTIVES)
+    tuning = {"tuning_texts": 5, "settings_tried": 3, "objective": "all_four", "tuned_value": 0.2, "base_value": 0.1}
+    assert "comprehensiveness minus sufficiency" in tuning_text({**tuning, "gain": 0.1})
