@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -416,9 +417,24 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, unless the help already says what the default is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_text = action.help or ""
+        if "default" in help_text.lower() or action.default in (None, False, argparse.SUPPRESS):
+            return help_text
+        return super()._get_help_string(action) or help_text
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lafa", description="LAFA feature attribution for Hugging Face models.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="lafa", description="LAFA feature attribution for Hugging Face models.", formatter_class=_HelpFormatter
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="show transformers' and the Hub's load reports and progress bars"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_SubParser)
 
     p = sub.add_parser("explain", help="explain texts (the embedded default model unless --model is given)")
     p.add_argument("text", nargs="*", help="text(s) to explain; '-' reads one text from standard input")
@@ -441,14 +457,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="LAFA repo: local folder or Hub id (default: the embedded SST-2 model)")
     p.add_argument("--index", help="index folder or Hub id, to explain against other reference data")
     p.add_argument("--method", choices=METHODS, help="default: lafa when the repo has an index")
-    p.add_argument("--kernel", choices=KERNELS)
-    p.add_argument("--lam", type=float, help=f"weight of the neighbors' scores (lambda): {_lam_ranges()}")
-    p.add_argument("--n-neighbors", type=int)
+    p.add_argument("--kernel", choices=KERNELS, help="token-similarity kernel of the aggregation (default: the repo's)")
+    p.add_argument(
+        "--lam", type=float, help=f"weight of the neighbors' scores (lambda; default: the repo's): {_lam_ranges()}"
+    )
+    p.add_argument("--n-neighbors", type=int, help="neighbors searched (default: the repo's)")
     p.add_argument("--target", help="class to explain, by label name or index (default: the predicted one)")
     p.add_argument("--live", action="store_true", help="recompute neighbor scores instead of using the cache")
     p.add_argument("--tokens", action="store_true", help="report subword tokens instead of words")
     p.add_argument("--json", action="store_true", help="print the pipeline's JSON result")
-    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="shade words in the terminal")
     p.add_argument(
         "--html",
         metavar="FILE",
@@ -460,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="index reference texts for a fine-tuned model and save a LAFA repo")
     p.add_argument("--model", required=True, help="fine-tuned sequence-classification model (folder or Hub id)")
     p.add_argument("--data", required=True, help=".txt/.csv/.tsv/.json/.jsonl file or a datasets dataset id")
-    p.add_argument("--text-column", default="text")
+    p.add_argument("--text-column", default="text", help="column holding the texts")
     p.add_argument("--text-pair-column", help="a second text column: references are text pairs (NLI-style models)")
     p.add_argument("--label-column", help="gold labels (names or indexes); default: the model's predictions")
     p.add_argument("--split", default="train", help="dataset split, for a datasets id")
@@ -469,12 +487,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index-only", action="store_true", help="save only the index (an index repo)")
     p.add_argument("--description", help="how the reference data is named in the model card")
     defaults = LafaConfig()
-    p.add_argument("--layer", type=int, default=defaults.layer)
-    p.add_argument("--pooling", choices=POOLINGS, default=defaults.pooling)
-    p.add_argument("--n-neighbors", type=int, default=defaults.n_neighbors)
-    p.add_argument("--quantile", type=float, default=defaults.quantile)
+    p.add_argument(
+        "--layer", type=int, default=defaults.layer, help="hidden layer searched for neighbors (0 = embedding output)"
+    )
+    p.add_argument(
+        "--pooling",
+        choices=POOLINGS,
+        default=defaults.pooling,
+        help="token states to one vector per text: mean, first (CLS) or last real token (decoder-only models)",
+    )
+    p.add_argument("--n-neighbors", type=int, default=defaults.n_neighbors, help="neighbors per explained text")
+    p.add_argument(
+        "--quantile",
+        type=float,
+        default=defaults.quantile,
+        help="distance cut-off eps: this quantile of pairwise distances between references",
+    )
     p.add_argument("--any-label", action="store_true", help="do not restrict neighbors to the explained class")
-    p.add_argument("--kernel", choices=KERNELS, default=defaults.kernel)
+    p.add_argument(
+        "--kernel", choices=KERNELS, default=defaults.kernel, help="token-similarity kernel of the aggregation"
+    )
     p.add_argument("--lam", type=float, default=defaults.lam, help=f"weight of the neighbors' scores: {_lam_ranges()}")
     p.add_argument(
         "--aggregation",
@@ -482,10 +514,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.aggregation,
         help="how neighbor scores enter a text's (aggregation.py; paper = eq. 6-7 exactly)",
     )
-    p.add_argument("--neighbor-weighting", choices=NEIGHBOR_WEIGHTINGS, default=defaults.neighbor_weighting)
-    p.add_argument("--base-method", choices=INDEXABLE_BASE_METHODS, default=defaults.base_method)
-    p.add_argument("--samples", type=int, default=defaults.samples)
-    p.add_argument("--steps", type=int, default=defaults.steps)
+    p.add_argument(
+        "--neighbor-weighting",
+        choices=NEIGHBOR_WEIGHTINGS,
+        default=defaults.neighbor_weighting,
+        help="neighbors count equally, or closer ones more (exp(-distance / mean distance))",
+    )
+    p.add_argument(
+        "--base-method",
+        choices=INDEXABLE_BASE_METHODS,
+        default=defaults.base_method,
+        help="the attribution LAFA smooths (lafa tune --base-methods compares them on your texts)",
+    )
+    p.add_argument("--samples", type=int, default=defaults.samples, help="SmoothGrad / VarGrad / SHAP / LIME samples")
+    p.add_argument("--steps", type=int, default=defaults.steps, help="integrated-gradients steps")
     p.add_argument(
         "--sampling",
         choices=SAMPLINGS,
@@ -500,7 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="flat = exact search (default); approximate = chosen from the number of texts (exact up to "
         "20k, HNSW up to 100k, IVF + PQ fast scan with exact re-ranking above); or a type itself",
     )
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="reference texts per batch")
     p.add_argument(
         "--lazy",
         action="store_true",
@@ -513,15 +555,15 @@ def build_parser() -> argparse.ArgumentParser:
         "every process (default: OUTPUT/.shards)",
     )
     p.add_argument("--push-to-hub", metavar="REPO_ID", help="also push the result to this Hub repo")
-    p.add_argument("--private", action="store_true")
+    p.add_argument("--private", action="store_true", help="with --push-to-hub: create the Hub repo private")
     p.add_argument("--token", help="Hub token (default: the logged-in one)")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("push", help="push a saved LAFA repo (or index) folder to the Hub")
-    p.add_argument("folder")
-    p.add_argument("repo_id")
-    p.add_argument("--private", action="store_true")
-    p.add_argument("--token")
+    p.add_argument("folder", help="the saved repo or index folder")
+    p.add_argument("repo_id", help="Hub repo id, e.g. user/my-lafa-model")
+    p.add_argument("--private", action="store_true", help="create the Hub repo private")
+    p.add_argument("--token", help="Hub token (default: the logged-in one)")
     p.set_defaults(func=cmd_push)
 
     p = sub.add_parser("demo", help="open the Gradio app (space/app.py) in a browser")
@@ -531,7 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("default", help="build (once) and describe the embedded default model")
-    p.add_argument("--rebuild", action="store_true")
+    p.add_argument("--rebuild", action="store_true", help="build it again even if it is cached")
     p.set_defaults(func=cmd_default)
 
     from ..paper import CASES
@@ -546,7 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(deletion, insertion, comprehensiveness, sufficiency) of every method",
     )
     p.add_argument("--model", help="with --data: LAFA repo, folder or Hub id (default: the embedded default)")
-    p.add_argument("--text-column", default="text")
+    p.add_argument("--text-column", default="text", help="with --data: column holding the texts")
     p.add_argument(
         "--text-pair-column",
         help="with --data: a second text column; each row is measured as the pair (text, text_pair), "
@@ -561,7 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="train", help="dataset split, for a datasets id")
     p.add_argument("--limit", type=int, help="use only the first N texts")
     p.add_argument("--steps", type=int, default=10, help="masking steps of the deletion/insertion curves")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=8, help="with --data: texts per explainer call")
     p.add_argument("--json-output", help="with --data: write per-text values and summaries to this JSON file")
     p.add_argument(
         "--data-dir",
@@ -601,12 +643,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", help="LAFA repo folder (tuned in place) or Hub id (needs --output); default: the embedded default"
     )
     p.add_argument("--output", help="save the tuned repo here instead of updating the model folder in place")
-    p.add_argument("--text-column", default="text")
+    p.add_argument("--text-column", default="text", help="column holding the texts")
     p.add_argument(
         "--text-pair-column", help="a second text column: tune on text pairs (text, text_pair), as NLI models take them"
     )
     p.add_argument("--split", default="train", help="dataset split, for a datasets id")
-    p.add_argument("--limit", type=int, default=300, help="use only the first N texts (default 300)")
+    p.add_argument("--limit", type=int, default=300, help="use only the first N texts")
     p.add_argument(
         "--folds",
         type=int,
@@ -659,17 +701,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _SubParser(argparse.ArgumentParser):
+    """Subcommands format their help like the main parser (defaults shown)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def _check_model_path(model: str | None) -> None:
     """A --model that looks like a path must exist (else the Hub would be asked for a nonsense id)."""
     if model and not os.path.exists(model) and (model.startswith((".", "/", "~")) or model.count("/") > 1):
         raise ValueError(f"model folder {model!r} does not exist (give a LAFA repo folder or a Hub id)")
 
 
+@contextlib.contextmanager
+def _third_party_output(verbose: bool):
+    """Unless ``verbose``: transformers' load reports and progress bars ("Loading weights") and the Hub's
+    download bars are quiet for the command (our own progress bars stay); restored afterwards."""
+    if verbose:
+        yield
+        return
+    import huggingface_hub.utils as hub_utils
+    from transformers.utils import logging as transformers_logging
+
+    level = transformers_logging.get_verbosity()
+    bars = transformers_logging.is_progress_bar_enabled()
+    hub_bars = not hub_utils.are_progress_bars_disabled()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    hub_utils.disable_progress_bars()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(level)
+        if bars:
+            transformers_logging.enable_progress_bar()
+        if hub_bars:
+            hub_utils.enable_progress_bars()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         _check_model_path(getattr(args, "model", None))
-        return args.func(args)
+        with _third_party_output(args.verbose):
+            return args.func(args)
     except (ValueError, TypeError, OSError) as e:  # bad input, missing or unreadable files: one line, no traceback
         print(f"lafa: error: {e}", file=sys.stderr)
         return 2
