@@ -43,6 +43,7 @@ from ..aggregation import AGGREGATION_REGISTRY
 from ..base_methods import BASE_METHOD_REGISTRY, MethodParams
 from ..config import LAFA, LafaConfig, check_choice, indexable_base_methods
 from ..lafa import Lafa
+from ..results import WordScore
 from ..text_inputs import TextInput, check_text, encode
 from ..words import group_scores
 from .evaluate import Predictor, mask_string
@@ -240,7 +241,7 @@ def faithfulness_values(
     return values
 
 
-def word_scores(explainer, lafa: Lafa, item: TuningText) -> list[dict]:
+def word_scores(explainer, lafa: Lafa, item: TuningText) -> list[WordScore]:
     """``item``'s word entries (as the pipeline reports them) under the setting of ``lafa``, from its
     stored base scores: lambda = 0 is the base method itself, read without a neighbor search."""
     base = scores_for(explainer, item, lafa)
