@@ -1,7 +1,8 @@
 """The paper's base attribution methods (eq. 1-3), batched over padded texts.
 
 Every method computes a matrix S (T x d) per text at the input word embeddings H and ends with the
-paper's reduction m_i = sum_d S_id^2, so all token scores are non-negative. Captum computes
+paper's reduction m_i = sum_d S_id^2, so all token scores are non-negative (``signed=True``: the
+sum over d, for the methods whose sum has a direction). Captum computes
 integrated_grad (IntegratedGradients, right Riemann sum, which is the paper's formula). The plain
 gradient methods are written here (Captum's Saliency would need a second forward pass for the
 prediction and the hidden states LAFA searches with; ``forward_gradients`` gets all three from
@@ -93,6 +94,10 @@ class BaseMethod:
     """Takes the LAFA neighbors as references, so its scores cannot be cached in an index."""
     from_gradient: Callable[[Tensor, Tensor], Tensor] | None = None
     """S from (H, dF/dH at H): the method then shares LAFA's forward pass (one forward, one backward)."""
+    signed: bool = False
+    """Its S summed over the embedding dimension has a direction (``signed=True`` calls): attributions
+    whose sum estimates the output's change (input x gradient, the integrated-gradients family,
+    occlusion, LIME, KernelSHAP, SHAP+Deep), not plain or noisy gradients, whose sign over d means nothing."""
     tuned_by_default: bool = True
     """Whether ``lafa tune`` compares it as LAFA's base unless told which: the gradient methods and
     occlusion; not the control (random), nor LIME and KernelSHAP (noisy at affordable sample counts,
@@ -131,6 +136,21 @@ def reduce_sum_of_squares(raw: Tensor, attention_mask: Tensor) -> Tensor:
     return raw.pow(2).sum(-1) * attention_mask.to(raw.device, raw.dtype)
 
 
+def reduce_signed(raw: Tensor, attention_mask: Tensor) -> Tensor:
+    """Signed token score: the sum over the embedding dimension (positive pushes the explained output up)."""
+    raw = raw.float()
+    return raw.sum(-1) * attention_mask.to(raw.device, raw.dtype)
+
+
+def check_signed(method: str) -> None:
+    """Refuse ``signed=True`` for a method without a direction, naming those with one."""
+    if not BASE_METHOD_REGISTRY.get(method).signed:
+        raise ValueError(
+            f"{method} has no direction (its scores are magnitudes); signed scores come from: "
+            + ", ".join(BASE_METHOD_REGISTRY.where(lambda m: m.signed))
+        )
+
+
 def attribute(
     adapter: ModelAdapter,
     method: str,
@@ -140,16 +160,18 @@ def attribute(
     token_type_ids: Tensor | None = None,
     params: MethodParams | None = None,
     references: list[Tensor] | None = None,
+    signed: bool = False,
 ) -> Tensor:
-    """Token scores (B, T) of ``method``; zero at padding.
+    """Token scores (B, T) of ``method``; zero at padding. ``signed``: the sum over the embedding
+    dimension instead of the paper's sum of squares (methods with a direction only, ``BaseMethod.signed``).
 
     ``references`` (shap_ref, shap_deep): per text, token ids (R, T) of reference texts aligned to
     the text's padded length.
     """
-    return reduce_sum_of_squares(
-        attribute_raw(adapter, method, input_ids, attention_mask, targets, token_type_ids, params, references),
-        attention_mask,
-    )
+    if signed:
+        check_signed(method)
+    raw = attribute_raw(adapter, method, input_ids, attention_mask, targets, token_type_ids, params, references)
+    return (reduce_signed if signed else reduce_sum_of_squares)(raw, attention_mask)
 
 
 def attribute_raw(
@@ -200,7 +222,7 @@ def _simple_grad(x: MethodInputs) -> Tensor:
     return x.gradients()
 
 
-@base_method("input_grad", "InputGrad", from_gradient=lambda embeds, grads: embeds * grads)
+@base_method("input_grad", "InputGrad", from_gradient=lambda embeds, grads: embeds * grads, signed=True)
 def _input_grad(x: MethodInputs) -> Tensor:
     return x.embeds * x.gradients()
 
@@ -236,23 +258,23 @@ def _integrated(x: MethodInputs, reference: str) -> Tensor:
     )
 
 
-@base_method("integrated_grad", "IntegratedGrad")
+@base_method("integrated_grad", "IntegratedGrad", signed=True)
 def _integrated_grad(x: MethodInputs) -> Tensor:
     return _integrated(x, x.params.ig_reference)
 
 
 # The same path from a fixed token instead of ``ig_reference``, so that a table can hold all three.
-@base_method("integrated_grad_pad", "IntegratedGrad [PAD]")
+@base_method("integrated_grad_pad", "IntegratedGrad [PAD]", signed=True)
 def _integrated_grad_pad(x: MethodInputs) -> Tensor:
     return _integrated(x, "pad")
 
 
-@base_method("integrated_grad_mask", "IntegratedGrad [MASK]")
+@base_method("integrated_grad_mask", "IntegratedGrad [MASK]", signed=True)
 def _integrated_grad_mask(x: MethodInputs) -> Tensor:
     return _integrated(x, "mask")
 
 
-@base_method("sequential_integrated_grad", "SequentialIG", tuned_by_default=False)
+@base_method("sequential_integrated_grad", "SequentialIG", tuned_by_default=False, signed=True)
 def _sequential_integrated_grad(x: MethodInputs) -> Tensor:
     """Sequential integrated gradients (Enguehard 2023): each token's own straight path from the [MASK]
     token's embedding (the paper's baseline; [PAD]'s where the model has no mask token) to its own,
@@ -316,7 +338,7 @@ def _shap_ref(x: MethodInputs) -> Tensor:
     return _interpolated_gradients(x, reference)
 
 
-@base_method("shap_deep", "SHAP+Deep", needs_references=True)
+@base_method("shap_deep", "SHAP+Deep", needs_references=True, signed=True)
 def _shap_deep(x: MethodInputs) -> Tensor:
     # mean over references of dF/dH at H times (H - H'_r) = dF/dH at H times (H - mean_r H'_r)
     assert x.references is not None  # attribute_raw refuses a call without them
@@ -328,7 +350,7 @@ def _shap_deep(x: MethodInputs) -> Tensor:
 # Users compare gradient methods with these; each replaces a token's input embedding by the [PAD]
 # token's (the models' own "nothing here"), scores one number per token (B, T, 1) and, like every
 # method, ends as its square. They work on tokens, not words: the pipeline sums a word's tokens.
-@base_method("occlusion", "Occlusion")
+@base_method("occlusion", "Occlusion", signed=True)
 def _occlusion(x: MethodInputs) -> Tensor:
     """Leave one token out: F(H) - F(H with token t's embedding replaced by [PAD]'s), for each real t."""
     pad = x.adapter.embed(torch.tensor([x.adapter.pad_id], device=x.embeds.device))[0].detach()
@@ -380,7 +402,7 @@ def _captum_sampled(x: MethodInputs, method_class: type, **kwargs: Any) -> Tenso
     return out
 
 
-@base_method("lime", "LIME", tuned_by_default=False)
+@base_method("lime", "LIME", tuned_by_default=False, signed=True)
 def _lime(x: MethodInputs) -> Tensor:
     from captum.attr import Lime
 
@@ -388,7 +410,7 @@ def _lime(x: MethodInputs) -> Tensor:
     return _captum_sampled(x, Lime)
 
 
-@base_method("kernel_shap", "KernelSHAP", tuned_by_default=False)
+@base_method("kernel_shap", "KernelSHAP", tuned_by_default=False, signed=True)
 def _kernel_shap(x: MethodInputs) -> Tensor:
     from captum.attr import KernelShap
 
@@ -419,7 +441,9 @@ class EmbeddingModel(torch.nn.Module):
         return self.adapter.forward(embeds, attention_mask, token_type_ids)
 
 
-def register_attribution(name: str, method: Callable, display_name: str | None = None, **attribute_kwargs: Any) -> None:
+def register_attribution(
+    name: str, method: Callable, display_name: str | None = None, signed: bool = False, **attribute_kwargs: Any
+) -> None:
     """Make a Captum attribution (or any function) a base method called ``name``, LAFA included.
 
     ``method`` is either a Captum attribution class or factory, called with an ``nn.Module`` that maps
@@ -428,7 +452,8 @@ def register_attribution(name: str, method: Callable, display_name: str | None =
     the embeddings, ``target`` and ``attribute_kwargs`` (``nt_samples=10``, ``baselines=...``); or a
     plain function ``method(forward, embeds, attention_mask, token_type_ids, targets) -> S`` with S of
     shape (B, T, d) or per-token scores (B, T). Scores end as every method's: summed squares over d
-    (per-token scores are squared). Registered in this process: an index built with it caches its
+    (per-token scores are squared); ``signed=True`` declares that their sum over d has a direction
+    (``signed=True`` calls then sum instead). Registered in this process: an index built with it caches its
     scores, and the name can be used wherever a base method's can.
 
     >>> from captum.attr import NoiseTunnel, Saliency
@@ -459,7 +484,7 @@ def register_attribution(name: str, method: Callable, display_name: str | None =
         raw = raw.detach()
         return raw.unsqueeze(-1) if raw.dim() == 2 else raw  # per-token scores: squared by the reduction
 
-    BASE_METHOD_REGISTRY.register(name, BaseMethod(compute, display_name or name))
+    BASE_METHOD_REGISTRY.register(name, BaseMethod(compute, display_name or name, signed=signed))
 
 
 def _takes_five(function: Callable) -> bool:

@@ -23,6 +23,7 @@ from transformers import AutoModelForSequenceClassification, Pipeline, PreTraine
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.utils import logging
 
+from .base_methods import check_signed
 from .card import render_model_card
 from .config import CONFIG_NAME, KERNELS, LAFA, LafaConfig, check_choice, check_integer, check_lam
 from .files import atomic_folder, atomic_write_text
@@ -38,7 +39,16 @@ EXPLAIN_DTYPES = ("auto", "float32", "model")
 
 TASK = "feature-attribution"
 NEIGHBOR_WORDS_KEPT = 100_000  # (neighbor, class) word lists kept per explainer; then the memo starts again
-CALL_PARAMETERS = ("method", "target", "kernel", "lam", "n_neighbors", "live_neighbors", "aggregation_strategy")
+CALL_PARAMETERS = (
+    "method",
+    "target",
+    "kernel",
+    "lam",
+    "n_neighbors",
+    "live_neighbors",
+    "aggregation_strategy",
+    "signed",
+)
 
 
 class FeatureAttributionPipeline(Pipeline):
@@ -55,7 +65,8 @@ class FeatureAttributionPipeline(Pipeline):
     Call arguments: ``method`` (``"lafa"`` or a base method), ``target`` (class index or label name;
     default the predicted class), ``kernel``, ``lam``, ``n_neighbors``, ``live_neighbors`` (recompute
     the neighbors' scores instead of reading the index's cache), ``aggregation_strategy``
-    (``"word"`` or ``"none"``).
+    (``"word"`` or ``"none"``), ``signed`` (signed scores: positive pushes towards the explained class;
+    methods with a direction only, ``lafa_pipeline.base_methods.BaseMethod.signed``).
     """
 
     _load_processor = False  # type: ignore[assignment]  # transformers types these None but reads bools
@@ -173,6 +184,12 @@ class FeatureAttributionPipeline(Pipeline):
             if not isinstance(kwargs["live_neighbors"], (bool, np.bool_)):
                 raise ValueError(f"live_neighbors must be True or False, got {kwargs['live_neighbors']!r}")
             forward["live"] = bool(kwargs["live_neighbors"])
+        if kwargs.get("signed") is not None:
+            if not isinstance(kwargs["signed"], (bool, np.bool_)):
+                raise ValueError(f"signed must be True or False, got {kwargs['signed']!r}")
+            if kwargs["signed"]:
+                check_signed(forward.get("method", self._default_method()).base)
+                forward["signed"] = True
         if kwargs.get("aggregation_strategy") is not None:
             check_choice("aggregation_strategy", kwargs["aggregation_strategy"], AGGREGATION_STRATEGIES)
             postprocess["aggregation_strategy"] = kwargs["aggregation_strategy"]
@@ -191,6 +208,7 @@ class FeatureAttributionPipeline(Pipeline):
         lam: float | None = None,
         n_neighbors: int | None = None,
         live: bool = False,
+        signed: bool = False,
     ) -> dict[str, Any]:
         metas = model_inputs.pop("meta")
         metas = metas if isinstance(metas, list) else [metas]
@@ -207,6 +225,7 @@ class FeatureAttributionPipeline(Pipeline):
             n_neighbors=n_neighbors,
             live=live,
             special_tokens_mask=special_mask_of(metas, model_inputs["attention_mask"]),
+            signed=signed,
         )
         items = []
         for b, meta in enumerate(metas):
@@ -221,6 +240,7 @@ class FeatureAttributionPipeline(Pipeline):
                     "method": method,
                     "neighbors": out.neighbors[b],
                     "live_neighbors": out.live_neighbors[b],
+                    "signed": signed,
                 }
             )
         return {"items": items}
@@ -293,6 +313,8 @@ class FeatureAttributionPipeline(Pipeline):
         }
         if method.aggregated:
             result["live_neighbors"] = item["live_neighbors"]
+        if item["signed"]:
+            result["signed"] = True
         return result
 
     def _neighbor_entry(self, ref: int, distance: float, target: int | None, strategy: str) -> Neighbor:

@@ -25,7 +25,15 @@ from torch import Tensor
 from transformers import PreTrainedModel
 
 from .aggregation import AGGREGATION_REGISTRY, NEIGHBOR_SCALES, Neighbor, neighbor_weights
-from .base_methods import BASE_METHOD_REGISTRY, MethodParams, attribute, forward_gradients, reduce_sum_of_squares
+from .base_methods import (
+    BASE_METHOD_REGISTRY,
+    MethodParams,
+    attribute_raw,
+    check_signed,
+    forward_gradients,
+    reduce_signed,
+    reduce_sum_of_squares,
+)
 from .config import LAFA, LafaConfig, check_choice, check_lam, method_names
 from .index import score_rows
 from .model_adapter import ModelAdapter
@@ -101,27 +109,42 @@ class Lafa:
         base_scores: Tensor | None = None,
         neighbor_scale: str | None = None,
         special_tokens_mask: Tensor | None = None,
+        signed: bool = False,
     ) -> LafaOutput:
         """Token scores of ``method`` for each text; ``targets`` are class indexes (None: predicted).
 
         ``base_scores`` (B, T): the texts' own base-method scores, computed before (LAFA only); then
         only the neighbors are searched and aggregated, e.g. to try many LAFA settings on the same
         texts without recomputing the base method. ``special_tokens_mask`` (B, T): the aggregations
-        leave these positions out (they are never reported); default: none.
+        leave these positions out (they are never reported); default: none. ``signed``: signed scores
+        (positive pushes the explained output up) of a base method with a direction; LAFA then keeps
+        each token's direction from the text's own signed base score and scales it by what the
+        neighbors did to its magnitude (LAFA / base, both the paper's magnitudes): the index caches
+        magnitudes, and only the text itself says which way a word pushes it. lambda = 0 is the
+        signed base method exactly; a token whose own score is zero stays zero.
         """
         chosen = self.method(method)
         self._check_call(chosen, lam, base_scores, input_ids, neighbor_scale)
+        if signed:
+            check_signed(chosen.base)
+            if base_scores is not None:
+                raise ValueError("signed scores are computed from the base method itself: do not pass base_scores")
         requested: list[int | None] = list(targets) if targets else [None] * input_ids.shape[0]
         inputs = (input_ids, attention_mask, token_type_ids)
         # Algorithm 1, steps 1-2: the text's prediction, neighbors and base-method scores.
-        own = self._base_pass(inputs, chosen, requested, n_neighbors, base_scores)
+        own = self._base_pass(inputs, chosen, requested, n_neighbors, base_scores, signed)
+        magnitude = own.scores.clone() if signed else None
         live_count = [0] * len(own.targets)
         if chosen.aggregated:
             # Step 3: the neighbors' scores for the same target, aggregated with the text's.
             live_count = self._aggregate_neighbors(
                 own, input_ids, attention_mask, kernel, lam, live, neighbor_scale, special_tokens_mask
             )
-        return LafaOutput(own.scores.detach().cpu(), own.prediction.cpu(), own.targets, own.neighbors, live_count)
+        scores = own.scores
+        if own.signed is not None and magnitude is not None:
+            ratio = torch.where(magnitude > 0, own.scores / magnitude.clamp_min(torch.finfo(magnitude.dtype).tiny), 0.0)
+            scores = own.signed * ratio
+        return LafaOutput(scores.detach().cpu(), own.prediction.cpu(), own.targets, own.neighbors, live_count)
 
     def _check_call(
         self,
@@ -156,13 +179,15 @@ class Lafa:
         requested: list[int | None],
         n_neighbors: int | None,
         base_scores: Tensor | None,
+        signed: bool = False,
     ) -> _BasePass:
-        """Prediction, targets, neighbors and the base method's scores of each text."""
+        """Prediction, targets, neighbors and the base method's scores of each text (and with ``signed``
+        their signed scores too)."""
         cfg = self.config
         params = MethodParams.from_config(cfg)
         uniform = all(t is None for t in requested) or all(t is not None for t in requested)
         if base_scores is None and method.base in FUSED_METHODS and uniform:
-            return self._fused_pass(inputs, method, requested, n_neighbors, params)
+            return self._fused_pass(inputs, method, requested, n_neighbors, params, signed)
         input_ids, attention_mask, token_type_ids = inputs
         prediction, pooled = self.adapter.predict(
             *inputs, layer=cfg.layer if method.needs_index else None, pooling=cfg.pooling
@@ -178,7 +203,7 @@ class Lafa:
         if method.base in REFERENCE_METHODS:
             assert pooled is not None  # needs_index: searched at the index's layer
             references = self._shap_references(inputs, pooled, targets, neighbors, n_neighbors)
-        scores = attribute(
+        raw = attribute_raw(
             self.adapter,
             method.base,
             input_ids,
@@ -188,7 +213,14 @@ class Lafa:
             params,
             references,
         )
-        return _BasePass(scores, prediction, targets, neighbors)
+        mask = attention_mask.to(raw.device)
+        return _BasePass(
+            reduce_sum_of_squares(raw, mask),
+            prediction,
+            targets,
+            neighbors,
+            reduce_signed(raw, mask) if signed else None,
+        )
 
     def _fused_pass(
         self,
@@ -197,6 +229,7 @@ class Lafa:
         requested: list[int | None],
         n_neighbors: int | None,
         params: MethodParams,
+        signed: bool = False,
     ) -> _BasePass:
         """One forward and one backward give the prediction, the states to search with and the gradient
         (base methods that are a function of H and dF/dH)."""
@@ -220,8 +253,13 @@ class Lafa:
         assert from_gradient is not None  # FUSED_METHODS have one
         targets = fwd.targets.tolist()
         neighbors = self._search(fwd.pooled, targets, n_neighbors) if fwd.pooled is not None else [[] for _ in targets]
+        raw = from_gradient(embeds, fwd.grads)
         return _BasePass(
-            reduce_sum_of_squares(from_gradient(embeds, fwd.grads), mask), fwd.prediction, targets, neighbors
+            reduce_sum_of_squares(raw, mask),
+            fwd.prediction,
+            targets,
+            neighbors,
+            reduce_signed(raw, mask) if signed else None,
         )
 
     def _aggregate_neighbors(
@@ -366,3 +404,5 @@ class _BasePass:
     prediction: Tensor
     targets: list[int]
     neighbors: list[list[tuple[int, float]]]
+    signed: Tensor | None = None
+    """With ``signed=True``: the signed base scores (B, T)."""

@@ -65,6 +65,9 @@ class Explanation(TypedDict):
     truncated: bool
     live_neighbors: NotRequired[int]
     """LAFA only: how many neighbor scores had to be computed now (not read from the index's cache)."""
+    signed: NotRequired[bool]
+    """Present (True) when the token scores are signed (``signed=True``): positive pushes towards the
+    target, negative away. Absent: the paper's magnitudes (never negative)."""
 
 
 def is_lafa(result: Mapping[str, Any]) -> bool:

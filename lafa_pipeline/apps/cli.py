@@ -36,7 +36,7 @@ from ..config import (
 )
 from ..faithfulness.tune import MAX_BASE_METHODS, OBJECTIVE, OBJECTIVES
 from ..results import Explanation, is_lafa, method_label
-from .render import to_terminal
+from .render import legend_text, to_terminal
 
 
 def _lam_ranges() -> str:
@@ -56,12 +56,14 @@ def format_result(result: Explanation, text: str, color: bool) -> str:
         lines.append(f"prediction: {result['score']:.4g}")
     else:
         lines.append(f"prediction: {result['label']} ({result['score']:.3f}); explaining: {result['target']}")
-    lines.append(f"method: {method_label(result)}")
+    lines.append(f"method: {method_label(result)}" + (" (signed scores)" if result.get("signed") else ""))
     if result.get("truncated"):
         lines.append("note: the text was longer than the model's limit; only its first part is explained")
     lines.append(to_terminal(text, result["tokens"], color))
-    ranked = sorted(result["tokens"], key=lambda t: -t["score"])[:5]
+    ranked = sorted(result["tokens"], key=lambda t: -abs(t["score"]))[:5]
     lines.append("top words: " + ", ".join(f"{t['token']} ({t['score']:.3g})" for t in ranked))
+    if color:
+        lines.append(f"colours: {legend_text(result)}")
     if result["neighbors"]:
         lines.append(f"neighbors ({len(result['neighbors'])}):")
         lines += [f"  {n['distance']:.3f}  [{n['label']}]  {n['text']}" for n in result["neighbors"]]
@@ -148,6 +150,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             "target": _target(args.target),
             "live_neighbors": args.live or None,
             "aggregation_strategy": "none" if args.tokens else None,
+            "signed": args.signed or None,
         }.items()
         if v is not None
     }
@@ -465,6 +468,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", help="class to explain, by label name or index (default: the predicted one)")
     p.add_argument("--live", action="store_true", help="recompute neighbor scores instead of using the cache")
     p.add_argument("--tokens", action="store_true", help="report subword tokens instead of words")
+    p.add_argument(
+        "--signed",
+        action="store_true",
+        help="signed scores: positive pushes towards the explained class, negative away (methods with a "
+        "direction: input_grad, the integrated_grad family, occlusion, lime, kernel_shap; LAFA on one of them)",
+    )
     p.add_argument("--json", action="store_true", help="print the pipeline's JSON result")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="shade words in the terminal")
     p.add_argument(

@@ -1,6 +1,8 @@
 """One renderer for explanations: the terminal, HTML (notebooks, standalone pages, the Space) and figures.
 
-Every view shades each word by its score scaled to the text's strongest word (1.0 = darkest).
+Every view shades each word by its score scaled to the text's strongest word (1.0 = darkest): red
+for magnitudes (the paper's scores, never negative) and, for signed scores (``signed=True``), red
+for words that push towards the explained class and blue for words that push away from it.
 
 Example (in a notebook, ``show`` displays the HTML; elsewhere it returns it)::
 
@@ -23,16 +25,19 @@ from typing import Any
 from ..results import method_label
 from ..text_inputs import segments
 
-# 256-colour background shades from white to strong red, for scores scaled to [0, 1].
+# 256-colour background shades from white to strong red (blue: signed scores below zero), for |level| in [0, 1].
 SHADES = (231, 224, 217, 210, 203, 196)
+NEGATIVE_SHADES = (231, 189, 153, 117, 75, 33)
 RGB = (220, 38, 38)  # the HTML and figure shade at full score
+NEGATIVE_RGB = (37, 99, 235)  # signed scores: pushing away from the explained class
 PAIR_SEPARATOR = " ‖ "  # between the two texts of a pair
 
 
 def spans(text: str | dict, tokens: Sequence[Mapping[str, Any]]) -> list[tuple[str, float | None]]:
-    """(piece of text, scaled score or None between words) covering ``text``; the top word is 1.0.
-    A text pair is shown as its two texts with a separator, both scaled together."""
-    top = max((t["score"] for t in tokens), default=0.0) or 1.0
+    """(piece of text, scaled score or None between words) covering ``text``; the top word is 1.0
+    (signed scores: the largest |score| is 1.0 or -1.0). A text pair is shown as its two texts with a
+    separator, both scaled together."""
+    top = max((abs(t["score"]) for t in tokens), default=0.0) or 1.0
     if isinstance(text, dict):
         out: list[tuple[str, float | None]] = []
         for segment, part in enumerate(segments(text)):
@@ -49,7 +54,7 @@ def _spans(text: str, tokens: Sequence[Mapping[str, Any]], top: float) -> list[t
     for t in tokens:
         if t["start"] > pos:
             out.append((text[pos : t["start"]], None))
-        out.append((text[t["start"] : t["end"]], round(max(t["score"], 0.0) / top, 4)))
+        out.append((text[t["start"] : t["end"]], round(t["score"] / top, 4)))
         pos = max(pos, t["end"])
     if pos < len(text):
         out.append((text[pos:], None))
@@ -63,7 +68,8 @@ def to_terminal(text: str, tokens: Sequence[Mapping[str, Any]], color: bool) -> 
         if level is None:
             out.append(piece)
         elif color:
-            shade = SHADES[min(len(SHADES) - 1, int(level * (len(SHADES) - 1) + 0.5))]
+            shades = NEGATIVE_SHADES if level < 0 else SHADES
+            shade = shades[min(len(shades) - 1, int(abs(level) * (len(shades) - 1) + 0.5))]
             out.append(f"\x1b[48;5;{shade}m\x1b[30m{piece}\x1b[0m")
         else:
             out.append(f"{piece}[{level:.2f}]")
@@ -71,17 +77,31 @@ def to_terminal(text: str, tokens: Sequence[Mapping[str, Any]], color: bool) -> 
 
 
 def words_html(text: str, tokens: Sequence[Mapping[str, Any]]) -> str:
-    """Inline HTML: the text with every word on a red background whose opacity is its scaled score."""
+    """Inline HTML: the text with every word on a red background (blue below zero) whose opacity is its
+    scaled score."""
     parts = []
     for piece, level in spans(text, tokens):
         if level is None:
             parts.append(html.escape(piece))
         else:
+            r, g, b = NEGATIVE_RGB if level < 0 else RGB
             parts.append(
-                f'<span title="{level:.3f}" style="background: rgba({RGB[0]}, {RGB[1]}, {RGB[2]}, '
-                f'{level:.3f}); border-radius: 3px; padding: 0 1px">{html.escape(piece)}</span>'
+                f'<span title="{level:.3f}" style="background: rgba({r}, {g}, {b}, '
+                f'{abs(level):.3f}); border-radius: 3px; padding: 0 1px">{html.escape(piece)}</span>'
             )
     return "".join(parts)
+
+
+def legend_text(result: Mapping[str, Any]) -> str:
+    """What the shading means for ``result``: signed directions, or magnitudes.
+
+    >>> legend_text({"target": "positive", "signed": True})
+    'red: pushes towards positive, blue: pushes away from it; darker = stronger'
+    """
+    if result.get("signed"):
+        target = result.get("target") or "a higher value"
+        return f"red: pushes towards {target}, blue: pushes away from it; darker = stronger"
+    return "darker red = more important (magnitude, no direction)"
 
 
 def _header(result: Mapping[str, Any]) -> str:
@@ -93,7 +113,10 @@ def _header(result: Mapping[str, Any]) -> str:
             f"<b>{html.escape(str(result['target']))}</b>"
         )
     method = method_label(result)
-    return f'<div style="color: #555; font-size: 0.85em">{prediction} · {html.escape(method)}</div>'
+    return (
+        f'<div style="color: #555; font-size: 0.85em">{prediction} · {html.escape(method)} · '
+        f"{html.escape(legend_text(result))}</div>"
+    )
 
 
 def to_html(
@@ -183,10 +206,11 @@ def figure(
             if not piece.strip():
                 x += 0.008
                 continue
+            rgb = NEGATIVE_RGB if level is not None and level < 0 else RGB
             box = (
                 None
                 if level is None
-                else dict(boxstyle="round,pad=0.15", linewidth=0, facecolor=(*[c / 255 for c in RGB], level))
+                else dict(boxstyle="round,pad=0.15", linewidth=0, facecolor=(*[c / 255 for c in rgb], abs(level)))
             )
             label = ax.text(x, row + 0.5, piece, va="center", ha="left", fontsize=10, bbox=box)
             extent = label.get_window_extent(renderer=renderer).transformed(ax.transData.inverted())
