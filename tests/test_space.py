@@ -57,8 +57,8 @@ def client(url):
     return Client(url, verbose=False)
 
 
-def call(client, text, method="lafa", kernel="indicator", lam=0.5, n=4, target=PREDICTED, text_pair=""):
-    return client.predict(text, text_pair, method, kernel, lam, n, target, api_name="/explain")
+def call(client, text, method="lafa", kernel="indicator", lam=0.5, n=4, target=PREDICTED, text_pair="", signed=False):
+    return client.predict(text, text_pair, method, kernel, lam, n, target, signed, api_name="/explain")
 
 
 def test_api_explains_text_pairs(client, pipe):
@@ -80,7 +80,10 @@ def test_api_explains_text_pairs(client, pipe):
 )
 def test_api_scores_equal_the_pipeline(client, pipe, method, kernel, lam, n, target):
     text = "the acting was good , the plot was awful"
-    scores, base, prediction, neighbors, result, download, status = call(client, text, method, kernel, lam, n, target)
+    scores, base, legend, prediction, neighbors, result, download, status = call(
+        client, text, method, kernel, lam, n, target
+    )
+    assert "magnitude, no direction" in legend
     kwargs = {"method": method, "kernel": kernel, "lam": lam, "n_neighbors": n}
     if target != PREDICTED:
         kwargs["target"] = target
@@ -104,6 +107,18 @@ def test_api_scores_equal_the_pipeline(client, pipe, method, kernel, lam, n, tar
     assert re.search(r"Explained in \d+ ms", status)
     assert (neighbors.count("<tr>") - 1 == len(expected["neighbors"])) if method == "lafa" else "LAFA only" in neighbors
     assert_same_results(__import__("json").loads(Path(download).read_text())["result"], expected)
+
+
+def test_api_signed_scores_and_their_legend(client, pipe):
+    text = "the acting was good , the plot was awful"
+    scores, base, legend, *_, result, download, status = call(client, text, "integrated_grad", signed=True)
+    expected = pipe(text, method="integrated_grad", signed=True)
+    assert_same_results(result, expected)
+    assert result["signed"] and "blue: pushes away" in legend
+    levels = [s["class_or_confidence"] for s in scores if s["class_or_confidence"] is not None]
+    assert max(abs(v) for v in levels) == 1.0
+    assert [round(v, 4) for v in levels] == [c for _, c in highlight(text, expected["tokens"]) if c is not None]
+    assert "no direction" in call(client, text, "simple_grad", signed=True)[-1]
 
 
 @pytest.mark.parametrize(
@@ -130,7 +145,7 @@ def test_twenty_concurrent_requests(client, pipe, capsys):
     expected = [pipe(t) for t in texts]
     start = time.perf_counter()
     with ThreadPoolExecutor(20) as pool:
-        results = list(pool.map(lambda t: call(client, t)[4], texts))
+        results = list(pool.map(lambda t: call(client, t)[5], texts))
     elapsed = time.perf_counter() - start
     for got, want in zip(results, expected):
         assert_same_results(got, want)
@@ -207,5 +222,20 @@ def test_browser(url, pipe, tmp_path):
         simple_top = max(pipe(text, method="simple_grad")["tokens"], key=lambda t: t["score"])["token"]
         assert max(changed, key=lambda w: w[1])[0] == simple_top
         page.screenshot(path=str(OUTPUT / "space_simple_grad.png"), full_page=True)
+        assert "magnitude, no direction" in page.inner_text("#lafa-legend")
+        # signed integrated gradients: the legend says so, and words pushing away get another colour
+        page.click("#lafa-method input")
+        page.click("#lafa-method li[role=option][aria-label=integrated_grad]")
+        page.wait_for_function("() => document.querySelector('#lafa-status').innerText.includes('integrated_grad')")
+        page.click("#lafa-signed input")
+        page.wait_for_function("() => document.querySelector('#lafa-legend').innerText.includes('blue')")
+        signed = pipe(text, method="integrated_grad", signed=True)["tokens"]
+        styles = [s.get_attribute("style") or "" for s in page.query_selector_all("#lafa-scores .token.highlighted")]
+        colours = {
+            re.sub(r",\s*[\d.]+\)$", ")", re.search(r"rgba\([^)]*\)", st).group(0)) for st in styles if "rgba" in st
+        }
+        if any(t["score"] < 0 for t in signed) and any(t["score"] > 0 for t in signed):
+            assert len(colours) == 2, colours  # one hue for each direction
+        page.screenshot(path=str(OUTPUT / "space_signed.png"), full_page=True)
         browser.close()
     print(f"screenshots: {shot} and {OUTPUT / 'space_simple_grad.png'}")

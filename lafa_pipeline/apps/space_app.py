@@ -24,7 +24,7 @@ from ..aggregation import AGGREGATION_REGISTRY
 from ..config import INDEXABLE_BASE_METHODS, KERNELS, METHODS
 from ..results import is_lafa, method_label
 from ..text_inputs import segments
-from .render import spans, words_html
+from .render import legend_text, spans, words_html
 
 EXAMPLES = [
     "a gorgeous, witty, seductive movie.",
@@ -70,18 +70,29 @@ class Explainer:
         self.regression = pipe.lafa.adapter.problem_type == "regression"
         self.has_index = pipe.index is not None
 
-    def explain(self, text: str, text_pair: str, method: str, kernel: str, lam: float, n_neighbors: int, target: str):
+    def explain(
+        self,
+        text: str,
+        text_pair: str,
+        method: str,
+        kernel: str,
+        lam: float,
+        n_neighbors: int,
+        target: str,
+        signed: bool = False,
+    ):
         """All outputs of the page for one request; bad input gives a message, never a traceback.
-        ``text_pair``: the second text of a pair (NLI hypothesis), or empty for a single text."""
+        ``text_pair``: the second text of a pair (NLI hypothesis), or empty for a single text;
+        ``signed``: signed scores (which way each word pushes), for methods with a direction."""
         try:
             query: str | dict[str, str] = text
             if text_pair and text_pair.strip():
                 query = {"text": text, "text_pair": text_pair}
-            return self._explain(query, method, kernel, lam, n_neighbors, target)
+            return self._explain(query, method, kernel, lam, n_neighbors, target, bool(signed))
         except (ValueError, TypeError) as e:
-            return [], [], "", "", None, None, f"**Cannot explain this input:** {e}"
+            return [], [], "", "", "", None, None, f"**Cannot explain this input:** {e}"
 
-    def _explain(self, text, method, kernel, lam, n_neighbors, target):
+    def _explain(self, text, method, kernel, lam, n_neighbors, target, signed=False):
         import warnings
 
         kwargs: dict[str, Any] = {
@@ -92,6 +103,8 @@ class Explainer:
         }
         if target and target != PREDICTED and not self.regression:
             kwargs["target"] = target
+        if signed:
+            kwargs["signed"] = True
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -120,6 +133,7 @@ class Explainer:
         return (
             highlight(text, result["tokens"]),
             highlight(text, base["tokens"]),
+            f"Shading: {legend_text(result)}.",
             prediction,
             neighbors,
             result,
@@ -193,32 +207,40 @@ def build_demo(pipe):
                     label=f"Lambda (weight of the neighbors, {cfg.aggregation} aggregation)",
                 )
                 n_neighbors = gr.Slider(1, 30, value=cfg.n_neighbors, step=1, label="Neighbors")
+                signed = gr.Checkbox(
+                    value=False,
+                    label="Signed: which way each word pushes (methods with a direction)",
+                    elem_id="lafa-signed",
+                )
                 target = gr.Dropdown(
                     [PREDICTED] + ([] if app.regression else app.labels), value=PREDICTED, label="Class to explain"
                 )
         status = gr.Markdown(elem_id="lafa-status")
         prediction = gr.Markdown(elem_id="lafa-prediction")
         with gr.Row():
+            # Gradio's own legend runs from -1 to +1 in two colours, whatever the scores are: the line
+            # below says instead what the shading means (magnitudes 0..1, or signed directions).
             scores = gr.HighlightedText(
-                label="Selected method", show_legend=True, combine_adjacent=False, elem_id="lafa-scores"
+                label="Selected method", show_legend=False, combine_adjacent=False, elem_id="lafa-scores"
             )
             base = gr.HighlightedText(
                 label="Base method (without the neighbors)",
-                show_legend=True,
+                show_legend=False,
                 combine_adjacent=False,
                 elem_id="lafa-base",
             )
+        legend = gr.Markdown(elem_id="lafa-legend")
         gr.Markdown("### Neighbors LAFA used")
         neighbors = gr.HTML(elem_id="lafa-neighbors")
         with gr.Accordion("Result as JSON", open=False):
             result_json = gr.JSON()
             download = gr.File(label="Download")
-        inputs = [text, text_pair, method, kernel, lam, n_neighbors, target]
-        outputs = [scores, base, prediction, neighbors, result_json, download, status]
+        inputs = [text, text_pair, method, kernel, lam, n_neighbors, target, signed]
+        outputs = [scores, base, legend, prediction, neighbors, result_json, download, status]
         button.click(app.explain, inputs, outputs, api_name="explain")
         text.submit(app.explain, inputs, outputs, api_name=False)
         text_pair.submit(app.explain, inputs, outputs, api_name=False)
-        for control in (method, kernel, lam, n_neighbors, target):
+        for control in (method, kernel, lam, n_neighbors, target, signed):
             control.change(app.explain, inputs, outputs, api_name=False)
         demo.load(app.explain, inputs, outputs, api_name=False)
     return demo
