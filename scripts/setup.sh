@@ -9,6 +9,7 @@
 #                                  the CPU wheel: CI runs the tests at both ends of the ranges
 #   bash scripts/setup.sh bench    the library plus the benchmarks' peers (the `bench` extra)
 #   bash scripts/setup.sh lint     the library plus the linter and type checker CI runs (the `lint` extra)
+#   bash scripts/setup.sh docs     the library plus the documentation site's tools (the `docs` extra)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PIP="python -m pip install --quiet --disable-pip-version-check --root-user-action=ignore"
@@ -25,7 +26,8 @@ case "${1:-}" in
     rm -f "$constraints" ;;
   bench) $PIP -e ".[bench]" ;;
   lint) $PIP -e ".[lint]" ;;
-  *) echo "unknown setup '$1'; choose one of: (nothing), test, min, bench, lint" >&2; exit 2 ;;
+  docs) $PIP -e ".[docs]" ;;
+  *) echo "unknown setup '$1'; choose one of: (nothing), test, min, bench, lint, docs" >&2; exit 2 ;;
 esac
 if [ "${1:-}" = test ] || [ "${1:-}" = min ]; then
   if [ ! -x /usr/bin/chromium ]; then
