@@ -87,7 +87,13 @@ def tuning_text(tuning: dict | None) -> str:
     )
     alone = tuning.get("base_methods") or {}
     if len(alone) > 1:
-        text += " Each base method alone: " + ", ".join(f"{m} {v:.4f}" for m, v in alone.items()) + "."
+        text += (
+            " Each base method alone: "
+            + ", ".join(
+                f"{m} {v:.4f}" if v is not None else f"{m} (dropped early, clearly behind)" for m, v in alone.items()
+            )
+            + "."
+        )
     if tuning.get("source"):
         text += f" Texts: {tuning['source']}."
     held = tuning.get("held_out")

@@ -105,3 +105,27 @@ def test_the_model_card_words_every_objective():
     assert set(OBJECTIVE_WORDS) == set(OBJECTIVES)
     tuning = {"tuning_texts": 5, "settings_tried": 3, "objective": "all_four", "tuned_value": 0.2, "base_value": 0.1}
     assert "comprehensiveness minus sufficiency" in tuning_text({**tuning, "gain": 0.1})
+
+
+def test_a_base_method_far_behind_alone_stops_early(explainer, monkeypatch):
+    """Rigged: simple_grad alone loses on every text; it is dropped before its last texts and reported as
+    such (None), the others keep their full means."""
+    scored: dict[str, int] = {}
+
+    def rigged(expl, indexes, config, items, predict, mask, steps, **_):
+        if config.lam == 0:
+            scored[config.base_method] = scored.get(config.base_method, 0) + len(items)
+        return [-5.0 - 0.01 * i if config.base_method == "simple_grad" else 0.1 for i, _ in enumerate(items)]
+
+    monkeypatch.setattr(tune, "objective_values", rigged)
+    bases = ["smooth_grad", "simple_grad", "integrated_grad"]
+    result = tune_explainer(
+        explainer, TEXTS, folds=0, layers=[1], rounds=1, steps=4, show_progress=False, base_methods=bases
+    )
+    alone = result.config.tuning["base_methods"]
+    assert alone["simple_grad"] is None and scored["simple_grad"] < len(TEXTS)
+    assert alone["smooth_grad"] == pytest.approx(0.1) and alone["integrated_grad"] == pytest.approx(0.1)
+    assert "simple_grad (dropped early)" in result.summary()
+    from lafa_pipeline.card import tuning_text
+
+    assert "simple_grad (dropped early, clearly behind)" in tuning_text(result.config.tuning)
