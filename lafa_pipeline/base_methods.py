@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -562,7 +563,8 @@ def forward_gradients(
     which with ``layer`` also gives the pooled states of that layer: LAFA on SimpleGrad costs one
     forward and one backward per text. Rows run in order of length, each chunk cut to its longest
     row, so a batch of mixed lengths pads little (exact for right padding; left-padded batches
-    run uncut).
+    run uncut). An out-of-memory error retries the chunk at half its rows (down to one row), and the
+    smaller chunk is kept for the rest of the call.
     """
     rows_total, width_total, _ = points.shape
     lengths = attention_mask.sum(1)
@@ -572,19 +574,31 @@ def forward_gradients(
     prediction: Tensor | None = None
     pooled: Tensor | None = None
     chosen = torch.zeros(rows_total, dtype=torch.long, device=points.device)
-    for start in range(0, rows_total, chunk):
+    start = 0
+    while start < rows_total:
         rows = order[start : start + chunk].to(points.device)
         width = int(lengths[rows].max()) if right_padded else width_total
         x = points[rows, :width].detach().requires_grad_(True)
         mask = attention_mask[rows, :width]
         types = None if token_type_ids is None else token_type_ids[rows, :width]
-        with torch.enable_grad():
-            out, mask = adapter.run(x, mask, types, output_hidden_states=layer is not None)
-            logits = out.logits
-            probs = adapter.transform(logits.detach(), "probability")
-            row_targets = adapter.predicted_targets(probs) if targets is None else targets[rows]
-            selected = adapter.transform(logits).gather(1, row_targets.view(-1, 1)).sum()
-            (grad,) = torch.autograd.grad(selected, x)
+        try:
+            with torch.enable_grad():
+                out, mask = adapter.run(x, mask, types, output_hidden_states=layer is not None)
+                logits = out.logits
+                probs = adapter.transform(logits.detach(), "probability")
+                row_targets = adapter.predicted_targets(probs) if targets is None else targets[rows]
+                selected = adapter.transform(logits).gather(1, row_targets.view(-1, 1)).sum()
+                (grad,) = torch.autograd.grad(selected, x)
+        except torch.OutOfMemoryError:
+            # Out of accelerator memory: the same rows again in halves (a chunk of one row has nowhere to go).
+            if len(rows) == 1:
+                raise
+            chunk = max(1, len(rows) // 2)
+            if points.is_cuda:
+                torch.cuda.empty_cache()
+            warnings.warn(f"out of memory with {len(rows)} rows a pass; retrying with {chunk}", stacklevel=2)
+            continue
+        start += len(rows)
         grads[rows, :width] = grad.detach()
         chosen[rows] = row_targets
         if prediction is None:

@@ -402,3 +402,31 @@ def test_embedding_std_is_kept_until_the_weights_change():
     with torch.no_grad():
         weight.mul_(3.0)  # an in-place change (fine-tuning steps do the same) must not serve the old value
     assert adapter.embedding_std() == pytest.approx(weight.std().item(), rel=1e-6)
+
+
+def test_out_of_memory_retries_the_chunk_at_half_size(batch, model):
+    """A simulated accelerator out-of-memory error above 4 rows a pass: the chunk is halved and retried,
+    the gradients equal an unhindered run; one row a pass that still fails raises."""
+    from lafa_pipeline.base_methods import forward_gradients
+
+    ids, mask, types = batch
+    adapter = ModelAdapter(model)
+    embeds = adapter.embed(ids).detach().repeat(4, 1, 1)  # 12 rows
+    rows_mask, rows_types, targets = mask.repeat(4, 1), types.repeat(4, 1), torch.tensor([0, 1, 1] * 4)
+    expected = forward_gradients(adapter, embeds, rows_mask, rows_types, targets, 64).grads
+    run, passes = adapter.run, []
+
+    def limited(x, *args, **kwargs):
+        passes.append(x.shape[0])
+        if x.shape[0] > 4:
+            raise torch.OutOfMemoryError("simulated")
+        return run(x, *args, **kwargs)
+
+    adapter.run = limited
+    with pytest.warns(UserWarning, match="out of memory with 12 rows a pass; retrying with 6"):
+        got = forward_gradients(adapter, embeds, rows_mask, rows_types, targets, 12).grads
+    close(got, expected)
+    assert passes[:3] == [12, 6, 3] and max(passes[2:]) <= 4
+    adapter.run = lambda x, *a, **k: (_ for _ in ()).throw(torch.OutOfMemoryError("simulated"))
+    with pytest.raises(torch.OutOfMemoryError), pytest.warns(UserWarning):
+        forward_gradients(adapter, embeds[:2], rows_mask[:2], rows_types[:2], targets[:2], 2)
