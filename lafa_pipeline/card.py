@@ -104,9 +104,10 @@ def tuning_text(tuning: dict | None) -> str:
             f"{held['mean_diff']:+.4f} (95 % CI [{held['ci95'][0]:+.4f}, {held['ci95'][1]:+.4f}])."
         )
     elif held and held.get("n"):
+        measured = f" in {held['metric']}" if held.get("metric") else ""
         text += (
-            f" On {held['n']} held-out texts the gain over the base method was {held['mean_diff']:+.4f} "
-            f"(95 % CI [{held['ci95'][0]:+.4f}, {held['ci95'][1]:+.4f}])."
+            f" On {held['n']} held-out texts the gain over the base method{measured} was "
+            f"{held['mean_diff']:+.4f} (95 % CI [{held['ci95'][0]:+.4f}, {held['ci95'][1]:+.4f}])."
         )
     if tuning.get("kept_base"):
         text += " The tuning did not gain on texts it had not seen, so the base method alone is used (lambda = 0)."

@@ -225,7 +225,7 @@ class Faithfulness:
 
     @property
     def insertion_minus_deletion(self) -> float:
-        """One number, higher is better: what ``lafa tune`` maximises."""
+        """One number, higher is better (one of ``lafa tune``'s objectives)."""
         return self.insertion_auc - self.deletion_auc
 
 
