@@ -1,0 +1,107 @@
+"""Issue 24's check of the embedded default against every base method, on sentences no choice saw.
+
+    python evaluation/default_check.py [--texts 200] [--data-dir ../shared/data]
+
+Faithfulness (deletion, insertion, comprehensiveness, sufficiency) and seconds per text on shipped SST-2
+dev sentences 300 .. 300 + ``--texts`` (the default was tuned on SST test sentences; earlier checks
+used dev sentences 0 .. 220), for the default's LAFA and every base method users compare with; with
+``--data-dir``, agreement with the gold word scores (per-sentence Pearson, |leaf label - 2| of the PTB
+trees) on SST test sentences outside the tuning study's sample. LAFA minus each method, 95 % CIs.
+Writes ``evaluation/default_check.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lafa_pipeline import evaluate_explainer, load_explainer
+from lafa_pipeline.build.default_model import DEV_FILE, read_tsv
+from lafa_pipeline.faithfulness.metrics import paired, pearson
+from lafa_pipeline.files import atomic_write_text
+from lafa_pipeline.paper.sst_trees import read_trees, scores_per_word
+
+METRICS = ("deletion_auc", "insertion_auc", "comprehensiveness", "sufficiency")
+OTHERS = (
+    "smooth_grad",
+    "input_grad",
+    "integrated_grad",
+    "integrated_grad_pad",
+    "integrated_grad_mask",
+    "sequential_integrated_grad",
+    "occlusion",
+    "lime",
+    "kernel_shap",
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--texts", type=int, default=200)
+    parser.add_argument("--gold-texts", type=int, default=300, help="SST test sentences for the gold check")
+    parser.add_argument("--data-dir", help="folder with sst/test.txt (the gold check)")
+    parser.add_argument("--output", default=str(Path(__file__).resolve().parent / "default_check.md"))
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(2)
+    start = time.perf_counter()
+    explainer = load_explainer()
+    cfg = explainer.lafa_config
+    texts = read_tsv(DEV_FILE)[0][300 : 300 + args.texts]
+    report = evaluate_explainer(explainer, texts, methods=["lafa", *OTHERS], show_progress=False)
+    lines = [
+        "# The embedded default against every base method",
+        "",
+        f"`python evaluation/default_check.py --texts {args.texts}"
+        + (f" --data-dir {args.data_dir}" if args.data_dir else "")
+        + f"` ({time.perf_counter() - start:.0f} s for the faithfulness part, 2 CPU threads). The default: LAFA on "
+        f"{cfg.base_method} ({cfg.aggregation}, {cfg.kernel}, lambda {cfg.lam}, {cfg.n_neighbors} neighbors, "
+        f"{cfg.neighbor_weighting} weighting). {args.texts} shipped SST-2 dev sentences (300 on), not used by "
+        "any choice. Differences are LAFA minus the method, positive = LAFA better (deletion and sufficiency "
+        "flipped), 95 % bootstrap CI.",
+        "",
+        report.table(),
+        "",
+        "| LAFA minus | " + " | ".join(METRICS) + " |",
+        "|" + " --- |" * (len(METRICS) + 1),
+    ]
+    for other in OTHERS:
+        cells = []
+        for metric in METRICS:
+            c = report.compare("lafa", other, metric)
+            cells.append(f"{c['mean_diff']:+.4f} [{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}]")
+        lines.append(f"| {other} | " + " | ".join(cells) + " |")
+    if args.data_dir:
+        trees = read_trees(Path(args.data_dir) / "sst" / "test.txt")
+        studied = {t.text for t in random.Random(0).sample(trees, 300)}  # objective_study.py's sample
+        rest = [t for t in trees if t.text not in studied][: args.gold_texts]
+        gold: dict[str, list[float]] = {}
+        for method in ["lafa", *OTHERS]:
+            gold[method] = [
+                pearson(scores_per_word(list(t.spans), explainer(t.text, method=method)["tokens"]), t.gold)
+                for t in rest
+            ]
+        lines += [
+            "",
+            f"Gold: per-sentence Pearson with the PTB word scores on {len(rest)} SST test sentences outside the "
+            "tuning study's sample.",
+            "",
+            "| method | Pearson | LAFA minus it |",
+            "| --- | ---: | --- |",
+        ]
+        for method, values in gold.items():
+            c = paired(gold["lafa"], values)
+            diff = "" if method == "lafa" else f"{c['mean_diff']:+.4f} [{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}]"
+            lines.append(f"| {method} | {np.nanmean(values):.4f} | {diff} |")
+    atomic_write_text(args.output, "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
