@@ -69,6 +69,10 @@ class MethodInputs:
     references: list[Tensor] | None = None
     """shap_ref, shap_deep: per text, token ids (R, T) of reference texts aligned to its padded length."""
 
+    def token_embedding(self, token: int) -> Tensor:
+        """The static input embedding (d,) of one token id, e.g. [PAD]'s or [MASK]'s as a baseline."""
+        return self.adapter.embed(torch.tensor([token], device=self.embeds.device))[0].detach()
+
     def gradients(self, points: Tensor | None = None, repeats: int = 1) -> Tensor:
         """dF_target/dH at ``points`` (default: H), ``repeats`` consecutive rows per text."""
 
@@ -286,7 +290,7 @@ def _sequential_integrated_grad(x: MethodInputs) -> Tensor:
     by default for that reason). Tokens are run a few at a time, ``internal_batch_size`` rows a pass.
     """
     token = x.adapter.mask_id if x.adapter.has_mask_id else x.adapter.pad_id
-    base = x.adapter.embed(torch.tensor([token], device=x.embeds.device))[0].detach()
+    base = x.token_embedding(token)
     alphas, weights = _path_nodes(x.params.steps, x.params.sampling, x.embeds)
     steps = len(alphas)
     out = torch.zeros_like(x.embeds)
@@ -354,7 +358,7 @@ def _shap_deep(x: MethodInputs) -> Tensor:
 @base_method("occlusion", "Occlusion", signed=True)
 def _occlusion(x: MethodInputs) -> Tensor:
     """Leave one token out: F(H) - F(H with token t's embedding replaced by [PAD]'s), for each real t."""
-    pad = x.adapter.embed(torch.tensor([x.adapter.pad_id], device=x.embeds.device))[0].detach()
+    pad = x.token_embedding(x.adapter.pad_id)
     out = torch.zeros(x.embeds.shape[:2] + (1,), dtype=torch.float32, device=x.embeds.device)
     chunk = x.params.internal_batch_size
     with torch.no_grad():
@@ -377,7 +381,7 @@ def _captum_sampled(x: MethodInputs, method_class: type, **kwargs: Any) -> Tenso
     """Captum's LIME or KernelSHAP over tokens (each token's embedding one feature, [PAD]'s its
     baseline), ``samples`` perturbations a text, one text at a time with the torch RNG seeded by the
     text (Captum draws from the global RNG; forked so the caller's stream is left as it was)."""
-    pad = x.adapter.embed(torch.tensor([x.adapter.pad_id], device=x.embeds.device))[0].detach()
+    pad = x.token_embedding(x.adapter.pad_id)
     out = torch.zeros(x.embeds.shape[:2] + (1,), dtype=torch.float32, device=x.embeds.device)
     devices = [x.embeds.device] if x.embeds.device.type == "cuda" else []
     explainer = method_class(x.adapter.forward)

@@ -213,13 +213,12 @@ class Lafa:
             params,
             references,
         )
-        mask = attention_mask.to(raw.device)
         return _BasePass(
-            reduce_sum_of_squares(raw, mask),
+            reduce_sum_of_squares(raw, attention_mask),
             prediction,
             targets,
             neighbors,
-            reduce_signed(raw, mask) if signed else None,
+            reduce_signed(raw, attention_mask) if signed else None,
         )
 
     def _fused_pass(

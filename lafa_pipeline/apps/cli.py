@@ -340,13 +340,12 @@ def _evaluate_data(args: argparse.Namespace) -> int:
     from .. import load_explainer
     from ..faithfulness.evaluate import evaluate_explainer
 
-    extra = [c for c in (args.text_pair_column, args.rationale_column) if c]
-    data = load_columns(args.data, [args.text_column] + extra, args.split, args.limit)
+    # load_texts' second column is the rationale here (it reads any one column beside the texts)
+    texts, cells = load_texts(
+        args.data, args.text_column, args.rationale_column, args.split, args.limit, args.text_pair_column
+    )
     explainer = load_explainer(args.model)
-    rationales = [_rationale(v) for v in data[args.rationale_column]] if args.rationale_column else None
-    texts = data[args.text_column]
-    if args.text_pair_column:
-        texts = [{"text": a, "text_pair": b} for a, b in zip(texts, data[args.text_pair_column])]
+    rationales = [_rationale(v) for v in cells] if cells is not None else None
     report = evaluate_explainer(
         explainer,
         texts,
