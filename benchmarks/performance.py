@@ -371,7 +371,7 @@ def section_search(sizes: list[int], dim: int = 384) -> tuple[str, list[dict]]:
 def section_real_search(pipe, data_dir: str | None, limit: int | None = None) -> tuple[str, list[dict]]:
     """The same measurement on real search vectors: the default model's pooled states (its search
     layer) of SST-2 train sentences (67k with --data-dir, else the 8k shipped), queried by dev sentences."""
-    from lafa_pipeline.index import encode_references
+    from lafa_pipeline.index_encoding import encode_references
 
     if data_dir:
         texts = read_tsv(Path(data_dir) / "sst2" / "train.tsv")[0]

@@ -67,7 +67,7 @@ def main() -> None:
     model, tokenizer, training = ev.fine_tuned_model(case, spec, epochs, cache, True)
     model_key = json.dumps({k: v for k, v in training.items() if k != "cached"}, sort_keys=True)
     index, _ = ev.cached_index(case, model, tokenizer, spec.lafa, model_key, cache, True)
-    explainer = ev.Explainer(case, model, tokenizer, index)
+    explainer = ev.CaseExplainer(case, model, tokenizer, index)
     queries = list(range(len(case.queries)))
     texts = list(dict.fromkeys(q.text for q in case.queries))[: args.tune_texts or sizes.tune_texts]
     tune_set = set(texts)

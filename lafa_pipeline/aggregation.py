@@ -21,7 +21,8 @@ h are static word embeddings; T_j counts the neighbor's real (non-special) token
 
 Example:
     >>> import torch
-    >>> q_ids = torch.tensor([5, 6]); nb = Neighbor(token_ids=torch.tensor([5, 7]), scores=torch.tensor([2.0, 4.0]))
+    >>> q_ids = torch.tensor([5, 6])
+    >>> nb = NeighborScores(token_ids=torch.tensor([5, 7]), scores=torch.tensor([2.0, 4.0]))
     >>> expectation(q_ids, torch.eye(8)[q_ids], [nb], lambda ids: torch.eye(8)[ids], "indicator", {})
     tensor([1., 0.])
     >>> normalized_lafa(torch.tensor([1.0, 3.0]), q_ids, torch.eye(8)[q_ids], [nb], lambda ids: torch.eye(8)[ids],
@@ -47,7 +48,7 @@ NEIGHBOR_SCALES = ("none", "query")
 
 
 @dataclass
-class Neighbor:
+class NeighborScores:
     """A neighbor's real tokens and their base-method scores."""
 
     token_ids: Tensor
@@ -57,7 +58,7 @@ class Neighbor:
 def expectation(
     query_ids: Tensor,
     query_embeds: Tensor,
-    neighbors: list[Neighbor],
+    neighbors: list[NeighborScores],
     embed: Callable[[Tensor], Tensor],
     kernel: str,
     kernel_params: dict,
@@ -73,7 +74,7 @@ def expectation(
 def _kernel_to_neighbors(
     query_ids: Tensor,
     query_embeds: Tensor,
-    neighbors: Sequence[Neighbor],
+    neighbors: Sequence[NeighborScores],
     embed: Callable[[Tensor], Tensor],
     kernel: str,
     kernel_params: dict,
@@ -109,7 +110,7 @@ def normalized_lafa(
     query_scores: Tensor,
     query_ids: Tensor,
     query_embeds: Tensor,
-    neighbors: list[Neighbor],
+    neighbors: list[NeighborScores],
     embed: Callable[[Tensor], Tensor],
     kernel: str,
     kernel_params: dict,
@@ -141,7 +142,7 @@ def median_lafa(
     query_scores: Tensor,
     query_ids: Tensor,
     query_embeds: Tensor,
-    neighbors: list[Neighbor],
+    neighbors: list[NeighborScores],
     embed: Callable[[Tensor], Tensor],
     kernel: str,
     kernel_params: dict,
@@ -152,8 +153,9 @@ def median_lafa(
     """As ``normalized_lafa``, with the kernel-weighted *median* of like tokens' relative scores: one
     neighbor that scores a word far off the others moves the result less than it moves a mean.
 
-    >>> q = torch.tensor([5]); nbs = [Neighbor(torch.tensor([5]), torch.tensor([s])) for s in (1.0, 1.0, 1.0)]
-    >>> nbs[0] = Neighbor(torch.tensor([5, 6]), torch.tensor([9.0, 1.0]))  # word 5 scores 1.8x its text's mean here
+    >>> q = torch.tensor([5]); nbs = [NeighborScores(torch.tensor([5]), torch.tensor([s])) for s in (1.0, 1.0, 1.0)]
+    >>> # word 5 scores 1.8x its text's mean here
+    >>> nbs[0] = NeighborScores(torch.tensor([5, 6]), torch.tensor([9.0, 1.0]))
     >>> median_lafa(torch.tensor([2.0]), q, torch.eye(8)[q], nbs, lambda ids: torch.eye(8)[ids], "indicator", {}, 1.0)
     tensor([2.])
     """
@@ -177,7 +179,7 @@ def _relative_mix(
     query_scores: Tensor,
     query_ids: Tensor,
     query_embeds: Tensor,
-    neighbors: list[Neighbor],
+    neighbors: list[NeighborScores],
     embed: Callable[[Tensor], Tensor],
     kernel: str,
     kernel_params: dict,
@@ -287,7 +289,9 @@ def _paper(
 ):
     if neighbor_scale == "query":
         total = float(own.detach().sum())
-        neighbors = [Neighbor(n.token_ids, n.scores * (total / max(float(n.scores.sum()), 1e-30))) for n in neighbors]
+        neighbors = [
+            NeighborScores(n.token_ids, n.scores * (total / max(float(n.scores.sum()), 1e-30))) for n in neighbors
+        ]
     return lafa_combine(own, expectation(query_ids, query_embeds, neighbors, embed, kernel, kernel_params), lam)
 
 

@@ -14,7 +14,6 @@ Example (with no model, the embedded default, built once on first use)::
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any, cast
 
 import numpy as np
@@ -27,7 +26,9 @@ from .base_methods import check_signed
 from .card import render_model_card
 from .config import CONFIG_NAME, KERNELS, LAFA, LafaConfig, check_choice, check_integer, check_lam
 from .files import atomic_folder, atomic_write_text
-from .index import INDEX_FILES, INDEX_META_NAME, LafaIndex
+from .hub import push_saved
+from .index import LafaIndex
+from .index_files import INDEX_FILES, INDEX_META_NAME
 from .lafa import Lafa, Method
 from .model_adapter import copy_mask_token, resolve_target
 from .results import Explanation, Neighbor, WordScore
@@ -403,16 +404,14 @@ class FeatureAttributionPipeline(Pipeline):
         **kwargs: Any,
     ) -> str:
         """Save everything ``save_pretrained`` writes into a Hub repo (created if needed)."""
-        from huggingface_hub import HfApi
-
-        api = HfApi(token=token)
-        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
-        with tempfile.TemporaryDirectory() as tmp:
-            self.save_pretrained(tmp, **kwargs)
-            commit = api.upload_folder(
-                repo_id=repo_id, folder_path=tmp, commit_message=commit_message, revision=revision
-            )
-        return str(commit)
+        return push_saved(
+            lambda folder: self.save_pretrained(folder, **kwargs),
+            repo_id,
+            commit_message,
+            token=token,
+            private=private,
+            revision=revision,
+        )
 
 
 # What the remote code imports (the core modules), for the saved repo's requirements.txt: the

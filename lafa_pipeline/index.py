@@ -25,34 +25,23 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import tempfile
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import faiss
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
-from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
-from .base_methods import MethodParams, attribute
-from .config import CONFIG_NAME, LafaConfig, check_choice, indexable_base_methods
-from .files import atomic_folder, atomic_path, atomic_write_text
+from .base_methods import MethodParams
+from .config import LafaConfig
+from .files import atomic_folder
+from .hub import push_saved
+from .index_encoding import encode_references, estimate_eps, pooled_states, score_rows
+from .index_files import FORMAT_VERSION, INDEX_FILES, read_index_files, read_meta, write_arrays, write_index_files
 from .index_types import INDEX_TYPE_REGISTRY, resolve_index, search_parameters
-from .model_adapter import ModelAdapter, copy_mask_token, layer_states
-from .text_inputs import TextInput, check_text, encode, max_length_of, pad_right
-
-INDEX_META_NAME = "lafa_index.json"
-FAISS_NAME = "lafa_index.faiss"
-ARRAYS_NAME = "lafa_index.safetensors"
-TEXTS_NAME = "lafa_references.jsonl"
-INDEX_FILES = (CONFIG_NAME, INDEX_META_NAME, FAISS_NAME, ARRAYS_NAME, TEXTS_NAME)
-FORMAT_VERSION = 1
+from .model_adapter import ModelAdapter, copy_mask_token
 
 
 def model_fingerprint(model: PreTrainedModel) -> str:
@@ -283,7 +272,6 @@ class LafaIndex:
             config, INDEX_TYPE_REGISTRY.get(config.index_type).build(vectors, config.index_params), texts, arrays, meta
         )
 
-    @torch.no_grad()
     def at_layers(
         self, model: PreTrainedModel, layers: Sequence[int], batch_size: int = 64, show_progress: bool = True
     ) -> dict[int, LafaIndex]:
@@ -295,28 +283,9 @@ class LafaIndex:
         """
         self.check_model(model)
         adapter = ModelAdapter(model, self.config.output)
-        lengths = np.diff(self.arrays["offsets"])
-        order = np.argsort(lengths, kind="stable")  # length-sorted batches pad less
-        vectors: dict[int, np.ndarray] = {}
-        for start in tqdm(
-            range(0, len(self), batch_size),
-            desc="Encoding references at every layer",
-            disable=not show_progress,
-            unit="batch",
-        ):
-            refs = order[start : start + batch_size].tolist()
-            sequences = [self.sequence(r) for r in refs]
-            ids, mask = pad_right([token_ids for token_ids, _ in sequences], adapter.pad_id)
-            types = pad_right([types for _, types in sequences], 0)[0] if adapter.uses_token_types else None
-            out, real = adapter.run(
-                adapter.embed(ids),
-                mask.to(adapter.device),
-                None if types is None else types.to(adapter.device),
-                output_hidden_states=True,
-            )
-            for layer in layers:
-                pooled = layer_states(out.hidden_states, layer, real, self.config.pooling).float().cpu().numpy()
-                vectors.setdefault(layer, np.zeros((len(self), pooled.shape[1]), dtype=np.float32))[refs] = pooled
+        vectors = pooled_states(
+            adapter, self.sequence, len(self), layers, self.config.pooling, batch_size, show_progress
+        )
         return {
             layer: LafaIndex.from_encoded(
                 model,
@@ -380,17 +349,14 @@ class LafaIndex:
                 "This index was not loaded from a local folder; give save_scores a folder, or save it "
                 "with save_pretrained"
             )
-        path = os.path.join(save_directory, INDEX_META_NAME)
-        with open(path, encoding="utf-8") as f:
-            saved = json.load(f)
+        saved = read_meta(save_directory)
         same = ("num_texts", "model_fingerprint", "dim")
         if any(saved.get(k) != self.meta.get(k) for k in same):
             raise ValueError(
                 f"{save_directory} holds another index ({', '.join(f'{k} {saved.get(k)}' for k in same)});"
                 " save this one with save_pretrained"
             )
-        with atomic_path(os.path.join(save_directory, ARRAYS_NAME)) as tmp:
-            save_file(self.arrays, tmp, metadata={"format_version": str(FORMAT_VERSION)})
+        write_arrays(save_directory, self.arrays)
         self.new_scores = 0
         return True
 
@@ -412,23 +378,7 @@ class LafaIndex:
 
     def write_files(self, save_directory: str | os.PathLike) -> list[str]:
         """Write the index files (each atomically) into an existing folder; returns their paths."""
-        os.makedirs(save_directory, exist_ok=True)
-        paths = [self.config.save(save_directory)]
-        path = os.path.join(save_directory, INDEX_META_NAME)
-        atomic_write_text(path, json.dumps(self.meta, indent=2, sort_keys=True) + "\n")
-        paths.append(path)
-        path = os.path.join(save_directory, FAISS_NAME)
-        with atomic_path(path) as tmp:
-            faiss.write_index(self.faiss_index, tmp)
-        paths.append(path)
-        path = os.path.join(save_directory, ARRAYS_NAME)
-        with atomic_path(path) as tmp:
-            save_file(self.arrays, tmp, metadata={"format_version": str(FORMAT_VERSION)})
-        paths.append(path)
-        path = os.path.join(save_directory, TEXTS_NAME)
-        atomic_write_text(path, "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in self.texts))
-        paths.append(path)
-        return paths
+        return write_index_files(save_directory, self.config, self.meta, self.faiss_index, self.arrays, self.texts)
 
     @classmethod
     def from_pretrained(
@@ -457,50 +407,7 @@ class LafaIndex:
 
     @classmethod
     def _load_folder(cls, directory: str, mmap: bool) -> LafaIndex:
-        def need(name: str) -> str:
-            path = os.path.join(directory, name)
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"LAFA index file is missing: {path}")
-            return path
-
-        config = LafaConfig.load(need(CONFIG_NAME))
-        path = need(INDEX_META_NAME)
-        try:
-            with open(path, encoding="utf-8") as f:
-                meta = json.load(f)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"LAFA index file is corrupt: {path} ({e})") from None
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"LAFA index file {path} has format version {meta.get('format_version')!r}; "
-                f"this library reads version {FORMAT_VERSION}"
-            )
-        path = need(FAISS_NAME)
-        try:
-            faiss_index = faiss.read_index(path, faiss.IO_FLAG_MMAP if mmap else 0)
-        except RuntimeError as e:
-            raise ValueError(f"LAFA index file is corrupt: {path} ({str(e).splitlines()[0]})") from None
-        path = need(ARRAYS_NAME)
-        try:
-            arrays = load_file(path)
-        except (SafetensorError, OSError, ValueError) as e:
-            raise ValueError(f"LAFA index file is corrupt: {path} ({e})") from None
-        missing = set(_ARRAY_KEYS) - set(arrays)
-        if missing:
-            raise ValueError(f"LAFA index file is corrupt: {path} (missing arrays {sorted(missing)})")
-        path = need(TEXTS_NAME)
-        try:
-            with open(path, encoding="utf-8") as f:
-                texts = [json.loads(line) for line in f]
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"LAFA index file is corrupt: {path} ({e})") from None
-        n = meta.get("num_texts")
-        if not (len(texts) == n == faiss_index.ntotal == len(arrays["offsets"]) - 1):
-            raise ValueError(
-                f"LAFA index files in {directory} disagree: {n} texts in {INDEX_META_NAME}, {len(texts)} in "
-                f"{TEXTS_NAME}, {faiss_index.ntotal} vectors in {FAISS_NAME}, "
-                f"{len(arrays['offsets']) - 1} in {ARRAYS_NAME}"
-            )
+        config, meta, faiss_index, arrays, texts = read_index_files(directory, mmap)
         return cls(config, faiss_index, texts, arrays, meta)
 
     def push_to_hub(
@@ -512,213 +419,6 @@ class LafaIndex:
         revision: str | None = None,
     ) -> str:
         """Upload the index files to a Hub repo (created if needed); returns the commit URL."""
-        from huggingface_hub import HfApi
-
-        api = HfApi(token=token)
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            self.save_pretrained(tmp)
-            commit = api.upload_folder(
-                repo_id=repo_id, folder_path=tmp, commit_message=commit_message, revision=revision
-            )
-        return str(commit)
-
-
-_ARRAY_KEYS = (
-    "token_ids",
-    "special",
-    "offsets",
-    "label_ptr",
-    "label_values",
-    "cache_ptr",
-    "cache_ref",
-    "cache_target",
-    "cache_scores",
-)
-
-
-def encode_references(
-    model: PreTrainedModel,
-    tokenizer,
-    texts: Sequence[TextInput],
-    labels: Sequence[Any] | None,
-    config: LafaConfig,
-    batch_size: int = 32,
-    show_progress: bool = True,
-    score: bool = True,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Pooled states (n, d) and the packed per-text arrays (token ids, labels, cached scores) of ``texts``.
-
-    Every text is scored on its own terms (seeded noise, no cross-text effects), so encoding a
-    dataset in shards and concatenating the results gives the same arrays as one pass.
-    ``score=False`` (a lazy index): the cache rows are laid out but left unscored.
-    """
-    check_choice("base_method of an index", config.base_method, indexable_base_methods())
-    texts = [check_text(t) for t in texts]
-    if not texts:
-        raise ValueError("Cannot build a LAFA index from no texts")
-    if labels is not None and len(labels) != len(texts):
-        raise ValueError(f"Got {len(labels)} labels for {len(texts)} texts")
-    model.eval()
-    adapter = ModelAdapter(model, config.output)
-    max_length = max_length_of(tokenizer, model.config)
-    encoded = [
-        encode(tokenizer, t, max_length, warn=False) for t in tqdm(texts, desc="Tokenizing", disable=not show_progress)
-    ]
-    n_trunc = sum(m["truncated"] for _, m in encoded)
-    if n_trunc:
-        warnings.warn(f"{n_trunc} reference texts were longer than {max_length} tokens and truncated", stacklevel=2)
-    token_lists = [e["input_ids"][0] for e, _ in encoded]
-    type_lists = [
-        e["token_type_ids"][0] if "token_type_ids" in e else torch.zeros_like(e["input_ids"][0]) for e, _ in encoded
-    ]  # non-zero for text pairs on models with segment embeddings
-    order = np.argsort([len(t) for t in token_lists], kind="stable")  # length-sorted batches pad less
-    pad_id = tokenizer.pad_token_id or 0
-
-    def batches(items: list[tuple[int, int]], desc: str):
-        with tqdm(total=len(items), desc=desc, disable=not show_progress, unit="text") as bar:
-            for start in range(0, len(items), batch_size):
-                yield items[start : start + batch_size]
-                bar.update(len(items[start : start + batch_size]))
-
-    def collate(refs: list[int]):
-        ids, mask = pad_right([token_lists[r] for r in refs], pad_id)
-        types = pad_right([type_lists[r] for r in refs], 0)[0] if adapter.uses_token_types else None
-        return ids, mask, types
-
-    vectors: np.ndarray | None = None
-    predicted: list[list[int]] = [[] for _ in texts]
-    for chunk in batches([(int(r), 0) for r in order], "Encoding"):
-        refs = [r for r, _ in chunk]
-        ids, mask, types = collate(refs)
-        probs, pooled = adapter.predict(ids, mask, types, layer=config.layer, pooling=config.pooling)
-        assert pooled is not None  # a layer was asked for
-        if vectors is None:
-            vectors = np.zeros((len(texts), pooled.shape[1]), dtype=np.float32)
-        vectors[refs] = pooled.float().cpu().numpy()
-        for r, p in zip(refs, probs.cpu()):
-            predicted[r] = _predicted_labels(p, adapter.problem_type)
-
-    ref_labels = predicted if labels is None else [label_ids(lab, model.config) for lab in labels]
-    if adapter.problem_type == "regression":
-        ref_labels = [[0] for _ in texts]
-    cache_targets = (
-        ref_labels
-        if config.cache_targets == "label"
-        else [list(range(len(model.config.id2label or {}))) for _ in texts]
-    )
-
-    rows = [(int(r), t) for r in order for t in sorted(set(cache_targets[r]))]
-    row_scores = (
-        score_rows(adapter, config, lambda r: (token_lists[r], type_lists[r]), rows, batch_size, show_progress)
-        if score
-        else {(r, t): np.zeros(len(token_lists[r]), dtype=np.float32) for r, t in rows}
-    )
-    arrays = _pack_arrays(token_lists, [m["special"] for _, m in encoded], ref_labels, cache_targets, row_scores)
-    arrays["cache_ready"] = np.full(len(arrays["cache_target"]), int(score), dtype=np.uint8)
-    if any(bool(t.any()) for t in type_lists):
-        arrays["token_types"] = np.concatenate([t.numpy() for t in type_lists]).astype(np.uint8)
-    assert vectors is not None  # texts is not empty
-    return vectors, arrays
-
-
-def score_rows(
-    adapter: ModelAdapter,
-    config: LafaConfig,
-    sequence,
-    rows: list[tuple[int, int]],
-    batch_size: int,
-    show_progress: bool,
-) -> dict[tuple[int, int], np.ndarray]:
-    """Base-method scores (float32, real tokens) of each (reference, target) in ``rows``, in batches
-    of ``batch_size``; ``sequence(ref)`` gives a reference's token ids and token type ids (tensors)."""
-    out: dict[tuple[int, int], np.ndarray] = {}
-    params = MethodParams.from_config(config)
-    with tqdm(total=len(rows), desc=f"Scoring ({config.base_method})", disable=not show_progress, unit="text") as bar:
-        for start in range(0, len(rows), batch_size):
-            chunk = rows[start : start + batch_size]
-            seqs, type_seqs = zip(*[sequence(r) for r, _ in chunk])
-            ids, mask = pad_right(seqs, adapter.pad_id)
-            types = pad_right(type_seqs, 0)[0] if adapter.uses_token_types else None
-            targets = torch.tensor([t for _, t in chunk])
-            scores = attribute(adapter, config.base_method, ids, mask, targets, types, params).cpu().numpy()
-            for key, seq, s in zip(chunk, seqs, scores):
-                out[key] = s[: len(seq)].astype(np.float32)
-            bar.update(len(chunk))
-    return out
-
-
-def concat_arrays(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Packed arrays of consecutive groups of texts, joined as if packed in one go."""
-    out: dict[str, list[np.ndarray]] = {key: [] for key in _ARRAY_KEYS + ("cache_ready", "token_types")}
-    shift = {"offsets": 0, "label_ptr": 0, "cache_ptr": 0}
-    n_refs = 0
-    for arrays in parts:
-        for key in ("token_ids", "special", "label_values", "cache_target", "cache_scores"):
-            out[key].append(arrays[key])
-        out["cache_ready"].append(arrays.get("cache_ready", np.ones(len(arrays["cache_target"]), dtype=np.uint8)))
-        out["token_types"].append(arrays.get("token_types", np.zeros(len(arrays["token_ids"]), dtype=np.uint8)))
-        for key in shift:
-            out[key].append(arrays[key][(1 if out[key] else 0) :] + shift[key])
-            shift[key] += int(arrays[key][-1])
-        out["cache_ref"].append(arrays["cache_ref"] + n_refs)
-        n_refs += len(arrays["offsets"]) - 1
-    joined = {key: np.concatenate(values) for key, values in out.items()}
-    if not joined["token_types"].any():  # as one pass stores them: only when some text is a pair
-        del joined["token_types"]
-    return joined
-
-
-def _predicted_labels(prob: torch.Tensor, problem_type: str) -> list[int]:
-    if problem_type == "regression":
-        return [0]
-    if problem_type == "multi_label_classification":
-        above = torch.nonzero(prob > 0.5).flatten().tolist()
-        return above or [int(prob.argmax())]
-    return [int(prob.argmax())]
-
-
-def label_ids(label: Any, model_config) -> list[int]:
-    """A reference label (index, name, or list of them) as a list of class indexes."""
-    from .model_adapter import resolve_target
-
-    items = label if isinstance(label, (list, tuple, np.ndarray)) else [label]
-    names = {str(v) for v in model_config.id2label.values()}
-
-    def one(x: Any) -> int:
-        if isinstance(x, (np.integer, float)):
-            x = int(x)
-        elif isinstance(x, str) and x.strip().lstrip("-").isdigit() and x.strip() not in names:
-            x = int(x)  # "1" in a column that also holds names: a class index, as users mean it
-        return resolve_target(x, model_config, 0)
-
-    return sorted({one(x) for x in items})
-
-
-def _pack_arrays(token_lists, specials, ref_labels, cache_targets, row_scores) -> dict[str, np.ndarray]:
-    n = len(token_lists)
-    lengths = np.array([len(t) for t in token_lists], dtype=np.int64)
-    cache_rows = [(r, t) for r in range(n) for t in sorted(set(cache_targets[r]))]
-    return {
-        "token_ids": np.concatenate([t.numpy() for t in token_lists]).astype(np.int64),
-        "special": np.concatenate([np.asarray(s, dtype=np.uint8) for s in specials]),
-        "offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-        "label_ptr": np.concatenate([[0], np.cumsum([len(x) for x in ref_labels])]).astype(np.int64),
-        "label_values": np.array([x for labs in ref_labels for x in labs], dtype=np.int64),
-        "cache_ptr": np.concatenate([[0], np.cumsum([len(set(c)) for c in cache_targets])]).astype(np.int64),
-        "cache_ref": np.array([r for r, _ in cache_rows], dtype=np.int64),
-        "cache_target": np.array([t for _, t in cache_rows], dtype=np.int64),
-        "cache_scores": np.concatenate([row_scores[row] for row in cache_rows]).astype(np.float32),
-    }
-
-
-def estimate_eps(vectors: np.ndarray, quantile: float, pairs: int, seed: int) -> float:
-    """The ``quantile`` of L2 distances over ``pairs`` random pairs of distinct vectors."""
-    n = len(vectors)
-    if n < 2:
-        return float("inf")
-    rng = np.random.default_rng(seed)
-    i = rng.integers(0, n, size=pairs)
-    j = (i + rng.integers(1, n, size=pairs)) % n  # j != i
-    dist = np.linalg.norm(vectors[i].astype(np.float64) - vectors[j], axis=1)
-    return float(np.quantile(dist, quantile))
+        return push_saved(
+            self.save_pretrained, repo_id, commit_message, token=token, private=private, revision=revision
+        )

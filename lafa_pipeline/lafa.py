@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from transformers import PreTrainedModel
 
-from .aggregation import AGGREGATION_REGISTRY, NEIGHBOR_SCALES, Neighbor, neighbor_weights
+from .aggregation import AGGREGATION_REGISTRY, NEIGHBOR_SCALES, NeighborScores, neighbor_weights
 from .base_methods import (
     BASE_METHOD_REGISTRY,
     MethodParams,
@@ -35,7 +35,7 @@ from .base_methods import (
     reduce_sum_of_squares,
 )
 from .config import LAFA, LafaConfig, check_choice, check_lam, method_names
-from .index import score_rows
+from .index_encoding import score_rows
 from .model_adapter import ModelAdapter
 
 REFERENCE_METHODS = BASE_METHOD_REGISTRY.where(lambda m: m.needs_references)
@@ -311,7 +311,7 @@ class Lafa:
         self,
         own: Tensor,
         token_ids: Tensor,
-        items: list[Neighbor],
+        items: list[NeighborScores],
         distances: list[float],
         kernel: str,
         lam: float,
@@ -359,7 +359,7 @@ class Lafa:
             for ref, _ in nbs:
                 keep = ~index.special_mask(ref)
                 items.append(
-                    Neighbor(
+                    NeighborScores(
                         torch.from_numpy(index.token_ids(ref)[keep].astype(np.int64)),
                         torch.from_numpy(np.asarray(found[(ref, t)])[keep]),
                     )

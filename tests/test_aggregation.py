@@ -7,15 +7,15 @@ import math
 import pytest
 import torch
 
-from lafa_pipeline.aggregation import Neighbor, expectation, lafa_combine
+from lafa_pipeline.aggregation import NeighborScores, expectation, lafa_combine
 from lafa_pipeline.config import LafaConfig
 
 # A vocabulary of 4 tokens with 2-d static embeddings.
 TABLE = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, -0.5]])
 QUERY = torch.tensor([0, 2])
 NEIGHBOURS = [
-    Neighbor(torch.tensor([0, 1]), torch.tensor([2.0, 4.0])),
-    Neighbor(torch.tensor([2, 3, 0]), torch.tensor([3.0, 1.0, 6.0])),
+    NeighborScores(torch.tensor([0, 1]), torch.tensor([2.0, 4.0])),
+    NeighborScores(torch.tensor([2, 3, 0]), torch.tensor([3.0, 1.0, 6.0])),
 ]
 
 

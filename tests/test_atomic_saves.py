@@ -9,7 +9,7 @@ import sys
 import pytest
 from transformers import pipeline
 
-from lafa_pipeline.index import INDEX_FILES
+from lafa_pipeline.index_files import INDEX_FILES
 
 from .compare import assert_same_results
 

@@ -16,7 +16,7 @@ from lafa_pipeline.build.default_model import (
     is_built,
     read_tsv,
 )
-from lafa_pipeline.index import INDEX_FILES
+from lafa_pipeline.index_files import INDEX_FILES
 
 from .compare import assert_same_results
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from transformers import pipeline
 
 from lafa_pipeline import LafaConfig
-from lafa_pipeline.aggregation import Neighbor, expectation, normalized_lafa
+from lafa_pipeline.aggregation import NeighborScores, expectation, normalized_lafa
 from lafa_pipeline.apps import cli
 from lafa_pipeline.card import tuning_text
 from lafa_pipeline.faithfulness.evaluate import evaluate_explainer, rationale_values
@@ -33,8 +33,8 @@ def embed(ids):
 
 def _neighbors(draw_scores):
     return [
-        Neighbor(torch.tensor([1, 2, 3]), torch.tensor(draw_scores[:3])),
-        Neighbor(torch.tensor([2, 4]), torch.tensor(draw_scores[3:5])),
+        NeighborScores(torch.tensor([1, 2, 3]), torch.tensor(draw_scores[:3])),
+        NeighborScores(torch.tensor([2, 4]), torch.tensor(draw_scores[3:5])),
     ]
 
 
@@ -57,7 +57,7 @@ def test_normalized_aggregation_is_scale_free(own, nb, c_own, c_nb, lam):
     out = normalized_lafa(own_t, q, EYE[q], neighbors, embed, "indicator", {}, lam)
     scaled_own = normalized_lafa(own_t * c_own, q, EYE[q], neighbors, embed, "indicator", {}, lam)
     scaled_nb = normalized_lafa(
-        own_t, q, EYE[q], [Neighbor(n.token_ids, n.scores * c_nb) for n in neighbors], embed, "indicator", {}, lam
+        own_t, q, EYE[q], [NeighborScores(n.token_ids, n.scores * c_nb) for n in neighbors], embed, "indicator", {}, lam
     )
     assert torch.allclose(scaled_own, out * c_own, rtol=1e-6)
     assert torch.allclose(scaled_nb, out, rtol=1e-6)
@@ -71,8 +71,8 @@ def test_normalized_aggregation_known_values_and_lambda_zero():
     q = torch.tensor([1, 2])
     # token 1 in two neighbors with relative scores 2.0 (scores [4, 0] mean 2) and 0.5 (scores [1, 3] mean 2)
     nbs = [
-        Neighbor(torch.tensor([1, 7]), torch.tensor([4.0, 0.0])),
-        Neighbor(torch.tensor([1, 8]), torch.tensor([1.0, 3.0])),
+        NeighborScores(torch.tensor([1, 7]), torch.tensor([4.0, 0.0])),
+        NeighborScores(torch.tensor([1, 8]), torch.tensor([1.0, 3.0])),
     ]
     out = normalized_lafa(own, q, EYE[q], nbs, embed, "indicator", {}, lam=1.0)
     assert torch.allclose(out, torch.tensor([2 * 1.25, 3.0]))  # mean of 2.0 and 0.5 = 1.25, times the text's mean
@@ -86,7 +86,7 @@ def test_frequent_tokens_gain_in_eq7_but_not_when_normalized():
     when neighbors' scores dwarf the text's; the normalized mean keeps the text's own ranking."""
     own = torch.tensor([1e-4, 1e-3])  # token 1 = "a", token 2 = "great": great ranks first
     q = torch.tensor([1, 2])
-    nbs = [Neighbor(torch.tensor([1, 1, 1, 3]), torch.tensor([0.2, 0.2, 0.2, 1.0])) for _ in range(3)]
+    nbs = [NeighborScores(torch.tensor([1, 1, 1, 3]), torch.tensor([0.2, 0.2, 0.2, 1.0])) for _ in range(3)]
     paper = own + 0.44 * expectation(q, EYE[q], nbs, embed, "indicator", {})
     assert paper[0] > paper[1]
     normalized = normalized_lafa(own, q, EYE[q], nbs, embed, "indicator", {}, lam=0.5)

@@ -12,7 +12,8 @@ import torch
 
 from lafa_pipeline import LafaConfig, LafaIndex, index_types
 from lafa_pipeline.base_methods import MethodParams, attribute
-from lafa_pipeline.index import ARRAYS_NAME, FAISS_NAME, INDEX_FILES, INDEX_META_NAME, TEXTS_NAME, estimate_eps
+from lafa_pipeline.index_encoding import estimate_eps
+from lafa_pipeline.index_files import ARRAYS_NAME, FAISS_NAME, INDEX_FILES, INDEX_META_NAME, TEXTS_NAME
 from lafa_pipeline.index_types import check_index_params, choose_index
 from lafa_pipeline.model_adapter import ModelAdapter
 

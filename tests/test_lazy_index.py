@@ -10,7 +10,7 @@ import torch
 from lafa_pipeline import LafaIndex, load_explainer
 from lafa_pipeline.apps.cli import main
 from lafa_pipeline.build.sharding import merge_shards, write_shard
-from lafa_pipeline.index import ARRAYS_NAME
+from lafa_pipeline.index_files import ARRAYS_NAME
 from lafa_pipeline.lafa import Lafa
 
 from .tiny import INDEX_CONFIG, LABELS, TEXTS

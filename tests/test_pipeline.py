@@ -9,7 +9,7 @@ import torch
 from transformers import pipeline
 
 from lafa_pipeline import BASE_METHODS, KERNELS, LafaConfig, LafaIndex
-from lafa_pipeline.aggregation import Neighbor, expectation
+from lafa_pipeline.aggregation import NeighborScores, expectation
 from lafa_pipeline.base_methods import MethodParams, attribute
 from lafa_pipeline.model_adapter import ModelAdapter
 from lafa_pipeline.text_inputs import encode
@@ -63,7 +63,7 @@ def test_lafa_equals_base_plus_lambda_expectation(explainer, model, tokenizer, i
     for n in r["neighbors"]:
         keep = ~index.special_mask(n["index"])
         nbs.append(
-            Neighbor(
+            NeighborScores(
                 torch.tensor(index.token_ids(n["index"])[keep]),
                 torch.tensor(index.cached_scores(n["index"], target)[keep]),
             )

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from transformers import pipeline
 
-from lafa_pipeline.index import INDEX_FILES
+from lafa_pipeline.index_files import INDEX_FILES
 
 from .compare import assert_same_results
 from .hub_stub import HubStub

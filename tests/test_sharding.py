@@ -12,7 +12,8 @@ import pytest
 
 from lafa_pipeline import LafaIndex
 from lafa_pipeline.build.sharding import merge_shards, shard_bounds, write_shard
-from lafa_pipeline.index import concat_arrays, encode_references
+from lafa_pipeline.index_arrays import concat_arrays
+from lafa_pipeline.index_encoding import encode_references
 
 from .tiny import INDEX_CONFIG, LABELS, TEXTS
 

@@ -101,7 +101,7 @@ def test_cli_missing_model_folder_is_one_line(capsys):
 
 
 def test_mixed_label_columns_are_read_as_meant(model, tokenizer):
-    from lafa_pipeline.index import label_ids
+    from lafa_pipeline.index_encoding import label_ids
 
     assert [label_ids(x, model.config) for x in ("1", "negative", 0, "positive", ["0", "positive"])] == [
         [1],

@@ -282,13 +282,13 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from huggingface_hub import HfApi
+    from ..hub import upload_folder
 
     if not os.path.isfile(os.path.join(args.folder, "lafa_config.json")):
         raise CliError(f"{args.folder} is not a LAFA repo folder (no lafa_config.json); make one with `lafa build`")
-    api = HfApi(token=args.token)
-    repo_id = api.create_repo(args.repo_id, private=args.private, exist_ok=True).repo_id
-    commit = api.upload_folder(repo_id=repo_id, folder_path=args.folder, commit_message="Upload LAFA repo")
+    repo_id, commit = upload_folder(
+        args.folder, args.repo_id, "Upload LAFA repo", token=args.token, private=args.private
+    )
     print(f"Pushed {args.folder} to {repo_id}: {commit}")
     return 0
 

@@ -23,7 +23,7 @@ from transformers.utils import logging as transformers_logging
 
 from ..config import LafaConfig
 from ..files import atomic_folder, atomic_write_text
-from ..index import INDEX_FILES
+from ..index_files import INDEX_FILES
 
 DEFAULT_NAME = "default-sst2-minilm-v3"  # v3: LAFA on occlusion (v2: on SmoothGrad)
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -122,9 +122,10 @@ def build_default_repo(
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
+    from ..faithfulness.evaluate import Predictor
     from ..feature_attribution import TASK
     from ..index import LafaIndex
-    from .finetune import accuracy, fine_tune, predict
+    from .finetune import accuracy, fine_tune
 
     start = time.perf_counter()
     say = print if show_progress else (lambda *a, **k: None)
@@ -157,7 +158,7 @@ def build_default_repo(
         show_progress=show_progress,
     )
     trained = time.perf_counter()
-    dev_accuracy = accuracy(predict(model, tokenizer, dev_texts).argmax(-1), dev_labels)
+    dev_accuracy = accuracy(Predictor(model, tokenizer, max_length=128)(dev_texts).argmax(-1), dev_labels)
     say(f"   SST-2 dev accuracy: {dev_accuracy:.4f} ({len(dev_texts)} sentences)")
     ref_texts, ref_labels = texts[:index_size], labels[:index_size]
     seconds = max(5, round(len(ref_texts) / 250))

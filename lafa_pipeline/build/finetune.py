@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 
 def fine_tune(
@@ -131,30 +130,6 @@ def start_at_label_priors(model: torch.nn.Module, multi_hot: np.ndarray) -> bool
     prior = (multi_hot.sum(0) + 0.5) / (len(multi_hot) + 1.0)
     head.bias.copy_(torch.from_numpy(np.log(prior / (1.0 - prior))).to(head.bias.dtype))
     return True
-
-
-@torch.no_grad()
-def predict(
-    model: torch.nn.Module,
-    tokenizer,
-    texts: Sequence[str],
-    batch_size: int = 64,
-    max_length: int = 128,
-    show_progress: bool = False,
-) -> np.ndarray:
-    """Raw model outputs (logits, or values for regression) for ``texts``, shape (n, num_labels)."""
-    model.eval()
-    outputs = []
-    for start in tqdm(range(0, len(texts), batch_size), desc="Predicting", disable=not show_progress):
-        enc = tokenizer(
-            list(texts[start : start + batch_size]),
-            truncation=True,
-            max_length=max_length,
-            padding=True,
-            return_tensors="pt",
-        ).to(model.device)
-        outputs.append(model(**enc).logits.float().cpu().numpy())
-    return np.concatenate(outputs)
 
 
 def accuracy(predicted: Sequence[int], gold: Sequence[int]) -> float:

@@ -31,7 +31,9 @@ from safetensors.numpy import load_file, save_file
 
 from ..config import LafaConfig
 from ..files import atomic_path, atomic_write_text
-from ..index import LafaIndex, concat_arrays, encode_references
+from ..index import LafaIndex
+from ..index_arrays import concat_arrays
+from ..index_encoding import encode_references
 
 
 def shard_bounds(n: int, num_shards: int) -> list[tuple[int, int]]:

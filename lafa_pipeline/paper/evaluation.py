@@ -35,11 +35,13 @@ from tqdm.auto import tqdm
 
 from ..base_methods import BASE_METHOD_REGISTRY
 from ..config import KERNELS, NEIGHBOR_SCALES, LafaConfig
+from ..faithfulness.evaluate import Predictor
 from ..faithfulness.metrics import deletion_curve, neighbor_precision, paired, pearson, summarize, token_auc
 from ..files import atomic_folder, atomic_write_text
 from ..index import LafaIndex
+from ..index_encoding import pooled_states
 from ..lafa import Lafa
-from ..model_adapter import ModelAdapter, copy_mask_token, pool
+from ..model_adapter import ModelAdapter, copy_mask_token
 from ..text_inputs import encode, max_length_of, pad_right
 from . import CASES
 from .cases import LAPTOP_TEST_SET, CaseData, keep_queries, laptop_case, relation_case, sentiment_case, words_of
@@ -328,15 +330,14 @@ def cached_index(
 def model_quality(case: CaseData, model, tokenizer, max_length: int) -> tuple[dict[str, dict[str, float]], dict]:
     """Accuracy (sentiment), micro P/R/F1 at 0.5 (relations) or MAPE and R^2 (price) per quality set,
     and the model's raw outputs per set."""
-    from ..build.finetune import predict
-
+    predict = Predictor(model, tokenizer, max_length=max_length)
     out, outputs = {}, {}
     for name, (texts, gold) in case.quality_sets.items():
-        logits = outputs[name] = predict(model, tokenizer, texts, max_length=max_length)
+        probs = outputs[name] = predict(texts)  # probabilities; values for regression
         if case.problem_type == "single_label_classification":
-            out[name] = {"accuracy": float((logits.argmax(-1) == np.asarray(gold)).mean()), "n": len(texts)}
+            out[name] = {"accuracy": float((probs.argmax(-1) == np.asarray(gold)).mean()), "n": len(texts)}
         elif case.problem_type == "multi_label_classification":
-            pred, positive = logits > 0, np.asarray(gold) > 0.5
+            pred, positive = probs > 0.5, np.asarray(gold) > 0.5
             tp, fp, fn = (pred & positive).sum(), (pred & ~positive).sum(), (~pred & positive).sum()
             p, r = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
             out[name] = {
@@ -346,7 +347,7 @@ def model_quality(case: CaseData, model, tokenizer, max_length: int) -> tuple[di
                 "n": len(texts),
             }
         else:
-            pred, actual = logits[:, 0], np.asarray(gold, dtype=float)
+            pred, actual = probs[:, 0], np.asarray(gold, dtype=float)
             ape = np.abs(pred - actual) / actual
             out[name] = {
                 "mape": float(ape.mean()),
@@ -358,7 +359,7 @@ def model_quality(case: CaseData, model, tokenizer, max_length: int) -> tuple[di
 
 
 # ----- explaining the queries --------------------------------------------------------------------------
-class Explainer:
+class CaseExplainer:
     """The case's model, tokenized queries, stored base-method scores, and LAFA with any settings."""
 
     def __init__(self, case: CaseData, model, tokenizer, index: LafaIndex, batch_size: int = 16):
@@ -369,7 +370,7 @@ class Explainer:
         limit = max_length_of(tokenizer, model.config)
         self.encoded = [encode(tokenizer, q.text, limit, warn=False) for q in case.queries]
         self.lengths = np.array([e["input_ids"].shape[1] for e, _ in self.encoded])
-        self.ref_layers: np.ndarray | None = None
+        self.ref_layers: dict[int, np.ndarray] | None = None
         self._indexes: dict[tuple[int, float], LafaIndex] = {}
 
     def batches(self, queries: list[int]):
@@ -440,7 +441,7 @@ class Explainer:
         key = (layer, quantile)
         if key not in self._indexes:
             if self.ref_layers is None:
-                self.ref_layers = pooled_layers(self.model, self.tokenizer, self.index.texts, self.index.config.pooling)
+                self.ref_layers = self.states(self.index.sequence, len(self.index))
             config = self.index.config.replace(layer=layer, quantile=quantile, eps=None)
             self._indexes[key] = LafaIndex.from_encoded(
                 self.model,
@@ -451,6 +452,16 @@ class Explainer:
                 self.case.ref_labels is not None,
             )
         return self._indexes[key]
+
+    def states(self, sequence, count: int) -> dict[int, np.ndarray]:
+        """Pooled states of ``count`` sequences at every layer (the index's pooling)."""
+        layers = range(self.model.config.num_hidden_layers + 1)
+        return pooled_states(self.adapter, sequence, count, layers, self.index.config.pooling)
+
+    def query_sequence(self, q: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Query ``q`` as model inputs: token ids and token type ids (all 0: the cases hold single texts)."""
+        ids = self.encoded[q][0]["input_ids"][0]
+        return ids, torch.zeros_like(ids)
 
     def lafa_scores(self, queries: list[int], base: dict, settings: dict) -> tuple[dict, dict]:
         index = self.index_for(settings["layer"], settings["quantile"])
@@ -474,27 +485,9 @@ class Explainer:
         return scores, found
 
 
-@torch.no_grad()
-def pooled_layers(model, tokenizer, texts: list[str], pooling: str, batch_size: int = 64) -> np.ndarray:
-    """Pooled states of every hidden layer for ``texts``: shape (layers + 1, n, d)."""
-    limit = max_length_of(tokenizer, model.config)
-    order = np.argsort([len(t) for t in texts])
-    out = None
-    for start in range(0, len(texts), batch_size):
-        part = order[start : start + batch_size]
-        enc = tokenizer([texts[i] for i in part], truncation=True, max_length=limit, padding=True, return_tensors="pt")
-        hidden = model(**enc.to(model.device), output_hidden_states=True).hidden_states
-        states = torch.stack([pool(h, enc["attention_mask"], pooling) for h in hidden]).float().cpu().numpy()
-        if out is None:
-            out = np.zeros((states.shape[0], len(texts), states.shape[2]), dtype=np.float32)
-        out[:, part] = states
-    assert out is not None  # callers pass the index's references or the counted queries: never no text
-    return out
-
-
 # ----- tuning ------------------------------------------------------------------------------------------------
 def tune(
-    explainer: Explainer, spec: CaseSpec, base: dict, queries: list[int], items: list[int], num_layers: int
+    explainer: CaseExplainer, spec: CaseSpec, base: dict, queries: list[int], items: list[int], num_layers: int
 ) -> tuple[dict, list[dict]]:
     """Coordinate-wise search from the paper settings: neighbor scale, layer, quantile x neighbors,
     kernel, aggregation x lambda (x neighbor scale for eq. 7), then the kernel again."""
@@ -572,15 +565,13 @@ def tune_without_gold(
     return tune_explainer(explainer, texts, folds=folds, rounds=rounds, steps=steps, show_progress=show_progress)
 
 
-def layer_precision(explainer: Explainer, queries: list[int], num_layers: int, k: int) -> list[dict]:
+def layer_precision(explainer: CaseExplainer, queries: list[int], num_layers: int, k: int) -> list[dict]:
     """Neighbor precision (eq. 8) of the k nearest references at each layer, no label filter or cut-off."""
     case = explainer.case
     counted = [q for q in queries if case.queries[q].category is not None]
     if not counted:
         return []
-    vectors = pooled_layers(
-        explainer.model, explainer.tokenizer, [case.queries[q].text for q in counted], explainer.index.config.pooling
-    )
+    vectors = explainer.states(lambda i: explainer.query_sequence(counted[i]), len(counted))
     out = []
     for layer in range(num_layers + 1):
         index = explainer.index_for(layer, explainer.index.config.quantile)
@@ -596,17 +587,12 @@ def layer_precision(explainer: Explainer, queries: list[int], num_layers: int, k
 
 # ----- deletion -----------------------------------------------------------------------------------------------------
 def deletion(
-    explainer: Explainer, scores: dict, targets: dict, queries: list[int], mode: str, max_length: int
+    explainer: CaseExplainer, scores: dict, targets: dict, queries: list[int], mode: str, max_length: int
 ) -> list[list[float]]:
     """Per query, the deletion curve over FRACTIONS of its words ranked by ``scores``."""
-    from ..build.finetune import predict
-
     case = explainer.case
     mask = explainer.tokenizer.mask_token or explainer.tokenizer.unk_token
-
-    def outputs(texts: list[str]) -> np.ndarray:
-        logits = torch.from_numpy(predict(explainer.model, explainer.tokenizer, texts, max_length=max_length))
-        return explainer.adapter.transform(logits, "probability").numpy()
+    outputs = Predictor(explainer.model, explainer.tokenizer, max_length=max_length)
 
     spans_of: dict[int, list[tuple[int, int]]] = {}
     for item in case.items:
@@ -654,7 +640,7 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
     say(f"   indexing {len(case.ref_texts)} references")
     model_key = json.dumps({k: v for k, v in training.items() if k != "cached"}, sort_keys=True)
     index, index_info = cached_index(case, model, tokenizer, spec.lafa, model_key, cache_dir, show_progress)
-    explainer = Explainer(case, model, tokenizer, index)
+    explainer = CaseExplainer(case, model, tokenizer, index)
     queries = list(range(len(case.queries)))
     num_layers = model.config.num_hidden_layers
     texts_in_order = list(dict.fromkeys(q.text for q in case.queries))

@@ -1,0 +1,127 @@
+"""An index on disk: its five files, how each is written (atomically) and read back (checked).
+
+``lafa_config.json`` (the LAFA settings), ``lafa_index.json`` (format version, model fingerprint,
+counts), ``lafa_index.faiss`` (the vectors), ``lafa_index.safetensors`` (the packed arrays of
+``index_arrays``) and ``lafa_references.jsonl`` (the texts, one JSON value a line). A file that is
+missing, corrupt or disagrees with the others raises a ValueError naming it.
+
+Example:
+    >>> sorted(INDEX_FILES)[:2]
+    ['lafa_config.json', 'lafa_index.faiss']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import faiss
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
+
+from .config import CONFIG_NAME, LafaConfig
+from .files import atomic_path, atomic_write_text
+from .index_arrays import ARRAY_KEYS
+
+INDEX_META_NAME = "lafa_index.json"
+FAISS_NAME = "lafa_index.faiss"
+ARRAYS_NAME = "lafa_index.safetensors"
+TEXTS_NAME = "lafa_references.jsonl"
+INDEX_FILES = (CONFIG_NAME, INDEX_META_NAME, FAISS_NAME, ARRAYS_NAME, TEXTS_NAME)
+FORMAT_VERSION = 1
+
+
+def write_arrays(directory: str | os.PathLike, arrays: dict[str, np.ndarray]) -> str:
+    """Write the arrays file (atomically); returns its path."""
+    path = os.path.join(directory, ARRAYS_NAME)
+    with atomic_path(path) as tmp:
+        save_file(arrays, tmp, metadata={"format_version": str(FORMAT_VERSION)})
+    return path
+
+
+def write_index_files(
+    directory: str | os.PathLike,
+    config: LafaConfig,
+    meta: dict[str, Any],
+    faiss_index: faiss.Index,
+    arrays: dict[str, np.ndarray],
+    texts: list,
+) -> list[str]:
+    """Write the five index files (each atomically) into an existing folder; returns their paths."""
+    os.makedirs(directory, exist_ok=True)
+    paths = [config.save(directory)]
+    path = os.path.join(directory, INDEX_META_NAME)
+    atomic_write_text(path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    paths.append(path)
+    path = os.path.join(directory, FAISS_NAME)
+    with atomic_path(path) as tmp:
+        faiss.write_index(faiss_index, tmp)
+    paths.append(path)
+    paths.append(write_arrays(directory, arrays))
+    path = os.path.join(directory, TEXTS_NAME)
+    atomic_write_text(path, "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in texts))
+    paths.append(path)
+    return paths
+
+
+def read_meta(directory: str | os.PathLike) -> dict[str, Any]:
+    """The index description file of ``directory``, its format version checked."""
+    path = _need(directory, INDEX_META_NAME)
+    try:
+        with open(path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"LAFA index file is corrupt: {path} ({e})") from None
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"LAFA index file {path} has format version {meta.get('format_version')!r}; "
+            f"this library reads version {FORMAT_VERSION}"
+        )
+    return meta
+
+
+def read_index_files(
+    directory: str | os.PathLike, mmap: bool = False
+) -> tuple[LafaConfig, dict[str, Any], faiss.Index, dict[str, np.ndarray], list]:
+    """The settings, description, FAISS index, arrays and texts of an index folder, checked to agree.
+
+    ``mmap=True`` maps the FAISS file instead of reading it into memory.
+    """
+    config = LafaConfig.load(_need(directory, CONFIG_NAME))
+    meta = read_meta(directory)
+    path = _need(directory, FAISS_NAME)
+    try:
+        faiss_index = faiss.read_index(path, faiss.IO_FLAG_MMAP if mmap else 0)
+    except RuntimeError as e:
+        raise ValueError(f"LAFA index file is corrupt: {path} ({str(e).splitlines()[0]})") from None
+    path = _need(directory, ARRAYS_NAME)
+    try:
+        arrays = load_file(path)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(f"LAFA index file is corrupt: {path} ({e})") from None
+    missing = set(ARRAY_KEYS) - set(arrays)
+    if missing:
+        raise ValueError(f"LAFA index file is corrupt: {path} (missing arrays {sorted(missing)})")
+    path = _need(directory, TEXTS_NAME)
+    try:
+        with open(path, encoding="utf-8") as f:
+            texts = [json.loads(line) for line in f]
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"LAFA index file is corrupt: {path} ({e})") from None
+    n = meta.get("num_texts")
+    if not (len(texts) == n == faiss_index.ntotal == len(arrays["offsets"]) - 1):
+        raise ValueError(
+            f"LAFA index files in {directory} disagree: {n} texts in {INDEX_META_NAME}, {len(texts)} in "
+            f"{TEXTS_NAME}, {faiss_index.ntotal} vectors in {FAISS_NAME}, "
+            f"{len(arrays['offsets']) - 1} in {ARRAYS_NAME}"
+        )
+    return config, meta, faiss_index, arrays, texts
+
+
+def _need(directory: str | os.PathLike, name: str) -> str:
+    path = os.path.join(directory, name)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"LAFA index file is missing: {path}")
+    return path
