@@ -313,52 +313,112 @@ def tune_explainer(
     Returns the chosen config with ``tuning`` filled in, and the index at the chosen layer, holding
     the chosen base method's scores.
     """
+    _check_options(explainer, holdout, folds, objective, max_base_methods)
+    folds = (0 if holdout else 3) if folds is None else folds
+    texts = [check_text(t) for t in texts]
+    layer_choices = _layer_choices(explainer, layers)
+    tune_ids, checks = _split(len(texts), folds, holdout, seed)
+    start = explainer.lafa_config
+    bases = base_method_choices(explainer, base_methods)
+    tuner = _Tuner(
+        explainer,
+        prepare_texts(explainer, texts, show_progress),
+        _indexes_by_base(explainer, bases, layer_choices, show_progress),
+        [start.replace(lam=0.0, base_method=base) for base in bases],
+        layer_choices,
+        objective,
+        steps,
+        rounds,
+        max_base_methods,
+        early_stop,
+        show_progress,
+    )
+    pick = tuner.search(tune_ids)
+    best, best_value = pick.best, pick.best_value
+    held, kept_base, rejected = None, False, None
+    fold_picks: list[dict] = []
+    if checks:
+        held, fold_picks = tuner.check(pick, checks)
+        if folds > 1:
+            held["folds"] = folds
+        if best is not pick.base and not held["mean_diff"] > 0:  # nan (no comparable text) keeps the base too
+            rejected = {**_settings(best), objective: best_value}
+            best, best_value, kept_base = pick.base, pick.base_value, True
+    tuner.bar.close()
+    tuning = {
+        "objective": objective,
+        "tuning_texts": len(tune_ids),
+        "base_value": pick.base_value,
+        "tuned_value": best_value,
+        "gain": best_value - pick.base_value,
+        "settings_tried": len(pick.history),
+        "settings_dropped_early": sum("dropped_after_texts" in t for t in pick.history),
+        "held_out": held,
+        "kept_base": kept_base,
+        "rejected": rejected,
+        # each base method alone (lambda = 0) on the tuning texts: what the pick is measured against
+        # (None: dropped early, clearly behind the best of them)
+        "base_methods": {c.base_method: tuner.full_mean(c, tune_ids) for c in tuner.alone},
+    }
+    if folds > 1:
+        tuning["fold_picks"] = fold_picks
+        tuning["settings_with_folds"] = len(tuner.cache)  # every setting scored, the folds' searches included
+    # The chosen layer's index config carries that layer's eps; the tuned fields come from the search.
+    index = tuner.by_base[best.base_method][best.layer]
+    chosen = index.config.replace(**_settings(best), tuning=tuning)
+    return TuningResult(chosen, pick.base_value, best_value, len(tune_ids), pick.history, held, index)
+
+
+def _check_options(explainer, holdout: float, folds: int | None, objective: str, max_base_methods: int | None) -> None:
     if explainer.index is None:
         raise ValueError("Tuning LAFA needs an explainer with an index (a LAFA repo, or index=...)")
     if not 0.0 <= holdout < 1.0:
         raise ValueError(f"holdout must be in [0, 1), got {holdout}")
-    if folds is None:
-        folds = 0 if holdout else 3
-    if folds < 0 or (holdout and folds > 1):
+    if folds is not None and (folds < 0 or (holdout and folds > 1)):
         raise ValueError(
             f"choose one check: folds >= 2 (cross-validation) or holdout in (0, 1), not both; "
             f"got folds={folds}, holdout={holdout}"
         )
-    texts = [check_text(t) for t in texts]
     check_choice("objective", objective, tuple(OBJECTIVES))
     if max_base_methods is not None and (
         isinstance(max_base_methods, bool) or not isinstance(max_base_methods, int) or max_base_methods < 1
     ):
         raise ValueError(f"max_base_methods must be a positive integer or None (all), got {max_base_methods!r}")
-    layer_choices = _layer_choices(explainer, layers)
-    order = list(range(len(texts)))
+
+
+Check = tuple[list[int] | None, list[int]]
+"""(the texts a pick is made on, None: all tuning texts; the texts it is checked on)."""
+
+
+def _split(n: int, folds: int, holdout: float, seed: int) -> tuple[list[int], list[Check]]:
+    """The tuning texts (shuffled with ``seed``) and the checks of their pick: ``folds`` folds, or one
+    held-out share, or none."""
+    order = list(range(n))
     random.Random(seed).shuffle(order)
     if folds > 1:
-        if len(texts) < 2 * folds:
+        if n < 2 * folds:
             raise ValueError(
-                f"{folds}-fold cross-validation needs at least {2 * folds} texts; got {len(texts)} "
+                f"{folds}-fold cross-validation needs at least {2 * folds} texts; got {n} "
                 f"(give more texts, fewer folds, or folds=0 for no check)"
             )
-        checks: list[tuple[list[int] | None, list[int]]] = [
-            (sorted(set(order) - set(order[f::folds])), order[f::folds]) for f in range(folds)
-        ]
-        tune_ids = order
-    else:
-        n_held = int(round(holdout * len(texts)))
-        tune_ids = order[n_held:]
-        checks = [(None, order[:n_held])] if n_held else []  # None: the pick made on all tuning texts
-    if len(tune_ids) < 2:
-        raise ValueError(f"Tuning needs at least 2 texts outside the held-out share; got {len(tune_ids)}")
-    items = prepare_texts(explainer, texts, show_progress)
-    predict = Predictor(explainer.model, explainer.tokenizer, max_length=explainer.max_length)
-    mask = mask_string(explainer.tokenizer)
+        return order, [(sorted(set(order) - set(order[f::folds])), order[f::folds]) for f in range(folds)]
+    n_held = int(round(holdout * n))
+    if n - n_held < 2:
+        raise ValueError(f"Tuning needs at least 2 texts outside the held-out share; got {n - n_held}")
+    return order[n_held:], [(None, order[:n_held])] if n_held else []
+
+
+def _indexes_by_base(explainer, bases: list[str], layer_choices: list[int], show_progress: bool) -> dict:
+    """base method -> layer -> index searched there, holding that method's reference scores.
+
+    The repo's own method reads its index (and its copies at other layers); another method gets a
+    lazy copy at each layer, one cache per method shared by its layers.
+    """
     start = explainer.lafa_config
-    bases = base_method_choices(explainer, base_methods)
     indexes = {start.layer: explainer.index}
     others = [layer for layer in layer_choices if layer != start.layer]
     if others:
         indexes.update(explainer.index.at_layers(explainer.model, others, show_progress=show_progress))
-    # Another base method's reference scores: a lazy copy of the index at each layer, one cache per method.
     by_base: dict[str, dict[int, Any]] = {start.base_method: indexes}
     for base in bases[1:]:
         first = explainer.index.for_base_method(start.replace(base_method=base))
@@ -367,145 +427,165 @@ def tune_explainer(
             layer: first if layer == start.layer else index.for_base_method(first.config, shared)
             for layer, index in indexes.items()
         }
-    # Objective per setting and text, computed once: the folds' searches mostly revisit the same settings.
-    cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # setting -> (values, computed)
-    bar = tqdm(desc="Settings tried", disable=not show_progress, unit="setting")
+    return by_base
 
-    def values(config: LafaConfig, ids: Sequence[int]) -> np.ndarray:
+
+@dataclass
+class _Pick:
+    """A search's result: the best setting and its value, the best base method alone and its value,
+    and every setting scored (those dropped early with the number of texts they were scored on)."""
+
+    best: LafaConfig
+    best_value: float
+    base: LafaConfig
+    base_value: float
+    history: list[dict]
+
+
+class _Tuner:
+    """One tuning run: the texts, their objective per setting (computed once: the folds' searches
+    mostly revisit the same settings) and the search over settings."""
+
+    def __init__(
+        self,
+        explainer,
+        items: list[TuningText],
+        by_base: dict,
+        alone: list[LafaConfig],
+        layer_choices: list[int],
+        objective: str,
+        steps: int,
+        rounds: int,
+        max_base_methods: int | None,
+        early_stop: bool,
+        show_progress: bool,
+    ) -> None:
+        self.explainer, self.items, self.by_base, self.alone = explainer, items, by_base, alone
+        self.layer_choices, self.objective, self.steps, self.rounds = layer_choices, objective, steps, rounds
+        self.max_base_methods, self.early_stop = max_base_methods, early_stop
+        self.predict = Predictor(explainer.model, explainer.tokenizer, max_length=explainer.max_length)
+        self.mask = mask_string(explainer.tokenizer)
+        self.cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # setting -> (values, computed)
+        self.bar = tqdm(desc="Settings tried", disable=not show_progress, unit="setting")
+
+    def values(self, config: LafaConfig, ids: Sequence[int]) -> np.ndarray:
+        """The objective of ``config`` on texts ``ids``, computed for those not scored yet."""
         key = _key(config)
-        if key not in cache:
-            cache[key] = (np.full(len(items), np.nan), np.zeros(len(items), dtype=bool))
-            bar.update(1)
-        row, computed = cache[key]
+        if key not in self.cache:
+            self.cache[key] = (np.full(len(self.items), np.nan), np.zeros(len(self.items), dtype=bool))
+            self.bar.update(1)
+        row, computed = self.cache[key]
         missing = [i for i in ids if not computed[i]]
         if missing:
             row[missing] = objective_values(
-                explainer,
-                by_base[config.base_method],
+                self.explainer,
+                self.by_base[config.base_method],
                 config,
-                [items[i] for i in missing],
-                predict,
-                mask,
-                steps,
-                objective=objective,
+                [self.items[i] for i in missing],
+                self.predict,
+                self.mask,
+                self.steps,
+                objective=self.objective,
             )
             computed[missing] = True
         return row[list(ids)]
 
-    alone = [start.replace(lam=0.0, base_method=base) for base in bases]  # each base method on its own
+    def full_mean(self, config: LafaConfig, ids: Sequence[int]) -> float | None:
+        """The objective's mean over ``ids`` if ``config`` was scored on all of them, else None."""
+        row, computed = self.cache[_key(config)]
+        return float(np.nanmean(row[list(ids)])) if computed[list(ids)].all() else None
 
-    def search(ids: Sequence[int]) -> tuple[LafaConfig, float, LafaConfig, float, list[dict]]:
-        """The best setting on ``ids`` and its value, and the best base method alone and its value."""
-        seen: dict[tuple, float] = {}
-        dropped: dict[tuple, tuple[float, int]] = {}  # setting -> its mean on the texts it was scored on, how many
-
-        def score(config: LafaConfig) -> float:
-            key = _key(config)
-            if key not in seen:  # coordinate ascent revisits its current setting in every round
-                seen[key] = float(np.nanmean(values(config, ids)))
-            return seen[key]
-
-        def beats(candidate: LafaConfig, current: LafaConfig, current_value: float) -> float | None:
-            """The candidate's value if it beats the current setting; None once it is clearly below."""
-            key = _key(candidate)
-            if key in dropped:
-                return None
-            if early_stop and key not in seen:
-                reference = values(current, ids)
-                quarter = max(1, -(-len(ids) // 4))
-                for end in range(quarter, len(ids), quarter):  # the last quarter is scored below, in full
-                    diff = values(candidate, ids[:end]) - reference[:end]
-                    diff = diff[~np.isnan(diff)]
-                    if len(diff) > 1 and diff.mean() + EARLY_STOP_Z * diff.std(ddof=1) / np.sqrt(len(diff)) < 0:
-                        dropped[key] = (float(np.nanmean(values(candidate, ids[:end]))), end)
-                        return None
-            value = score(candidate)
-            return value if value > current_value + 1e-12 else None
-
+    def search(self, ids: Sequence[int]) -> _Pick:
+        """The best base method alone on ``ids``, then coordinate ascent from it for each aggregation."""
+        race = _Race(self, ids)
         # The base methods alone, raced like any candidate: on long texts scoring a base method is most
         # of the cost, and one clearly behind the best so far stops after a quarter of the texts.
-        base_config = alone[0]
-        for candidate in alone[1:]:
-            if beats(candidate, base_config, score(base_config)) is not None:  # ties keep the repo's own
-                base_config = candidate
-        base_value = score(base_config)
-        scored = [c for c in alone if _key(c) in seen]
-        searched = sorted(scored, key=lambda c: -score(c))[: max_base_methods or len(alone)]
-        searched_bases = tuple(c.base_method for c in alone if c in searched)  # the repo's order
-        best, best_value = base_config, base_value
+        base = self.alone[0]
+        for candidate in self.alone[1:]:
+            if race.beats(candidate, base, race.score(base)) is not None:  # ties keep the repo's own
+                base = candidate
+        base_value = race.score(base)
+        scored = [c for c in self.alone if _key(c) in race.seen]
+        searched = sorted(scored, key=lambda c: -race.score(c))[: self.max_base_methods or len(self.alone)]
+        searched_bases = tuple(c.base_method for c in self.alone if c in searched)  # the repo's order
+        best, best_value = base, base_value
         for aggregation, entry in AGGREGATION_REGISTRY.items():
             space = {
                 **({"base_method": searched_bases} if len(searched_bases) > 1 else {}),
-                **({"layer": tuple(layer_choices)} if len(layer_choices) > 1 else {}),
+                **({"layer": tuple(self.layer_choices)} if len(self.layer_choices) > 1 else {}),
                 **entry.search_space,
             }
-            current = _starting_point(start.replace(base_method=base_config.base_method), aggregation)
-            current_value = score(current)
-            for _ in range(rounds):
-                changed = False
-                for name, choices in space.items():
-                    for choice in choices:
-                        candidate = current.replace(**{name: choice})
-                        candidate_value = beats(candidate, current, current_value)
-                        if candidate_value is not None:
-                            current, current_value, changed = candidate, candidate_value, True
-                if not changed:
-                    break
+            origin = self.explainer.lafa_config.replace(base_method=base.base_method)  # the repo's settings
+            current, current_value = race.ascend(_starting_point(origin, aggregation), space, self.rounds)
             if current_value > best_value + 1e-12:
                 best, best_value = current, current_value
-        history = [{**dict(k), objective: v} for k, v in seen.items()] + [
-            {**dict(k), objective: v, "dropped_after_texts": n} for k, (v, n) in dropped.items()
-        ]
-        return best, best_value, base_config, base_value, history
+        return _Pick(best, best_value, base, base_value, race.history(self.objective))
 
-    best, best_value, base_config, base_value, history = search(tune_ids)
-    held, kept_base, rejected, picks = None, False, None, []
-    if checks:
-        chosen_values, base_values = [], []
+    def check(self, pick: _Pick, checks: list[Check]) -> tuple[dict, list[dict]]:
+        """Each check's pick against its best base method alone, on the texts it left out: the paired
+        difference over all of them, and the picks."""
+        chosen_values: list[float] = []
+        base_values: list[float] = []
+        picks = []
         for train, test in checks:
-            # a fold's pick against the fold's best base method alone, on the texts the fold left out
-            if train is None:
-                pick, fold_base = best, base_config
-            else:
-                pick, _, fold_base, _, _ = search(train)
-            picks.append(_settings(pick))
-            chosen_values += list(values(pick, test))
-            base_values += list(values(fold_base, test))
-        held = paired(chosen_values, base_values)
-        if folds > 1:
-            held["folds"] = folds
-        if best is not base_config and not held["mean_diff"] > 0:  # nan (no comparable text) keeps the base too
-            rejected = {**_settings(best), objective: best_value}
-            best, best_value, kept_base = base_config, base_value, True
-    bar.close()
-    tuning = {
-        "objective": objective,
-        "tuning_texts": len(tune_ids),
-        "base_value": base_value,
-        "tuned_value": best_value,
-        "gain": best_value - base_value,
-        "settings_tried": len(history),
-        "settings_dropped_early": sum("dropped_after_texts" in t for t in history),
-        "held_out": held,
-        "kept_base": kept_base,
-        "rejected": rejected,
-        # each base method alone (lambda = 0) on the tuning texts: what the pick is measured against
-        # (None: dropped early, clearly behind the best of them)
-        "base_methods": {c.base_method: _full_mean(cache, c, tune_ids) for c in alone},
-    }
-    if folds > 1:
-        tuning["fold_picks"] = picks
-        tuning["settings_with_folds"] = len(cache)  # every setting scored, the folds' searches included
-    # The chosen layer's index config carries that layer's eps; the tuned fields come from the search.
-    index = by_base[best.base_method][best.layer]
-    chosen = index.config.replace(**_settings(best), tuning=tuning)
-    return TuningResult(chosen, base_value, best_value, len(tune_ids), history, held, index)
+            fold = pick if train is None else self.search(train)
+            picks.append(_settings(fold.best))
+            chosen_values += list(self.values(fold.best, test))
+            base_values += list(self.values(fold.base, test))
+        return paired(chosen_values, base_values), picks
 
 
-def _full_mean(cache: dict, config: LafaConfig, ids: Sequence[int]) -> float | None:
-    """The objective's mean over ``ids`` if ``config`` was scored on all of them, else None."""
-    row, computed = cache[_key(config)]
-    return float(np.nanmean(row[list(ids)])) if computed[list(ids)].all() else None
+class _Race:
+    """One search's scores of settings on its texts; with ``early_stop`` a candidate is scored a
+    quarter of the texts at a time and dropped once clearly below the current setting."""
+
+    def __init__(self, tuner: _Tuner, ids: Sequence[int]) -> None:
+        self.tuner, self.ids = tuner, ids
+        self.seen: dict[tuple, float] = {}
+        self.dropped: dict[tuple, tuple[float, int]] = {}  # setting -> its mean on the texts it was scored on, how many
+
+    def score(self, config: LafaConfig) -> float:
+        key = _key(config)
+        if key not in self.seen:  # coordinate ascent revisits its current setting in every round
+            self.seen[key] = float(np.nanmean(self.tuner.values(config, self.ids)))
+        return self.seen[key]
+
+    def beats(self, candidate: LafaConfig, current: LafaConfig, current_value: float) -> float | None:
+        """The candidate's value if it beats the current setting; None once it is clearly below."""
+        key, ids, values = _key(candidate), self.ids, self.tuner.values
+        if key in self.dropped:
+            return None
+        if self.tuner.early_stop and key not in self.seen:
+            reference = values(current, ids)
+            quarter = max(1, -(-len(ids) // 4))
+            for end in range(quarter, len(ids), quarter):  # the last quarter is scored below, in full
+                diff = values(candidate, ids[:end]) - reference[:end]
+                diff = diff[~np.isnan(diff)]
+                if len(diff) > 1 and diff.mean() + EARLY_STOP_Z * diff.std(ddof=1) / np.sqrt(len(diff)) < 0:
+                    self.dropped[key] = (float(np.nanmean(values(candidate, ids[:end]))), end)
+                    return None
+        value = self.score(candidate)
+        return value if value > current_value + 1e-12 else None
+
+    def ascend(self, current: LafaConfig, space: dict[str, tuple], rounds: int) -> tuple[LafaConfig, float]:
+        """Coordinate ascent from ``current`` over ``space`` (setting -> choices), at most ``rounds`` rounds."""
+        current_value = self.score(current)
+        for _ in range(rounds):
+            changed = False
+            for name, choices in space.items():
+                for choice in choices:
+                    candidate = current.replace(**{name: choice})
+                    candidate_value = self.beats(candidate, current, current_value)
+                    if candidate_value is not None:
+                        current, current_value, changed = candidate, candidate_value, True
+            if not changed:
+                break
+        return current, current_value
+
+    def history(self, objective: str) -> list[dict]:
+        return [{**dict(k), objective: v} for k, v in self.seen.items()] + [
+            {**dict(k), objective: v, "dropped_after_texts": n} for k, (v, n) in self.dropped.items()
+        ]
 
 
 def _starting_point(start: LafaConfig, aggregation: str) -> LafaConfig:
