@@ -438,6 +438,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_SubParser)
 
+    _add_explain(sub)
+    _add_build(sub)
+    _add_push(sub)
+    _add_demo(sub)
+    _add_default(sub)
+    _add_evaluate(sub)
+    _add_tune(sub)
+    return parser
+
+
+def _add_explain(sub) -> None:
+    """The ``lafa explain`` subcommand."""
     p = sub.add_parser("explain", help="explain texts (the embedded default model unless --model is given)")
     p.add_argument("text", nargs="*", help="text(s) to explain; '-' reads one text from standard input")
     p.add_argument(
@@ -483,6 +495,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figure", metavar="FILE", help="also write a figure (.png, .svg or .pdf) of the shaded words")
     p.set_defaults(func=cmd_explain)
 
+
+def _add_build(sub) -> None:
+    """The ``lafa build`` subcommand."""
     p = sub.add_parser("build", help="index reference texts for a fine-tuned model and save a LAFA repo")
     p.add_argument("--model", required=True, help="fine-tuned sequence-classification model (folder or Hub id)")
     p.add_argument("--data", required=True, help=".txt/.csv/.tsv/.json/.jsonl file or a datasets dataset id")
@@ -567,6 +582,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="Hub token (default: the logged-in one)")
     p.set_defaults(func=cmd_build)
 
+
+def _add_push(sub) -> None:
+    """The ``lafa push`` subcommand."""
     p = sub.add_parser("push", help="push a saved LAFA repo (or index) folder to the Hub")
     p.add_argument("folder", help="the saved repo or index folder")
     p.add_argument("repo_id", help="Hub repo id, e.g. user/my-lafa-model")
@@ -574,16 +592,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="Hub token (default: the logged-in one)")
     p.set_defaults(func=cmd_push)
 
+
+def _add_demo(sub) -> None:
+    """The ``lafa demo`` subcommand."""
     p = sub.add_parser("demo", help="open the Gradio app (space/app.py) in a browser")
     p.add_argument("--model", help="LAFA repo: folder or Hub id (default: $LAFA_MODEL, else the embedded default)")
     p.add_argument("--host", help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default: $GRADIO_SERVER_PORT or 7860)")
     p.set_defaults(func=cmd_demo)
 
+
+def _add_default(sub) -> None:
+    """The ``lafa default`` subcommand."""
     p = sub.add_parser("default", help="build (once) and describe the embedded default model")
     p.add_argument("--rebuild", action="store_true", help="build it again even if it is cached")
     p.set_defaults(func=cmd_default)
 
+
+def _add_evaluate(sub) -> None:
+    """The ``lafa evaluate`` subcommand."""
     from ..paper import CASES
 
     p = sub.add_parser(
@@ -636,6 +663,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_evaluate)
 
+
+def _add_tune(sub) -> None:
+    """The ``lafa tune`` subcommand."""
     p = sub.add_parser(
         "tune",
         help="choose a LAFA repo's aggregation settings on your texts by faithfulness "
@@ -706,7 +736,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=2, help="coordinate-ascent rounds")
     p.add_argument("--steps", type=int, default=10, help="masking steps of the deletion/insertion curves")
     p.set_defaults(func=cmd_tune)
-    return parser
 
 
 class _SubParser(argparse.ArgumentParser):
