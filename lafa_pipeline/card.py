@@ -43,7 +43,7 @@ def render_model_card(pipe: FeatureAttributionPipeline) -> str | None:
         "same_label": cfg.same_label,
         "base_method": cfg.base_method,
         "index_type": cfg.index_type,
-        "default_method": pipe._default_method().name,
+        "default_method": pipe.default_method().name,
         "metadata": _card_metadata(pipe),
     }
     return template.format(**values)

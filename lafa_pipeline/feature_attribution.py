@@ -189,7 +189,7 @@ class FeatureAttributionPipeline(Pipeline):
             if not isinstance(kwargs["signed"], (bool, np.bool_)):
                 raise ValueError(f"signed must be True or False, got {kwargs['signed']!r}")
             if kwargs["signed"]:
-                check_signed(forward.get("method", self._default_method()).base)
+                check_signed(forward.get("method", self.default_method()).base)
                 forward["signed"] = True
         if kwargs.get("aggregation_strategy") is not None:
             check_choice("aggregation_strategy", kwargs["aggregation_strategy"], AGGREGATION_STRATEGIES)
@@ -213,7 +213,7 @@ class FeatureAttributionPipeline(Pipeline):
     ) -> dict[str, Any]:
         metas = model_inputs.pop("meta")
         metas = metas if isinstance(metas, list) else [metas]
-        method = method or self._default_method()
+        method = method or self.default_method()
         batch = len(metas)
         out = self.lafa.attribute(
             model_inputs["input_ids"],
@@ -246,7 +246,7 @@ class FeatureAttributionPipeline(Pipeline):
             )
         return {"items": items}
 
-    def _default_method(self) -> Method:
+    def default_method(self) -> Method:
         """LAFA when there is an index to search, else the base method alone."""
         return self.lafa.method(LAFA if self.index is not None else self.lafa_config.base_method)
 
