@@ -27,13 +27,14 @@ from __future__ import annotations
 import warnings
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from captum.attr import IntegratedGradients
 from torch import Tensor
 
+from .host_memory import release_freed
 from .model_adapter import ModelAdapter, layer_states
 from .registry import Registry
 
@@ -48,6 +49,7 @@ class MethodParams:
     ig_reference: str = "zero"
     sampling: str = "iid"
     internal_batch_size: int = 64
+    tokens_per_pass: int = 4096
     seed: int = 0
 
     @classmethod
@@ -73,6 +75,24 @@ class MethodInputs:
         """The static input embedding (d,) of one token id, e.g. [PAD]'s or [MASK]'s as a baseline."""
         return self.adapter.embed(torch.tensor([token], device=self.embeds.device))[0].detach()
 
+    def texts(self, rows: slice) -> MethodInputs:
+        """The same inputs for the texts ``rows`` only (the sampled methods expand a few at a time)."""
+        return replace(
+            self,
+            input_ids=self.input_ids[rows],
+            attention_mask=self.attention_mask[rows],
+            token_type_ids=None if self.token_type_ids is None else self.token_type_ids[rows],
+            targets=self.targets[rows],
+            embeds=self.embeds[rows],
+            references=None if self.references is None else self.references[rows],
+        )
+
+    def text_groups(self, rows_per_text: int) -> list[slice]:
+        """Consecutive groups of texts whose ``rows_per_text`` expanded rows each fill about one pass
+        (at least one text a group): what a sampled method holds in memory at once, whatever the batch."""
+        per_group = max(1, self.params.internal_batch_size // rows_per_text)
+        return [slice(s, s + per_group) for s in range(0, self.input_ids.shape[0], per_group)]
+
     def gradients(self, points: Tensor | None = None, repeats: int = 1) -> Tensor:
         """dF_target/dH at ``points`` (default: H), ``repeats`` consecutive rows per text."""
 
@@ -86,6 +106,7 @@ class MethodInputs:
             None if self.token_type_ids is None else expand(self.token_type_ids),
             expand(self.targets),
             self.params.internal_batch_size,
+            tokens=self.params.tokens_per_pass,
         ).grads
 
 
@@ -234,13 +255,13 @@ def _input_grad(x: MethodInputs) -> Tensor:
 
 @base_method("smooth_grad", "SmoothGrad")
 def _smooth_grad(x: MethodInputs) -> Tensor:
-    return _noisy_gradients(x).mean(1)
+    return _noisy_gradients(x, lambda grads: grads.mean(1))
 
 
 @base_method("var_grad", "VarGrad")
 def _var_grad(x: MethodInputs) -> Tensor:
     """VarGrad (Adebayo et al. 2018): the variance of the noisy gradients; S = their std, so m_i = sum_d Var."""
-    return _noisy_gradients(x).std(1, unbiased=False)
+    return _noisy_gradients(x, lambda grads: grads.std(1, unbiased=False))
 
 
 def _baseline(x: MethodInputs, reference: str) -> Tensor:
@@ -252,15 +273,37 @@ def _baseline(x: MethodInputs, reference: str) -> Tensor:
 
 
 def _integrated(x: MethodInputs, reference: str) -> Tensor:
-    return IntegratedGradients(x.adapter.forward).attribute(
-        x.embeds.clone().requires_grad_(True),  # Captum warns on inputs without requires_grad
-        baselines=_baseline(x, reference),
-        target=x.targets.tolist(),
-        additional_forward_args=(x.attention_mask, x.token_type_ids),
-        n_steps=x.params.steps,
-        method="riemann_right" if x.params.sampling == "iid" else "gausslegendre",
-        internal_batch_size=max(x.params.internal_batch_size, x.input_ids.shape[0]),
-    )
+    """Captum's IntegratedGradients, a group of texts a call: Captum runs at least one step of every
+    text it is given per pass, so a group holds as many texts as one pass may hold rows (by
+    ``internal_batch_size`` and ``tokens_per_pass``), each group cut to its own padded width."""
+    out = torch.zeros_like(x.embeds)
+    real = x.attention_mask.bool()
+
+    def width_of(rows: slice) -> int:  # up to the last column any text of ``rows`` uses
+        return int(torch.nonzero(real[rows].any(0)).max()) + 1
+
+    rows_per_pass = max(1, min(x.params.internal_batch_size, x.params.tokens_per_pass // width_of(slice(None))))
+    for start in range(0, x.embeds.shape[0], rows_per_pass):
+        rows = slice(start, start + rows_per_pass)
+        width = width_of(rows)
+        group = x.texts(rows)
+        cut = replace(
+            group,
+            input_ids=group.input_ids[:, :width],
+            attention_mask=group.attention_mask[:, :width],
+            token_type_ids=None if group.token_type_ids is None else group.token_type_ids[:, :width],
+            embeds=group.embeds[:, :width],
+        )
+        out[rows, :width] = IntegratedGradients(x.adapter.forward).attribute(
+            cut.embeds.clone().requires_grad_(True),  # Captum warns on inputs without requires_grad
+            baselines=_baseline(cut, reference),
+            target=cut.targets.tolist(),
+            additional_forward_args=(cut.attention_mask, cut.token_type_ids),
+            n_steps=x.params.steps,
+            method="riemann_right" if x.params.sampling == "iid" else "gausslegendre",
+            internal_batch_size=max(rows_per_pass, cut.input_ids.shape[0]),
+        )
+    return out
 
 
 @base_method("integrated_grad", "IntegratedGrad", signed=True)
@@ -311,6 +354,7 @@ def _sequential_integrated_grad(x: MethodInputs) -> Tensor:
                 None if x.token_type_ids is None else x.token_type_ids[b].unsqueeze(0).expand(rows, -1),
                 x.targets[b].expand(rows),
                 x.params.internal_batch_size,
+                tokens=x.params.tokens_per_pass,
             ).grads[torch.arange(rows), row_token]
             mean_grad = (grads.view(len(tokens), steps, -1) * weights.view(1, -1, 1)).sum(1)
             out[b, tokens] = (x.embeds[b, tokens] - base) * mean_grad
@@ -503,11 +547,21 @@ def _takes_five(function: Callable) -> bool:
 
 
 # ----- shared by the sampled methods --------------------------------------------------------------
-def _noisy_gradients(x: MethodInputs) -> Tensor:
-    """dF/dH at H + eps for ``samples`` seeded draws eps ~ N(0, (sigma * std of the embedding table)^2): (B, n, T, d).
+def _noisy_gradients(x: MethodInputs, reduce: Callable[[Tensor], Tensor]) -> Tensor:
+    """``reduce`` over the samples (dim 1 of (B, n, T, d)) of dF/dH at H + eps for ``samples`` seeded
+    draws eps ~ N(0, (sigma * std of the embedding table)^2): (B, T, d). A few texts are expanded at a
+    time (``MethodInputs.text_groups``), so memory does not grow with the batch or the samples.
 
     ``sampling="low_variance"``: antithetic pairs (eps, -eps), so the gradient's first-order change
     with the noise cancels in the mean; an odd sample count adds one independent draw."""
+    out = torch.zeros_like(x.embeds)
+    for rows in x.text_groups(x.params.samples):
+        out[rows] = reduce(_noisy_group(x.texts(rows)))
+    return out
+
+
+def _noisy_group(x: MethodInputs) -> Tensor:
+    """The noisy gradients (B, n, T, d) of a group of texts (see ``_noisy_gradients``)."""
     batch, _, dim = x.embeds.shape
     n = x.params.samples
     points = x.embeds.repeat_interleave(n, dim=0).clone()
@@ -526,19 +580,23 @@ def _noisy_gradients(x: MethodInputs) -> Tensor:
 
 def _interpolated_gradients(x: MethodInputs, reference: Callable[[int, int, torch.Generator], Tensor]) -> Tensor:
     """Mean over ``samples`` draws of dF/dH at a*H + (1-a)*H', a ~ U(0, 1), H' from ``reference(b, n, gen)``
-    (``sampling="low_variance"``: one a in each of n equal strata of [0, 1], in random order)."""
-    batch = x.embeds.shape[0]
+    for text b of the batch (``sampling="low_variance"``: one a in each of n equal strata of [0, 1], in
+    random order). A few texts are expanded at a time, as in ``_noisy_gradients``."""
     n = x.params.samples
-    points = x.embeds.repeat_interleave(n, dim=0).clone()
-    for b in range(batch):
-        gen = text_generator(x.input_ids[b], x.attention_mask[b], x.params.seed)
-        rows = slice(b * n, (b + 1) * n)
-        alpha = torch.rand((n, 1, 1), generator=gen)
-        if x.params.sampling == "low_variance":
-            alpha = (torch.randperm(n, generator=gen).view(n, 1, 1) + alpha) / n
-        alpha = alpha.to(x.embeds)
-        points[rows] = alpha * points[rows] + (1 - alpha) * reference(b, n, gen)
-    return x.gradients(points, n).view(batch, n, *x.embeds.shape[1:]).mean(1)
+    out = torch.zeros_like(x.embeds)
+    for group in x.text_groups(n):
+        g = x.texts(group)
+        points = g.embeds.repeat_interleave(n, dim=0).clone()
+        for i, b in enumerate(range(group.start, min(group.stop, x.embeds.shape[0]))):
+            gen = text_generator(x.input_ids[b], x.attention_mask[b], x.params.seed)
+            rows = slice(i * n, (i + 1) * n)
+            alpha = torch.rand((n, 1, 1), generator=gen)
+            if x.params.sampling == "low_variance":
+                alpha = (torch.randperm(n, generator=gen).view(n, 1, 1) + alpha) / n
+            alpha = alpha.to(x.embeds)
+            points[rows] = alpha * points[rows] + (1 - alpha) * reference(b, n, gen)
+        out[group] = g.gradients(points, n).view(len(points) // n, n, *x.embeds.shape[1:]).mean(1)
+    return out
 
 
 @dataclass
@@ -560,8 +618,14 @@ def forward_gradients(
     chunk: int,
     layer: int | None = None,
     pooling: str = "mean",
+    tokens: int | None = None,
 ) -> ForwardPass:
-    """dF_target/dH at each row of ``points`` (R, T, d), ``chunk`` rows per forward/backward.
+    """dF_target/dH at each row of ``points`` (R, T, d), at most ``chunk`` rows and ``tokens`` padded
+    tokens (rows x width; one row at least) per forward/backward.
+
+    Autograd keeps every layer's activations of a pass for its backward, so a pass's memory grows
+    with its rows times their width: the ``tokens`` budget keeps it bounded whatever the length of
+    the texts (64 short sentences a pass, a few long documents).
 
     ``targets=None`` differentiates each row's predicted class, read from the same forward pass,
     which with ``layer`` also gives the pooled states of that layer: LAFA on SimpleGrad costs one
@@ -582,6 +646,9 @@ def forward_gradients(
     while start < rows_total:
         rows = order[start : start + chunk].to(points.device)
         width = int(lengths[rows].max()) if right_padded else width_total
+        if tokens is not None and len(rows) * width > tokens:  # fewer rows; in length order none is wider
+            rows = rows[: max(1, tokens // width)]
+            width = int(lengths[rows].max()) if right_padded else width_total
         x = points[rows, :width].detach().requires_grad_(True)
         mask = attention_mask[rows, :width]
         types = None if token_type_ids is None else token_type_ids[rows, :width]
@@ -603,6 +670,8 @@ def forward_gradients(
             warnings.warn(f"out of memory with {len(rows)} rows a pass; retrying with {chunk}", stacklevel=2)
             continue
         start += len(rows)
+        if not points.is_cuda:
+            release_freed()  # the pass's activations are free now: bound resident memory over the run
         grads[rows, :width] = grad.detach()
         chosen[rows] = row_targets
         if prediction is None:

@@ -125,6 +125,10 @@ class LafaConfig:
     Regression models always use the raw output value."""
     internal_batch_size: int = _METHOD_DEFAULTS.internal_batch_size
     """Rows per forward/backward when samples or steps are expanded."""
+    tokens_per_pass: int = _METHOD_DEFAULTS.tokens_per_pass
+    """Padded tokens (rows x width) per forward/backward at most: what bounds the memory of the
+    gradient methods on long texts (autograd keeps every layer's activations of a pass), at the
+    cost of fewer rows a pass there. Raise it on a GPU with memory to spare."""
     index_type: str = "flat"
     index_params: dict[str, Any] = field(default_factory=dict)
     """HNSW: M, ef_search, ef_construction; IVF: nlist, nprobe; IVF-PQ: nlist, m, by_residual, nprobe, k_factor.
@@ -143,7 +147,7 @@ class LafaConfig:
         """Check every field (type, range, finiteness); raise ValueError naming the bad one and what is allowed."""
         for name in ("layer", "seed"):
             check_integer(name, getattr(self, name), minimum=0)
-        for name in ("n_neighbors", "samples", "steps", "internal_batch_size", "pair_samples"):
+        for name in ("n_neighbors", "samples", "steps", "internal_batch_size", "tokens_per_pass", "pair_samples"):
             check_integer(name, getattr(self, name), minimum=1)
         check_number("quantile", self.quantile, low=0.0, high=1.0, low_open=True)
         check_number("sigma", self.sigma, low=0.0)

@@ -284,7 +284,14 @@ class LafaIndex:
         self.check_model(model)
         adapter = ModelAdapter(model, self.config.output)
         vectors = pooled_states(
-            adapter, self.sequence, len(self), layers, self.config.pooling, batch_size, show_progress
+            adapter,
+            self.sequence,
+            len(self),
+            layers,
+            self.config.pooling,
+            batch_size,
+            show_progress,
+            self.config.tokens_per_pass,
         )
         return {
             layer: LafaIndex.from_encoded(

@@ -69,12 +69,6 @@ def encode_references(
     order = np.argsort([len(t) for t in token_lists], kind="stable")  # length-sorted batches pad less
     pad_id = tokenizer.pad_token_id or 0
 
-    def batches(items: list[tuple[int, int]], desc: str):
-        with tqdm(total=len(items), desc=desc, disable=not show_progress, unit="text") as bar:
-            for start in range(0, len(items), batch_size):
-                yield items[start : start + batch_size]
-                bar.update(len(items[start : start + batch_size]))
-
     def collate(refs: list[int]):
         ids, mask = pad_right([token_lists[r] for r in refs], pad_id)
         types = pad_right([type_lists[r] for r in refs], 0)[0] if adapter.uses_token_types else None
@@ -82,8 +76,10 @@ def encode_references(
 
     vectors: np.ndarray | None = None
     predicted: list[list[int]] = [[] for _ in texts]
-    for chunk in batches([(int(r), 0) for r in order], "Encoding"):
-        refs = [r for r, _ in chunk]
+    lengths = [len(t) for t in token_lists]
+    bar = tqdm(total=len(texts), desc="Encoding", disable=not show_progress, unit="text")
+    for refs in length_batches([int(r) for r in order], lengths, batch_size, config.tokens_per_pass):
+        bar.update(len(refs))
         ids, mask, types = collate(refs)
         probs, pooled = adapter.predict(ids, mask, types, layer=config.layer, pooling=config.pooling)
         assert pooled is not None  # a layer was asked for
@@ -92,6 +88,7 @@ def encode_references(
         vectors[refs] = pooled.float().cpu().numpy()
         for r, p in zip(refs, probs.cpu()):
             predicted[r] = predicted_labels(p, adapter.problem_type)
+    bar.close()
 
     ref_labels = predicted if labels is None else [label_ids(lab, model.config) for lab in labels]
     if adapter.problem_type == "regression":
@@ -142,6 +139,24 @@ def score_rows(
     return out
 
 
+def length_batches(order: Sequence[int], lengths: Sequence[int], max_rows: int, max_tokens: int) -> list[list[int]]:
+    """``order`` (items by increasing length) cut into consecutive batches of at most ``max_rows``
+    items and ``max_tokens`` padded tokens (items x the longest; one item at least): a pass over
+    long texts holds fewer of them, so its memory does not grow with their length.
+
+    >>> length_batches([0, 1, 2, 3], [2, 3, 5, 9], max_rows=3, max_tokens=10)
+    [[0, 1], [2], [3]]
+    """
+    batches: list[list[int]] = []
+    for item in order:
+        batch = batches[-1] if batches else None
+        if batch is not None and len(batch) < max_rows and (len(batch) + 1) * lengths[item] <= max_tokens:
+            batch.append(item)
+        else:
+            batches.append([item])
+    return batches
+
+
 @torch.no_grad()
 def pooled_states(
     adapter: ModelAdapter,
@@ -151,16 +166,15 @@ def pooled_states(
     pooling: str,
     batch_size: int = 64,
     show_progress: bool = False,
+    tokens_per_pass: int = MethodParams.tokens_per_pass,
 ) -> dict[int, np.ndarray]:
     """Pooled hidden states (count, d) of texts ``0..count-1`` at each of ``layers`` (0 = embedding
-    output), from one forward pass per batch that returns every layer at once."""
+    output), from one forward pass per batch (``length_batches``) that returns every layer at once."""
     lengths = [len(sequence(i)[0]) for i in range(count)]
-    order = np.argsort(lengths, kind="stable")  # length-sorted batches pad less
+    order = np.argsort(lengths, kind="stable").tolist()  # length-sorted batches pad less
     out: dict[int, np.ndarray] = {}
-    for start in tqdm(
-        range(0, count, batch_size), desc="Encoding at every layer", disable=not show_progress, unit="batch"
-    ):
-        rows = order[start : start + batch_size].tolist()
+    batches = length_batches(order, lengths, batch_size, tokens_per_pass)
+    for rows in tqdm(batches, desc="Encoding at every layer", disable=not show_progress, unit="batch"):
         seqs, type_seqs = zip(*[sequence(i) for i in rows])
         ids, mask = pad_right(seqs, adapter.pad_id)
         types = pad_right(type_seqs, 0)[0].to(adapter.device) if adapter.uses_token_types else None

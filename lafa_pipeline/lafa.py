@@ -247,6 +247,7 @@ class Lafa:
             params.internal_batch_size,
             layer=cfg.layer if method.needs_index else None,
             pooling=cfg.pooling,
+            tokens=params.tokens_per_pass,
         )
         from_gradient = BASE_METHOD_REGISTRY.get(method.base).from_gradient
         assert from_gradient is not None  # FUSED_METHODS have one

@@ -27,6 +27,7 @@ CORE = {
     "index_encoding.py",
     "index_files.py",
     "hub.py",
+    "host_memory.py",
     "index_types.py",
     "config.py",
     "model_adapter.py",

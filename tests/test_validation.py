@@ -30,6 +30,7 @@ NUMERIC_FIELDS = (
     "sigma",
     "steps",
     "internal_batch_size",
+    "tokens_per_pass",
     "pair_samples",
     "seed",
     "same_label",
