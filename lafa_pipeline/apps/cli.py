@@ -158,6 +158,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         from .explain_data import explain_to_file
 
         data, _ = load_texts(args.data, args.text_column, None, args.split, args.limit, args.text_pair_column)
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under `accelerate launch`: a share of the rows each
+            return _explain_distributed(args, data, kwargs)
         explainer = load_explainer(args.model, args.index)
         count = explain_to_file(explainer, data, args.output, batch_size=args.batch_size, **kwargs)
         _keep_new_scores(explainer)
@@ -186,6 +188,21 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return 0
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     print("\n\n".join(format_result(r, t, color) for r, t in zip(results, texts)))
+    return 0
+
+
+def _explain_distributed(args: argparse.Namespace, data: list, kwargs: dict) -> int:
+    import torch
+
+    from .. import load_explainer
+    from .explain_data import explain_distributed
+
+    device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if torch.cuda.is_available() else "cpu"
+    explainer = load_explainer(args.model, args.index, device=device)
+    count, main = explain_distributed(explainer, data, args.output, batch_size=args.batch_size, **kwargs)
+    if main:
+        _keep_new_scores(explainer)  # every process's new neighbor scores, written once
+        print(f"Explained {len(data)} texts with {os.environ['WORLD_SIZE']} processes ({count} here): {args.output}")
     return 0
 
 
