@@ -42,6 +42,7 @@ from .index_encoding import encode_references, estimate_eps, pooled_states, scor
 from .index_files import FORMAT_VERSION, INDEX_FILES, read_index_files, read_meta, write_arrays, write_index_files
 from .index_types import INDEX_TYPE_REGISTRY, resolve_index, search_parameters
 from .model_adapter import ModelAdapter, copy_mask_token
+from .registry import check_number
 
 
 def model_fingerprint(model: PreTrainedModel) -> str:
@@ -330,19 +331,58 @@ class LafaIndex:
         )
 
     # ----- save / load -------------------------------------------------------------------------
-    def score_missing(self, model: PreTrainedModel, batch_size: int = 32, show_progress: bool = True) -> int:
+    def score_missing(
+        self,
+        model: PreTrainedModel,
+        batch_size: int = 32,
+        show_progress: bool = True,
+        rows: Sequence[int] | np.ndarray | None = None,
+    ) -> int:
         """Compute the base-method scores a lazy index does not hold yet (what a full build computes
-        up front); returns how many cache rows were filled."""
+        up front), or those of cache ``rows`` only; returns how many cache rows were filled."""
         self.check_model(model)
-        rows = np.flatnonzero(self.arrays["cache_ready"] == 0)
-        refs = self.arrays["cache_ref"][rows]
+        chosen = np.flatnonzero(self.arrays["cache_ready"] == 0) if rows is None else np.asarray(rows, dtype=np.int64)
+        refs = self.arrays["cache_ref"][chosen]
         keys = sorted(
-            zip(refs.tolist(), self.arrays["cache_target"][rows].tolist()), key=lambda key: len(self.token_ids(key[0]))
+            zip(refs.tolist(), self.arrays["cache_target"][chosen].tolist()),
+            key=lambda key: len(self.token_ids(key[0])),
         )  # length-sorted batches pad less
         scored = score_rows(
             ModelAdapter(model, self.config.output), self.config, self.sequence, keys, batch_size, show_progress
         )
         return sum(self.store_scores(ref, target, scores) for (ref, target), scores in scored.items())
+
+    def neighbor_counts(self, model: PreTrainedModel, batch_size: int = 64, show_progress: bool = True) -> np.ndarray:
+        """Per cache row, in how many references' neighbor lists it is when each reference is searched
+        as a query of its own (first) label, as LAFA searches: a forecast of which scores queries like
+        the references will need most (nearest-neighbor lists in many dimensions share a few hubs)."""
+        self.check_model(model)
+        adapter = ModelAdapter(model, self.config.output)
+        layer = self.config.layer
+        vectors = pooled_states(
+            adapter, self.sequence, len(self), [layer], self.config.pooling, batch_size, show_progress
+        )[layer]
+        regression = self.meta.get("problem_type") == "regression"
+        targets = [0 if regression else self.labels(ref)[0] for ref in range(len(self))]
+        labels = targets if self.config.same_label and not regression else None
+        found = self.search(vectors, self.config.n_neighbors + 1, labels)
+        counts = np.zeros(len(self.arrays["cache_ref"]), dtype=np.int64)
+        for query, (target, neighbors) in enumerate(zip(targets, found)):
+            for ref, _ in neighbors:
+                row = self._cache_row(ref, target)
+                if ref != query and row is not None:
+                    counts[row] += 1
+        return counts
+
+    def prescore(self, model: PreTrainedModel, share: float, batch_size: int = 32, show_progress: bool = True) -> int:
+        """Score now the ``share`` (0-1) of a lazy index's missing cache rows that ``neighbor_counts``
+        ranks most needed, so that the first queries find most of their neighbors' scores cached;
+        returns how many rows were filled. ``share=1`` scores every row a reference search reaches."""
+        check_number("share", share, low=0.0, high=1.0)
+        counts = self.neighbor_counts(model, show_progress=show_progress)
+        missing = np.flatnonzero((self.arrays["cache_ready"] == 0) & (counts > 0))
+        chosen = missing[np.argsort(-counts[missing], kind="stable")][: int(round(share * len(missing)))]
+        return self.score_missing(model, batch_size, show_progress, rows=chosen)
 
     def save_scores(self, save_directory: str | os.PathLike | None = None) -> bool:
         """Write the scores computed since loading into the index files of ``save_directory`` (default:

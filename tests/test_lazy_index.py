@@ -134,3 +134,39 @@ def test_cli_lazy_build_then_explain_keeps_scores_in_the_repo(model, tokenizer, 
     assert main(["explain", "--model", str(repo), "--color", "never", QUERIES[0]]) == 0
     assert (repo / ARRAYS_NAME).read_bytes() != before
     assert 0 < load_explainer(str(repo)).index.missing_scores < len(TEXTS)
+
+
+def test_prescoring_the_most_needed_rows_serves_queries_like_the_references(model, tokenizer):
+    lazy = lazy_index(model, tokenizer)
+    counts = lazy.neighbor_counts(model, show_progress=False)
+    reached = np.flatnonzero(counts > 0)
+    half = lazy_index(model, tokenizer)
+    filled = half.prescore(model, 0.5, show_progress=False)
+    assert filled == round(0.5 * len(reached))
+    ready = half.arrays["cache_ready"].astype(bool)
+    assert counts[ready].min() >= counts[reached[~ready[reached]]].max()  # the most needed first
+    assert lazy.prescore(model, 1.0, show_progress=False) == len(reached)
+    # the references as queries (their own labels): every neighbor's score but their own is cached now
+    enc = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    out = Lafa(model, lazy).attribute(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"], targets=LABELS)
+    for ref, (neighbors, live) in enumerate(zip(out.neighbors, out.live_neighbors)):
+        assert live <= int(any(n == ref for n, _ in neighbors))
+
+
+def test_cli_build_lazy_with_prescore(model, tokenizer, tmp_path, capsys):
+    from transformers import pipeline
+
+    from lafa_pipeline import TASK
+
+    trained = tmp_path / "model"
+    pipeline(TASK, model=model, tokenizer=tokenizer).save_pretrained(trained)
+    data = tmp_path / "refs.txt"
+    data.write_text("\n".join(TEXTS) + "\n")
+    args = ["build", "--model", str(trained), "--data", str(data), "--base-method", "simple_grad", "--layer", "1"]
+    assert main(args + ["--output", str(tmp_path / "full"), "--prescore", "0.5"]) == 2
+    assert "--prescore goes with --lazy" in capsys.readouterr().err
+    assert main(args + ["--output", str(tmp_path / "repo"), "--lazy", "--prescore", "1"]) == 0
+    filled = int(capsys.readouterr().out.split("Prescored ")[1].split()[0])
+    index = load_explainer(str(tmp_path / "repo")).index
+    reached = int((index.neighbor_counts(model, show_progress=False) > 0).sum())  # the saved settings' search
+    assert filled == reached > 0 and index.missing_scores == len(TEXTS) - reached

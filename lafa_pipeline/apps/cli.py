@@ -226,6 +226,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     from .. import TASK, LafaIndex
 
+    if args.prescore and not args.lazy:
+        raise CliError("--prescore goes with --lazy (a full build scores every reference already)")
+    if not 0.0 <= args.prescore <= 1.0:
+        raise CliError(f"--prescore must be a share between 0 and 1, got {args.prescore}")
     texts, labels = load_texts(
         args.data, args.text_column, args.label_column, args.split, args.limit, args.text_pair_column
     )
@@ -282,6 +286,9 @@ def cmd_build(args: argparse.Namespace) -> int:
             description=description,
             lazy=args.lazy,
         )
+    if args.prescore:
+        filled = index.prescore(model, args.prescore)
+        print(f"Prescored {filled} reference scores (the {args.prescore:.0%} most often a reference's neighbor)")
     if args.index_only:
         index.save_pretrained(args.output)
     else:  # the checkpoint keeps its stored dtype (the index's model fingerprint is taken in float32)
@@ -588,6 +595,14 @@ def _add_build(sub) -> None:
         action="store_true",
         help="forward passes only: each reference's base-method scores are computed when a query first "
         "needs them and written back to the repo by `lafa explain` (same scores, paid with use)",
+    )
+    p.add_argument(
+        "--prescore",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="with --lazy: score now this share (0-1) of the reference scores queries will need most (those "
+        "most often a reference's neighbor), so the first explanations find them cached",
     )
     p.add_argument(
         "--shard-dir",
