@@ -120,7 +120,8 @@ class LafaIndex:
         p = self.arrays["label_ptr"]
         return self.arrays["label_values"][p[ref] : p[ref + 1]].tolist()
 
-    def _cache_row(self, ref: int, target: int) -> int | None:
+    def cache_row(self, ref: int, target: int) -> int | None:
+        """The cache row holding ``ref``'s scores for class ``target``, or None if the index has none."""
         p = self.arrays["cache_ptr"]
         for row in range(p[ref], p[ref + 1]):
             if self.arrays["cache_target"][row] == target:
@@ -130,7 +131,7 @@ class LafaIndex:
     def cached_scores(self, ref: int, target: int) -> np.ndarray | None:
         """Base-method scores of all tokens of ``ref`` for class ``target``, or None if not cached
         (a target the build did not score, or a lazy index's reference not needed yet)."""
-        row = self._cache_row(ref, target)
+        row = self.cache_row(ref, target)
         if row is None or not self.arrays["cache_ready"][row]:
             return None
         return self.arrays["cache_scores"][self._row_start[row] : self._row_start[row + 1]]
@@ -138,7 +139,7 @@ class LafaIndex:
     def store_scores(self, ref: int, target: int, scores: np.ndarray) -> bool:
         """Keep scores computed at query time in the cache if the index has a row for them, not yet
         filled (a lazy index); returns whether they were stored."""
-        row = self._cache_row(ref, target)
+        row = self.cache_row(ref, target)
         if row is None or self.arrays["cache_ready"][row]:
             return False
         start, end = self._row_start[row], self._row_start[row + 1]
@@ -369,7 +370,7 @@ class LafaIndex:
         counts = np.zeros(len(self.arrays["cache_ref"]), dtype=np.int64)
         for query, (target, neighbors) in enumerate(zip(targets, found)):
             for ref, _ in neighbors:
-                row = self._cache_row(ref, target)
+                row = self.cache_row(ref, target)
                 if ref != query and row is not None:
                     counts[row] += 1
         return counts
