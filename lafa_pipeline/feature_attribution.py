@@ -386,7 +386,12 @@ class FeatureAttributionPipeline(Pipeline):
         with atomic_folder(save_directory, replaceable=("config.json", CONFIG_NAME)) as tmp:
             super().save_pretrained(tmp, **kwargs)
             if self.index is not None:
-                self.index.write_files(tmp)
+                # The settings explained with; another base method (or its parameters) gets a lazy copy of
+                # the index, so that the repo's cached scores are always those its settings give.
+                index = self.index
+                if not index.scores_made_with(self.lafa_config):
+                    index = index.for_base_method(self.lafa_config)
+                index.write_files(tmp, self.lafa_config)
             else:
                 self.lafa_config.save(tmp)
             card = render_model_card(self)

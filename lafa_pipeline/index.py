@@ -58,6 +58,26 @@ def _model_name(model: PreTrainedModel) -> str:
     return getattr(model, "name_or_path", "") or getattr(model.config, "_name_or_path", "") or type(model).__name__
 
 
+# What the cached scores depend on (pass sizes change no score), and what the vectors, eps and search
+# depend on besides; the other settings (aggregation, lambda, kernel, neighbors) only change how they are used.
+SCORE_FIELDS = (
+    "base_method",
+    "output",
+    *(f for f in MethodParams.__dataclass_fields__ if f not in ("internal_batch_size", "tokens_per_pass")),
+)
+INDEX_FIELDS = (
+    "layer",
+    "pooling",
+    "eps",
+    "quantile",
+    "pair_samples",
+    "index_type",
+    "index_params",
+    "cache_targets",
+    *SCORE_FIELDS,
+)
+
+
 class LafaIndex:
     """Reference texts, their pooled states (FAISS), token ids and cached base-method scores."""
 
@@ -308,6 +328,10 @@ class LafaIndex:
             for layer in layers
         }
 
+    def scores_made_with(self, config: LafaConfig) -> bool:
+        """Whether the cached scores are those ``config``'s base method and parameters give (``SCORE_FIELDS``)."""
+        return all(getattr(config, f) == getattr(self.config, f) for f in SCORE_FIELDS)
+
     def for_base_method(self, config: LafaConfig, cache: dict[str, np.ndarray] | None = None) -> LafaIndex:
         """This index (same references, states and search) holding the scores of ``config``'s base
         method and its parameters instead of its own: a lazy cache, filled as queries need it
@@ -424,9 +448,23 @@ class LafaIndex:
         self.new_scores = 0
         return [os.path.join(save_directory, name) for name in names]
 
-    def write_files(self, save_directory: str | os.PathLike) -> list[str]:
-        """Write the index files (each atomically) into an existing folder; returns their paths."""
-        return write_index_files(save_directory, self.config, self.meta, self.faiss_index, self.arrays, self.texts)
+    def write_files(self, save_directory: str | os.PathLike, config: LafaConfig | None = None) -> list[str]:
+        """Write the index files (each atomically) into an existing folder; returns their paths.
+
+        ``config``: settings to save instead of the index's own; it must agree with them on
+        everything the vectors and cached scores were made with (``INDEX_FIELDS``).
+        """
+        if config is not None:
+            differ = [f for f in INDEX_FIELDS if getattr(config, f) != getattr(self.config, f)]
+            if differ:
+                raise ValueError(
+                    f"These settings differ from the index's in {', '.join(differ)}, which its vectors and "
+                    "cached scores were made with, so the saved repo would not hold what it says; keep the "
+                    "index's values, or make an index for them (LafaIndex.build, index.at_layers, "
+                    "index.for_base_method)"
+                )
+        config = config or self.config
+        return write_index_files(save_directory, config, self.meta, self.faiss_index, self.arrays, self.texts)
 
     @classmethod
     def from_pretrained(

@@ -372,12 +372,7 @@ class Lafa:
     def _scores_like_index(self) -> bool:
         """Whether this explainer's base scores are those the index caches (same method, output and
         parameters), so that scores it computes may be kept in the index."""
-        a, b = self.config, self.index.config
-        return (a.base_method, a.output, MethodParams.from_config(a)) == (
-            b.base_method,
-            b.output,
-            MethodParams.from_config(b),
-        )
+        return self.index.scores_made_with(self.config)
 
     def _score_live(self, keys: list[tuple[int, int]]) -> dict:
         """Base-method scores of reference texts computed now, batched like the index build."""

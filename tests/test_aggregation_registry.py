@@ -10,7 +10,7 @@ import torch
 from transformers import pipeline
 
 from lafa_pipeline import LafaConfig
-from lafa_pipeline.aggregation import AGGREGATION_REGISTRY, Aggregation, Neighbor, median_lafa, normalized_lafa
+from lafa_pipeline.aggregation import AGGREGATION_REGISTRY, Aggregation, NeighborScores, median_lafa, normalized_lafa
 from lafa_pipeline.apps import cli
 from lafa_pipeline.faithfulness.tune import tune_explainer
 
@@ -27,9 +27,9 @@ def test_median_by_hand_and_lambda_zero():
     # word 1 in three neighbors, relative scores (score / the neighbor's mean) 0.5, 1.0 and 1.6;
     # word 2 in one neighbor (relative 1.5); word 5 in none
     nbs = [
-        Neighbor(torch.tensor([1, 3]), torch.tensor([1.0, 3.0], dtype=torch.float64)),
-        Neighbor(torch.tensor([1]), torch.tensor([4.0], dtype=torch.float64)),
-        Neighbor(torch.tensor([1, 2, 4]), torch.tensor([4.0, 1.0, 0.5], dtype=torch.float64) * 2 / 1.0),
+        NeighborScores(torch.tensor([1, 3]), torch.tensor([1.0, 3.0], dtype=torch.float64)),
+        NeighborScores(torch.tensor([1]), torch.tensor([4.0], dtype=torch.float64)),
+        NeighborScores(torch.tensor([1, 2, 4]), torch.tensor([4.0, 1.0, 0.5], dtype=torch.float64) * 2 / 1.0),
     ]
     relative_3 = (torch.tensor([4.0, 1.0, 0.5]) / torch.tensor([4.0, 1.0, 0.5]).mean()).tolist()
     own = torch.tensor([2.0, 1.0, 3.0], dtype=torch.float64)  # mean 2: relative 1, 0.5, 1.5

@@ -141,3 +141,27 @@ def test_push_to_hub_and_download(tmp_path):
     assert_same_results(pulled, pushed)
     assert pulled["other_index"] != pulled["repo"]  # another reference set gives other LAFA scores
     assert len(pulled["repo"][0]) == len(QUERIES)
+
+
+def test_saved_repo_keeps_the_settings_explained_with(model, tokenizer, index, tmp_path):
+    """Settings given to the pipeline are what its saved repo holds: another base method gets a lazy copy
+    of the index (no cached score of the old method under the new name); a setting the index's vectors
+    depend on (the layer) is refused."""
+    from lafa_pipeline import load_explainer
+
+    base = "input_grad" if index.config.base_method != "input_grad" else "simple_grad"
+    config = index.config.replace(base_method=base, lam=0.5, tokens_per_pass=512)
+    explainer = pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index, lafa_config=config)
+    explainer.save_pretrained(tmp_path / "repo")
+    reloaded = load_explainer(str(tmp_path / "repo"))
+    assert reloaded.lafa_config == config and reloaded.index.config == config
+    assert reloaded.index.missing_scores == len(index.arrays["cache_ready"])  # computed as queries need them
+    same = index.config.replace(lam=0.5, tokens_per_pass=512)  # only how the scores are used differs
+    explainer = pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index, lafa_config=same)
+    explainer.save_pretrained(tmp_path / "same")
+    assert load_explainer(str(tmp_path / "same")).index.missing_scores == index.missing_scores
+    other_layer = index.config.replace(layer=index.config.layer + 1)
+    explainer = pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index, lafa_config=other_layer)
+    with pytest.raises(ValueError, match="differ from the index's in layer"):
+        explainer.save_pretrained(tmp_path / "layer")
+    assert not (tmp_path / "layer").exists()
