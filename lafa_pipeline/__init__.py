@@ -10,12 +10,20 @@ Example:
     True
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .config import BASE_METHODS, KERNELS, METHODS, LafaConfig
 from .feature_attribution import TASK, FeatureAttributionPipeline
 from .index import LafaIndex
 from .lafa import Lafa, LafaOutput
+
+if TYPE_CHECKING:  # imported when called: the evaluation and tuning modules are not needed to explain
+    from .faithfulness.evaluate import EvaluationReport
+    from .faithfulness.tune import TuningResult
 
 __version__ = "0.1.0"
 __all__ = [
@@ -55,21 +63,21 @@ def load_explainer(model: str | None = None, index=None, **pipeline_kwargs) -> F
     )
 
 
-def evaluate_explainer(explainer, texts, **kwargs):
+def evaluate_explainer(explainer, texts, **kwargs) -> EvaluationReport:
     """Faithfulness (and gold agreement) of every method on ``texts``; see ``faithfulness.evaluate``."""
     from .faithfulness.evaluate import evaluate_explainer as evaluate
 
     return evaluate(explainer, texts, **kwargs)
 
 
-def tune_explainer(explainer, texts, **kwargs):
+def tune_explainer(explainer, texts, **kwargs) -> TuningResult:
     """Choose LAFA's aggregation settings on ``texts`` by faithfulness; see ``faithfulness.tune``."""
     from .faithfulness.tune import tune_explainer as tune
 
     return tune(explainer, texts, **kwargs)
 
 
-def show(result, text, compare=None):
+def show(result, text, compare=None) -> str | None:
     """Display an explanation in a notebook (words shaded by score); see ``apps.render``."""
     from .apps.render import show as render_show
 

@@ -21,7 +21,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 from ..aggregation import AGGREGATION_REGISTRY
 from ..config import (
@@ -117,7 +117,7 @@ def load_texts(
     split: str,
     limit: int | None,
     text_pair_column: str | None = None,
-):
+) -> tuple[list, Any]:
     """Texts (and labels) from a .txt file (one per line), CSV/TSV/JSON/JSONL file, or a datasets id;
     with ``text_pair_column``, text pairs ``{"text", "text_pair"}`` (NLI premise and hypothesis)."""
     columns = [text_column] + [c for c in (text_pair_column, label_column) if c]

@@ -29,12 +29,15 @@ import json
 import os
 import shutil
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from ..files import atomic_path
+
+if TYPE_CHECKING:  # datasets is imported only to build a Dataset or write Parquet
+    from datasets import Dataset
 
 FORMATS = (".jsonl", ".parquet")
 
@@ -215,7 +218,7 @@ def explain_dataset(
     batch_size: int = 16,
     show_progress: bool = True,
     **call_kwargs: Any,
-):
+) -> Dataset:
     """A ``datasets.Dataset`` of explanations of ``data`` (a Dataset with ``text_column``, or a list of texts)."""
     from datasets import Dataset
 

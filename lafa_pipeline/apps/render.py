@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..results import method_label
 from ..text_inputs import segments
+
+if TYPE_CHECKING:  # matplotlib is imported only to draw a figure
+    from matplotlib.figure import Figure
 
 # 256-colour background shades from white to strong red (blue: signed scores below zero), for |level| in [0, 1].
 SHADES = (231, 224, 217, 210, 203, 196)
@@ -171,7 +174,7 @@ def page(
     )
 
 
-def show(result: Mapping[str, Any], text: str, compare: dict | Sequence[dict] | None = None):
+def show(result: Mapping[str, Any], text: str, compare: dict | Sequence[dict] | None = None) -> str | None:
     """Display the explanation in a notebook (IPython), or return its HTML where IPython is absent."""
     markup = to_html(result, text, compare)
     try:
@@ -184,7 +187,7 @@ def show(result: Mapping[str, Any], text: str, compare: dict | Sequence[dict] | 
 
 def figure(
     results: Sequence[Mapping[str, Any]], texts: Sequence[str], labels: Sequence[str] | None = None, width: float = 9.0
-):
+) -> Figure:
     """A matplotlib figure, one row per (result, text): words in boxes shaded by score, for papers
     (``figure(...).savefig("fig.pdf")``; PNG, SVG and PDF by the file name)."""
     import matplotlib

@@ -18,13 +18,18 @@ import os
 import tempfile
 import time
 import unicodedata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..aggregation import AGGREGATION_REGISTRY
 from ..config import INDEXABLE_BASE_METHODS, KERNELS, METHODS
 from ..results import is_lafa, method_label
 from ..text_inputs import segments
 from .render import legend_text, spans, words_html
+
+if TYPE_CHECKING:  # gradio is imported when the page is built; the pipeline when loaded
+    import gradio as gr
+
+    from ..feature_attribution import FeatureAttributionPipeline
 
 EXAMPLES = [
     "a gorgeous, witty, seductive movie.",
@@ -80,7 +85,7 @@ class Explainer:
         n_neighbors: int,
         target: str,
         signed: bool = False,
-    ):
+    ) -> tuple:
         """All outputs of the page for one request; bad input gives a message, never a traceback.
         ``text_pair``: the second text of a pair (NLI hypothesis), or empty for a single text;
         ``signed``: signed scores (which way each word pushes), for methods with a direction."""
@@ -165,7 +170,7 @@ class Explainer:
         return self.pipe(neighbor["text"], method=base_method, target=target)["tokens"]
 
 
-def build_demo(pipe):
+def build_demo(pipe) -> gr.Blocks:
     """The Gradio Blocks page for a feature-attribution pipeline."""
     import gradio as gr
 
@@ -238,15 +243,15 @@ def build_demo(pipe):
         inputs = [text, text_pair, method, kernel, lam, n_neighbors, target, signed]
         outputs = [scores, base, legend, prediction, neighbors, result_json, download, status]
         button.click(app.explain, inputs, outputs, api_name="explain")
-        text.submit(app.explain, inputs, outputs, api_name=False)
-        text_pair.submit(app.explain, inputs, outputs, api_name=False)
+        text.submit(app.explain, inputs, outputs, api_visibility="private")
+        text_pair.submit(app.explain, inputs, outputs, api_visibility="private")
         for control in (method, kernel, lam, n_neighbors, target, signed):
-            control.change(app.explain, inputs, outputs, api_name=False)
-        demo.load(app.explain, inputs, outputs, api_name=False)
+            control.change(app.explain, inputs, outputs, api_visibility="private")
+        demo.load(app.explain, inputs, outputs, api_visibility="private")
     return demo
 
 
-def load_pipeline(model: str | None = None):
+def load_pipeline(model: str | None = None) -> FeatureAttributionPipeline:
     """The pipeline for ``model``, ``$LAFA_MODEL`` or the embedded default."""
     from .. import load_explainer
 

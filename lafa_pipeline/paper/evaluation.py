@@ -25,9 +25,10 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -46,6 +47,9 @@ from ..text_inputs import encode, max_length_of, pad_right
 from . import CASES
 from .cases import LAPTOP_TEST_SET, CaseData, keep_queries, laptop_case, relation_case, sentiment_case, words_of
 from .sst_trees import scores_per_word
+
+if TYPE_CHECKING:  # the tuner is imported when the case is tuned
+    from ..faithfulness.tune import TuningResult
 
 BASE_METHODS_EVALUATED = BASE_METHOD_REGISTRY.names  # every registered base method
 FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
@@ -226,7 +230,9 @@ def _digest(*parts: Any) -> str:
     return h.hexdigest()[:16]
 
 
-def fine_tuned_model(case: CaseData, spec: CaseSpec, epochs: float, cache_dir: Path, show_progress: bool):
+def fine_tuned_model(
+    case: CaseData, spec: CaseSpec, epochs: float, cache_dir: Path, show_progress: bool
+) -> tuple[Any, Any, dict]:
     """MiniLM fine-tuned on the case's training data: loaded from the cache, or trained and cached."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -373,7 +379,9 @@ class CaseExplainer:
         self.ref_layers: dict[int, np.ndarray] | None = None
         self._indexes: dict[tuple[int, float], LafaIndex] = {}
 
-    def batches(self, queries: list[int]):
+    def batches(
+        self, queries: list[int]
+    ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor, torch.Tensor | None]]:
         order = sorted(queries, key=lambda q: self.lengths[q])
         for start in range(0, len(order), self.batch_size):
             part = order[start : start + self.batch_size]
@@ -555,7 +563,7 @@ def tune_without_gold(
     rounds: int = 2,
     steps: int = 10,
     folds: int = 3,
-):
+) -> TuningResult:
     """``lafa tune`` as a user runs it: the repo's (paper) settings as the start, the faithfulness
     objective on the model's own outputs, no gold labels; returns its ``TuningResult``."""
     from ..faithfulness.tune import tune_explainer
