@@ -9,7 +9,8 @@ returns the free pages; each call costs page faults in the next pass, so it runs
 memory has grown by ``GROWTH`` since it settled after the last call. Elsewhere (no glibc) this does nothing.
 
 Example:
-    >>> release_freed()  # after a pass: a no-op unless resident memory has grown since the last release
+    >>> isinstance(release_freed(), bool)  # after a pass: True only when it gave memory back
+    True
 """
 
 from __future__ import annotations
