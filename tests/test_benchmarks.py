@@ -97,3 +97,24 @@ def test_shortfall_states_the_budget_the_cost_line_and_the_best_agreement_within
     lines, speedups = equal_quality_lines([peer], ours)
     assert speedups["smooth_grad"] == pytest.approx(90.0 / 70.0)
     assert any(line.startswith("- smooth_grad: 1.5x needs") for line in lines)
+
+
+def test_gpu_benchmark_runs_on_a_cpu(model, tokenizer, index, tmp_path):
+    """benchmarks/gpu.py's whole path (float32 and bfloat16, the CPU check) on a tiny repo: no GPU is lent here."""
+    from transformers import pipeline
+
+    from benchmarks import gpu
+
+    repo = tmp_path / "repo"
+    pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index).save_pretrained(repo)
+    out = tmp_path / "GPU.md"
+    gpu.main(
+        ["--device", "cpu", "--model", str(repo), "--texts", "3", "--batch", "2", "--check", "2"]
+        + ["--methods", "simple_grad", "lafa", "--output", str(out)]
+    )
+    rows = [
+        line for line in out.read_text().splitlines() if line.startswith("| simple_grad") or line.startswith("| lafa")
+    ]
+    assert len(rows) == 4  # two methods, two dtypes
+    assert all(float(r.split("|")[3]) > 0 for r in rows)  # texts per second
+    assert [r.split("|")[5].strip() for r in rows if "float32" in r] == ["0.0e+00", "0.0e+00"]  # CPU against CPU
