@@ -39,7 +39,7 @@ def run(command: list[str], cwd: str) -> float:
     return time.perf_counter() - start
 
 
-def measure(method: str, n: int, tmp: str) -> list[str]:
+def measure(method: str, n: int, tmp: str) -> tuple[list[str], str]:
     data = os.path.join(tmp, f"data-{method}.jsonl")
     with open(data, "w", encoding="utf-8") as f:
         for text in read_tsv(DEV_FILE)[0][:n]:
@@ -61,10 +61,11 @@ def measure(method: str, n: int, tmp: str) -> list[str]:
         [w["token"] for w in a["tokens"]] == [w["token"] for w in b["tokens"]] for a, b in zip(outputs[1], outputs[2])
     )
     one, two = n / seconds[1], n / seconds[2]
-    return [
+    row = (
         f"| {method} | {n} | {seconds[1]:.0f} | {one:.2f} | {seconds[2]:.0f} | {two:.2f} | {two / (2 * one):.0%} | "
         f"{'yes' if same else 'NO'} |"
-    ]
+    )
+    return [row], f"{method} {one:.2f} -> {two:.2f} rows/s ({two / (2 * one):.0%} efficiency)"
 
 
 def main() -> None:
@@ -76,8 +77,12 @@ def main() -> None:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        lines += measure("occlusion", args.texts, tmp)
-        lines += measure("lafa", args.texts // 2, tmp)
+        summaries = []
+        for method, n in (("occlusion", args.texts), ("lafa", args.texts // 2)):
+            rows, summary = measure(method, n, tmp)
+            lines += rows
+            summaries.append(summary)
+    lines += ["", "Measured: 1 -> 2 processes: " + "; ".join(summaries) + "."]
     text = "\n".join(
         [
             "# Dataset explanations on 1 and 2 processes",

@@ -444,6 +444,34 @@ def mmap_check(index) -> dict:
         }
 
 
+SCALE_FILES = (
+    ("MEMORY.md", "Peak memory", "python -m benchmarks.memory"),
+    ("DISTRIBUTED.md", "Dataset explanations on 1 and 2 processes", "python -m benchmarks.distributed"),
+    ("COLD_START.md", "A lazy index's first explanations", "python -m benchmarks.cold_start"),
+    ("GPU.md", "On a GPU", "python -m benchmarks.gpu"),
+)
+
+
+def scale_section() -> str:
+    """What the scale benchmarks measured (each writes its own file, with its goal lines), gathered here."""
+    lines = []
+    for name, title, command in SCALE_FILES:
+        path = HERE / name
+        if not path.is_file():
+            missing = "no GPU has been lent to this project yet" if name == "GPU.md" else "not run yet"
+            lines.append(f"- **{title}**: `{command}` writes [{name}]({name}); {missing}.")
+            continue
+        text = path.read_text(encoding="utf-8")
+        goals = [line for line in text.splitlines() if line.startswith(("Goal:", "Measured:"))]
+        lines.append(f"- **{title}** ([{name}]({name}), `{command}`)" + (":" if goals else "."))
+        lines += [f"  - {goal}" for goal in goals]
+    lines.append(
+        "- **Indexes that stay on disk**: not built yet; `mmap=True` saves load time, not resident memory "
+        "(the memory-mapped loading line above)."
+    )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="few texts, searches up to 100k vectors")
@@ -607,6 +635,7 @@ def main() -> None:
         "| goal | measured |",
         "| --- | --- |",
     ] + [f"| {g} | {m} |" for g, m in goals]
+    sections.append(("Scale: memory, processes, cold start, GPU", scale_section()))
     body = [f"\n## {title}\n\n{text}" for title, text in sections]
     report = "\n".join(header + body) + "\n"
     atomic_write_text(args.out, report)
