@@ -459,7 +459,7 @@ def scale_section() -> str:
         path = HERE / name
         if not path.is_file():
             missing = "no GPU has been lent to this project yet" if name == "GPU.md" else "not run yet"
-            lines.append(f"- **{title}**: `{command}` writes [{name}]({name}); {missing}.")
+            lines.append(f"- **{title}**: `{command}` writes `{name}`; {missing}.")
             continue
         text = path.read_text(encoding="utf-8")
         goals = [line for line in text.splitlines() if line.startswith(("Goal:", "Measured:"))]
