@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for dtype in ("float32", "bfloat16"):
         explainer = load_explainer(repo, index=cpu.index, device=args.device, explain_dtype="model")
-        if dtype == "bfloat16":  # cast after loading: the index checks the model's float32 weights
+        if dtype == "bfloat16":  # cast after loading: repos built before half fingerprints accept float32 only
             explainer.model.to(torch.bfloat16)
         for method in args.methods:
             explainer(texts[: min(len(texts), args.batch)], method=method, batch_size=args.batch)  # warm-up

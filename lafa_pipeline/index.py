@@ -44,13 +44,19 @@ from .index_types import INDEX_TYPE_REGISTRY, resolve_index, search_parameters
 from .model_adapter import ModelAdapter, copy_mask_token
 from .registry import check_number
 
+HALF_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
-def model_fingerprint(model: PreTrainedModel) -> str:
-    """A hash of the model's parameter names, shapes and values (float32)."""
+
+def model_fingerprint(model: PreTrainedModel, rounded_to: torch.dtype | None = None) -> str:
+    """A hash of the model's parameter names, shapes and values (as float32); ``rounded_to``: of the
+    values rounded to that dtype first, which is what a copy of the model loaded in it holds."""
     digest = hashlib.sha256()
     for name, param in sorted(model.named_parameters(), key=lambda item: item[0]):
         digest.update(f"{name}:{tuple(param.shape)}".encode())
-        digest.update(param.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        values = param.detach().to("cpu")
+        if rounded_to is not None:
+            values = values.to(rounded_to)
+        digest.update(values.to(torch.float32).contiguous().numpy().tobytes())
     return digest.hexdigest()[:20]
 
 
@@ -220,7 +226,9 @@ class LafaIndex:
         """Raise if ``model`` is not the model the index was built with."""
         expected = self.meta.get("model_fingerprint")
         actual = model_fingerprint(model)
-        if expected != actual:
+        # The same checkpoint loaded in half precision (a GPU's bfloat16, or converted back to float32)
+        # holds rounded values: indexes built since half fingerprints were kept accept it too.
+        if actual != expected and actual not in self.meta.get("half_fingerprints", {}).values():
             raise ValueError(
                 f"This LAFA index was built with model {self.meta.get('model_name')!r} (fingerprint {expected}) "
                 f"but is used with model {_model_name(model)!r} (fingerprint {actual}); "
@@ -283,6 +291,7 @@ class LafaIndex:
             "format_version": FORMAT_VERSION,
             "model_name": _model_name(model),
             "model_fingerprint": model_fingerprint(model),
+            "half_fingerprints": {name: model_fingerprint(model, dtype) for name, dtype in HALF_DTYPES.items()},
             "num_texts": len(texts),
             "dim": int(vectors.shape[1]),
             "problem_type": ModelAdapter(model).problem_type,

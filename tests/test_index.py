@@ -165,6 +165,29 @@ def test_fingerprint_names_both_models(index, model):
         index.check_model(other)
 
 
+def test_the_same_model_in_half_precision_passes_the_check(index, model, tokenizer):
+    """A checkpoint loaded in bfloat16 or float16 (on a GPU, or converted back to float32 on a CPU) holds
+    rounded weights; the index accepts them, and still refuses another model rounded the same way."""
+    import copy
+
+    import torch
+    from transformers import pipeline
+
+    for dtype in (torch.bfloat16, torch.float16):
+        half = copy.deepcopy(model).to(dtype)
+        index.check_model(half)
+        index.check_model(half.float())
+        with pytest.raises(ValueError, match="built with model"):
+            index.check_model(tiny_model(seed=7).to(dtype))
+    loaded = pipeline(
+        "feature-attribution", model=copy.deepcopy(model).to(torch.bfloat16), tokenizer=tokenizer, index=index
+    )
+    assert loaded("good film")["method"] == "lafa"  # explained in float32 on a CPU, against the same index
+    old = LafaIndex(index.config, index.faiss_index, index.texts, index.arrays, {**index.meta, "half_fingerprints": {}})
+    with pytest.raises(ValueError, match="built with model"):  # an index saved before: full precision only
+        old.check_model(copy.deepcopy(model).to(torch.bfloat16))
+
+
 def test_index_rejects_reference_based_base_methods(model, tokenizer):
     with pytest.raises(ValueError, match="Unknown base_method of an index 'shap_ref'"):
         LafaIndex.build(model, tokenizer, TEXTS, config=LafaConfig(base_method="shap_ref"), show_progress=False)
