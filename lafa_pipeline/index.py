@@ -486,7 +486,9 @@ class LafaIndex:
     ) -> LafaIndex:
         """Load an index from a local folder, or from a Hub repo (model or index repo) through the cache.
 
-        ``mmap=True`` maps the FAISS file instead of reading it into memory.
+        ``mmap=True`` maps the FAISS file and the arrays instead of reading them into memory (for
+        indexes larger than memory: see ``benchmarks/ONDISK.md``); scores a lazy index computes stay
+        in this process until ``save_scores``.
         """
         directory = os.fspath(path_or_repo_id)
         if os.path.isdir(directory):

@@ -87,18 +87,23 @@ def read_index_files(
 ) -> tuple[LafaConfig, dict[str, Any], faiss.Index, dict[str, np.ndarray], list]:
     """The settings, description, FAISS index, arrays and texts of an index folder, checked to agree.
 
-    ``mmap=True`` maps the FAISS file instead of reading it into memory.
+    ``mmap=True`` maps the FAISS file and the arrays instead of reading them: resident memory then
+    grows with the pages searches and explanations touch (file pages the system may drop again),
+    not with the files. Scores stored into a mapped index stay private to the process (copy on
+    write) until ``save_scores`` writes them.
     """
     config = LafaConfig.load(_need(directory, CONFIG_NAME))
     meta = read_meta(directory)
     path = _need(directory, FAISS_NAME)
     try:
-        faiss_index = faiss.read_index(path, faiss.IO_FLAG_MMAP if mmap else 0)
+        # IO_FLAG_MMAP_IFC maps the flat codes (exact and re-ranking vectors) as well as IVF lists;
+        # IO_FLAG_MMAP alone still reads a fast-scan index's re-ranking vectors into memory
+        faiss_index = faiss.read_index(path, faiss.IO_FLAG_MMAP_IFC if mmap else 0)
     except RuntimeError as e:
         raise ValueError(f"LAFA index file is corrupt: {path} ({str(e).splitlines()[0]})") from None
     path = _need(directory, ARRAYS_NAME)
     try:
-        arrays = load_file(path)
+        arrays = map_arrays(path) if mmap else load_file(path)
     except (SafetensorError, OSError, ValueError) as e:
         raise ValueError(f"LAFA index file is corrupt: {path} ({e})") from None
     missing = set(ARRAY_KEYS) - set(arrays)
@@ -118,6 +123,52 @@ def read_index_files(
             f"{len(arrays['offsets']) - 1} in {ARRAYS_NAME}"
         )
     return config, meta, faiss_index, arrays, texts
+
+
+SAFETENSORS_DTYPES = {
+    "F16": np.float16,
+    "F32": np.float32,
+    "F64": np.float64,
+    "U8": np.uint8,
+    "I8": np.int8,
+    "I16": np.int16,
+    "I32": np.int32,
+    "I64": np.int64,
+    "BOOL": np.bool_,
+}
+
+
+def map_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The arrays of a safetensors file as copy-on-write memory maps (writes stay in this process).
+
+    Written by hand: safetensors' numpy API copies every tensor into memory. The format is an
+    8-byte little-endian header length, a JSON header (dtype, shape, byte range of each tensor)
+    and the data.
+    """
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        if size > os.path.getsize(path) - 8:
+            raise ValueError(f"its header claims {size} bytes, more than the file holds")
+        header = json.loads(f.read(size))
+    start = 8 + size
+    arrays = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if info.get("dtype") not in SAFETENSORS_DTYPES:
+            raise ValueError(f"tensor {name!r} has dtype {info.get('dtype')!r}; readable: {sorted(SAFETENSORS_DTYPES)}")
+        dtype = np.dtype(SAFETENSORS_DTYPES[info["dtype"]])
+        begin, end = info["data_offsets"]
+        shape = tuple(info["shape"])
+        if end - begin != dtype.itemsize * int(np.prod(shape)):
+            raise ValueError(f"tensor {name!r} has {end - begin} bytes for shape {list(shape)} of {info['dtype']}")
+        # an empty array cannot be mapped
+        arrays[name] = (
+            np.memmap(path, dtype=dtype, mode="c", offset=start + begin, shape=shape)
+            if end > begin
+            else np.zeros(shape, dtype)
+        )
+    return arrays
 
 
 def _need(directory: str | os.PathLike, name: str) -> str:

@@ -118,11 +118,14 @@ def _ivf_pq(n: int, dim: int, p: dict[str, Any]) -> faiss.Index:
     # re-ranking, so they may be coarse: codes of the vectors themselves (by_residual False: one
     # lookup table a query instead of one a list probed) with dim/4 sub-quantizers kept the recall of
     # residual dim/2 codes at a fraction of the search time; dim/8 lost recall (benchmarks/RESULTS.md,
-    # Search, measures the chosen setting).
+    # Search, measures the chosen setting). half_refine keeps the re-ranking vectors in float16 (FAISS's
+    # scalar quantizer): half the file, and the share of it a memory-mapped index touches a query
+    # (benchmarks/ONDISK.md measures its recall).
     m = int(p["m"])
     if m < 1 or dim % m:
         raise ValueError(f"ivf_pq: m (sub-quantizers) must divide the dimension {dim}, got {m}")
-    index = faiss.index_factory(dim, f"IVF{int(p['nlist'])},PQ{m}x4fs,RFlat")
+    refine = "Refine(SQfp16)" if p.get("half_refine") else "RFlat"
+    index = faiss.index_factory(dim, f"IVF{int(p['nlist'])},PQ{m}x4fs,{refine}")
     faiss.extract_index_ivf(index).by_residual = bool(p.get("by_residual", False))
     return index
 
@@ -144,7 +147,14 @@ INDEX_TYPE_REGISTRY.register(
     IndexType(
         make=_ivf_pq,
         search=_ivf_pq_search,
-        defaults={"nlist": _lists, "m": _sub_quantizers, "by_residual": False, "nprobe": 64, "k_factor": 10},
+        defaults={
+            "nlist": _lists,
+            "m": _sub_quantizers,
+            "by_residual": False,
+            "half_refine": False,
+            "nprobe": 64,
+            "k_factor": 10,
+        },
         needs_training=True,
     ),
 )
@@ -163,8 +173,13 @@ def choose_index(n: int, dim: int = 384) -> tuple[str, dict[str, Any]]:
         return "flat", {}
     if n <= HNSW_UP_TO:
         return "hnsw", dict(INDEX_TYPE_REGISTRY.get("hnsw").defaults)
+    return "ivf_pq", ivf_pq_pick(n, dim)
+
+
+def ivf_pq_pick(n: int, dim: int = 384) -> dict[str, Any]:
+    """The IVF + PQ parameters ``choose_index`` picks for ``n`` references (above HNSW_UP_TO)."""
     lists = _lists(n, dim)
-    return "ivf_pq", {"nlist": lists, "nprobe": max(16, lists // PROBED_FRACTION), "k_factor": 10}
+    return {"nlist": lists, "nprobe": max(16, lists // PROBED_FRACTION), "k_factor": 10}
 
 
 def check_index_params(index_type: str, params: dict[str, Any]) -> None:

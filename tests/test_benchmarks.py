@@ -118,3 +118,26 @@ def test_gpu_benchmark_runs_on_a_cpu(model, tokenizer, index, tmp_path):
     assert len(rows) == 4  # two methods, two dtypes
     assert all(float(r.split("|")[3]) > 0 for r in rows)  # texts per second
     assert [r.split("|")[5].strip() for r in rows if "float32" in r] == ["0.0e+00", "0.0e+00"]  # CPU against CPU
+
+
+def test_ondisk_benchmark_measures_both_loadings_and_exact_recall(tmp_path, monkeypatch):
+    from benchmarks import ondisk
+
+    rng = np.random.default_rng(0)
+    vectors, labels = rng.normal(size=(500, 8)).astype(np.float32), rng.integers(0, 2, size=500)
+    queries, qlabels = vectors[:5] + 0.01, np.array([0, 1, 0, 1, 1])
+    truth = ondisk.exact_neighbors(vectors, labels, queries, qlabels)
+    for q, lab, ids in zip(queries, qlabels, truth):  # the nearest of the query's own label, by brute force
+        d = ((vectors - q) ** 2).sum(1)
+        d[labels != lab] = np.inf
+        assert list(ids) == list(np.argsort(d)[: ondisk.K])
+    out = tmp_path / "ONDISK.md"
+    argv = ["ondisk", "--n", "4000", "--queries", "20", "--dim", "16", "--tokens", "5", "--output", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    ondisk.main()
+    table = [line for line in out.read_text().splitlines() if line.startswith(("| float32", "| float16"))]
+    assert [line.split(" | ")[1] for line in table] == ["read", "mmap=True"] * 2
+    recall = [float(line.rstrip(" |").split(" | ")[-1]) for line in table]
+    assert recall[0] == recall[1] > 0.5 and recall[2] == recall[3] > 0.5  # mapping changes no neighbor
+    size = {line.split(" | ")[0]: float(line.split(" | ")[2].replace(",", "")) for line in table}
+    assert size["| float16"] < size["| float32"]

@@ -86,14 +86,34 @@ def neighbor_ids(index, queries, labels=None):
         ("ivf", {"nlist": 2, "nprobe": 2}),
         ("ivf_pq", {"nlist": 2, "nprobe": 2, "m": 4}),
         ("ivf_pq", {"nlist": 2, "nprobe": 2, "by_residual": True}),
+        ("ivf_pq", {"nlist": 2, "nprobe": 2, "half_refine": True}),
     ],
 )
-def test_approximate_indexes_find_the_exact_neighbors(model, tokenizer, index, index_type, params):
+def test_approximate_indexes_find_the_exact_neighbors(model, tokenizer, index, index_type, params, tmp_path):
     config = index.config.replace(index_type=index_type, index_params=params, eps=None, base_method="simple_grad")
     approx = LafaIndex.build(model, tokenizer, TEXTS, labels=LABELS, config=config, show_progress=False)
+    approx.save_pretrained(tmp_path)
+    mapped = LafaIndex.from_pretrained(tmp_path, mmap=True)  # every type reads back memory-mapped
     queries = pooled(model, tokenizer, ["good acting", "boring plot"], config.layer)
     for labels in (None, [1, 0]):  # the label filter (a FAISS ID selector) reaches every index type
         assert neighbor_ids(approx, queries, labels) == neighbor_ids(index, queries, labels)
+        assert neighbor_ids(mapped, queries, labels) == neighbor_ids(index, queries, labels)
+
+
+def test_half_refine_keeps_the_reranking_vectors_in_float16():
+    vectors = np.random.default_rng(0).normal(size=(2000, 32)).astype(np.float32)
+    kind = index_types.INDEX_TYPE_REGISTRY.get("ivf_pq")
+    full, half = (kind.build(vectors, {"nlist": 8, "nprobe": 8, "half_refine": h}) for h in (False, True))
+    assert half.refine_index.sa_code_size() * 2 == full.refine_index.sa_code_size() == 32 * 4
+    exact = faiss.IndexFlatL2(32)
+    exact.add(vectors)
+    queries = vectors[:50] + 0.01
+    truth = exact.search(queries, 10)[1]
+    # every list probed and half the vectors re-ranked: the re-ranking vectors alone decide the order
+    params = index_types.search_parameters("ivf_pq", {"nprobe": 8, "k_factor": 100})
+    for built in (full, half):
+        ids = built.search(queries, 10, params=params)[1]
+        assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, truth)]) > 0.95
 
 
 def test_approximate_chooses_by_size_and_saves_its_pick(model, tokenizer, index, tmp_path, monkeypatch):
@@ -145,8 +165,18 @@ def test_missing_file_is_named(index, tmp_path, name):
 def test_corrupt_file_is_named(index, tmp_path, name):
     index.save_pretrained(tmp_path)
     (tmp_path / name).write_bytes(b"\x00\x01 not what it should be {")
-    with pytest.raises(ValueError, match="corrupt.*" + re.escape(name)):
-        LafaIndex.from_pretrained(tmp_path)
+    for mmap in (False, True):
+        with pytest.raises(ValueError, match="corrupt.*" + re.escape(name)):
+            LafaIndex.from_pretrained(tmp_path, mmap=mmap)
+
+
+def test_truncated_arrays_are_named_when_mapped(index, tmp_path):
+    index.save_pretrained(tmp_path)
+    data = (tmp_path / ARRAYS_NAME).read_bytes()
+    (tmp_path / ARRAYS_NAME).write_bytes(data[:-7])
+    for mmap in (False, True):
+        with pytest.raises(ValueError, match="corrupt.*" + re.escape(ARRAYS_NAME)):
+            LafaIndex.from_pretrained(tmp_path, mmap=mmap)
 
 
 def test_disagreeing_files_are_reported(index, tmp_path):

@@ -88,6 +88,24 @@ def test_scores_survive_save_and_reload(model, tokenizer, tmp_path):
         other.save_scores(tmp_path / "idx")
 
 
+def test_memory_mapped_index_scores_privately_until_saved(index, model, tokenizer, tmp_path):
+    lazy_index(model, tokenizer).save_pretrained(tmp_path / "idx")
+    on_disk = (tmp_path / "idx" / ARRAYS_NAME).read_bytes()
+    mapped = LafaIndex.from_pretrained(tmp_path / "idx", mmap=True)
+    assert all(isinstance(a, np.memmap) for a in mapped.arrays.values() if a.size)
+    # explanations from the mapped index equal a full build's; the scores it computes go to this
+    # process's copy of the pages (copy on write), not into the file another process may be reading
+    full, first = explain(model, tokenizer, index, QUERIES[:1]), explain(model, tokenizer, mapped, QUERIES[:1])
+    torch.testing.assert_close(first.scores, full.scores, rtol=1e-4, atol=1e-6)
+    assert mapped.new_scores > 0 and (tmp_path / "idx" / ARRAYS_NAME).read_bytes() == on_disk
+    assert LafaIndex.from_pretrained(tmp_path / "idx", mmap=True).new_scores == 0
+    assert mapped.save_scores()  # written aside and moved into place: the mapped pages stay valid
+    reloaded = LafaIndex.from_pretrained(tmp_path / "idx", mmap=True)
+    assert reloaded.missing_scores == mapped.missing_scores
+    np.testing.assert_array_equal(reloaded.arrays["cache_scores"], mapped.arrays["cache_scores"])
+    assert sum(explain(model, tokenizer, reloaded, QUERIES[:1]).live_neighbors) == 0
+
+
 def test_sharded_lazy_build_equals_one_pass(model, tokenizer, tmp_path):
     for k in range(3):
         write_shard(str(tmp_path), k, 3, model, tokenizer, TEXTS, LABELS, INDEX_CONFIG, show_progress=False, lazy=True)
