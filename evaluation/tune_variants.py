@@ -74,6 +74,15 @@ def main() -> None:
     held = [i for i, it in enumerate(case.items) if case.queries[it.query].text not in tune_set]
     base_scores, _, _ = explainer.scores(queries, "smooth_grad", desc="smooth_grad")
     base = explainer.item_values(base_scores, spec.metric)
+    scores_of = {"smooth_grad": base_scores}
+
+    def lafa_values(settings: dict) -> list[float]:
+        """Gold values of LAFA with ``settings`` over the query scores of its own base method."""
+        method = settings.setdefault("base_method", index.config.base_method)
+        if method not in scores_of:
+            scores_of[method] = explainer.scores(queries, method, desc=method)[0]
+        return explainer.item_values(explainer.lafa_scores(queries, scores_of[method], settings)[0], spec.metric)
+
     ig = explainer.item_values(explainer.scores(queries, "integrated_grad", desc="integrated_grad")[0], spec.metric)
     pipe = FeatureAttributionPipeline(model=model, tokenizer=tokenizer, index=index)
     if args.score_settings:
@@ -91,7 +100,7 @@ def main() -> None:
             pipe, indexes, index.config.replace(lam=0.0), items, predict, mask, sizes.tune_steps
         )
         d = paired(values, base_values)
-        gold = explainer.item_values(explainer.lafa_scores(queries, base_scores, settings)[0], spec.metric)
+        gold = lafa_values(settings)
         g, h = (paired([gold[i] for i in held], [other[i] for i in held]) for other in (base, ig))
         print(
             f"settings {settings}: objective {np.mean(values):.4f} vs base {np.mean(base_values):.4f} on "
@@ -122,7 +131,7 @@ def main() -> None:
             tuning.Predictor = saved_predictor
             AGGREGATION_REGISTRY.replace("paper", saved_paper)
         settings = ev.settings_of(result.config)
-        values = explainer.item_values(explainer.lafa_scores(queries, base_scores, settings)[0], spec.metric)
+        values = lafa_values(settings)
         lines = [
             f"{variant}: chose {settings}; objective {result.base_value:.4f} -> {result.best_value:.4f}"
             + (

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+from mmap import ACCESS_COPY
+from mmap import mmap as memory_map
 from typing import Any
 
 import faiss
@@ -96,9 +98,11 @@ def read_index_files(
     meta = read_meta(directory)
     path = _need(directory, FAISS_NAME)
     try:
-        # IO_FLAG_MMAP_IFC maps the flat codes (exact and re-ranking vectors) as well as IVF lists;
-        # IO_FLAG_MMAP alone still reads a fast-scan index's re-ranking vectors into memory
-        faiss_index = faiss.read_index(path, faiss.IO_FLAG_MMAP_IFC if mmap else 0)
+        # IO_FLAG_MMAP_IFC (FAISS 1.11+) maps flat codes (exact and re-ranking vectors) besides plain
+        # IVF lists; IO_FLAG_MMAP alone reads an ivf_pq index's re-ranking vectors into memory.
+        # Either way an ivf_pq index's fast-scan lists are read (they are small: 4-bit codes).
+        flag = getattr(faiss, "IO_FLAG_MMAP_IFC", faiss.IO_FLAG_MMAP) if mmap else 0
+        faiss_index = faiss.read_index(path, flag)
     except RuntimeError as e:
         raise ValueError(f"LAFA index file is corrupt: {path} ({str(e).splitlines()[0]})") from None
     path = _need(directory, ARRAYS_NAME)
@@ -139,36 +143,55 @@ SAFETENSORS_DTYPES = {
 
 
 def map_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The arrays of a safetensors file as copy-on-write memory maps (writes stay in this process).
+    """The arrays of a safetensors file as views of one copy-on-write memory map of it (writes stay
+    in this process; a file moved into place later does not change them).
 
     Written by hand: safetensors' numpy API copies every tensor into memory. The format is an
     8-byte little-endian header length, a JSON header (dtype, shape, byte range of each tensor)
     and the data.
     """
     with open(path, "rb") as f:
+        file_size = os.fstat(f.fileno()).st_size
         size = int.from_bytes(f.read(8), "little")
-        if size > os.path.getsize(path) - 8:
+        if size > file_size - 8:
             raise ValueError(f"its header claims {size} bytes, more than the file holds")
         header = json.loads(f.read(size))
-    start = 8 + size
+        if not isinstance(header, dict):
+            raise ValueError("its header is not a JSON object")
+        start = 8 + size
+        mapped = memory_map(f.fileno(), 0, access=ACCESS_COPY) if file_size > start else None
     arrays = {}
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        if info.get("dtype") not in SAFETENSORS_DTYPES:
-            raise ValueError(f"tensor {name!r} has dtype {info.get('dtype')!r}; readable: {sorted(SAFETENSORS_DTYPES)}")
-        dtype = np.dtype(SAFETENSORS_DTYPES[info["dtype"]])
-        begin, end = info["data_offsets"]
-        shape = tuple(info["shape"])
+        dtype, shape, (begin, end) = _tensor_entry(name, info, file_size - start)
         if end - begin != dtype.itemsize * int(np.prod(shape)):
             raise ValueError(f"tensor {name!r} has {end - begin} bytes for shape {list(shape)} of {info['dtype']}")
-        # an empty array cannot be mapped
-        arrays[name] = (
-            np.memmap(path, dtype=dtype, mode="c", offset=start + begin, shape=shape)
-            if end > begin
-            else np.zeros(shape, dtype)
-        )
+        if end == begin:  # nothing to map (an empty array, or no data at all)
+            arrays[name] = np.zeros(shape, dtype)
+            continue
+        assert mapped is not None  # end > begin >= 0 and end <= file_size - start
+        count = int(np.prod(shape))
+        arrays[name] = np.frombuffer(mapped, dtype=dtype, count=count, offset=start + begin).reshape(shape)
     return arrays
+
+
+def _tensor_entry(name: str, info: Any, data_size: int) -> tuple[np.dtype, tuple[int, ...], tuple[int, int]]:
+    """A header entry's dtype, shape and byte range, each checked (a ValueError names what is wrong)."""
+    if not isinstance(info, dict) or info.get("dtype") not in SAFETENSORS_DTYPES:
+        dtype = info.get("dtype") if isinstance(info, dict) else None
+        raise ValueError(f"tensor {name!r} has dtype {dtype!r}; readable: {sorted(SAFETENSORS_DTYPES)}")
+    shape, offsets = info.get("shape"), info.get("data_offsets")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise ValueError(f"tensor {name!r} has shape {shape!r}")
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(isinstance(o, int) for o in offsets)
+        or not 0 <= offsets[0] <= offsets[1] <= data_size
+    ):
+        raise ValueError(f"tensor {name!r} has byte range {offsets!r} in {data_size} bytes of data")
+    return np.dtype(SAFETENSORS_DTYPES[info["dtype"]]), tuple(shape), (offsets[0], offsets[1])
 
 
 def _need(directory: str | os.PathLike, name: str) -> str:

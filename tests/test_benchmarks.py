@@ -141,3 +141,17 @@ def test_ondisk_benchmark_measures_both_loadings_and_exact_recall(tmp_path, monk
     assert recall[0] == recall[1] > 0.5 and recall[2] == recall[3] > 0.5  # mapping changes no neighbor
     size = {line.split(" | ")[0]: float(line.split(" | ")[2].replace(",", "")) for line in table}
     assert size["| float16"] < size["| float32"]
+
+
+def test_long_texts_cycle_through_the_sentences_until_enough_texts():
+    from benchmarks.common import long_texts
+
+    def words(text):  # a tokenizer counting words
+        return {"input_ids": text.split()}
+
+    sentences = [f"s{i} a b" for i in range(10)]  # 30 words: two texts of 12 words a pass
+    assert len(long_texts(sentences, words, 8, 10)) == 2
+    texts = long_texts(sentences, words, 8, 10, cycle=True)
+    assert len(texts) == 8 and all(len(t.split()) >= 10 for t in texts)
+    assert texts[:2] == long_texts(sentences, words, 2, 10)  # the first pass is the plain one
+    assert texts == long_texts(sentences, words, 8, 10, cycle=True)  # seeded

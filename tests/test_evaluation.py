@@ -12,6 +12,7 @@ import pytest
 
 from lafa_pipeline.apps.cli import main
 from lafa_pipeline.config import BASE_METHODS
+from lafa_pipeline.faithfulness.metrics import HIGHER_IS_BETTER
 from lafa_pipeline.paper.cases import relation_case, sentiment_case, words_of
 from lafa_pipeline.paper.evaluation import LAFA_LABELS, paired
 from lafa_pipeline.paper.price_catalogue import generate_catalogue, rule_price
@@ -148,6 +149,19 @@ def test_quick_evaluation_from_data_to_report(data_dir, tmp_path):
         assert tuning["held_out"]["n"] == 6 and tuning["held_out"]["folds"] == 3 and len(tuning["fold_picks"]) == 3
         assert tuning["kept_base"] or tuning["held_out"]["mean_diff"] > 0
         assert case["comparisons"]["lafa_tune"]["held_out_vs_best"]["method"] in BASE_METHODS
+        # the lafa tune row smooths the base method lafa tune chose, and is compared with that base
+        chosen = case["lafa_tune"]["settings"]["base_method"]
+        assert case["comparisons"]["lafa_tune"]["base"] == chosen
+        # faithfulness to the model on texts after lafa tune's: every method, LAFA as lafa tune set it
+        faith = case["faithfulness"]
+        assert faith["base_method"] == chosen and faith["texts"] == len(faith["per_text"]["lafa"]["deletion_auc"])
+        assert {"lafa", chosen, "occlusion", "integrated_grad"} <= set(faith["per_text"])
+        for metric, c in faith["comparisons"].items():
+            values = {m: np.mean(v[metric]) for m, v in faith["per_text"].items() if m != "lafa"}
+            sign = 1 if HIGHER_IS_BETTER[metric] else -1
+            assert sign * values[c["best"]] == max(sign * v for v in values.values())
+            diff = np.mean(faith["per_text"]["lafa"][metric]) - np.mean(faith["per_text"][chosen][metric])
+            assert math.isclose(c["vs_base"]["mean_diff"], sign * diff, abs_tol=1e-9)
         n_items = case["counts"]["items"]
         for method, values in case["values"].items():
             assert len(values) == n_items
@@ -168,6 +182,8 @@ def test_quick_evaluation_from_data_to_report(data_dir, tmp_path):
         "Case III — price regression",
         "LAFA, tuned on gold",
         "LAFA, lafa tune (no gold)",
+        "Faithfulness to the model, as `lafa evaluate --data` measures it",
+        "Faithfulness to the model on test texts `lafa tune` did not see",
     ):
         assert title in readme
     assert (out / "layer_sweep.png").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -170,13 +171,38 @@ def test_corrupt_file_is_named(index, tmp_path, name):
             LafaIndex.from_pretrained(tmp_path, mmap=mmap)
 
 
-def test_truncated_arrays_are_named_when_mapped(index, tmp_path):
+def _with_header(data: bytes, edit) -> bytes:
+    """A safetensors file's bytes with its JSON header changed by ``edit``."""
+    size = int.from_bytes(data[:8], "little")
+    header = json.dumps(edit(json.loads(data[8 : 8 + size]))).encode()
+    return len(header).to_bytes(8, "little") + header + data[8 + size :]
+
+
+def test_truncated_or_inconsistent_arrays_are_named_when_mapped(index, tmp_path):
     index.save_pretrained(tmp_path)
     data = (tmp_path / ARRAYS_NAME).read_bytes()
-    (tmp_path / ARRAYS_NAME).write_bytes(data[:-7])
-    for mmap in (False, True):
-        with pytest.raises(ValueError, match="corrupt.*" + re.escape(ARRAYS_NAME)):
-            LafaIndex.from_pretrained(tmp_path, mmap=mmap)
+
+    def first_tensor(change):
+        def edit(header):
+            name = next(k for k in header if k != "__metadata__")
+            header[name] = change(header[name])
+            return header
+
+        return edit
+
+    broken = [
+        data[:-7],  # truncated data
+        _with_header(data, lambda h: []),  # not an object
+        _with_header(data, first_tensor(lambda t: {**t, "data_offsets": [-8, 0]})),
+        _with_header(data, first_tensor(lambda t: {**t, "shape": ["x"]})),
+        _with_header(data, first_tensor(lambda t: {k: v for k, v in t.items() if k != "data_offsets"})),
+        _with_header(data, first_tensor(lambda t: {**t, "dtype": "F8_E4M3"})),
+    ]
+    for content in broken:
+        (tmp_path / ARRAYS_NAME).write_bytes(content)
+        for mmap in (False, True):
+            with pytest.raises(ValueError, match="corrupt.*" + re.escape(ARRAYS_NAME)):
+                LafaIndex.from_pretrained(tmp_path, mmap=mmap)
 
 
 def test_disagreeing_files_are_reported(index, tmp_path):

@@ -92,14 +92,16 @@ def test_memory_mapped_index_scores_privately_until_saved(index, model, tokenize
     lazy_index(model, tokenizer).save_pretrained(tmp_path / "idx")
     on_disk = (tmp_path / "idx" / ARRAYS_NAME).read_bytes()
     mapped = LafaIndex.from_pretrained(tmp_path / "idx", mmap=True)
-    assert all(isinstance(a, np.memmap) for a in mapped.arrays.values() if a.size)
+    assert mapped.mapped and all(not a.flags.owndata for a in mapped.arrays.values() if a.size)  # views of the map
     # explanations from the mapped index equal a full build's; the scores it computes go to this
     # process's copy of the pages (copy on write), not into the file another process may be reading
     full, first = explain(model, tokenizer, index, QUERIES[:1]), explain(model, tokenizer, mapped, QUERIES[:1])
     torch.testing.assert_close(first.scores, full.scores, rtol=1e-4, atol=1e-6)
     assert mapped.new_scores > 0 and (tmp_path / "idx" / ARRAYS_NAME).read_bytes() == on_disk
     assert LafaIndex.from_pretrained(tmp_path / "idx", mmap=True).new_scores == 0
-    assert mapped.save_scores()  # written aside and moved into place: the mapped pages stay valid
+    scores = mapped.arrays["cache_scores"].copy()
+    assert mapped.save_scores()  # written aside and moved into place, then mapped again
+    np.testing.assert_array_equal(mapped.arrays["cache_scores"], scores)
     reloaded = LafaIndex.from_pretrained(tmp_path / "idx", mmap=True)
     assert reloaded.missing_scores == mapped.missing_scores
     np.testing.assert_array_equal(reloaded.arrays["cache_scores"], mapped.arrays["cache_scores"])

@@ -9,8 +9,10 @@ For each case: fine-tune the packaged MiniLM, measure its quality, index the ref
 with the paper's LAFA settings, compute every base method's token scores for the test queries
 once, tune LAFA (layer, quantile and neighbors, kernel, lambda: one coordinate at a time) on the
 gold of the queries of the first ``tune_texts`` test texts from those stored base scores, run
-``lafa tune`` (no gold: the faithfulness objective) on the same texts, then score LAFA with the
-paper's settings and both tuned settings on all queries. Results go to ``results.json``; the
+``lafa tune`` (no gold: the faithfulness objective, the base method among its settings) on the
+first test texts, then score LAFA with the paper's settings and both tuned settings on all queries,
+and measure every method's faithfulness to the model (``faithfulness_check``) on test texts after
+``lafa tune``'s. Results go to ``results.json``; the
 Markdown report and plots are written by ``evaluation_report``.
 
 Example (a tiny run on generated data, about a minute on a CPU):
@@ -184,6 +186,8 @@ class RunSizes:
     tune_folds: int = 3
     """``lafa tune``'s default cross-validation folds (the base method is kept when the tuning loses there)."""
     deletion_texts: int = 300
+    faithfulness_texts: int = 200
+    """Texts after ``lafa tune``'s on which every method's faithfulness to the model is measured."""
     epochs_scale: float = 1.0
     """Epochs = the case's epochs times this, at least 1."""
 
@@ -206,6 +210,7 @@ class RunSizes:
             tune_rounds=1,
             tune_steps=4,
             deletion_texts=6,
+            faithfulness_texts=4,
             epochs_scale=0.0,
         )
 
@@ -377,7 +382,8 @@ class CaseExplainer:
         self.encoded = [encode(tokenizer, q.text, limit, warn=False) for q in case.queries]
         self.lengths = np.array([e["input_ids"].shape[1] for e, _ in self.encoded])
         self.ref_layers: dict[int, np.ndarray] | None = None
-        self._indexes: dict[tuple[int, float], LafaIndex] = {}
+        self._indexes: dict[tuple[int, float, str], LafaIndex] = {}
+        self._by_base: dict[str, LafaIndex] = {index.config.base_method: index}
 
     def batches(
         self, queries: list[int]
@@ -444,22 +450,34 @@ class CaseExplainer:
             values.append(fn(self.word_scores(item.query, scores[item.query], item.spans), item.gold))
         return values
 
-    # ----- indexes at other layers and quantiles (same references and cached scores) --------------
-    def index_for(self, layer: int, quantile: float) -> LafaIndex:
-        key = (layer, quantile)
+    # ----- indexes at other layers, quantiles and base methods (same references) ------------------
+    def index_for(self, layer: int, quantile: float, base_method: str | None = None) -> LafaIndex:
+        """The index searched at ``layer`` with eps at ``quantile``, holding ``base_method``'s scores
+        (default: the index's own; another base's are computed as neighbors need them, once, and
+        shared by every layer and quantile, as ``lafa tune`` does)."""
+        base_method = base_method or self.index.config.base_method
+        key = (layer, quantile, base_method)
         if key not in self._indexes:
             if self.ref_layers is None:
                 self.ref_layers = self.states(self.index.sequence, len(self.index))
-            config = self.index.config.replace(layer=layer, quantile=quantile, eps=None)
+            if base_method not in self._by_base:
+                config = self.index.config.replace(base_method=base_method)
+                self._by_base[base_method] = self.index.for_base_method(config)
+            scored = self._by_base[base_method]
             self._indexes[key] = LafaIndex.from_encoded(
                 self.model,
-                self.index.texts,
+                scored.texts,
                 self.ref_layers[layer],
-                self.index.arrays,
-                config,
+                scored.arrays,
+                scored.config.replace(layer=layer, quantile=quantile, eps=None),
                 self.case.ref_labels is not None,
             )
         return self._indexes[key]
+
+    def adopt(self, index: LafaIndex) -> None:
+        """Use ``index``'s reference scores for its base method (same references: ``lafa tune``'s
+        index at another layer, say), unless this explainer already holds that method's."""
+        self._by_base.setdefault(index.config.base_method, index)
 
     def states(self, sequence, count: int) -> dict[int, np.ndarray]:
         """Pooled states of ``count`` sequences at every layer (the index's pooling)."""
@@ -472,7 +490,8 @@ class CaseExplainer:
         return ids, torch.zeros_like(ids)
 
     def lafa_scores(self, queries: list[int], base: dict, settings: dict) -> tuple[dict, dict]:
-        index = self.index_for(settings["layer"], settings["quantile"])
+        """LAFA with ``settings`` over the queries' ``base`` scores (those of ``settings["base_method"]``)."""
+        index = self.index_for(settings["layer"], settings["quantile"], settings.get("base_method"))
         lafa = Lafa(
             self.model,
             index,
@@ -543,6 +562,7 @@ def tune(
 def settings_of(config: LafaConfig) -> dict:
     """The LAFA settings the tuning varies."""
     return {
+        "base_method": config.base_method,
         "layer": config.layer,
         "quantile": config.quantile,
         "n_neighbors": config.n_neighbors,
@@ -626,6 +646,41 @@ def deletion(
 
 
 # ----- one case ------------------------------------------------------------------------------------------------------
+def faithfulness_check(model, tokenizer, tuned: TuningResult, texts: list[str], show_progress: bool) -> dict:
+    """What a user measures with ``lafa evaluate --data``: every method of the pipeline and LAFA as
+    ``lafa tune`` set it (its base method included), on ``texts`` (none of them tuned on), by the
+    faithfulness metrics (the model's own output as words are removed or kept), with paired
+    bootstrap CIs of LAFA against its base and against the best other method on each metric."""
+    from ..faithfulness.evaluate import FAITHFULNESS_METRICS, evaluate_explainer
+    from ..faithfulness.metrics import HIGHER_IS_BETTER
+    from ..feature_attribution import FeatureAttributionPipeline
+
+    explainer = FeatureAttributionPipeline(model=model, tokenizer=tokenizer, index=tuned.index)
+    tuned.apply(explainer)
+    report = evaluate_explainer(explainer, texts, show_progress=show_progress)
+    base = tuned.config.base_method
+    comparisons = {}
+    for metric in FAITHFULNESS_METRICS:
+        sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+        others = [m for m in report.per_text if m != "lafa"]
+        best = max(others, key=lambda m: sign * float(np.nanmean(report.per_text[m][metric])))
+        comparisons[metric] = {
+            "best": best,
+            "vs_best": report.compare("lafa", best, metric),
+            "vs_base": report.compare("lafa", base, metric),
+        }
+    summary = report.to_dict()
+    return {
+        "texts": len(texts),
+        "base_method": base,
+        "table": report.table(),
+        "comparisons": comparisons,
+        "summary": summary["summary"],
+        "seconds_per_text": summary["seconds_per_text"],
+        "per_text": summary["per_text"],
+    }
+
+
 def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_progress: bool) -> dict:
     start = time.perf_counter()
     spec = paper_specs(sizes.samples)[name]
@@ -689,6 +744,7 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
         folds=sizes.tune_folds,
     )
     tune_seconds = time.perf_counter() - t0
+    explainer.adopt(by_faithfulness.index)  # the reference scores lafa tune computed for its base
     paper_settings = settings_of(spec.lafa)
     for label, settings in (
         ("lafa_paper", paper_settings),
@@ -696,13 +752,14 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
         ("lafa_tune", settings_of(by_faithfulness.config)),
     ):
         t0 = time.perf_counter()
-        scores, found = explainer.lafa_scores(queries, stored[base_method], settings)
+        own_base = settings["base_method"]  # lafa tune's may differ from the paper's
+        scores, found = explainer.lafa_scores(queries, stored[own_base], settings)
         stored[label] = scores
         methods[label] = {
             "values": explainer.item_values(scores, spec.metric),
             "settings": settings,
             "neighbors_found": float(np.mean(list(found.values()))),
-            "ms_per_text": methods[base_method]["ms_per_text"] + 1000 * (time.perf_counter() - t0) / len(queries),
+            "ms_per_text": methods[own_base]["ms_per_text"] + 1000 * (time.perf_counter() - t0) / len(queries),
         }
 
     by_subset = {}
@@ -723,10 +780,12 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
             BASE_METHODS_EVALUATED,
             key=lambda m: np.nanmean([methods[m]["values"][i] for i in held_out]) if held_out else 0.0,
         )
+        own_base = methods[label]["settings"]["base_method"]
         comparisons[label] = {
-            "all": paired(methods[label]["values"], methods[base_method]["values"]),
+            "base": own_base,
+            "all": paired(methods[label]["values"], methods[own_base]["values"]),
             "held_out": paired(
-                [methods[label]["values"][i] for i in held_out], [methods[base_method]["values"][i] for i in held_out]
+                [methods[label]["values"][i] for i in held_out], [methods[own_base]["values"][i] for i in held_out]
             ),
             "held_out_vs_best": {
                 "method": best_base,
@@ -743,6 +802,9 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
         arr = np.asarray(curves)
         deletion_curves[method] = {"mean": arr.mean(0).tolist(), "std": arr.std(0).tolist(), "n": len(curves)}
     precision = layer_precision(explainer, queries, num_layers, spec.lafa.n_neighbors)
+    unseen = texts_in_order[n_no_gold:][: sizes.faithfulness_texts]
+    say(f"   faithfulness to the model: every method and lafa tune's LAFA on {len(unseen)} texts it did not tune on")
+    faithfulness = faithfulness_check(model, tokenizer, by_faithfulness, unseen, show_progress) if unseen else None
     return {
         "case": name,
         "notes": case.notes,
@@ -773,6 +835,7 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
         "timing_ms_per_text": {m: r["ms_per_text"] for m, r in methods.items()},
         "deletion": {"fractions": list(FRACTIONS[1:]), "mode": spec.deletion_mode, "curves": deletion_curves},
         "layer_precision": precision,
+        "faithfulness": faithfulness,
         "counts": {
             "queries": len(case.queries),
             "items": len(case.items),

@@ -88,7 +88,8 @@ def _comparison_lines(case: dict) -> list[str]:
             if part not in comparison:  # results written before the comparison with the best base method
                 continue
             c = comparison[part]
-            other = NAMES[c["method"]] if part == "held_out_vs_best" else base
+            own = NAMES[comparison["base"]] if "base" in comparison else base  # lafa tune may pick another base
+            other = NAMES[c["method"]] if part == "held_out_vs_best" else own
             rows.append(
                 [
                     f"{NAMES[label]} − {other}",
@@ -131,8 +132,9 @@ def _settings_line(settings: dict) -> str:
     else:
         how = "eq. 7 with neighbor scores rescaled to the text's total"
     weighting = settings.get("neighbor_weighting", "uniform")
+    base = f"base {NAMES[settings['base_method']]}, " if "base_method" in settings else ""
     return (
-        f"layer {settings['layer']}, quantile {settings['quantile']}, {settings['n_neighbors']} neighbors "
+        f"{base}layer {settings['layer']}, quantile {settings['quantile']}, {settings['n_neighbors']} neighbors "
         f"({weighting} weights), {settings['kernel']} kernel, lambda {settings['lam']}, {how}"
     )
 
@@ -208,9 +210,66 @@ def case_section(case: dict) -> list[str]:
         + _deletion_lines(case)
         + [""]
     )
+    lines += _faithfulness_lines(case)
     lines += ["<details><summary>Tuning sweep (first texts only; each step keeps the best so far)</summary>", ""]
     lines += _sweep_lines(case) + ["", "</details>", ""]
     return lines
+
+
+def _faithfulness_lines(case: dict) -> list[str]:
+    f = case.get("faithfulness")
+    if not f:  # results written before the faithfulness check, or a case with no texts left over
+        return []
+    return (
+        [
+            f"Faithfulness to the model, as `lafa evaluate --data` measures it: every method, and LAFA as "
+            f"`lafa tune` set it (base {NAMES[f['base_method']]}), on {f['texts']} test texts after those it "
+            "tuned on (mean (std); deletion and sufficiency: lower is better):",
+            "",
+            f["table"],
+            "",
+        ]
+        + _table(
+            ["metric", "best other method", "LAFA − best other (95 % CI)", "LAFA − its base (95 % CI)"],
+            [
+                [metric, NAMES.get(c["best"], c["best"]), _ci(c["vs_best"]), _ci(c["vs_base"])]
+                for metric, c in f["comparisons"].items()
+            ],
+        )
+        + ["", "Differences are signed so that positive means LAFA is better.", ""]
+    )
+
+
+def faithfulness_summary_lines(results: dict) -> list[str]:
+    """Per case and faithfulness metric: LAFA (as lafa tune set it) against the best other method."""
+    rows = []
+    for case in results["cases"].values():
+        f = case.get("faithfulness")
+        if not f:
+            continue
+        for metric, c in f["comparisons"].items():
+            if metric == "insertion_minus_deletion":
+                continue
+            verdict = "better" if c["vs_best"]["ci95"][0] > 0 else "worse" if c["vs_best"]["ci95"][1] < 0 else "tie"
+            rows.append(
+                [
+                    TITLES[case["case"]].split(": ")[-1],
+                    metric,
+                    NAMES.get(c["best"], c["best"]),
+                    _ci(c["vs_best"]),
+                    verdict,
+                ]
+            )
+    if not rows:
+        return []
+    return (
+        [
+            "Faithfulness to the model on test texts `lafa tune` did not see (positive = LAFA better):",
+            "",
+        ]
+        + _table(["data", "metric", "best other method", "LAFA − best other (95 % CI)", "verdict"], rows)
+        + [""]
+    )
 
 
 def _lafa_tune_text(case: dict) -> str:
@@ -273,7 +332,7 @@ def summary_lines(results: dict) -> list[str]:
                     fmt(res["lafa_paper"]["mean"]),
                     fmt(res["lafa_tuned"]["mean"]),
                     fmt(res["lafa_tune"]["mean"]) if c else "—",
-                    _ci(c["held_out"]) if c else "—",
+                    f"{NAMES[c.get('base', base)]}: {_ci(c['held_out'])}" if c else "—",
                     f"{NAMES[c['held_out_vs_best']['method']]}: {_ci(c['held_out_vs_best'])}" if c else "—",
                 ]
             )
@@ -406,6 +465,7 @@ def write_report(results: dict, out: Path) -> None:
         ]
         + summary_lines(results)
         + [""]
+        + faithfulness_summary_lines(results)
     )
     for case in results["cases"].values():
         lines += case_section(case)
