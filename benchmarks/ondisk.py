@@ -175,7 +175,7 @@ def main() -> None:
             write_s = save_folder(folder, built, params, arrays, args.dim)
             del built
             files_mb = {p.name: p.stat().st_size / 2**20 for p in folder.iterdir()}
-            sizes[half] = files_mb
+            sizes[reranking(half)] = files_mb
             print(f"half_refine={half}: built in {build_s:.0f} s, written in {write_s:.0f} s, {files_mb}", flush=True)
             for mmap in (False, True):
                 m, ids = probe(folder, mmap, tmp)
@@ -188,6 +188,11 @@ def main() -> None:
     run["machine"] = {"date": str(datetime.date.today()), "cpus": os.cpu_count(), "faiss": faiss.__version__}
     atomic_write_text(Path(args.output).with_suffix(".json"), json.dumps(run, indent=1) + "\n")
     write_report(run)
+
+
+def reranking(half: bool) -> str:
+    """The re-ranking vectors' dtype of a row (``half_refine``)."""
+    return "float16" if half else "float32"
 
 
 def mb(value: float) -> str:
@@ -203,7 +208,7 @@ def write_report(run: dict) -> None:
     """The Markdown report of a run (``main``'s measurements, also saved beside it as JSON)."""
     args = argparse.Namespace(**run["args"])
     kind, pick, rows, exact_s, machine = run["kind"], run["pick"], run["rows"], run["exact_s"], run["machine"]
-    sizes = {half == "true": files for half, files in run["sizes"].items()} if "true" in run["sizes"] else run["sizes"]
+    sizes = run["sizes"]
     n = args.n
     lines = [
         "# Indexes that stay on disk",
@@ -222,15 +227,15 @@ def write_report(run: dict) -> None:
         "| anonymous after queries | file pages after queries | ms a query | recall@10 |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    stages = [(stage, counter) for stage in ("loaded", "after") for counter in ("RssAnon", "RssFile")]
     for r in rows:
-        stages = [(stage, kind) for stage in ("loaded", "after") for kind in ("RssAnon", "RssFile")]
-        memory = " | ".join(mb(grown(r, stage, kind)) for stage, kind in stages)
+        memory = " | ".join(mb(grown(r, stage, counter)) for stage, counter in stages)
         lines.append(
-            f"| {'float16' if r['half'] else 'float32'} | {'mmap=True' if r['mmap'] else 'read'} | "
-            f"{sum(sizes[r['half']].values()):,.1f} | {r['load_s']:.2f} | {memory} | "
+            f"| {reranking(r['half'])} | {'mmap=True' if r['mmap'] else 'read'} | "
+            f"{sum(sizes[reranking(r['half'])].values()):,.1f} | {r['load_s']:.2f} | {memory} | "
             f"{r['ms_per_query']:.2f} | {r['recall']:.3f} |"
         )
-    full, half = sizes[False], sizes[True]
+    full, half = sizes["float32"], sizes["float16"]
     mapped = {r["half"]: r for r in rows if r["mmap"]}
     read = {r["half"]: r for r in rows if not r["mmap"]}
     anon_mapped, anon_read = grown(mapped[True], "after", "RssAnon"), grown(read[False], "after", "RssAnon")

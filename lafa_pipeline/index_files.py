@@ -165,13 +165,13 @@ def map_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
         if name == "__metadata__":
             continue
         dtype, shape, (begin, end) = _tensor_entry(name, info, file_size - start)
-        if end - begin != dtype.itemsize * int(np.prod(shape)):
+        count = int(np.prod(shape))
+        if end - begin != dtype.itemsize * count:
             raise ValueError(f"tensor {name!r} has {end - begin} bytes for shape {list(shape)} of {info['dtype']}")
         if end == begin:  # nothing to map (an empty array, or no data at all)
             arrays[name] = np.zeros(shape, dtype)
             continue
         assert mapped is not None  # end > begin >= 0 and end <= file_size - start
-        count = int(np.prod(shape))
         arrays[name] = np.frombuffer(mapped, dtype=dtype, count=count, offset=start + begin).reshape(shape)
     return arrays
 
