@@ -85,6 +85,11 @@ def tuning_text(tuning: dict | None) -> str:
         f"{tuning['tuned_value']:.4f} against {tuning['base_value']:.4f} for the best base method alone "
         f"(gain {tuning['gain']:+.4f})."
     )
+    if tuning.get("texts_given", 0) > tuning["tuning_texts"]:
+        text += (
+            f" The texts were a seeded sample of the {tuning['texts_given']} given, as many as fit in "
+            f"{tuning['max_tokens']} tokens."
+        )
     alone = tuning.get("base_methods") or {}
     if len(alone) > 1:
         text += (
@@ -93,6 +98,12 @@ def tuning_text(tuning: dict | None) -> str:
                 f"{m} {v:.4f}" if v is not None else f"{m} (dropped early, clearly behind)" for m, v in alone.items()
             )
             + "."
+        )
+    over = tuning.get("over_reference_budget") or {}
+    if over:
+        text += (
+            f" Compared alone only (scoring the references with them would have cost more than the budget of "
+            f"{tuning['reference_budget'] / 1e6:.0f}M tokens of model work): {', '.join(over)}."
         )
     if tuning.get("source"):
         text += f" Texts: {tuning['source']}."

@@ -194,6 +194,13 @@ class LafaIndex:
         """Cache rows not scored yet (0 for a fully built index)."""
         return int(len(self.arrays["cache_ready"]) - self.arrays["cache_ready"].sum())
 
+    @property
+    def missing_tokens(self) -> int:
+        """Tokens of the cache rows not scored yet: what scoring the rest of a lazy index runs the
+        base method on (``lafa tune`` weighs it before searching a base method the index lacks)."""
+        lengths = np.diff(self._row_start)
+        return int(lengths[self.arrays["cache_ready"] == 0].sum())
+
     # ----- search --------------------------------------------------------------------------
     def search(
         self,

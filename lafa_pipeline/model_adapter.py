@@ -15,6 +15,9 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
@@ -40,6 +43,43 @@ def copy_mask_token(model: PreTrainedModel, tokenizer) -> None:
     there, since the methods see the model and not its tokenizer."""
     if getattr(model.config, "mask_token_id", None) is None and getattr(tokenizer, "mask_token_id", None) is not None:
         model.config.mask_token_id = tokenizer.mask_token_id
+
+
+@dataclass
+class ModelWork:
+    """What the model computed inside ``counting_work``: token positions run forward, a pass that
+    is differentiated counting three times (the backward pass costs about two forward ones). A
+    count, not a time: the same texts and settings give the same figure on any machine, so choices
+    made from it (``lafa tune``'s reference budget) are reproducible."""
+
+    tokens: float = 0.0
+
+
+_ACTIVE_COUNTS: list[ModelWork] = []
+
+
+@contextmanager
+def counting_work() -> Iterator[ModelWork]:
+    """Count the model's work (``ModelWork``) of every ``ModelAdapter`` call inside the block.
+
+    >>> with counting_work() as work:
+    ...     pass
+    >>> work.tokens
+    0.0
+    """
+    work = ModelWork()
+    _ACTIVE_COUNTS.append(work)
+    try:
+        yield work
+    finally:
+        _ACTIVE_COUNTS.remove(work)
+
+
+def _count(embeds: Tensor, attention_mask: Tensor) -> None:
+    if _ACTIVE_COUNTS:
+        tokens = float(attention_mask.numel()) * (3.0 if torch.is_grad_enabled() and embeds.requires_grad else 1.0)
+        for work in _ACTIVE_COUNTS:
+            work.tokens += tokens
 
 
 class ModelAdapter:
@@ -114,6 +154,7 @@ class ModelAdapter:
         mask aligned with its hidden states. Decoder-only models get their rows left-aligned (real
         tokens last, so the last position is the last real token) and position ids counted from each
         text's first real token, so a text's result does not depend on its batch or padding."""
+        _count(embeds, attention_mask)
         if not self.reads_last_token:
             out = self.model(
                 inputs_embeds=embeds,

@@ -48,6 +48,11 @@ def test_lazy_explanations_equal_full_build_and_fill_the_cache(index, model, tok
     ) - len(used)
     for ref, t in used:
         np.testing.assert_allclose(lazy.cached_scores(ref, t), index.cached_scores(ref, t), rtol=1e-4, atol=1e-7)
+    # the tokens still to score: every unscored row is as long as its reference
+    expected = sum(len(lazy.token_ids(int(ref))) for ref in lazy.arrays["cache_ref"]) - sum(
+        len(lazy.token_ids(ref)) for ref, _ in used
+    )
+    assert lazy.missing_tokens == expected and index.missing_tokens == 0
     again = explain(model, tokenizer, lazy, QUERIES)  # warm: read from the cache, nothing recomputed
     assert sum(again.live_neighbors) == 0
     torch.testing.assert_close(again.scores, full.scores, rtol=1e-4, atol=1e-6)

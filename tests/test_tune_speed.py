@@ -1,17 +1,22 @@
 """What makes ``lafa tune`` affordable changes nothing it should not: early dropping keeps the full
 search's choice, settings that rank words alike share one measurement, lambda = 0 is the base method
-read without a neighbor search, and only the best base methods alone are searched with LAFA."""
+read without a neighbor search, only the best base methods alone are searched with LAFA, the texts
+tuned on fit the token budget, and a base method whose references cost more than the reference
+budget is compared alone only."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from transformers import pipeline
 
+from lafa_pipeline.card import tuning_text
 from lafa_pipeline.faithfulness import tune
 from lafa_pipeline.faithfulness.evaluate import Predictor, mask_string
 from lafa_pipeline.faithfulness.metrics import faithfulness
 from lafa_pipeline.faithfulness.tune import OBJECTIVES, faithfulness_values, prepare_texts, tune_explainer
+from lafa_pipeline.model_adapter import ModelAdapter, counting_work
 from lafa_pipeline.words import group_scores
 
 from .tiny import TEXTS
@@ -129,3 +134,73 @@ def test_a_base_method_far_behind_alone_stops_early(explainer, monkeypatch):
     from lafa_pipeline.card import tuning_text
 
     assert "simple_grad (dropped early, clearly behind)" in tuning_text(result.config.tuning)
+
+
+def test_model_work_counts_token_positions_and_gradient_passes_thrice(model):
+    """A forward pass over 3 texts of 5 positions is 15 tokens of work; a differentiated one 45;
+    nested counts both see it, and nothing is counted outside a block."""
+    adapter = ModelAdapter(model)
+    embeds = adapter.embed(torch.randint(5, 20, (3, 5)))
+    mask = torch.ones(3, 5, dtype=torch.long)
+    with counting_work() as outer:
+        with torch.no_grad():
+            adapter.forward(embeds, mask)
+        with counting_work() as inner:
+            adapter.forward(embeds.detach().requires_grad_(True), mask).sum().backward()
+    adapter.forward(embeds.detach(), mask)
+    assert (outer.tokens, inner.tokens) == (15 + 45, 45)
+
+
+def test_tuning_runs_on_a_seeded_sample_within_the_token_budget(explainer, monkeypatch):
+    monkeypatch.setattr(tune, "MIN_TUNING_TEXTS", 4)
+    monkeypatch.setattr(tune, "objective_values", lambda expl, ix, config, items, *a, **k: [config.lam for _ in items])
+    lengths = {t: len(explainer.tokenizer(t)["input_ids"]) for t in TEXTS}
+    kwargs = dict(folds=0, layers=[1], rounds=1, steps=4, show_progress=False, base_methods=["smooth_grad"])
+    results = [tune_explainer(explainer, TEXTS, max_tokens=30, seed=seed, **kwargs) for seed in (0, 0, 1)]
+    samples = [tune._sample(explainer, TEXTS, 30, seed) for seed in (0, 0, 1)]
+    assert samples[0] == samples[1] != samples[2]  # seeded
+    for sample, result in zip(samples, results):
+        assert 4 <= len(sample) < len(TEXTS) and sum(lengths[t] for t in sample) <= 30
+        assert result.n_texts == len(sample) and result.config.tuning["texts_given"] == len(TEXTS)
+        assert f"sample of {len(sample)} of the {len(TEXTS)} texts" in result.summary()
+        assert f"seeded sample of the {len(TEXTS)} given" in tuning_text(result.config.tuning)
+    # the smallest sample still holds MIN_TUNING_TEXTS texts; None takes every text
+    assert len(tune._sample(explainer, TEXTS, 1, 0)) == 4 and tune._sample(explainer, TEXTS, None, 0) == TEXTS
+    with pytest.raises(ValueError, match="max_tokens must be a positive integer or None"):
+        tune_explainer(explainer, TEXTS, max_tokens=0, show_progress=False)
+
+
+def test_a_base_method_over_the_reference_budget_is_compared_alone_only(explainer, monkeypatch):
+    """Rigged: integrated_grad is best alone and gains with lambda. Its estimated cost of scoring the
+    references decides: just under the budget it is searched with LAFA, just over it only alone (and
+    LAFA then starts from the repo's own base method); the estimate is its model work per token on
+    the tuning texts times the tokens of the references it has no scores of."""
+
+    def rigged(expl, indexes, config, items, predict, mask, steps, **_):
+        return [(2.0 if config.base_method == "integrated_grad" else 1.0) + config.lam for _ in items]
+
+    monkeypatch.setattr(tune, "objective_values", rigged)
+    kwargs = dict(folds=0, layers=[1], rounds=1, steps=4, show_progress=False)
+    kwargs["base_methods"] = ["smooth_grad", "integrated_grad"]
+    over = tune_explainer(explainer, TEXTS, reference_budget=0, **kwargs)
+    cost = over.config.tuning["over_reference_budget"]["integrated_grad"]
+    items = prepare_texts(explainer, TEXTS[:1], show_progress=False)  # what it measured: one text (rigged)
+    config = explainer.lafa_config.replace(base_method="integrated_grad")
+    lafa = tune.Lafa(explainer.model, explainer.index, config)
+    for item in items:
+        tune.scores_for(explainer, item, lafa)
+    per_token = sum(i.work["integrated_grad"] for i in items) / sum(i.inputs["attention_mask"].numel() for i in items)
+    assert cost == pytest.approx(per_token * explainer.index.for_base_method(config).missing_tokens)
+    assert {t["base_method"] for t in over.trials if t["lam"] > 0} == {"smooth_grad"}
+    assert over.config.tuning["base_methods"]["integrated_grad"] == pytest.approx(2.0)  # compared alone
+    assert "integrated_grad: compared alone only" in over.summary()
+    assert "Compared alone only" in tuning_text(over.config.tuning) and "integrated_grad." in tuning_text(
+        over.config.tuning
+    )
+    under = tune_explainer(explainer, TEXTS, reference_budget=cost * 1.01, **kwargs)
+    assert not under.config.tuning["over_reference_budget"] and under.config.base_method == "integrated_grad"
+    assert under.config.lam > 0
+    just_over = tune_explainer(explainer, TEXTS, reference_budget=cost * 0.99, **kwargs)
+    assert set(just_over.config.tuning["over_reference_budget"]) == {"integrated_grad"}
+    with pytest.raises(ValueError, match="reference_budget must be a number >= 0 or None"):
+        tune_explainer(explainer, TEXTS, reference_budget=-1, show_progress=False)

@@ -34,7 +34,7 @@ from ..config import (
     SAMPLINGS,
     LafaConfig,
 )
-from ..faithfulness.tune import MAX_BASE_METHODS, OBJECTIVE, OBJECTIVES
+from ..faithfulness.tune import MAX_BASE_METHODS, MAX_TUNING_TOKENS, OBJECTIVE, OBJECTIVES, REFERENCE_BUDGET
 from ..results import Explanation, is_lafa, method_label
 from .render import legend_text, to_terminal
 
@@ -424,6 +424,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         objective=args.objective,
         max_base_methods=args.max_base_methods or None,
         early_stop=not args.full_search,
+        max_tokens=args.max_tokens or None,
+        reference_budget=args.reference_budget,
     )
     print(result.summary())
     layer_changed = result.index is not explainer.index  # another layer or base method: new index files
@@ -752,6 +754,21 @@ def _add_tune(sub) -> None:
         default=MAX_BASE_METHODS,
         help="search LAFA's settings on only this many base methods, the best alone (default "
         f"{MAX_BASE_METHODS}; 0: all): each needs its scores of the texts' neighbors",
+    )
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        default=MAX_TUNING_TOKENS,
+        help=f"tune on a seeded sample of the texts that fits in this many tokens (default {MAX_TUNING_TOKENS}, "
+        "about 170 short sentences; 0: every text): the run's cost grows with the tokens tuned on",
+    )
+    p.add_argument(
+        "--reference-budget",
+        type=float,
+        default=REFERENCE_BUDGET,
+        help="search LAFA on a base method the index has no scores of only if scoring the references with "
+        f"it is estimated to cost at most this many tokens of model work (default {REFERENCE_BUDGET:.0e}, "
+        "about 15 minutes on 2 CPU cores; 'inf': no limit); every base method alone is compared anyway",
     )
     p.add_argument(
         "--objective",

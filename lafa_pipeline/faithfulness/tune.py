@@ -12,6 +12,12 @@ candidate, so on the tuning texts the chosen setting is never worse than the bes
 base method the index does not cache is scored on the references as the search needs them
 (``LafaIndex.for_base_method``: a lazy copy; the repo's own index is left as it was).
 
+The cost is bounded whatever the texts: the tuning runs on a seeded sample of them that fits in
+``MAX_TUNING_TOKENS`` tokens; candidates are raced (scored on a few texts, then twice as many, and
+dropped once clearly behind); and LAFA is searched on a base method the index has no scores of only
+when scoring its references fits ``REFERENCE_BUDGET`` (model work, counted, not timed, so the
+choice does not depend on the machine). Every base method alone is compared in any case.
+
 The best of some 40 settings on a few hundred texts is partly luck (measured on SST,
 ``evaluation/tune_variants.md``), so the tuning is checked on texts it did not see: by default it is
 cross-validated (``folds=3``: rerun without each third of the texts, its pick compared with that
@@ -44,6 +50,7 @@ from ..aggregation import AGGREGATION_REGISTRY
 from ..base_methods import BASE_METHOD_REGISTRY, MethodParams
 from ..config import LAFA, LafaConfig, check_choice, indexable_base_methods
 from ..lafa import Lafa
+from ..model_adapter import counting_work
 from ..results import WordScore
 from ..text_inputs import TextInput, check_text, encode
 from ..words import group_scores
@@ -68,6 +75,23 @@ which costs far more than scoring the texts: the others stop at lambda = 0."""
 EARLY_STOP_Z = 2.0
 """A candidate setting is dropped once its mean gain over the current one, on the first texts it was
 scored on, is below zero by this many standard errors (racing: most settings lose clearly)."""
+RACE_FIRST_TEXTS = 8
+"""With early stopping, a candidate is first scored on this many texts, then on twice as many at
+each step (successive halving over texts): most candidates lose clearly on the first few, and on
+long texts every text scored costs dozens of model passes."""
+MAX_TUNING_TOKENS = 4096
+"""``lafa tune`` tunes on a seeded sample of the texts given, as many as fit in this many tokens (at
+least ``MIN_TUNING_TEXTS``): each text costs model passes in proportion to its length, so this
+bounds the run's cost whatever the texts' number and length. 4,096 tokens is about 170 SST
+sentences or 27 texts of 150 tokens (``benchmarks/TUNE_SPEED.md``); ``max_tokens=None`` takes all."""
+MIN_TUNING_TEXTS = 24
+REFERENCE_BUDGET = 8_000_000
+"""Model work (``model_adapter.ModelWork``: token positions, a differentiated pass counting three
+times) that scoring the references under another base method may cost before ``lafa tune`` searches
+LAFA on it: estimated from that method's work per token on the tuning texts, times the tokens of the
+references it has no scores for. About 15 minutes on 2 CPU cores; it admits every gradient method
+and occlusion on the embedded default's 3,000 sentences, and only the cheap ones (InputGrad,
+SimpleGrad) on 1,500 texts of 150 tokens. The base methods alone are compared whatever their cost."""
 # The values tried for each setting come from each aggregation's registry entry (``search_space``).
 TUNED_FIELDS = (
     "base_method",
@@ -97,6 +121,8 @@ class TuningText:
     """The scores of the explainer's own base method."""
     other_scores: dict[str, torch.Tensor] = field(default_factory=dict)
     """Scores of other base methods, by name, computed when a setting first needs them (``scores_for``)."""
+    work: dict[str, float] = field(default_factory=dict)
+    """The model's work (``ModelWork.tokens``) each base method took on this text."""
     by_ranking: dict[tuple, Faithfulness] = field(default_factory=dict, repr=False)
     """Faithfulness by the word order it masks in: settings that rank the words alike share one
     measurement (the masked texts, hence the model's outputs, depend on nothing else)."""
@@ -136,7 +162,19 @@ class TuningResult:
             f"{len(self.trials)} settings tried"
             f" ({sum('dropped_after_texts' in t for t in self.trials)} dropped early, clearly behind)",
         ]
-        alone = (self.config.tuning or {}).get("base_methods") or {}
+        tuning = self.config.tuning or {}
+        if tuning.get("texts_given", self.n_texts) > tuning.get("tuning_texts", self.n_texts):
+            lines.append(
+                f"tuned on a sample of {tuning['tuning_texts']} of the {tuning['texts_given']} texts "
+                f"(at most {tuning['max_tokens']} tokens; max_tokens / --max-tokens to change)"
+            )
+        for base, cost in (tuning.get("over_reference_budget") or {}).items():
+            lines.append(
+                f"{base}: compared alone only; scoring the references with it would cost about "
+                f"{cost / 1e6:.0f}M tokens of model work (budget {tuning['reference_budget'] / 1e6:.0f}M; "
+                "reference_budget / --reference-budget to change)"
+            )
+        alone = tuning.get("base_methods") or {}
         if len(alone) > 1:
             lines.append(
                 "base methods alone: "
@@ -168,9 +206,12 @@ def prepare_texts(explainer, texts: Sequence[TextInput], show_progress: bool) ->
     prepared = []
     for text in tqdm(texts, desc=f"Base scores ({base})", disable=not show_progress, unit="text"):
         inputs, meta = encode(explainer.tokenizer, check_text(text), explainer.max_length, warn=False)
-        out = lafa.attribute(inputs["input_ids"], inputs["attention_mask"], inputs.get("token_type_ids"), method=base)
+        with counting_work() as work:
+            out = lafa.attribute(
+                inputs["input_ids"], inputs["attention_mask"], inputs.get("token_type_ids"), method=base
+            )
         tokens = explainer.tokenizer.convert_ids_to_tokens(inputs["input_ids"][0].tolist())
-        prepared.append(TuningText(text, inputs, meta, tokens, out.targets[0], out.scores))
+        prepared.append(TuningText(text, inputs, meta, tokens, out.targets[0], out.scores, work={base: work.tokens}))
     return prepared
 
 
@@ -181,14 +222,16 @@ def scores_for(explainer, item: TuningText, lafa: Lafa) -> torch.Tensor:
     if config.base_method == own.base_method and MethodParams.from_config(config) == MethodParams.from_config(own):
         return item.base_scores
     if config.base_method not in item.other_scores:
-        out = lafa.attribute(
-            item.inputs["input_ids"],
-            item.inputs["attention_mask"],
-            item.inputs.get("token_type_ids"),
-            targets=[item.target],
-            method=config.base_method,
-        )
+        with counting_work() as work:
+            out = lafa.attribute(
+                item.inputs["input_ids"],
+                item.inputs["attention_mask"],
+                item.inputs.get("token_type_ids"),
+                targets=[item.target],
+                method=config.base_method,
+            )
         item.other_scores[config.base_method] = out.scores
+        item.work[config.base_method] = work.tokens
     return item.other_scores[config.base_method]
 
 
@@ -292,6 +335,8 @@ def tune_explainer(
     objective: str = OBJECTIVE,
     max_base_methods: int | None = MAX_BASE_METHODS,
     early_stop: bool = True,
+    max_tokens: int | None = MAX_TUNING_TOKENS,
+    reference_budget: float | None = REFERENCE_BUDGET,
 ) -> TuningResult:
     """Coordinate ascent over LAFA's aggregation settings on ``texts``; see the module docstring.
 
@@ -308,14 +353,19 @@ def tune_explainer(
     scores are computed as the search needs them and kept in a lazy copy of the index.
     ``objective``: what is maximised per text (``OBJECTIVES``). ``max_base_methods``: only the best
     this many base methods alone go on to the LAFA search (None: all of them). ``early_stop``: a
-    candidate is scored on the texts a quarter at a time and dropped once it is clearly below the
-    current setting (``EARLY_STOP_Z``); False scores every candidate on every text.
+    candidate is scored on ``RACE_FIRST_TEXTS`` texts, then twice as many at each step, and dropped
+    once it is clearly below the current setting (``EARLY_STOP_Z``); False scores every candidate on
+    every text. ``max_tokens``: tune on a seeded sample of the texts that fits in this many tokens
+    (``MAX_TUNING_TOKENS``; None: every text). ``reference_budget``: the model work (``ModelWork``)
+    scoring the references may cost for a base method the index has no scores of, before LAFA is
+    searched on it (``REFERENCE_BUDGET``; None: no limit).
     Returns the chosen config with ``tuning`` filled in, and the index at the chosen layer, holding
     the chosen base method's scores.
     """
-    _check_options(explainer, holdout, folds, objective, max_base_methods)
+    _check_options(explainer, holdout, folds, objective, max_base_methods, max_tokens, reference_budget)
     folds = (0 if holdout else 3) if folds is None else folds
-    texts = [check_text(t) for t in texts]
+    given = [check_text(t) for t in texts]
+    texts = _sample(explainer, given, max_tokens, seed)
     layer_choices = _layer_choices(explainer, layers)
     tune_ids, checks = _split(len(texts), folds, holdout, seed)
     start = explainer.lafa_config
@@ -332,6 +382,7 @@ def tune_explainer(
         max_base_methods,
         early_stop,
         show_progress,
+        reference_budget,
     )
     pick = tuner.search(tune_ids)
     best, best_value = pick.best, pick.best_value
@@ -347,6 +398,8 @@ def tune_explainer(
     tuner.bar.close()
     tuning = {
         "objective": objective,
+        "texts_given": len(given),
+        "max_tokens": max_tokens,
         "tuning_texts": len(tune_ids),
         "base_value": pick.base_value,
         "tuned_value": best_value,
@@ -359,6 +412,10 @@ def tune_explainer(
         # each base method alone (lambda = 0) on the tuning texts: what the pick is measured against
         # (None: dropped early, clearly behind the best of them)
         "base_methods": {c.base_method: tuner.full_mean(c, tune_ids) for c in tuner.alone},
+        # base methods not searched with LAFA because scoring the references would cost more than
+        # the budget: their estimated model work
+        "reference_budget": reference_budget,
+        "over_reference_budget": dict(tuner.over_budget),
     }
     if folds > 1:
         tuning["fold_picks"] = fold_picks
@@ -369,7 +426,15 @@ def tune_explainer(
     return TuningResult(chosen, pick.base_value, best_value, len(tune_ids), pick.history, held, index)
 
 
-def _check_options(explainer, holdout: float, folds: int | None, objective: str, max_base_methods: int | None) -> None:
+def _check_options(
+    explainer,
+    holdout: float,
+    folds: int | None,
+    objective: str,
+    max_base_methods: int | None,
+    max_tokens: int | None,
+    reference_budget: float | None,
+) -> None:
     if explainer.index is None:
         raise ValueError("Tuning LAFA needs an explainer with an index (a LAFA repo, or index=...)")
     if not 0.0 <= holdout < 1.0:
@@ -384,6 +449,30 @@ def _check_options(explainer, holdout: float, folds: int | None, objective: str,
         isinstance(max_base_methods, bool) or not isinstance(max_base_methods, int) or max_base_methods < 1
     ):
         raise ValueError(f"max_base_methods must be a positive integer or None (all), got {max_base_methods!r}")
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
+        raise ValueError(f"max_tokens must be a positive integer or None (every text), got {max_tokens!r}")
+    if reference_budget is not None and not (
+        isinstance(reference_budget, (int, float)) and not isinstance(reference_budget, bool) and reference_budget >= 0
+    ):
+        raise ValueError(f"reference_budget must be a number >= 0 or None (no limit), got {reference_budget!r}")
+
+
+def _sample(explainer, texts: list[TextInput], max_tokens: int | None, seed: int) -> list[TextInput]:
+    """The texts to tune on: all of them, or a seeded sample (in the given order) that fits in
+    ``max_tokens`` tokens, at least ``MIN_TUNING_TEXTS`` of them."""
+    if max_tokens is None:
+        return texts
+    order = list(range(len(texts)))
+    random.Random(seed).shuffle(order)
+    chosen: list[int] = []
+    total = 0
+    for i in order:
+        length = len(encode(explainer.tokenizer, texts[i], explainer.max_length, warn=False)[0]["input_ids"][0])
+        if total + length > max_tokens and len(chosen) >= MIN_TUNING_TEXTS:
+            break
+        chosen.append(i)
+        total += length
+    return [texts[i] for i in sorted(chosen)]
 
 
 Check = tuple[list[int] | None, list[int]]
@@ -459,8 +548,11 @@ class _Tuner:
         max_base_methods: int | None,
         early_stop: bool,
         show_progress: bool,
+        reference_budget: float | None = None,
     ) -> None:
         self.explainer, self.items, self.by_base, self.alone = explainer, items, by_base, alone
+        self.reference_budget = reference_budget
+        self.over_budget: dict[str, float] = {}  # base method -> estimated work of scoring its references
         self.layer_choices, self.objective, self.steps, self.rounds = layer_choices, objective, steps, rounds
         self.max_base_methods, self.early_stop = max_base_methods, early_stop
         self.predict = Predictor(explainer.model, explainer.tokenizer, max_length=explainer.max_length)
@@ -499,15 +591,18 @@ class _Tuner:
         """The best base method alone on ``ids``, then coordinate ascent from it for each aggregation."""
         race = _Race(self, ids)
         # The base methods alone, raced like any candidate: on long texts scoring a base method is most
-        # of the cost, and one clearly behind the best so far stops after a quarter of the texts.
+        # of the cost, and one clearly behind the best so far stops after its first few texts.
         base = self.alone[0]
         for candidate in self.alone[1:]:
             if race.beats(candidate, base, race.score(base)) is not None:  # ties keep the repo's own
                 base = candidate
         base_value = race.score(base)
         scored = [c for c in self.alone if _key(c) in race.seen]
-        searched = sorted(scored, key=lambda c: -race.score(c))[: self.max_base_methods or len(self.alone)]
+        affordable = [c for c in sorted(scored, key=lambda c: -race.score(c)) if self.affordable(c.base_method)]
+        searched = affordable[: self.max_base_methods or len(self.alone)]
         searched_bases = tuple(c.base_method for c in self.alone if c in searched)  # the repo's order
+        # LAFA starts from the best base alone whose references can be scored (the repo's own always can)
+        start_base = max(searched, key=lambda c: race.score(c)).base_method
         best, best_value = base, base_value
         for aggregation, entry in AGGREGATION_REGISTRY.items():
             space = {
@@ -515,11 +610,30 @@ class _Tuner:
                 **({"layer": tuple(self.layer_choices)} if len(self.layer_choices) > 1 else {}),
                 **entry.search_space,
             }
-            origin = self.explainer.lafa_config.replace(base_method=base.base_method)  # the repo's settings
+            origin = self.explainer.lafa_config.replace(base_method=start_base)  # the repo's settings
             current, current_value = race.ascend(_starting_point(origin, aggregation), space, self.rounds)
             if current_value > best_value + 1e-12:
                 best, best_value = current, current_value
         return _Pick(best, best_value, base, base_value, race.history(self.objective))
+
+    def affordable(self, base: str) -> bool:
+        """Whether LAFA may be searched on ``base``: the repo's own, or one whose reference scores are
+        estimated to cost at most the budget (its model work per token on the tuning texts, times
+        the tokens of the references it has no scores of)."""
+        if base == self.alone[0].base_method or self.reference_budget is None:
+            return True
+        index = self.by_base[base][self.explainer.lafa_config.layer]
+        items = [item for item in self.items if base in item.work]
+        if not items:  # not measured yet: score one text with it (the search would anyway)
+            config = next(c for c in self.alone if c.base_method == base)
+            scores_for(self.explainer, self.items[0], Lafa(self.explainer.model, index, config))
+            items = self.items[:1]
+        tokens = sum(int(item.inputs["attention_mask"].numel()) for item in items)
+        cost = sum(item.work[base] for item in items) / max(tokens, 1) * index.missing_tokens
+        if cost > self.reference_budget:
+            self.over_budget[base] = cost
+            return False
+        return True
 
     def check(self, pick: _Pick, checks: list[Check]) -> tuple[dict, list[dict]]:
         """Each check's pick against its best base method alone, on the texts it left out: the paired
@@ -536,8 +650,8 @@ class _Tuner:
 
 
 class _Race:
-    """One search's scores of settings on its texts; with ``early_stop`` a candidate is scored a
-    quarter of the texts at a time and dropped once clearly below the current setting."""
+    """One search's scores of settings on its texts; with ``early_stop`` a candidate is scored on a
+    few texts, then twice as many at each step, and dropped once clearly below the current setting."""
 
     def __init__(self, tuner: _Tuner, ids: Sequence[int]) -> None:
         self.tuner, self.ids = tuner, ids
@@ -557,8 +671,7 @@ class _Race:
             return None
         if self.tuner.early_stop and key not in self.seen:
             reference = values(current, ids)
-            quarter = max(1, -(-len(ids) // 4))
-            for end in range(quarter, len(ids), quarter):  # the last quarter is scored below, in full
+            for end in _race_steps(len(ids)):  # then all of them, below
                 diff = values(candidate, ids[:end]) - reference[:end]
                 diff = diff[~np.isnan(diff)]
                 if len(diff) > 1 and diff.mean() + EARLY_STOP_Z * diff.std(ddof=1) / np.sqrt(len(diff)) < 0:
@@ -586,6 +699,20 @@ class _Race:
         return [{**dict(k), objective: v} for k, v in self.seen.items()] + [
             {**dict(k), objective: v, "dropped_after_texts": n} for k, (v, n) in self.dropped.items()
         ]
+
+
+def _race_steps(n: int) -> list[int]:
+    """How many texts a raced candidate is scored on before each early look: ``RACE_FIRST_TEXTS``,
+    then doubling, below ``n``.
+
+    >>> _race_steps(40), _race_steps(8)
+    ([8, 16, 32], [])
+    """
+    steps, end = [], RACE_FIRST_TEXTS
+    while end < n:
+        steps.append(end)
+        end *= 2
+    return steps
 
 
 def _starting_point(start: LafaConfig, aggregation: str) -> LafaConfig:
