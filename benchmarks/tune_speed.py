@@ -59,7 +59,13 @@ def short_part(args) -> list[str]:
         rows["full"] = stored["short"]["full"]
     else:
         full, full_s = timed_tune(
-            load_explainer(), dev, early_stop=False, max_base_methods=None, reference_budget=None, **common
+            load_explainer(),
+            dev,
+            early_stop=False,
+            max_base_methods=None,
+            reference_budget=None,
+            every_aggregation_fully=True,
+            **common,
         )
         rows["full"] = row_of(full, full_s, args.short)
     fast, fast_s = timed_tune(load_explainer(), dev, **common)

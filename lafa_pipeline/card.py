@@ -85,9 +85,10 @@ def tuning_text(tuning: dict | None) -> str:
         f"{tuning['tuned_value']:.4f} against {tuning['base_value']:.4f} for the best base method alone "
         f"(gain {tuning['gain']:+.4f})."
     )
-    if tuning.get("texts_given", 0) > tuning["tuning_texts"]:
+    if tuning.get("texts_given", 0) > tuning.get("texts_sampled", tuning.get("texts_given", 0)):
         text += (
-            f" The texts were a seeded sample of the {tuning['texts_given']} given, as many as fit in "
+            f" The texts were a seeded sample of {tuning['texts_sampled']} of the {tuning['texts_given']} given, "
+            "as many as fit in "
             f"{tuning['max_tokens']} tokens."
         )
     alone = tuning.get("base_methods") or {}

@@ -34,6 +34,7 @@ def _choice(result):
 @pytest.mark.parametrize("objective", list(OBJECTIVES))
 def test_early_stopping_keeps_the_full_search_choice(explainer, objective):
     kwargs = dict(folds=0, layers=[1], rounds=1, steps=4, show_progress=False, objective=objective)
+    kwargs["every_aggregation_fully"] = True  # racing alone (the aggregation shortcut: the next test)
     full = tune_explainer(explainer, TEXTS, early_stop=False, **kwargs)
     fast = tune_explainer(explainer, TEXTS, early_stop=True, **kwargs)
     assert _choice(fast) == _choice(full) and fast.best_value == pytest.approx(full.best_value)
@@ -61,6 +62,40 @@ def test_a_clearly_losing_setting_is_dropped_before_its_last_texts(explainer, mo
     assert rbf and all("dropped_after_texts" in t for t in rbf)
     assert all(n < len(TEXTS) for key, n in scored.items() if key[0] == "rbf")
     assert result.config.kernel != "rbf" and result.config.tuning["settings_dropped_early"] == len(dropped)
+
+
+@pytest.mark.parametrize("median_wins", [False, True])
+def test_later_aggregations_start_from_the_best_setting_and_search_fully_only_if_they_win(
+    explainer, monkeypatch, median_wins
+):
+    """Rigged (the repo's aggregation is 'paper'): under 'paper' the cubic kernel with 10 neighbors is
+    best. 'normalized' and 'median' then start from there and vary their own settings (lambda,
+    weighting) only, since neither beats it; unless 'median' wins, which then searches the kernel and
+    neighbors too, and is chosen."""
+
+    def rigged(expl, indexes, config, items, predict, mask, steps, **_):
+        value = (config.kernel == "cubic") + (config.n_neighbors == 10) - 0.01 * config.lam
+        bonus = 3.0 if median_wins and config.aggregation == "median" else -0.5 * (config.aggregation != "paper")
+        return [value + bonus for _ in items]
+
+    monkeypatch.setattr(tune, "objective_values", rigged)
+    kwargs = dict(folds=0, layers=[1], rounds=1, steps=4, show_progress=False, base_methods=["smooth_grad"])
+    assert explainer.lafa_config.aggregation == "paper"
+    result = tune_explainer(explainer, TEXTS, **kwargs)
+    later = [t for t in result.trials if t["aggregation"] != "paper" and t["lam"] > 0]
+    assert {t["aggregation"] for t in later} == {"normalized", "median"}
+    if median_wins:
+        assert result.config.aggregation == "median" and (result.config.kernel, result.config.n_neighbors) == (
+            "cubic",
+            10,
+        )
+        assert {t["kernel"] for t in later if t["aggregation"] == "median"} > {"cubic"}  # searched fully
+        assert all((t["kernel"], t["n_neighbors"]) == ("cubic", 10) for t in later if t["aggregation"] == "normalized")
+    else:
+        assert (result.config.aggregation, result.config.kernel, result.config.n_neighbors) == ("paper", "cubic", 10)
+        assert all((t["kernel"], t["n_neighbors"]) == ("cubic", 10) for t in later)
+    every = tune_explainer(explainer, TEXTS, every_aggregation_fully=True, **kwargs)
+    assert len(every.trials) > len(result.trials) and _choice(every) == _choice(result)
 
 
 def test_lambda_zero_is_the_base_method_and_equal_rankings_share_a_measurement(explainer):
@@ -163,7 +198,9 @@ def test_tuning_runs_on_a_seeded_sample_within_the_token_budget(explainer, monke
         assert 4 <= len(sample) < len(TEXTS) and sum(lengths[t] for t in sample) <= 30
         assert result.n_texts == len(sample) and result.config.tuning["texts_given"] == len(TEXTS)
         assert f"sample of {len(sample)} of the {len(TEXTS)} texts" in result.summary()
-        assert f"seeded sample of the {len(TEXTS)} given" in tuning_text(result.config.tuning)
+        assert f"seeded sample of {len(sample)} of the {len(TEXTS)} given" in tuning_text(result.config.tuning)
+    held = tune_explainer(explainer, TEXTS, holdout=0.25, **{**kwargs, "folds": None})  # no sample: all fit
+    assert held.n_texts < len(TEXTS) and "sample" not in held.summary() + tuning_text(held.config.tuning)
     # the smallest sample still holds MIN_TUNING_TEXTS texts; None takes every text
     assert len(tune._sample(explainer, TEXTS, 1, 0)) == 4 and tune._sample(explainer, TEXTS, None, 0) == TEXTS
     with pytest.raises(ValueError, match="max_tokens must be a positive integer or None"):

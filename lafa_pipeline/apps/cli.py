@@ -424,6 +424,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         objective=args.objective,
         max_base_methods=args.max_base_methods or None,
         early_stop=not args.full_search,
+        every_aggregation_fully=args.full_search,
         max_tokens=args.max_tokens or None,
         reference_budget=args.reference_budget,
     )
@@ -780,7 +781,8 @@ def _add_tune(sub) -> None:
     p.add_argument(
         "--full-search",
         action="store_true",
-        help="score every candidate on every text (default: drop a candidate once it is clearly behind)",
+        help="score every candidate on every text and search every aggregation over every setting (default: "
+        "drop a candidate once it is clearly behind; aggregations after the repo's start from the best setting)",
     )
     p.add_argument("--rounds", type=int, default=2, help="coordinate-ascent rounds")
     p.add_argument("--steps", type=int, default=10, help="masking steps of the deletion/insertion curves")

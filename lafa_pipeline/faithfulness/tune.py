@@ -93,6 +93,10 @@ references it has no scores for. About 15 minutes on 2 CPU cores; it admits ever
 and occlusion on the embedded default's 3,000 sentences, and only the cheap ones (InputGrad,
 SimpleGrad) on 1,500 texts of 150 tokens. The base methods alone are compared whatever their cost."""
 # The values tried for each setting come from each aggregation's registry entry (``search_space``).
+SHARED_SETTINGS = ("kernel", "n_neighbors")
+"""Settings that mean the same under every aggregation: unless ``every_aggregation_fully``, an
+aggregation searched after the repo's keeps the best values found for them (and the base method and
+layer) and first searches only its own."""
 TUNED_FIELDS = (
     "base_method",
     "aggregation",
@@ -163,9 +167,9 @@ class TuningResult:
             f" ({sum('dropped_after_texts' in t for t in self.trials)} dropped early, clearly behind)",
         ]
         tuning = self.config.tuning or {}
-        if tuning.get("texts_given", self.n_texts) > tuning.get("tuning_texts", self.n_texts):
+        if tuning.get("texts_given", 0) > tuning.get("texts_sampled", tuning.get("texts_given", 0)):
             lines.append(
-                f"tuned on a sample of {tuning['tuning_texts']} of the {tuning['texts_given']} texts "
+                f"tuned on a sample of {tuning['texts_sampled']} of the {tuning['texts_given']} texts "
                 f"(at most {tuning['max_tokens']} tokens; max_tokens / --max-tokens to change)"
             )
         for base, cost in (tuning.get("over_reference_budget") or {}).items():
@@ -337,6 +341,7 @@ def tune_explainer(
     early_stop: bool = True,
     max_tokens: int | None = MAX_TUNING_TOKENS,
     reference_budget: float | None = REFERENCE_BUDGET,
+    every_aggregation_fully: bool = False,
 ) -> TuningResult:
     """Coordinate ascent over LAFA's aggregation settings on ``texts``; see the module docstring.
 
@@ -358,7 +363,9 @@ def tune_explainer(
     every text. ``max_tokens``: tune on a seeded sample of the texts that fits in this many tokens
     (``MAX_TUNING_TOKENS``; None: every text). ``reference_budget``: the model work (``ModelWork``)
     scoring the references may cost for a base method the index has no scores of, before LAFA is
-    searched on it (``REFERENCE_BUDGET``; None: no limit).
+    searched on it (``REFERENCE_BUDGET``; None: no limit). ``every_aggregation_fully``: search each
+    aggregation over every setting from the repo's (False: the repo's aggregation so; then each other
+    one from the best setting found, over its own settings first, and over all only if it wins).
     Returns the chosen config with ``tuning`` filled in, and the index at the chosen layer, holding
     the chosen base method's scores.
     """
@@ -383,6 +390,7 @@ def tune_explainer(
         early_stop,
         show_progress,
         reference_budget,
+        every_aggregation_fully,
     )
     pick = tuner.search(tune_ids)
     best, best_value = pick.best, pick.best_value
@@ -399,6 +407,7 @@ def tune_explainer(
     tuning = {
         "objective": objective,
         "texts_given": len(given),
+        "texts_sampled": len(texts),  # the sample within max_tokens: tuning texts plus any held out
         "max_tokens": max_tokens,
         "tuning_texts": len(tune_ids),
         "base_value": pick.base_value,
@@ -490,7 +499,10 @@ def _split(n: int, folds: int, holdout: float, seed: int) -> tuple[list[int], li
                 f"{folds}-fold cross-validation needs at least {2 * folds} texts; got {n} "
                 f"(give more texts, fewer folds, or folds=0 for no check)"
             )
-        return order, [(sorted(set(order) - set(order[f::folds])), order[f::folds]) for f in range(folds)]
+        # each fold's search goes through its texts in the whole search's order, so that its first texts
+        # (those every raced candidate is scored on) are mostly the whole search's, already scored
+        fold_of = {i: position % folds for position, i in enumerate(order)}
+        return order, [([i for i in order if fold_of[i] != f], order[f::folds]) for f in range(folds)]
     n_held = int(round(holdout * n))
     if n - n_held < 2:
         raise ValueError(f"Tuning needs at least 2 texts outside the held-out share; got {n - n_held}")
@@ -549,9 +561,10 @@ class _Tuner:
         early_stop: bool,
         show_progress: bool,
         reference_budget: float | None = None,
+        every_aggregation_fully: bool = True,
     ) -> None:
         self.explainer, self.items, self.by_base, self.alone = explainer, items, by_base, alone
-        self.reference_budget = reference_budget
+        self.reference_budget, self.every_aggregation_fully = reference_budget, every_aggregation_fully
         self.over_budget: dict[str, float] = {}  # base method -> estimated work of scoring its references
         self.layer_choices, self.objective, self.steps, self.rounds = layer_choices, objective, steps, rounds
         self.max_base_methods, self.early_stop = max_base_methods, early_stop
@@ -604,14 +617,28 @@ class _Tuner:
         # LAFA starts from the best base alone whose references can be scored (the repo's own always can)
         start_base = max(searched, key=lambda c: race.score(c)).base_method
         best, best_value = base, base_value
-        for aggregation, entry in AGGREGATION_REGISTRY.items():
-            space = {
-                **({"base_method": searched_bases} if len(searched_bases) > 1 else {}),
-                **({"layer": tuple(self.layer_choices)} if len(self.layer_choices) > 1 else {}),
-                **entry.search_space,
-            }
-            origin = self.explainer.lafa_config.replace(base_method=start_base)  # the repo's settings
-            current, current_value = race.ascend(_starting_point(origin, aggregation), space, self.rounds)
+        shared = {
+            **({"base_method": searched_bases} if len(searched_bases) > 1 else {}),
+            **({"layer": tuple(self.layer_choices)} if len(self.layer_choices) > 1 else {}),
+        }
+        origin = self.explainer.lafa_config.replace(base_method=start_base)  # the repo's settings
+        lafa_best: LafaConfig | None = None  # the best LAFA setting so far, even if below the base alone
+        lafa_best_value = -np.inf
+        for aggregation in [origin.aggregation] + [a for a in AGGREGATION_REGISTRY.names if a != origin.aggregation]:
+            entry = AGGREGATION_REGISTRY.get(aggregation)
+            space = {**shared, **entry.search_space}
+            if not self.every_aggregation_fully and lafa_best is not None:
+                # Shortcut: another aggregation starts from the best setting so far and first tries its
+                # own settings only (lambda, weighting), the searched layer, neighbors and kernel kept;
+                # only if that beats the best does it get the whole search.
+                own = {k: v for k, v in entry.search_space.items() if k not in SHARED_SETTINGS}
+                current, current_value = race.ascend(_starting_point(lafa_best, aggregation), own, self.rounds)
+                if current_value > lafa_best_value + 1e-12:
+                    current, current_value = race.ascend(current, space, self.rounds)
+            else:
+                current, current_value = race.ascend(_starting_point(origin, aggregation), space, self.rounds)
+            if current_value > lafa_best_value + 1e-12:
+                lafa_best, lafa_best_value = current, current_value
             if current_value > best_value + 1e-12:
                 best, best_value = current, current_value
         return _Pick(best, best_value, base, base_value, race.history(self.objective))
