@@ -117,12 +117,15 @@ def test_lambda_zero_is_the_base_method_and_equal_rankings_share_a_measurement(e
 
 
 def test_only_the_best_base_methods_alone_are_searched(explainer, monkeypatch):
-    """Rigged: simple_grad is best alone, then integrated_grad, then smooth_grad (the repo's own).
-    With max_base_methods=2, no setting with lambda > 0 uses smooth_grad; with None, some do."""
+    """Rigged: simple_grad is best alone, then integrated_grad, then smooth_grad (the repo's own), with
+    per-text noise that keeps any of them from being clearly behind. With max_base_methods=2, no
+    setting with lambda > 0 uses smooth_grad; with None, some do."""
     rank = {"simple_grad": 3.0, "integrated_grad": 2.0, "smooth_grad": 1.0}
+    offset = {"simple_grad": 0, "integrated_grad": 1, "smooth_grad": 1}
 
     def rigged(expl, indexes, config, items, predict, mask, steps, **_):
-        return [rank[config.base_method] + config.lam for _ in items]
+        noise = [3.0 if (TEXTS.index(i.text) + offset[config.base_method]) % 2 else -3.0 for i in items]
+        return [rank[config.base_method] + config.lam + n for n in noise]
 
     monkeypatch.setattr(tune, "objective_values", rigged)
     bases = ["smooth_grad", "integrated_grad", "simple_grad"]
@@ -135,6 +138,27 @@ def test_only_the_best_base_methods_alone_are_searched(explainer, monkeypatch):
     with pytest.raises(ValueError, match="max_base_methods must be a positive integer"):
         tune_explainer(explainer, TEXTS, max_base_methods=0, show_progress=False)
     assert np.isfinite(two.best_value)
+
+
+def test_a_base_method_clearly_behind_the_best_alone_is_not_searched_with_lafa(explainer, monkeypatch):
+    """Rigged without noise: smooth_grad and integrated_grad alone are behind simple_grad on every text.
+    Even with every base allowed (max_base_methods=None) only simple_grad is searched with LAFA, and the
+    summary names the others; the full search (early_stop=False) still searches all three."""
+    rank = {"simple_grad": 3.0, "integrated_grad": 2.0, "smooth_grad": 1.0}
+
+    def rigged(expl, indexes, config, items, predict, mask, steps, **_):
+        return [rank[config.base_method] + config.lam for _ in items]
+
+    monkeypatch.setattr(tune, "objective_values", rigged)
+    bases = ["smooth_grad", "integrated_grad", "simple_grad"]
+    kwargs = dict(folds=0, layers=[1], rounds=1, steps=4, show_progress=False, base_methods=bases)
+    result = tune_explainer(explainer, TEXTS, max_base_methods=None, **kwargs)
+    assert {t["base_method"] for t in result.trials if t["lam"] > 0} == {"simple_grad"}
+    assert result.config.base_method == "simple_grad" and result.config.lam > 0
+    assert result.config.tuning["behind_best_alone"] == ["smooth_grad", "integrated_grad"]
+    assert "clearly behind the best base method alone: smooth_grad, integrated_grad" in result.summary()
+    full = tune_explainer(explainer, TEXTS, max_base_methods=None, early_stop=False, **kwargs)
+    assert {t["base_method"] for t in full.trials if t["lam"] > 0} == set(bases)
 
 
 def test_the_model_card_words_every_objective():
@@ -213,8 +237,10 @@ def test_a_base_method_over_the_reference_budget_is_compared_alone_only(explaine
     LAFA then starts from the repo's own base method); the estimate is its model work per token on
     the tuning texts times the tokens of the references it has no scores of."""
 
-    def rigged(expl, indexes, config, items, predict, mask, steps, **_):
-        return [(2.0 if config.base_method == "integrated_grad" else 1.0) + config.lam for _ in items]
+    def rigged(expl, indexes, config, items, predict, mask, steps, **_):  # noisy: neither clearly behind
+        ig = config.base_method == "integrated_grad"
+        noise = [3.0 if (TEXTS.index(i.text) + ig) % 2 else -3.0 for i in items]
+        return [(2.0 if ig else 1.0) + config.lam + n for n in noise]
 
     monkeypatch.setattr(tune, "objective_values", rigged)
     kwargs = dict(folds=0, layers=[1], rounds=1, steps=4, show_progress=False)

@@ -14,8 +14,9 @@ base method the index does not cache is scored on the references as the search n
 
 The cost is bounded whatever the texts: the tuning runs on a seeded sample of them that fits in
 ``MAX_TUNING_TOKENS`` tokens; candidates are raced (scored on a few texts, then twice as many, and
-dropped once clearly behind); and LAFA is searched on a base method the index has no scores of only
-when scoring its references fits ``REFERENCE_BUDGET`` (model work, counted, not timed, so the
+dropped once clearly behind); LAFA is searched only on base methods alone that are not clearly behind
+the best of them (LAFA gains a little over its base, not a lot); and on a base method the index has
+no scores of only when scoring its references fits ``REFERENCE_BUDGET`` (model work, counted, not timed, so the
 choice does not depend on the machine). Every base method alone is compared in any case.
 
 The best of some 40 settings on a few hundred texts is partly luck (measured on SST,
@@ -171,6 +172,11 @@ class TuningResult:
             lines.append(
                 f"tuned on a sample of {tuning['texts_sampled']} of the {tuning['texts_given']} texts "
                 f"(at most {tuning['max_tokens']} tokens; max_tokens / --max-tokens to change)"
+            )
+        if tuning.get("behind_best_alone"):
+            lines.append(
+                "not searched with LAFA, clearly behind the best base method alone: "
+                + ", ".join(tuning["behind_best_alone"])
             )
         for base, cost in (tuning.get("over_reference_budget") or {}).items():
             lines.append(
@@ -425,6 +431,8 @@ def tune_explainer(
         # the budget: their estimated model work
         "reference_budget": reference_budget,
         "over_reference_budget": dict(tuner.over_budget),
+        # base methods alone clearly behind the best one alone (in some search): not searched with LAFA
+        "behind_best_alone": [c.base_method for c in tuner.alone if c.base_method in tuner.behind],
     }
     if folds > 1:
         tuning["fold_picks"] = fold_picks
@@ -566,6 +574,7 @@ class _Tuner:
         self.explainer, self.items, self.by_base, self.alone = explainer, items, by_base, alone
         self.reference_budget, self.every_aggregation_fully = reference_budget, every_aggregation_fully
         self.over_budget: dict[str, float] = {}  # base method -> estimated work of scoring its references
+        self.behind: set[str] = set()  # base methods alone clearly behind the best alone: not searched with LAFA
         self.layer_choices, self.objective, self.steps, self.rounds = layer_choices, objective, steps, rounds
         self.max_base_methods, self.early_stop = max_base_methods, early_stop
         self.predict = Predictor(explainer.model, explainer.tokenizer, max_length=explainer.max_length)
@@ -611,12 +620,17 @@ class _Tuner:
                 base = candidate
         base_value = race.score(base)
         scored = [c for c in self.alone if _key(c) in race.seen]
-        affordable = [c for c in sorted(scored, key=lambda c: -race.score(c)) if self.affordable(c.base_method)]
+        ranked = sorted(scored, key=lambda c: -race.score(c))
+        if self.early_stop:  # LAFA gains a little over its base: a base clearly behind the best alone is left
+            ranked = [c for c in ranked if c is base or not self.clearly_behind(c, base, ids)]
+        affordable = [c for c in ranked if self.affordable(c.base_method)]
         searched = affordable[: self.max_base_methods or len(self.alone)]
+        best, best_value = base, base_value
+        if not searched:  # no base method within reach whose references fit the budget: the best one alone
+            return _Pick(best, best_value, base, base_value, race.history(self.objective))
         searched_bases = tuple(c.base_method for c in self.alone if c in searched)  # the repo's order
         # LAFA starts from the best base alone whose references can be scored (the repo's own always can)
         start_base = max(searched, key=lambda c: race.score(c)).base_method
-        best, best_value = base, base_value
         shared = {
             **({"base_method": searched_bases} if len(searched_bases) > 1 else {}),
             **({"layer": tuple(self.layer_choices)} if len(self.layer_choices) > 1 else {}),
@@ -642,6 +656,16 @@ class _Tuner:
             if current_value > best_value + 1e-12:
                 best, best_value = current, current_value
         return _Pick(best, best_value, base, base_value, race.history(self.objective))
+
+    def clearly_behind(self, config: LafaConfig, best: LafaConfig, ids: Sequence[int]) -> bool:
+        """Whether ``config``'s mean gain over ``best`` on ``ids`` is below zero by ``EARLY_STOP_Z``
+        standard errors (recorded in ``behind``)."""
+        diff = self.values(config, ids) - self.values(best, ids)
+        diff = diff[~np.isnan(diff)]
+        behind = len(diff) > 1 and diff.mean() + EARLY_STOP_Z * diff.std(ddof=1) / np.sqrt(len(diff)) < 0
+        if behind:
+            self.behind.add(config.base_method)
+        return bool(behind)
 
     def affordable(self, base: str) -> bool:
         """Whether LAFA may be searched on ``base``: the repo's own, or one whose reference scores are
