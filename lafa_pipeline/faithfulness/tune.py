@@ -568,8 +568,8 @@ class _Tuner:
         max_base_methods: int | None,
         early_stop: bool,
         show_progress: bool,
-        reference_budget: float | None = None,
-        every_aggregation_fully: bool = True,
+        reference_budget: float | None,
+        every_aggregation_fully: bool,
     ) -> None:
         self.explainer, self.items, self.by_base, self.alone = explainer, items, by_base, alone
         self.reference_budget, self.every_aggregation_fully = reference_budget, every_aggregation_fully
@@ -660,12 +660,10 @@ class _Tuner:
     def clearly_behind(self, config: LafaConfig, best: LafaConfig, ids: Sequence[int]) -> bool:
         """Whether ``config``'s mean gain over ``best`` on ``ids`` is below zero by ``EARLY_STOP_Z``
         standard errors (recorded in ``behind``)."""
-        diff = self.values(config, ids) - self.values(best, ids)
-        diff = diff[~np.isnan(diff)]
-        behind = len(diff) > 1 and diff.mean() + EARLY_STOP_Z * diff.std(ddof=1) / np.sqrt(len(diff)) < 0
+        behind = _clearly_below(self.values(config, ids) - self.values(best, ids))
         if behind:
             self.behind.add(config.base_method)
-        return bool(behind)
+        return behind
 
     def affordable(self, base: str) -> bool:
         """Whether LAFA may be searched on ``base``: the repo's own, or one whose reference scores are
@@ -723,9 +721,7 @@ class _Race:
         if self.tuner.early_stop and key not in self.seen:
             reference = values(current, ids)
             for end in _race_steps(len(ids)):  # then all of them, below
-                diff = values(candidate, ids[:end]) - reference[:end]
-                diff = diff[~np.isnan(diff)]
-                if len(diff) > 1 and diff.mean() + EARLY_STOP_Z * diff.std(ddof=1) / np.sqrt(len(diff)) < 0:
+                if _clearly_below(values(candidate, ids[:end]) - reference[:end]):
                     self.dropped[key] = (float(np.nanmean(values(candidate, ids[:end]))), end)
                     return None
         value = self.score(candidate)
@@ -750,6 +746,13 @@ class _Race:
         return [{**dict(k), objective: v} for k, v in self.seen.items()] + [
             {**dict(k), objective: v, "dropped_after_texts": n} for k, (v, n) in self.dropped.items()
         ]
+
+
+def _clearly_below(diff: np.ndarray) -> bool:
+    """Whether paired differences (NaN: a text without a value, left out) are below zero by
+    ``EARLY_STOP_Z`` standard errors: the race's drop rule, and the rule for bases left out of LAFA."""
+    diff = diff[~np.isnan(diff)]
+    return bool(len(diff) > 1 and diff.mean() + EARLY_STOP_Z * diff.std(ddof=1) / np.sqrt(len(diff)) < 0)
 
 
 def _race_steps(n: int) -> list[int]:
