@@ -82,6 +82,39 @@ def _count(embeds: Tensor, attention_mask: Tensor) -> None:
             work.tokens += tokens
 
 
+_ACTIVE_MEMOS: list[dict] = []
+
+
+@contextmanager
+def remembering_predictions() -> Iterator[dict]:
+    """Inside the block, ``ModelAdapter.predict`` answers a call for pooled states it has answered
+    before (same model, inputs, layer and pooling) from memory instead of running the model again;
+    yields the memory. Calls without a layer (the masked texts of the faithfulness metrics, each
+    seen once) are not kept.
+
+    ``lafa tune`` scores many settings on the same texts: each LAFA candidate needs the text's
+    prediction and pooled states for its neighbor search, which depend only on the text and the
+    layer, not on the aggregation, lambda or kernel being tried.
+
+    >>> with remembering_predictions() as memory:
+    ...     pass
+    >>> memory
+    {}
+    """
+    memory: dict = {}
+    _ACTIVE_MEMOS.append(memory)
+    try:
+        yield memory
+    finally:
+        _ACTIVE_MEMOS.remove(memory)
+
+
+def _prediction_key(model, tensors: tuple[Tensor | None, ...], layer: int | None, pooling: str) -> tuple:
+    """What a prediction depends on: the model, the inputs' values and shapes, layer and pooling."""
+    parts = [(tuple(t.shape), t.cpu().numpy().tobytes()) if t is not None else None for t in tensors]
+    return id(model), tuple(parts), layer, pooling
+
+
 class ModelAdapter:
     """Wraps a ``*ForSequenceClassification`` model: embeddings in, explained outputs out."""
 
@@ -203,7 +236,13 @@ class ModelAdapter:
         layer: int | None = None,
         pooling: str = "mean",
     ) -> tuple[Tensor, Tensor | None]:
-        """Prediction (probabilities, or values for regression) and, if ``layer`` is given, pooled states."""
+        """Prediction (probabilities, or values for regression) and, if ``layer`` is given, pooled states
+        (from memory inside ``remembering_predictions``)."""
+        key = None
+        if _ACTIVE_MEMOS and layer is not None:
+            key = _prediction_key(self.model, (input_ids, attention_mask, token_type_ids), layer, pooling)
+        if key is not None and key in _ACTIVE_MEMOS[-1]:
+            return _ACTIVE_MEMOS[-1][key]
         out, mask = self.run(
             self.embed(input_ids),
             attention_mask.to(self.device),
@@ -211,7 +250,10 @@ class ModelAdapter:
             output_hidden_states=layer is not None,
         )
         pooled = None if layer is None else layer_states(out.hidden_states, layer, mask, pooling)
-        return self.transform(out.logits, "probability"), pooled
+        result = self.transform(out.logits, "probability"), pooled
+        if key is not None:
+            _ACTIVE_MEMOS[-1][key] = result
+        return result
 
     def predicted_targets(self, prediction: Tensor) -> Tensor:
         """Index of the predicted class (top label for multi-label, 0 for regression)."""

@@ -6,6 +6,8 @@ budget is compared alone only."""
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -16,7 +18,7 @@ from lafa_pipeline.faithfulness import tune
 from lafa_pipeline.faithfulness.evaluate import Predictor, mask_string
 from lafa_pipeline.faithfulness.metrics import faithfulness
 from lafa_pipeline.faithfulness.tune import OBJECTIVES, faithfulness_values, prepare_texts, tune_explainer
-from lafa_pipeline.model_adapter import ModelAdapter, counting_work
+from lafa_pipeline.model_adapter import ModelAdapter, counting_work, remembering_predictions
 from lafa_pipeline.words import group_scores
 
 from .tiny import TEXTS
@@ -208,6 +210,38 @@ def test_model_work_counts_token_positions_and_gradient_passes_thrice(model):
             adapter.forward(embeds.detach().requires_grad_(True), mask).sum().backward()
     adapter.forward(embeds.detach(), mask)
     assert (outer.tokens, inner.tokens) == (15 + 45, 45)
+
+
+def test_remembered_pooled_states_are_the_model_s_and_run_it_once(model):
+    """Inside ``remembering_predictions`` a second call for the same inputs, layer and pooling runs
+    no model pass and returns what a call outside the block computes; other inputs or another layer
+    run the model, and calls without a layer (masked texts) are not kept."""
+    adapter = ModelAdapter(model)
+    ids, mask = torch.randint(5, 20, (2, 6)), torch.ones(2, 6, dtype=torch.long)
+    fresh = adapter.predict(ids, mask, layer=1)
+    with remembering_predictions() as memory, counting_work() as work:
+        first = adapter.predict(ids, mask, layer=1)
+        again = adapter.predict(ids.clone(), mask.clone(), layer=1)
+        assert work.tokens == 12 and len(memory) == 1
+        adapter.predict(ids, mask, layer=2)
+        adapter.predict(ids.flip(1), mask, layer=1)
+        adapter.predict(ids, mask)
+        assert work.tokens == 12 * 4 and len(memory) == 3
+    for a, b in zip((first, again), (fresh, fresh)):
+        assert torch.allclose(a[0], b[0]) and torch.allclose(a[1], b[1])
+    with counting_work() as work:  # outside the block: the model runs again
+        adapter.predict(ids, mask, layer=1)
+    assert work.tokens == 12
+
+
+def test_remembering_pooled_states_changes_no_value_of_the_search(explainer, monkeypatch):
+    kwargs = dict(folds=0, layers=[1], rounds=1, steps=4, show_progress=False)
+    remembered = tune_explainer(explainer, TEXTS, **kwargs)
+    monkeypatch.setattr(tune, "remembering_predictions", contextlib.nullcontext)
+    recomputed = tune_explainer(explainer, TEXTS, **kwargs)
+    objective = remembered.config.tuning["objective"]
+    assert _choice(remembered) == _choice(recomputed) and len(remembered.trials) > 1
+    assert [t[objective] for t in remembered.trials] == pytest.approx([t[objective] for t in recomputed.trials])
 
 
 def test_tuning_runs_on_a_seeded_sample_within_the_token_budget(explainer, monkeypatch):

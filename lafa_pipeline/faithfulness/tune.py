@@ -51,7 +51,7 @@ from ..aggregation import AGGREGATION_REGISTRY
 from ..base_methods import BASE_METHOD_REGISTRY, MethodParams
 from ..config import LAFA, LafaConfig, check_choice, indexable_base_methods
 from ..lafa import Lafa
-from ..model_adapter import counting_work
+from ..model_adapter import counting_work, remembering_predictions
 from ..results import WordScore
 from ..text_inputs import TextInput, check_text, encode
 from ..words import group_scores
@@ -398,12 +398,15 @@ def tune_explainer(
         reference_budget,
         every_aggregation_fully,
     )
-    pick = tuner.search(tune_ids)
-    best, best_value = pick.best, pick.best_value
-    held, kept_base, rejected = None, False, None
+    held: dict | None = None
     fold_picks: list[dict] = []
-    if checks:
-        held, fold_picks = tuner.check(pick, checks)
+    with remembering_predictions():  # every setting tried on a text searches from the same states
+        pick = tuner.search(tune_ids)
+        if checks:
+            held, fold_picks = tuner.check(pick, checks)
+    best, best_value = pick.best, pick.best_value
+    kept_base, rejected = False, None
+    if held is not None:
         if folds > 1:
             held["folds"] = folds
         if best is not pick.base and not held["mean_diff"] > 0:  # nan (no comparable text) keeps the base too
@@ -756,13 +759,15 @@ def _clearly_below(diff: np.ndarray) -> bool:
 
 
 def _race_steps(n: int) -> list[int]:
-    """How many texts a raced candidate is scored on before each early look: ``RACE_FIRST_TEXTS``,
-    then doubling, below ``n``.
+    """How many texts a raced candidate is scored on before each early look: ``RACE_FIRST_TEXTS``
+    (or half the texts, at least 2, when there are fewer than twice as many), then doubling, below
+    ``n``. Halving keeps a race on few texts (a quick evaluation's folds) from scoring every
+    candidate on every text.
 
-    >>> _race_steps(40), _race_steps(8)
-    ([8, 16, 32], [])
+    >>> _race_steps(40), _race_steps(16), _race_steps(6), _race_steps(2)
+    ([8, 16, 32], [8], [3], [])
     """
-    steps, end = [], RACE_FIRST_TEXTS
+    steps, end = [], min(RACE_FIRST_TEXTS, max(2, -(-n // 2)))
     while end < n:
         steps.append(end)
         end *= 2
