@@ -7,10 +7,11 @@
    method searched with LAFA, every candidate scored on every text) against the default one (the
    best ``MAX_BASE_METHODS`` bases alone searched, candidates dropped once clearly behind), on the
    same texts in one run: seconds, settings scored, and whether the choice is the same.
-2. Long texts (consecutive SST-2 dev sentences joined to about ``--tokens`` tokens) with a lazy
-   index of ``--long-refs`` such texts made of train sentences: ``lafa tune``'s defaults (3 folds,
-   every layer, the base methods chosen automatically), timed from a cold index (every reference
-   score is computed as the search needs it). ``--part`` runs one part alone.
+2. Long texts (consecutive SST-2 dev sentences joined to about ``--tokens`` tokens) with an index
+   of ``--long-refs`` such texts made of train sentences, built with ``lafa build``'s defaults (every
+   reference scored with SmoothGrad; built once, kept under ``--index-dir``): ``lafa tune``'s
+   defaults (3 folds, every layer, the base methods chosen automatically), timed. ``--part`` runs
+   one part alone.
 """
 
 from __future__ import annotations
@@ -152,7 +153,12 @@ def long_part(args) -> list[str]:
         f"Index build (every reference scored with SmoothGrad, as `lafa build` does by default): {build_s:.0f} s"
         f"{'' if built else ' (an earlier run; this one loaded it)'}. `tune_explainer` with its defaults: "
         f"**{tune_s:.0f} s** ({tune_s / 60:.1f} min); {t['settings_tried']} settings on the tuning texts, "
-        f"{t['settings_with_folds']} with the folds', {t['settings_dropped_early']} dropped early.",
+        + (
+            "no fold searched (the pick is a base method alone), "
+            if t.get("folds_skipped")
+            else f"{t['settings_with_folds']} with the folds', "
+        )
+        + f"{t['settings_dropped_early']} dropped early.",
         "",
         f"Goal: this run under {GOAL_S // 60} minutes: {goal}.",
         "",

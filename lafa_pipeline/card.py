@@ -121,6 +121,11 @@ def tuning_text(tuning: dict | None) -> str:
             f" On {held['n']} held-out texts the gain over the base method{measured} was "
             f"{held['mean_diff']:+.4f} (95 % CI [{held['ci95'][0]:+.4f}, {held['ci95'][1]:+.4f}])."
         )
+    if tuning.get("folds_skipped"):
+        text += (
+            f" Not cross-validated ({tuning['folds_skipped']} folds): the pick is a base method alone, which the "
+            "folds could not change."
+        )
     if tuning.get("kept_base"):
         text += " The tuning did not gain on texts it had not seen, so the base method alone is used (lambda = 0)."
     return text

@@ -244,6 +244,34 @@ def test_remembering_pooled_states_changes_no_value_of_the_search(explainer, mon
     assert [t[objective] for t in remembered.trials] == pytest.approx([t[objective] for t in recomputed.trials])
 
 
+def test_folds_are_not_searched_when_the_pick_is_a_base_method_alone(explainer, monkeypatch):
+    """Rigged: every LAFA setting loses to its base alone, so the pick is a base method alone; the
+    folds could only overturn a LAFA pick, so they are skipped (and said so), except in the full
+    search, which still cross-validates and reaches the same pick."""
+    searches = []
+    original = tune._Tuner.search
+
+    def counted(self, ids):
+        searches.append(len(ids))
+        return original(self, ids)
+
+    def rigged(expl, indexes, config, items, predict, mask, steps, **_):
+        return [-config.lam for _ in items]
+
+    monkeypatch.setattr(tune._Tuner, "search", counted)
+    monkeypatch.setattr(tune, "objective_values", rigged)
+    kwargs = dict(folds=3, layers=[1], rounds=1, steps=4, show_progress=False, base_methods=["simple_grad"])
+    fast = tune_explainer(explainer, TEXTS, **kwargs)
+    assert searches == [len(TEXTS)] and fast.config.lam == 0.0 and fast.holdout is None
+    tuning = fast.config.tuning
+    assert tuning["folds_skipped"] == 3 and "fold_picks" not in tuning
+    assert "not cross-validated (3 folds)" in fast.summary() and "Not cross-validated (3 folds)" in tuning_text(tuning)
+    searches.clear()
+    full = tune_explainer(explainer, TEXTS, early_stop=False, **kwargs)
+    assert len(searches) == 4 and full.holdout["folds"] == 3 and "folds_skipped" not in full.config.tuning
+    assert _choice(full) == _choice(fast)
+
+
 def test_tuning_runs_on_a_seeded_sample_within_the_token_budget(explainer, monkeypatch):
     monkeypatch.setattr(tune, "MIN_TUNING_TEXTS", 4)
     monkeypatch.setattr(tune, "objective_values", lambda expl, ix, config, items, *a, **k: [config.lam for _ in items])

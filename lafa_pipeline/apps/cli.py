@@ -727,7 +727,7 @@ def _add_tune(sub) -> None:
         type=int,
         help="cross-validate the tuning over this many folds and keep the base "
         "method alone unless it gains on texts it did not see (default 3; "
-        "0: no check)",
+        "0: no check; skipped when the pick is a base method alone, unless --full-search)",
     )
     p.add_argument(
         "--holdout",
@@ -781,8 +781,9 @@ def _add_tune(sub) -> None:
     p.add_argument(
         "--full-search",
         action="store_true",
-        help="score every candidate on every text and search every aggregation over every setting (default: "
-        "drop a candidate once it is clearly behind; aggregations after the repo's start from the best setting)",
+        help="score every candidate on every text, search every aggregation over every setting and always "
+        "cross-validate (default: drop a candidate once it is clearly behind; aggregations after the repo's "
+        "start from the best setting; no folds when the pick is a base method alone)",
     )
     p.add_argument("--rounds", type=int, default=2, help="coordinate-ascent rounds")
     p.add_argument("--steps", type=int, default=10, help="masking steps of the deletion/insertion curves")

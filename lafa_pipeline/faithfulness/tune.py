@@ -206,6 +206,11 @@ class TuningResult:
                     "no gain on the held-out texts: kept the base method alone (lambda = 0) instead of "
                     f"{self.config.tuning['rejected']}"
                 )
+        if tuning.get("folds_skipped"):
+            lines.append(
+                f"not cross-validated ({tuning['folds_skipped']} folds): the pick is a base method alone, which "
+                "the folds could not change (early_stop=False / --full-search runs them)"
+            )
         return "\n".join(lines)
 
 
@@ -354,7 +359,9 @@ def tune_explainer(
     ``folds`` (default 3 unless ``holdout`` is given; 0 or 1: no check): the whole tuning is cross-validated; the texts
     (shuffled with ``seed``) are split into ``folds`` parts, the search is rerun without each part
     and its pick compared with the base method on that part, so every text checks a pick it did
-    not choose; the setting chosen on all texts is kept only when that estimate gains.
+    not choose; the setting chosen on all texts is kept only when that estimate gains. With
+    ``early_stop``, the folds are not searched when the whole search picks a base method alone:
+    their verdict could only overturn a LAFA pick (``tuning["folds_skipped"]``).
     ``holdout``: instead of folds, one share of the texts kept out of tuning for the check.
     ``layers``: hidden layers whose pooled states may be searched instead of the repo's ("auto":
     all of them up to ``AUTO_LAYERS_MAX_REFERENCES`` references, else the repo's layer only).
@@ -402,7 +409,10 @@ def tune_explainer(
     fold_picks: list[dict] = []
     with remembering_predictions():  # every setting tried on a text searches from the same states
         pick = tuner.search(tune_ids)
-        if checks:
+        # The check only decides whether a LAFA pick stands. The folds' searches are most of a run's
+        # cost (each reruns the search on fewer texts), which a base method alone need not pay.
+        skip_folds = early_stop and folds > 1 and pick.best is pick.base
+        if checks and not skip_folds:
             held, fold_picks = tuner.check(pick, checks)
     best, best_value = pick.best, pick.best_value
     kept_base, rejected = False, None
@@ -437,7 +447,9 @@ def tune_explainer(
         # base methods alone clearly behind the best one alone (in some search): not searched with LAFA
         "behind_best_alone": [c.base_method for c in tuner.alone if c.base_method in tuner.behind],
     }
-    if folds > 1:
+    if skip_folds:
+        tuning["folds_skipped"] = folds
+    elif folds > 1:
         tuning["fold_picks"] = fold_picks
         tuning["settings_with_folds"] = len(tuner.cache)  # every setting scored, the folds' searches included
     # The chosen layer's index config carries that layer's eps; the tuned fields come from the search.
