@@ -25,7 +25,9 @@ cross-validated (``folds=3``: rerun without each third of the texts, its pick co
 run's best base method alone on that third, so every text checks once), or one share is held out
 (``holdout``). When the check shows no gain (mean <= 0), the best base method alone (lambda = 0) is
 kept. Cross-validation checks on every text instead of a third of them: on SST a single 30 %
-holdout missed a real gain of +0.008 about 30 % of the time.
+holdout missed a real gain of +0.008 about 30 % of the time. The check can only overturn a LAFA
+pick, so when the whole search picks a base method alone the folds are not searched (with
+``early_stop``, the default).
 
 Example::
 
