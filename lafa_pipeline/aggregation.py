@@ -270,6 +270,10 @@ AGGREGATION_REGISTRY: Registry[Aggregation] = Registry("aggregation")
 MAX_PAPER_LAM = 1e4
 """Eq. 6's lambda is bounded so that lambda * E stays finite in float32 (the paper used 0.44 and 1)."""
 _NEIGHBOR_COUNTS = (5, 10, 20)
+_MIX_WEIGHTS = (0.1, 0.25, 0.5, 0.75, 1.0)
+"""``lafa tune``'s lambdas for the mixing aggregations. Over a strong base (occlusion on the embedded
+default) LAFA's gain peaks at small mix weights, which a grid starting at 0.25 cannot reach
+(``evaluation/lambda_check.md``); 0.1 is also the paper aggregation's smallest."""
 
 
 def _without_neighbor_scale(mix: Callable[..., Tensor]) -> Callable[..., Tensor]:
@@ -302,7 +306,7 @@ AGGREGATION_REGISTRY.register(
         (0.0, 1.0),
         "a mix weight",
         {
-            "lam": (0.25, 0.5, 0.75, 1.0),
+            "lam": _MIX_WEIGHTS,
             "kernel": KERNEL_REGISTRY.names,
             "n_neighbors": _NEIGHBOR_COUNTS,
             "neighbor_weighting": NEIGHBOR_WEIGHTINGS,
@@ -331,7 +335,7 @@ AGGREGATION_REGISTRY.register(
         (0.0, 1.0),
         "a mix weight",
         {
-            "lam": (0.25, 0.5, 0.75, 1.0),
+            "lam": _MIX_WEIGHTS,
             "kernel": KERNEL_REGISTRY.names,
             "n_neighbors": _NEIGHBOR_COUNTS,
             "neighbor_weighting": NEIGHBOR_WEIGHTINGS,
