@@ -29,6 +29,8 @@ from lafa_pipeline.faithfulness.metrics import paired, pearson
 from lafa_pipeline.files import atomic_write_text
 from lafa_pipeline.paper.sst_trees import read_trees, scores_per_word
 
+HELD_OUT_START = 300
+"""The first shipped SST-2 dev sentence of the default's held-out checks (this one and ``peer_metrics.py``)."""
 METRICS = ("deletion_auc", "insertion_auc", "comprehensiveness", "sufficiency")
 OTHERS = (
     "smooth_grad",
@@ -54,7 +56,7 @@ def main() -> None:
     start = time.perf_counter()
     explainer = load_explainer()
     cfg = explainer.lafa_config
-    texts = read_tsv(DEV_FILE)[0][300 : 300 + args.texts]
+    texts = read_tsv(DEV_FILE)[0][HELD_OUT_START : HELD_OUT_START + args.texts]
     report = evaluate_explainer(explainer, texts, methods=["lafa", *OTHERS], show_progress=False)
     lines = [
         "# The embedded default against every base method",
@@ -63,9 +65,9 @@ def main() -> None:
         + (f" --data-dir {args.data_dir}" if args.data_dir else "")
         + f"` ({time.perf_counter() - start:.0f} s for the faithfulness part, 2 CPU threads). The default: LAFA on "
         f"{cfg.base_method} ({cfg.aggregation}, {cfg.kernel}, lambda {cfg.lam}, {cfg.n_neighbors} neighbors, "
-        f"{cfg.neighbor_weighting} weighting). {args.texts} shipped SST-2 dev sentences (300 on), not used by "
-        "any choice. Differences are LAFA minus the method, positive = LAFA better (deletion and sufficiency "
-        "flipped), 95 % bootstrap CI.",
+        f"{cfg.neighbor_weighting} weighting). {args.texts} shipped SST-2 dev sentences ({HELD_OUT_START} on), "
+        "not used by any choice. Differences are LAFA minus the method, positive = LAFA better (deletion and "
+        "sufficiency flipped), 95 % bootstrap CI.",
         "",
         report.table(),
         "",

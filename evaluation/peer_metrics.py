@@ -140,7 +140,9 @@ def interpreto_stage(explainer, items: list[dict]) -> tuple[str, dict[str, dict[
     return getattr(interpreto, "__version__", "0.5.2"), results
 
 
-def report(results: dict[str, dict[str, list[float]]], versions: dict, command: str, elapsed: float, n: int) -> str:
+def report(
+    results: dict[str, dict[str, list[float]]], versions: dict, command: str, elapsed: float, n: int, first: int
+) -> str:
     """The Markdown tables: each method's mean per metric, then LAFA minus each method with CIs."""
     import numpy as np
 
@@ -152,7 +154,7 @@ def report(results: dict[str, dict[str, list[float]]], versions: dict, command: 
         "# The embedded default, judged by Interpreto's and ferret's own metrics",
         "",
         f"`{command}` ({elapsed:.0f} s, 2 CPU threads; Interpreto {versions['interpreto']}, ferret "
-        f"{versions['ferret']}). {n} shipped SST-2 dev sentences (300 on), not used by any choice of the "
+        f"{versions['ferret']}). {n} shipped SST-2 dev sentences ({first} on), not used by any choice of the "
         "default. Each peer masks, re-tokenizes and re-scores the model itself; our scores are its only input. "
         "Seconds per text: `default_check.md`, measured alone on the cores.",
         "",
@@ -195,6 +197,7 @@ def main() -> None:
     import warnings
 
     import torch
+    from default_check import HELD_OUT_START  # evaluation/ is the script's folder, first on sys.path
 
     from lafa_pipeline import load_explainer
     from lafa_pipeline.build.default_model import DEV_FILE, read_tsv
@@ -204,7 +207,7 @@ def main() -> None:
     torch.set_num_threads(2)
     start = time.perf_counter()
     explainer = load_explainer()
-    texts = read_tsv(DEV_FILE)[0][300 : 300 + args.texts]
+    texts = read_tsv(DEV_FILE)[0][HELD_OUT_START : HELD_OUT_START + args.texts]
     items = score_texts(explainer, texts)
     with tempfile.TemporaryDirectory() as tmp:
         scores_file, ferret_file = Path(tmp) / "scores.json", Path(tmp) / "ferret.json"
@@ -216,7 +219,7 @@ def main() -> None:
     results.update(ferret["results"])
     versions = {"interpreto": interpreto_version, "ferret": ferret["version"]}
     command = f"python evaluation/peer_metrics.py --texts {args.texts} --ferret-python ..."
-    text = report(results, versions, command, time.perf_counter() - start, len(items))
+    text = report(results, versions, command, time.perf_counter() - start, len(items), HELD_OUT_START)
     out = Path(args.output)
     atomic_write_text(out.with_suffix(".json"), json.dumps({"versions": versions, "results": results}, indent=1))
     atomic_write_text(out, text)
