@@ -1,21 +1,24 @@
-"""How the embedded default's lambda trades LAFA's gain over occlusion between the faithfulness metrics.
+"""How the embedded default's neighbors' share trades faithfulness to the model against agreement with people.
 
-    python evaluation/lambda_check.py [--start 0] [--texts 200] [--lams 0.05 0.1 0.15 0.25 0.5 0.75]
+    python evaluation/lambda_check.py [--start 60] [--texts 240] [--lams 0.1 0.25 0.5 0.75 1]
+        [--neighbors 10 20] [--data-dir ../shared/data]
 
-The default's LAFA (on occlusion, lambda 0.75 as ``lafa tune`` chose it) is ahead of occlusion alone
-on deletion and comprehensiveness and slightly behind it on insertion (``default_check.md``,
-``peer_metrics.md``). Lambda weighs the neighbors' scores against the text's own: this measures, per
-lambda, LAFA minus occlusion on each metric (paired, 95 % bootstrap CI; positive = LAFA better,
-deletion and sufficiency flipped), to see whether some lambda is at least level on every metric.
+LAFA mixes a text's own scores with its neighbors' (lambda: their share; ``n_neighbors``: how many).
+For each lambda and neighbor count, this measures LAFA minus occlusion (the default's base) on the
+four faithfulness metrics (paired, 95 % bootstrap CI; positive = LAFA better, deletion and
+sufficiency flipped), and with ``--data-dir`` the per-sentence Pearson with the PTB gold word scores,
+next to the two base methods closest to the gold (occlusion, IntegratedGrad [PAD]).
 
-Texts: shipped SST-2 dev sentences ``--start`` .. ``--start + --texts``. The default's held-out checks
-use 300 .. 500; the default 0 .. 200 keeps them out of this comparison, so a lambda picked from it
-can still be checked there. Writes ``evaluation/lambda_check.md``.
+Texts: shipped SST-2 dev sentences ``--start`` .. ``--start + --texts``; the default 60 .. 300 skips
+the default's tuning texts (0 .. 60, ``default_tune.py``) and its held-out checks (300 on,
+``default_check.py``). Gold: SST test sentences 300 .. 600 outside the objective study's sample, after
+the 300 that ``default_check.py`` holds out. Writes ``evaluation/lambda_check.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import time
 import warnings
 from pathlib import Path
@@ -25,52 +28,94 @@ import torch
 
 from lafa_pipeline import evaluate_explainer, load_explainer
 from lafa_pipeline.build.default_model import DEV_FILE, read_tsv
-from lafa_pipeline.faithfulness.metrics import HIGHER_IS_BETTER, paired
+from lafa_pipeline.faithfulness.metrics import HIGHER_IS_BETTER, paired, pearson
 from lafa_pipeline.files import atomic_write_text
+from lafa_pipeline.paper.sst_trees import read_trees, scores_per_word
 
 METRICS = ("deletion_auc", "insertion_auc", "comprehensiveness", "sufficiency")
+GOLD_BASES = ("occlusion", "integrated_grad_pad")
+
+
+def _ci(c: dict) -> str:
+    return f"{c['mean_diff']:+.4f} [{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}]"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--start", type=int, default=0)
-    parser.add_argument("--texts", type=int, default=200)
-    parser.add_argument("--lams", type=float, nargs="+", default=[0.05, 0.1, 0.15, 0.25, 0.5, 0.75])
+    parser.add_argument("--start", type=int, default=60)
+    parser.add_argument("--texts", type=int, default=240)
+    parser.add_argument("--lams", type=float, nargs="+", default=[0.1, 0.25, 0.5, 0.75, 1.0])
+    parser.add_argument("--neighbors", type=int, nargs="+", default=[10, 20])
+    parser.add_argument("--data-dir", help="folder with sst/test.txt (the gold columns)")
     parser.add_argument("--output", default=str(Path(__file__).resolve().parent / "lambda_check.md"))
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(2)
     start = time.perf_counter()
     explainer = load_explainer()
-    texts = read_tsv(DEV_FILE)[0][args.start : args.start + args.texts]
-    occlusion = evaluate_explainer(explainer, texts, methods=["occlusion"]).per_text["occlusion"]
-    # The lazy index keeps the neighbors' occlusion scores from one lambda to the next.
-    lafa = {lam: evaluate_explainer(explainer, texts, methods=["lafa"], lam=lam).per_text["lafa"] for lam in args.lams}
     cfg = explainer.lafa_config
+    texts = read_tsv(DEV_FILE)[0][args.start : args.start + args.texts]
+    settings = [(lam, k) for k in args.neighbors for lam in args.lams]
+    occlusion = evaluate_explainer(explainer, texts, methods=["occlusion"]).per_text["occlusion"]
+    # The lazy index keeps the neighbors' occlusion scores from one setting to the next.
+    lafa = {
+        (lam, k): evaluate_explainer(explainer, texts, methods=["lafa"], lam=lam, n_neighbors=k).per_text["lafa"]
+        for lam, k in settings
+    }
+    gold: dict = {}
+    if args.data_dir:
+        trees = read_trees(Path(args.data_dir) / "sst" / "test.txt")
+        studied = {t.text for t in random.Random(0).sample(trees, 300)}  # objective_study.py's sample
+        rest = [t for t in trees if t.text not in studied][300:600]  # after default_check.py's 300
+
+        def agreement(**kwargs) -> list[float]:
+            return [
+                pearson(scores_per_word(list(t.spans), explainer(t.text, **kwargs)["tokens"]), t.gold) for t in rest
+            ]
+
+        gold = {m: agreement(method=m) for m in GOLD_BASES}
+        gold.update({(lam, k): agreement(method="lafa", lam=lam, n_neighbors=k) for lam, k in settings})
+    name = {s: f"LAFA, lambda {s[0]:g}, {s[1]} neighbors" for s in settings}
     lines = [
-        "# Lambda against the faithfulness metrics: the default's LAFA minus occlusion",
+        "# The neighbors' share against faithfulness and gold: the default's LAFA minus occlusion",
         "",
         f"`python evaluation/lambda_check.py --start {args.start} --texts {args.texts} --lams "
         + " ".join(f"{lam:g}" for lam in args.lams)
-        + f"` ({time.perf_counter() - start:.0f} s, 2 CPU threads). The default's settings otherwise "
-        f"({cfg.aggregation}, {cfg.kernel}, {cfg.n_neighbors} neighbors, {cfg.neighbor_weighting} weighting; "
-        f"its lambda is {cfg.lam:g}); {len(texts)} shipped SST-2 dev sentences from {args.start}. Means, then "
-        "LAFA minus occlusion with 95 % bootstrap CIs (positive = LAFA better; deletion and sufficiency flipped).",
+        + " --neighbors "
+        + " ".join(map(str, args.neighbors))
+        + (f" --data-dir {args.data_dir}" if args.data_dir else "")
+        + f"` ({time.perf_counter() - start:.0f} s, 2 CPU threads). The default's settings otherwise (layer "
+        f"{cfg.layer}, {cfg.aggregation}, {cfg.kernel}, {cfg.neighbor_weighting} weighting; its own are lambda "
+        f"{cfg.lam:g}, {cfg.n_neighbors} neighbors); {len(texts)} shipped SST-2 dev sentences from {args.start}. "
+        "Means, then LAFA minus occlusion with 95 % bootstrap CIs (positive = LAFA better; deletion and "
+        "sufficiency flipped).",
         "",
         "| method | " + " | ".join(METRICS) + " |",
         "| --- |" + " ---: |" * len(METRICS),
         "| occlusion | " + " | ".join(f"{np.mean(occlusion[m]):.4f}" for m in METRICS) + " |",
     ]
-    for lam, values in lafa.items():
-        lines.append(f"| LAFA, lambda {lam:g} | " + " | ".join(f"{np.mean(values[m]):.4f}" for m in METRICS) + " |")
+    for s, values in lafa.items():
+        lines.append(f"| {name[s]} | " + " | ".join(f"{np.mean(values[m]):.4f}" for m in METRICS) + " |")
     lines += ["", "| LAFA minus occlusion | " + " | ".join(METRICS) + " |", "| --- |" + " --- |" * len(METRICS)]
-    for lam, values in lafa.items():
+    for s, values in lafa.items():
         cells = []
         for metric in METRICS:
             sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
-            c = paired(sign * np.asarray(values[metric]), sign * np.asarray(occlusion[metric]))
-            cells.append(f"{c['mean_diff']:+.4f} [{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}]")
-        lines.append(f"| lambda {lam:g} | " + " | ".join(cells) + " |")
+            cells.append(_ci(paired(sign * np.asarray(values[metric]), sign * np.asarray(occlusion[metric]))))
+        lines.append(f"| {name[s]} | " + " | ".join(cells) + " |")
+    if gold:
+        lines += [
+            "",
+            f"Gold: per-sentence Pearson with the PTB word scores on {len(rest)} SST test sentences (300 .. 600 "
+            "outside the objective study's sample).",
+            "",
+            "| method | Pearson | " + " | ".join(f"minus {m}" for m in GOLD_BASES) + " |",
+            "| --- | ---: |" + " --- |" * len(GOLD_BASES),
+        ]
+        for key, values in gold.items():
+            label = name.get(key, key)
+            cells = ["" if key == m else _ci(paired(values, gold[m])) for m in GOLD_BASES]
+            lines.append(f"| {label} | {np.nanmean(values):.4f} | " + " | ".join(cells) + " |")
     atomic_write_text(args.output, "\n".join(lines) + "\n")
     print("\n".join(lines))
 

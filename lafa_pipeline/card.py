@@ -128,4 +128,44 @@ def tuning_text(tuning: dict | None) -> str:
         )
     if tuning.get("kept_base"):
         text += " The tuning did not gain on texts it had not seen, so the base method alone is used (lambda = 0)."
-    return text
+    return text + checked_text(tuning.get("checked"))
+
+
+def checked_text(checked: dict | None) -> str:
+    """A check after tuning, on texts it did not see (``tuning["checked"]``: ``texts``, and ``vs``: per
+    method, per metric, LAFA minus the method as [mean, CI low, CI high], positive = LAFA better) as a
+    table with a verdict per cell, so the card says where LAFA gains and where it does not.
+
+    Example:
+        >>> print(checked_text({"texts": "40 texts", "vs": {"occlusion": {"deletion_auc": [0.05, 0.03, 0.07]}}}))
+        <BLANKLINE>
+        <BLANKLINE>
+        Checked on 40 texts: LAFA minus each method, 95 % CI (positive = LAFA better; deletion and sufficiency flipped).
+        <BLANKLINE>
+        | LAFA minus | deletion_auc |
+        | --- | --- |
+        | occlusion | +0.050 [+0.030, +0.070] better |
+    """
+    if not checked or not checked.get("vs"):
+        return ""
+    metrics = list(dict.fromkeys(metric for row in checked["vs"].values() for metric in row))
+    lines = [
+        "",
+        "",
+        f"Checked on {checked['texts']}: LAFA minus each method, 95 % CI (positive = LAFA better; deletion and "
+        "sufficiency flipped).",
+        "",
+        "| LAFA minus | " + " | ".join(metrics) + " |",
+        "| --- |" + " --- |" * len(metrics),
+    ]
+    for method, row in checked["vs"].items():
+        cells = []
+        for metric in metrics:
+            if metric not in row:
+                cells.append("")
+                continue
+            mean, low, high = row[metric]
+            verdict = "better" if low > 0 else "worse" if high < 0 else "tie"
+            cells.append(f"{mean:+.3f} [{low:+.3f}, {high:+.3f}] {verdict}")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -9,10 +9,12 @@ from transformers import pipeline
 
 from lafa_pipeline.apps import cli
 from lafa_pipeline.build.default_model import (
+    DEFAULT_CONFIG,
     DEFAULT_NAME,
     RESULTS_NAME,
     TRAIN_FILE,
     build_default_repo,
+    held_out_check,
     is_built,
     read_tsv,
 )
@@ -35,6 +37,45 @@ def test_default_repo_is_complete(default_home):
     results = json.loads((default_home / DEFAULT_NAME / RESULTS_NAME).read_text())
     assert results["train_sentences"] == 64 and results["reference_sentences"] == 32
     assert not [p for p in default_home.iterdir() if p.name.startswith(".")]  # no temporary folder left
+
+
+def test_default_card_shows_its_held_out_check(default_home):
+    """The shipped check was measured on the default's settings (else it is stale: rerun
+    evaluation/default_check.py), and the built repo's card shows it with a verdict per metric."""
+    checked = held_out_check()
+    assert checked is not None, "lafa_pipeline/data/default_check.json was measured on other settings"
+    assert {"occlusion", "integrated_grad"} <= set(checked["vs"])
+    config = json.loads((default_home / DEFAULT_NAME / "lafa_config.json").read_text())
+    assert config["tuning"]["checked"] == checked and config["layer"] == DEFAULT_CONFIG.layer
+    card = (default_home / DEFAULT_NAME / "README.md").read_text()
+    mean, low, high = checked["vs"]["occlusion"]["deletion_auc"]
+    verdict = "better" if low > 0 else "worse" if high < 0 else "tie"
+    assert f"| occlusion | {mean:+.3f} [{low:+.3f}, {high:+.3f}] {verdict} |" in card
+
+
+def test_stale_check_is_left_out(monkeypatch, tmp_path):
+    from lafa_pipeline.build import default_model
+
+    record = json.loads(default_model.CHECK_FILE.read_text())
+    record["settings"]["lam"] = DEFAULT_CONFIG.lam + 0.25
+    stale = tmp_path / "check.json"
+    stale.write_text(json.dumps(record))
+    monkeypatch.setattr(default_model, "CHECK_FILE", stale)
+    assert held_out_check() is None
+
+
+def test_card_verdicts():
+    from lafa_pipeline.card import checked_text
+
+    text = checked_text(
+        {
+            "texts": "9 texts",
+            "vs": {"a": {"x": [0.1, 0.05, 0.2], "y": [-0.1, -0.2, -0.01]}, "b": {"x": [0.0, -0.1, 0.1]}},
+        }
+    )
+    assert "| a | +0.100 [+0.050, +0.200] better | -0.100 [-0.200, -0.010] worse |" in text
+    assert "| b | +0.000 [-0.100, +0.100] tie |  |" in text
+    assert checked_text(None) == checked_text({"texts": "t", "vs": {}}) == ""
 
 
 def test_pipeline_without_model_uses_the_default(default_home, monkeypatch):
@@ -64,11 +105,14 @@ def test_default_index_is_lazy_and_kept_warm_by_the_cli(default_home, monkeypatc
     folder = default_home / DEFAULT_NAME
     before = LafaIndex.from_pretrained(folder).missing_scores
     assert before > 0
-    assert cli.main(["explain", "--json", "a tender, moving and funny story."]) == 0
+    # A text with neighbors within eps among the fixture's 32 references at the default's layer (the
+    # barely trained 64-sentence model calls it negative, the label of 23 of the 32 references).
+    text = "a dull, lifeless film"
+    assert cli.main(["explain", "--json", text]) == 0
     first = json.loads(capsys.readouterr().out)
     after = LafaIndex.from_pretrained(folder).missing_scores
     assert after == before - first["live_neighbors"] and first["live_neighbors"] > 0
-    assert cli.main(["explain", "--json", "a tender, moving and funny story."]) == 0
+    assert cli.main(["explain", "--json", text]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["live_neighbors"] == 0 and again["tokens"] == first["tokens"]
 
