@@ -22,6 +22,7 @@ import random
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,6 +49,32 @@ OTHERS = (
 )
 
 
+def open_default(start: int, count: int) -> tuple[Any, list[str]]:
+    """The embedded default, as every check of it runs (warnings off, 2 CPU threads), and shipped SST-2
+    dev sentences ``start`` .. ``start + count``."""
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(2)
+    return load_explainer(), read_tsv(DEV_FILE)[0][start : start + count]
+
+
+def gold_trees(data_dir: str, start: int, count: int) -> list:
+    """SST test sentences with PTB word scores, ``start`` .. ``start + count`` of those outside
+    ``objective_study.py``'s sample (which chose an earlier default)."""
+    trees = read_trees(Path(data_dir) / "sst" / "test.txt")
+    studied = {t.text for t in random.Random(0).sample(trees, 300)}
+    return [t for t in trees if t.text not in studied][start : start + count]
+
+
+def gold_agreement(explainer, trees: list, **call) -> list[float]:
+    """Per-sentence Pearson of the explainer's word scores (``call``: its call arguments) with the gold."""
+    return [pearson(scores_per_word(list(t.spans), explainer(t.text, **call)["tokens"]), t.gold) for t in trees]
+
+
+def ci_text(c: dict) -> str:
+    """A paired difference (``paired``, ``compare``) as "mean [low, high]"."""
+    return f"{c['mean_diff']:+.4f} [{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}]"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--texts", type=int, default=200)
@@ -56,12 +83,9 @@ def main() -> None:
     parser.add_argument("--output", default=str(Path(__file__).resolve().parent / "default_check.md"))
     parser.add_argument("--check-file", default=str(CHECK_FILE), help="where the model card's record goes")
     args = parser.parse_args()
-    warnings.filterwarnings("ignore")
-    torch.set_num_threads(2)
     start = time.perf_counter()
-    explainer = load_explainer()
+    explainer, texts = open_default(HELD_OUT_START, args.texts)
     cfg = explainer.lafa_config
-    texts = read_tsv(DEV_FILE)[0][HELD_OUT_START : HELD_OUT_START + args.texts]
     report = evaluate_explainer(explainer, texts, methods=["lafa", *OTHERS], show_progress=False)
     lines = [
         "# The embedded default against every base method",
@@ -85,18 +109,11 @@ def main() -> None:
         for metric in METRICS:
             c = report.compare("lafa", other, metric)
             vs[other][metric] = [round(c["mean_diff"], 4), *(round(x, 4) for x in c["ci95"])]
-            cells.append(f"{c['mean_diff']:+.4f} [{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}]")
+            cells.append(ci_text(c))
         lines.append(f"| {other} | " + " | ".join(cells) + " |")
     if args.data_dir:
-        trees = read_trees(Path(args.data_dir) / "sst" / "test.txt")
-        studied = {t.text for t in random.Random(0).sample(trees, 300)}  # objective_study.py's sample
-        rest = [t for t in trees if t.text not in studied][: args.gold_texts]
-        gold: dict[str, list[float]] = {}
-        for method in ["lafa", *OTHERS]:
-            gold[method] = [
-                pearson(scores_per_word(list(t.spans), explainer(t.text, method=method)["tokens"]), t.gold)
-                for t in rest
-            ]
+        rest = gold_trees(args.data_dir, 0, args.gold_texts)
+        gold = {method: gold_agreement(explainer, rest, method=method) for method in ["lafa", *OTHERS]}
         lines += [
             "",
             f"Gold: per-sentence Pearson with the PTB word scores on {len(rest)} SST test sentences outside the "
@@ -107,7 +124,7 @@ def main() -> None:
         ]
         for method, values in gold.items():
             c = paired(gold["lafa"], values)
-            diff = "" if method == "lafa" else f"{c['mean_diff']:+.4f} [{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}]"
+            diff = "" if method == "lafa" else ci_text(c)
             lines.append(f"| {method} | {np.nanmean(values):.4f} | {diff} |")
             if method != "lafa":
                 vs[method]["gold_pearson"] = [round(c["mean_diff"], 4), *(round(x, 4) for x in c["ci95"])]

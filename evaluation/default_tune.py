@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import warnings
 from pathlib import Path
 
-import torch
+from default_check import open_default  # evaluation/ is the script's folder, first on sys.path
 
-from lafa_pipeline import load_explainer, tune_explainer
-from lafa_pipeline.build.default_model import DEV_FILE, read_tsv
+from lafa_pipeline import tune_explainer
 from lafa_pipeline.faithfulness.tune import TUNED_FIELDS
 from lafa_pipeline.files import atomic_write_text
 
@@ -34,11 +32,8 @@ def main() -> None:
     parser.add_argument("--start", type=int, default=0)
     parser.add_argument("--texts", type=int, default=60)
     args = parser.parse_args()
-    warnings.filterwarnings("ignore")
-    torch.set_num_threads(2)
     start = time.perf_counter()
-    explainer = load_explainer()
-    texts = read_tsv(DEV_FILE)[0][args.start : args.start + args.texts]
+    explainer, texts = open_default(args.start, args.texts)
     began_at = {k: getattr(explainer.lafa_config, k) for k in TUNED_FIELDS}
     result = tune_explainer(explainer, texts, show_progress=False)
     seconds = time.perf_counter() - start

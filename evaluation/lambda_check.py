@@ -18,26 +18,18 @@ the 300 that ``default_check.py`` holds out. Writes ``evaluation/lambda_check.md
 from __future__ import annotations
 
 import argparse
-import random
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
+from default_check import ci_text, gold_agreement, gold_trees, open_default  # evaluation/ is first on sys.path
 
-from lafa_pipeline import evaluate_explainer, load_explainer
-from lafa_pipeline.build.default_model import DEV_FILE, read_tsv
-from lafa_pipeline.faithfulness.metrics import HIGHER_IS_BETTER, paired, pearson
+from lafa_pipeline import evaluate_explainer
+from lafa_pipeline.faithfulness.metrics import HIGHER_IS_BETTER, paired
 from lafa_pipeline.files import atomic_write_text
-from lafa_pipeline.paper.sst_trees import read_trees, scores_per_word
 
 METRICS = ("deletion_auc", "insertion_auc", "comprehensiveness", "sufficiency")
 GOLD_BASES = ("occlusion", "integrated_grad_pad")
-
-
-def _ci(c: dict) -> str:
-    return f"{c['mean_diff']:+.4f} [{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}]"
 
 
 def main() -> None:
@@ -49,12 +41,9 @@ def main() -> None:
     parser.add_argument("--data-dir", help="folder with sst/test.txt (the gold columns)")
     parser.add_argument("--output", default=str(Path(__file__).resolve().parent / "lambda_check.md"))
     args = parser.parse_args()
-    warnings.filterwarnings("ignore")
-    torch.set_num_threads(2)
     start = time.perf_counter()
-    explainer = load_explainer()
+    explainer, texts = open_default(args.start, args.texts)
     cfg = explainer.lafa_config
-    texts = read_tsv(DEV_FILE)[0][args.start : args.start + args.texts]
     settings = [(lam, k) for k in args.neighbors for lam in args.lams]
     occlusion = evaluate_explainer(explainer, texts, methods=["occlusion"]).per_text["occlusion"]
     # The lazy index keeps the neighbors' occlusion scores from one setting to the next.
@@ -64,17 +53,11 @@ def main() -> None:
     }
     gold: dict = {}
     if args.data_dir:
-        trees = read_trees(Path(args.data_dir) / "sst" / "test.txt")
-        studied = {t.text for t in random.Random(0).sample(trees, 300)}  # objective_study.py's sample
-        rest = [t for t in trees if t.text not in studied][300:600]  # after default_check.py's 300
-
-        def agreement(**kwargs) -> list[float]:
-            return [
-                pearson(scores_per_word(list(t.spans), explainer(t.text, **kwargs)["tokens"]), t.gold) for t in rest
-            ]
-
-        gold = {m: agreement(method=m) for m in GOLD_BASES}
-        gold.update({(lam, k): agreement(method="lafa", lam=lam, n_neighbors=k) for lam, k in settings})
+        rest = gold_trees(args.data_dir, 300, 300)  # after the 300 default_check.py holds out
+        gold = {m: gold_agreement(explainer, rest, method=m) for m in GOLD_BASES}
+        gold.update(
+            {(lam, k): gold_agreement(explainer, rest, method="lafa", lam=lam, n_neighbors=k) for lam, k in settings}
+        )
     name = {s: f"LAFA, lambda {s[0]:g}, {s[1]} neighbors" for s in settings}
     lines = [
         "# The neighbors' share against faithfulness and gold: the default's LAFA minus occlusion",
@@ -101,7 +84,7 @@ def main() -> None:
         cells = []
         for metric in METRICS:
             sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
-            cells.append(_ci(paired(sign * np.asarray(values[metric]), sign * np.asarray(occlusion[metric]))))
+            cells.append(ci_text(paired(sign * np.asarray(values[metric]), sign * np.asarray(occlusion[metric]))))
         lines.append(f"| {name[s]} | " + " | ".join(cells) + " |")
     if gold:
         lines += [
@@ -114,7 +97,7 @@ def main() -> None:
         ]
         for key, values in gold.items():
             label = name.get(key, key)
-            cells = ["" if key == m else _ci(paired(values, gold[m])) for m in GOLD_BASES]
+            cells = ["" if key == m else ci_text(paired(values, gold[m])) for m in GOLD_BASES]
             lines.append(f"| {label} | {np.nanmean(values):.4f} | " + " | ".join(cells) + " |")
     atomic_write_text(args.output, "\n".join(lines) + "\n")
     print("\n".join(lines))
