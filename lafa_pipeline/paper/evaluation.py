@@ -646,9 +646,11 @@ def deletion(
 
 
 # ----- one case ------------------------------------------------------------------------------------------------------
-def faithfulness_check(model, tokenizer, tuned: TuningResult, texts: list[str], show_progress: bool) -> dict:
-    """What a user measures with ``lafa evaluate --data``: every method of the pipeline and LAFA as
-    ``lafa tune`` set it (its base method included), on ``texts`` (none of them tuned on), by the
+def faithfulness_check(
+    model, tokenizer, tuned: TuningResult, texts: list[str], show_progress: bool, methods: list[str] | None = None
+) -> dict:
+    """What a user measures with ``lafa evaluate --data``: ``methods`` (default every method of the
+    pipeline) and LAFA as ``lafa tune`` set it (its base method included), on ``texts`` (none of them tuned on), by the
     faithfulness metrics (the model's own output as words are removed or kept), with paired
     bootstrap CIs of LAFA against its base and against the best other method on each metric."""
     from ..faithfulness.evaluate import FAITHFULNESS_METRICS, evaluate_explainer
@@ -657,8 +659,10 @@ def faithfulness_check(model, tokenizer, tuned: TuningResult, texts: list[str], 
 
     explainer = FeatureAttributionPipeline(model=model, tokenizer=tokenizer, index=tuned.index)
     tuned.apply(explainer)
-    report = evaluate_explainer(explainer, texts, show_progress=show_progress)
     base = tuned.config.base_method
+    if methods is not None:
+        methods = list(dict.fromkeys(["lafa", base, *methods]))
+    report = evaluate_explainer(explainer, texts, methods=methods, show_progress=show_progress)
     comparisons = {}
     for metric in FAITHFULNESS_METRICS:
         sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
@@ -681,8 +685,23 @@ def faithfulness_check(model, tokenizer, tuned: TuningResult, texts: list[str], 
     }
 
 
-def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_progress: bool) -> dict:
-    start = time.perf_counter()
+@dataclass
+class PreparedCase:
+    """A case ready to explain: its data (the laptop queries cut to the best-predicted), spec, fine-tuned
+    model and reference index, with what training, quality and indexing reported."""
+
+    case: CaseData
+    spec: CaseSpec
+    model: Any
+    tokenizer: Any
+    index: LafaIndex
+    training: dict
+    quality: dict
+    index_info: dict
+
+
+def prepare_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_progress: bool) -> PreparedCase:
+    """Load case ``name``, fine-tune its model and index its references (both cached in ``cache_dir``)."""
     spec = paper_specs(sizes.samples)[name]
     case = load_case(name, data_dir, sizes)
     say = print if show_progress else (lambda *a, **k: None)
@@ -703,6 +722,21 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
     say(f"   indexing {len(case.ref_texts)} references")
     model_key = json.dumps({k: v for k, v in training.items() if k != "cached"}, sort_keys=True)
     index, index_info = cached_index(case, model, tokenizer, spec.lafa, model_key, cache_dir, show_progress)
+    return PreparedCase(case, spec, model, tokenizer, index, training, quality, index_info)
+
+
+def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_progress: bool) -> dict:
+    start = time.perf_counter()
+    say = print if show_progress else (lambda *a, **k: None)
+    prepared = prepare_case(name, data_dir, sizes, cache_dir, show_progress)
+    case, spec, model, tokenizer, index = (
+        prepared.case,
+        prepared.spec,
+        prepared.model,
+        prepared.tokenizer,
+        prepared.index,
+    )
+    training, quality, index_info = prepared.training, prepared.quality, prepared.index_info
     explainer = CaseExplainer(case, model, tokenizer, index)
     queries = list(range(len(case.queries)))
     num_layers = model.config.num_hidden_layers
