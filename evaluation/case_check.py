@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from lafa_pipeline.build.default_model import lafa_home
+from lafa_pipeline.card import verdict
 from lafa_pipeline.faithfulness.evaluate import method_names
 from lafa_pipeline.files import atomic_write_text
 from lafa_pipeline.paper.evaluation import RunSizes, faithfulness_check, prepare_case, settings_of, tune_without_gold
@@ -34,16 +35,11 @@ LEFT_OUT = ("lafa", "sequential_integrated_grad")
 HERE = Path(__file__).resolve().parent
 
 
-def verdict(ci: list[float]) -> str:
-    """Better, tie or worse from a 95 % CI of LAFA minus a method (positive = LAFA better)."""
-    return "better" if ci[0] > 0 else "worse" if ci[1] < 0 else "tie"
-
-
 def check_case(name: str, data_dir: str, tune: int, held: int, cache: Path, sizes: RunSizes) -> dict:
     """``lafa tune`` on the first ``tune`` test texts of case ``name``, every method on the next ``held``."""
     started = time.perf_counter()
     prepared = prepare_case(name, data_dir, sizes, cache, show_progress=True)
-    texts = list(dict.fromkeys(q.text for q in prepared.case.queries))
+    texts = prepared.case.texts_in_order
     if len(texts) < tune + 2:
         raise ValueError(f"Case {name!r} has {len(texts)} test texts, too few for --tune {tune}")
     prepare_seconds = time.perf_counter() - started
@@ -98,7 +94,7 @@ def case_lines(result: dict) -> list[str]:
     for metric in METRICS:
         c = result["comparisons"][metric]
         vs_best, vs_base = c["vs_best"], c["vs_base"]
-        v = verdict(vs_best["ci95"])
+        v = verdict(*vs_best["ci95"])
         verdicts.append(v)
         lines.append(
             f"| {metric} | {c['best']} | {vs_best['mean_diff']:+.4f} [{vs_best['ci95'][0]:+.4f}, "

@@ -60,16 +60,18 @@ def main() -> None:
     from lafa_pipeline.build.default_model import lafa_home
 
     sizes = ev.RunSizes()
-    spec = ev.paper_specs(sizes.samples)["sst"]
-    case = ev.load_case("sst", args.data_dir, sizes)
     cache = Path(args.cache_dir) if args.cache_dir else lafa_home() / "evaluation"
-    epochs = max(1.0, round(spec.epochs * sizes.epochs_scale))
-    model, tokenizer, training = ev.fine_tuned_model(case, spec, epochs, cache, True)
-    model_key = json.dumps({k: v for k, v in training.items() if k != "cached"}, sort_keys=True)
-    index, _ = ev.cached_index(case, model, tokenizer, spec.lafa, model_key, cache, True)
+    prepared = ev.prepare_case("sst", args.data_dir, sizes, cache, True)
+    case, spec, model, tokenizer, index = (
+        prepared.case,
+        prepared.spec,
+        prepared.model,
+        prepared.tokenizer,
+        prepared.index,
+    )
     explainer = ev.CaseExplainer(case, model, tokenizer, index)
     queries = list(range(len(case.queries)))
-    texts = list(dict.fromkeys(q.text for q in case.queries))[: args.tune_texts or sizes.tune_texts]
+    texts = case.texts_in_order[: args.tune_texts or sizes.tune_texts]
     tune_set = set(texts)
     held = [i for i, it in enumerate(case.items) if case.queries[it.query].text not in tune_set]
     base_scores, _, _ = explainer.scores(queries, "smooth_grad", desc="smooth_grad")

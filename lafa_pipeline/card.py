@@ -131,6 +131,16 @@ def tuning_text(tuning: dict | None) -> str:
     return text + checked_text(tuning.get("checked"))
 
 
+def verdict(low: float, high: float) -> str:
+    """Better, tie or worse from the 95 % CI of LAFA minus a method (positive = LAFA better).
+
+    Example:
+        >>> verdict(0.01, 0.05), verdict(-0.01, 0.02), verdict(-0.03, -0.001)
+        ('better', 'tie', 'worse')
+    """
+    return "better" if low > 0 else "worse" if high < 0 else "tie"
+
+
 def checked_text(checked: dict | None) -> str:
     """A check after tuning, on texts it did not see (``tuning["checked"]``: ``texts``, and ``vs``: per
     method, per metric, LAFA minus the method as [mean, CI low, CI high], positive = LAFA better) as a
@@ -165,7 +175,6 @@ def checked_text(checked: dict | None) -> str:
                 cells.append("")
                 continue
             mean, low, high = row[metric]
-            verdict = "better" if low > 0 else "worse" if high < 0 else "tie"
-            cells.append(f"{mean:+.3f} [{low:+.3f}, {high:+.3f}] {verdict}")
+            cells.append(f"{mean:+.3f} [{low:+.3f}, {high:+.3f}] {verdict(low, high)}")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -69,6 +69,11 @@ class CaseData:
     """Named (texts, gold labels) sets the fine-tuned model's quality is measured on."""
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def texts_in_order(self) -> list[str]:
+        """The distinct texts of the queries, in query order (a relation text has a query per relation)."""
+        return list(dict.fromkeys(q.text for q in self.queries))
+
 
 def words_of(text: str) -> list[tuple[int, int]]:
     """Character spans of the whitespace-separated words of ``text``."""

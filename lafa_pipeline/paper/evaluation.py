@@ -740,7 +740,7 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
     explainer = CaseExplainer(case, model, tokenizer, index)
     queries = list(range(len(case.queries)))
     num_layers = model.config.num_hidden_layers
-    texts_in_order = list(dict.fromkeys(q.text for q in case.queries))
+    texts_in_order = case.texts_in_order
     tune_texts = set(texts_in_order[: sizes.tune_texts])
     tune_queries = [q for q in queries if case.queries[q].text in tune_texts]
     tune_query_set = set(tune_queries)
