@@ -6,8 +6,9 @@ Runs ``tune_explainer`` with every default (objective ``all_four``, base methods
 3-fold cross-validation) on the embedded default's model and index, over shipped SST-2 dev sentences
 ``--start`` .. ``--start + --texts``. Those sentences are outside the default's held-out checks
 (``default_check.HELD_OUT_START`` on), which then judge the pick. Writes ``evaluation/default_tune.md``
-(the summary) and ``default_tune.json`` (the chosen settings and the ``tuning`` record that
-``lafa_pipeline/build/default_model.py`` copies into ``DEFAULT_CONFIG``). The search starts from the
+(the summary) and ``lafa_pipeline/data/default_tune.json`` (the chosen settings, which
+``lafa_pipeline/build/default_model.py`` writes out in ``DEFAULT_CONFIG`` and a test compares, and the
+``tuning`` record its model card shows). The search starts from the
 default's current settings, so a rerun on a rebuilt default may climb by another path.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from default_check import open_default  # evaluation/ is the script's folder, first on sys.path
 
 from lafa_pipeline import tune_explainer
+from lafa_pipeline.build.default_model import TUNE_FILE
 from lafa_pipeline.faithfulness.tune import TUNED_FIELDS
 from lafa_pipeline.files import atomic_write_text
 
@@ -46,7 +48,7 @@ def main() -> None:
         "eps": result.config.eps,
         "tuning": result.config.tuning,
     }
-    atomic_write_text(HERE / "default_tune.json", json.dumps(record, indent=2) + "\n")
+    atomic_write_text(TUNE_FILE, json.dumps(record, indent=2) + "\n")
     lines = [
         "# How the embedded default's settings were chosen",
         "",

@@ -64,6 +64,17 @@ def test_stale_check_is_left_out(monkeypatch, tmp_path):
     assert held_out_check() is None
 
 
+def test_default_settings_are_the_tunings_pick():
+    """DEFAULT_CONFIG writes out what `lafa tune` chose (lafa_pipeline/data/default_tune.json): a rerun
+    of evaluation/default_tune.py that picks otherwise fails here until the default is rebuilt."""
+    from lafa_pipeline.build import default_model
+    from lafa_pipeline.faithfulness.tune import TUNED_FIELDS
+
+    record = json.loads(default_model.TUNE_FILE.read_text())
+    assert {k: getattr(DEFAULT_CONFIG, k) for k in TUNED_FIELDS} == record["chosen"]
+    assert DEFAULT_CONFIG.tuning["tuned_value"] == record["tuning"]["tuned_value"]
+
+
 def test_card_verdicts():
     from lafa_pipeline.card import checked_text
 
