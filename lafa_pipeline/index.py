@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import faiss
@@ -200,6 +200,14 @@ class LafaIndex:
         base method on (``lafa tune`` weighs it before searching a base method the index lacks)."""
         lengths = np.diff(self._row_start)
         return int(lengths[self.arrays["cache_ready"] == 0].sum())
+
+    def missing_tokens_of(self, keys: Iterable[tuple[int, int]]) -> int:
+        """Tokens of the cache rows of ``keys`` (reference, target) not scored yet: what a lazy index
+        runs the base method on when a search reads those scores."""
+        rows = {self.cache_row(ref, target) for ref, target in keys}
+        ready = self.arrays["cache_ready"]
+        lengths = np.diff(self._row_start)
+        return int(sum(lengths[row] for row in rows if row is not None and not ready[row]))
 
     # ----- search --------------------------------------------------------------------------
     def search(

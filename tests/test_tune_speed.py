@@ -13,6 +13,7 @@ import pytest
 import torch
 from transformers import pipeline
 
+from lafa_pipeline import LafaIndex
 from lafa_pipeline.card import tuning_text
 from lafa_pipeline.faithfulness import tune
 from lafa_pipeline.faithfulness.evaluate import Predictor, mask_string
@@ -297,7 +298,7 @@ def test_a_base_method_over_the_reference_budget_is_compared_alone_only(explaine
     """Rigged: integrated_grad is best alone and gains with lambda. Its estimated cost of scoring the
     references decides: just under the budget it is searched with LAFA, just over it only alone (and
     LAFA then starts from the repo's own base method); the estimate is its model work per token on
-    the tuning texts times the tokens of the references it has no scores of."""
+    the tuning texts times the tokens of the references the search can read that it has no scores of."""
 
     def rigged(expl, indexes, config, items, predict, mask, steps, **_):  # noisy: neither clearly behind
         ig = config.base_method == "integrated_grad"
@@ -315,7 +316,8 @@ def test_a_base_method_over_the_reference_budget_is_compared_alone_only(explaine
     for item in items:
         tune.scores_for(explainer, item, lafa)
     per_token = sum(i.work["integrated_grad"] for i in items) / sum(i.inputs["attention_mask"].numel() for i in items)
-    assert cost == pytest.approx(per_token * explainer.index.for_base_method(config).missing_tokens)
+    reachable = _tuner(explainer, TEXTS, kwargs["base_methods"], [1]).reachable_tokens("integrated_grad")
+    assert cost == pytest.approx(per_token * reachable)
     assert {t["base_method"] for t in over.trials if t["lam"] > 0} == {"smooth_grad"}
     assert over.config.tuning["base_methods"]["integrated_grad"] == pytest.approx(2.0)  # compared alone
     assert "integrated_grad: compared alone only" in over.summary()
@@ -329,3 +331,59 @@ def test_a_base_method_over_the_reference_budget_is_compared_alone_only(explaine
     assert set(just_over.config.tuning["over_reference_budget"]) == {"integrated_grad"}
     with pytest.raises(ValueError, match="reference_budget must be a number >= 0 or None"):
         tune_explainer(explainer, TEXTS, reference_budget=-1, show_progress=False)
+
+
+def _tuner(explainer, texts, bases, layers):
+    """A tuner as ``tune_explainer`` sets one up (prepared texts, a lazy index per base and layer)."""
+    start = explainer.lafa_config
+    return tune._Tuner(
+        explainer,
+        prepare_texts(explainer, texts, show_progress=False),
+        tune._indexes_by_base(explainer, bases, layers, show_progress=False),
+        [start.replace(lam=0.0, base_method=b) for b in bases],
+        layers,
+        tune.OBJECTIVE,
+        4,
+        1,
+        None,
+        True,
+        False,
+        None,
+        False,
+    )
+
+
+def test_the_reference_budget_counts_the_references_the_search_can_read(model, tokenizer, explainer):
+    """The estimate's tokens are those of the scores a search can read: on the 16-text index (8 a label)
+    every same-label reference of the texts' targets is among their 20 nearest, so exactly those rows;
+    on a 60-reference index two texts reach under half of it, and LAFA at every layer searched, with
+    the most neighbors any setting takes, scores no row outside the estimate in the lazy copy."""
+    tuner = _tuner(explainer, TEXTS[:3], ["smooth_grad", "integrated_grad"], [1, 2])
+    index = explainer.index
+    targets = {item.target for item in tuner.items}
+    expected = sum(len(index.token_ids(r)) for r in range(len(index)) if index.labels(r)[0] in targets)
+    assert tuner.reachable_tokens("integrated_grad") == expected
+
+    rng = np.random.default_rng(0)
+    words = "good bad film movie great awful plot acting fun boring dull brilliant".split()
+    refs = [" ".join(rng.choice(words, size=int(rng.integers(2, 7)))) for _ in range(60)]
+    big = LafaIndex.build(
+        model, tokenizer, refs, labels=[i % 2 for i in range(60)], config=index.config, show_progress=False
+    )
+    wide = pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=big)
+    tuner = _tuner(wide, TEXTS[:2], ["smooth_grad", "integrated_grad"], [1, 2])
+    estimate = tuner.reachable_tokens("integrated_grad")
+    lazy = tuner.by_base["integrated_grad"]
+    whole = lazy[1].missing_tokens
+    assert 0 < estimate < whole / 2
+    most = max(
+        n
+        for name in tune.AGGREGATION_REGISTRY.names
+        for n in tune.AGGREGATION_REGISTRY.get(name).search_space.get("n_neighbors", ())
+    )
+    for layer, layer_index in lazy.items():
+        config = wide.lafa_config.replace(base_method="integrated_grad", layer=layer, n_neighbors=most)
+        lafa = tune.Lafa(model, layer_index, config)
+        for item in tuner.items:
+            lafa.attribute(item.inputs["input_ids"], item.inputs["attention_mask"], targets=[item.target])
+    assert 0 < whole - lazy[1].missing_tokens <= estimate

@@ -16,8 +16,8 @@ The cost is bounded whatever the texts: the tuning runs on a seeded sample of th
 ``MAX_TUNING_TOKENS`` tokens; candidates are raced (scored on a few texts, then twice as many, and
 dropped once clearly behind); LAFA is searched only on base methods alone that are not clearly behind
 the best of them (LAFA gains a little over its base, not a lot); and on a base method the index has
-no scores of only when scoring its references fits ``REFERENCE_BUDGET`` (model work, counted, not timed, so the
-choice does not depend on the machine). Every base method alone is compared in any case.
+no scores of only when scoring the references its search can read fits ``REFERENCE_BUDGET`` (model work,
+counted, not timed, so the choice does not depend on the machine). Every base method alone is compared in any case.
 
 The best of some 40 settings on a few hundred texts is partly luck (measured on SST,
 ``evaluation/tune_variants.md``), so the tuning is checked on texts it did not see: by default it is
@@ -52,6 +52,7 @@ from tqdm.auto import tqdm
 from ..aggregation import AGGREGATION_REGISTRY
 from ..base_methods import BASE_METHOD_REGISTRY, MethodParams
 from ..config import LAFA, LafaConfig, check_choice, indexable_base_methods
+from ..index_encoding import pooled_states
 from ..lafa import Lafa
 from ..model_adapter import counting_work, remembering_predictions
 from ..results import WordScore
@@ -73,8 +74,8 @@ OBJECTIVE = "all_four"
 others and with human gold word scores (Kendall's tau, ``evaluation/objective_study.md``)."""
 MAX_BASE_METHODS = 2
 """Base methods whose LAFA settings are searched: the best ones alone (lambda = 0) on the tuning texts.
-Each base searched needs its scores of the texts' neighbors (every reference, on a long-text index),
-which costs far more than scoring the texts: the others stop at lambda = 0."""
+Each base searched needs its scores of the texts' neighbors at every layer searched (most of a small
+index), which costs far more than scoring the texts: the others stop at lambda = 0."""
 EARLY_STOP_Z = 2.0
 """A candidate setting is dropped once its mean gain over the current one, on the first texts it was
 scored on, is below zero by this many standard errors (racing: most settings lose clearly)."""
@@ -92,9 +93,9 @@ REFERENCE_BUDGET = 8_000_000
 """Model work (``model_adapter.ModelWork``: token positions, a differentiated pass counting three
 times) that scoring the references under another base method may cost before ``lafa tune`` searches
 LAFA on it: estimated from that method's work per token on the tuning texts, times the tokens of the
-references it has no scores for. About 15 minutes on 2 CPU cores; it admits every gradient method
-and occlusion on the embedded default's 3,000 sentences, and only the cheap ones (InputGrad,
-SimpleGrad) on 1,500 texts of 150 tokens. The base methods alone are compared whatever their cost."""
+references the search can read that have no scores for it (``_Tuner.reachable_tokens``: the tuning
+texts' nearest ones at every layer searched; the lazy copies score nothing else). About 15 minutes
+on 2 CPU cores. The base methods alone are compared whatever their cost."""
 # The values tried for each setting come from each aggregation's registry entry (``search_space``).
 SHARED_SETTINGS = ("kernel", "n_neighbors")
 """Settings that mean the same under every aggregation: unless ``every_aggregation_fully``, an
@@ -590,6 +591,7 @@ class _Tuner:
     ) -> None:
         self.explainer, self.items, self.by_base, self.alone = explainer, items, by_base, alone
         self.reference_budget, self.every_aggregation_fully = reference_budget, every_aggregation_fully
+        self.states: dict[int, np.ndarray] | None = None  # the texts' pooled states by layer (reachable_tokens)
         self.over_budget: dict[str, float] = {}  # base method -> estimated work of scoring its references
         self.behind: set[str] = set()  # base methods alone clearly behind the best alone: not searched with LAFA
         self.layer_choices, self.objective, self.steps, self.rounds = layer_choices, objective, steps, rounds
@@ -685,7 +687,7 @@ class _Tuner:
     def affordable(self, base: str) -> bool:
         """Whether LAFA may be searched on ``base``: the repo's own, or one whose reference scores are
         estimated to cost at most the budget (its model work per token on the tuning texts, times
-        the tokens of the references it has no scores of)."""
+        the tokens of the references the search can read that it has no scores of)."""
         if base == self.alone[0].base_method or self.reference_budget is None:
             return True
         index = self.by_base[base][self.explainer.lafa_config.layer]
@@ -695,11 +697,44 @@ class _Tuner:
             scores_for(self.explainer, self.items[0], Lafa(self.explainer.model, index, config))
             items = self.items[:1]
         tokens = sum(int(item.inputs["attention_mask"].numel()) for item in items)
-        cost = sum(item.work[base] for item in items) / max(tokens, 1) * index.missing_tokens
+        cost = sum(item.work[base] for item in items) / max(tokens, 1) * self.reachable_tokens(base)
         if cost > self.reference_budget:
             self.over_budget[base] = cost
             return False
         return True
+
+    def reachable_tokens(self, base: str) -> int:
+        """Tokens of the reference scores under ``base`` not computed yet that the search can read: each
+        tuning text's nearest references, as many as the most neighbors any setting takes, for its
+        target, at every layer searched. The lazy copies score only what is read, so this, not the
+        whole index, is what LAFA's search on ``base`` costs (on a large index, a small share of it)."""
+        cfg = self.explainer.lafa_config
+        if self.states is None:  # the tuning texts' pooled states at every layer searched, once
+            adapter = self.explainer.lafa.adapter
+            sequences = [
+                (item.inputs["input_ids"][0], item.inputs.get("token_type_ids", item.inputs["input_ids"] * 0)[0])
+                for item in self.items
+            ]
+            layers = sorted(self.by_base[base])
+            self.states = pooled_states(
+                adapter, sequences.__getitem__, len(sequences), layers, cfg.pooling, tokens_per_pass=cfg.tokens_per_pass
+            )
+        regression = self.explainer.lafa.adapter.problem_type == "regression"
+        targets = [0 if regression else item.target for item in self.items]
+        labels = targets if cfg.same_label and not regression else None
+        most = max(
+            [cfg.n_neighbors]
+            + [
+                n
+                for name in AGGREGATION_REGISTRY.names
+                for n in AGGREGATION_REGISTRY.get(name).search_space.get("n_neighbors", ())
+            ]
+        )
+        keys: set[tuple[int, int]] = set()
+        for layer, index in self.by_base[base].items():  # its layers share one score cache
+            for target, found in zip(targets, index.search(self.states[layer], most, labels, use_eps=False)):
+                keys.update((ref, target) for ref, _ in found)
+        return index.missing_tokens_of(keys)
 
     def check(self, pick: _Pick, checks: list[Check]) -> tuple[dict, list[dict]]:
         """Each check's pick against its best base method alone, on the texts it left out: the paired
