@@ -10,7 +10,9 @@ the faithfulness part. Per case it fine-tunes the case's model and indexes its r
 first ``--tune`` test texts, and measures every method on the next ``--held``. Sequential IntegratedGrad
 is left out: at ``steps`` gradients per word it took over ten seconds a text here, more than every other
 method together (``lafa evaluate --methods sequential_integrated_grad`` measures it). Cases are written
-as they finish, to ``evaluation/case_check.md`` and ``.json``.
+as they finish, to ``evaluation/case_check.md`` and ``.json``; ``--keep sst`` takes a case from that
+``.json`` instead of running it again (a long run stopped part way, or a change that cannot alter
+that case's search).
 """
 
 from __future__ import annotations
@@ -117,6 +119,11 @@ def main() -> None:
     parser.add_argument("--cases", default="laptops,webnlg,nyt,sst")
     parser.add_argument("--tune", type=int, default=50, help="test texts lafa tune tunes on (the first)")
     parser.add_argument("--held", type=int, default=100, help="held-out test texts after them")
+    parser.add_argument(
+        "--keep",
+        default="",
+        help="cases (comma-separated) read from the output's .json, written by an earlier run, instead of run again",
+    )
     parser.add_argument("--quick", action="store_true", help="lafa evaluate --quick's sizes (a smoke run)")
     parser.add_argument("--cache-dir", help="fine-tuned models and indexes (default $LAFA_HOME/evaluation)")
     parser.add_argument("--output", default=str(HERE / "case_check"), help="path without suffix for .md and .json")
@@ -125,8 +132,15 @@ def main() -> None:
     torch.set_num_threads(2)
     cache = Path(args.cache_dir) if args.cache_dir else lafa_home() / "evaluation"
     out = Path(args.output)
+    kept = json.loads(out.with_suffix(".json").read_text()) if args.keep else {}
+    if missing := [c for c in args.keep.split(",") if c and c not in kept]:
+        parser.error(f"--keep {','.join(missing)}: not in {out.with_suffix('.json')} (it has {', '.join(kept)})")
+    kept_note = f" (cases {args.keep} from an earlier run, `--keep`)" if args.keep else ""
     results: dict[str, dict] = {}
     for name in args.cases.split(","):
+        if name in args.keep.split(","):
+            results[name] = kept[name]
+            continue
         results[name] = check_case(
             name, args.data_dir, args.tune, args.held, cache, RunSizes.quick() if args.quick else RunSizes()
         )
@@ -134,9 +148,9 @@ def main() -> None:
             "# LAFA as `lafa tune` sets it, per evaluation case, against every method",
             "",
             f"`python evaluation/case_check.py --data-dir {args.data_dir} --cases {args.cases} --tune {args.tune} "
-            f"--held {args.held}`, 2 CPU threads. Faithfulness to the model on held-out test texts; differences are "
-            "LAFA minus the method, positive = LAFA better (deletion and sufficiency flipped), 95 % paired bootstrap "
-            "CI. Sequential IntegratedGrad is left out (see the script's docstring).",
+            f"--held {args.held}`, 2 CPU threads{kept_note}. Faithfulness to the model on held-out test texts; "
+            "differences are LAFA minus the method, positive = LAFA better (deletion and sufficiency flipped), "
+            "95 % paired bootstrap CI. Sequential IntegratedGrad is left out (see the script's docstring).",
             "",
         ]
         for result in results.values():
