@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import time
 import warnings
 from pathlib import Path
@@ -64,6 +65,9 @@ def check_case(name: str, data_dir: str, tune: int, held: int, cache: Path, size
     )
     return {
         "case": name,
+        "code": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+        ).stdout.strip(),
         "quality": prepared.quality,
         "settings": settings_of(tuned.config),
         "tuning": tuned.config.tuning,
@@ -85,7 +89,7 @@ def case_lines(result: dict) -> list[str]:
         f"Model quality: {json.dumps(result['quality'])}. `lafa tune` on the first {result['tune_texts']} test "
         f"texts chose LAFA on **{s['base_method']}** ({s['aggregation']}, layer {s['layer']}, {s['kernel']}, "
         f"lambda {s['lam']}, {s['n_neighbors']} neighbors, {s['neighbor_weighting']} weighting); measured on the "
-        f"next {result['texts']} texts. Seconds: {json.dumps(result['seconds'])}.",
+        f"next {result['texts']} texts. Seconds: {json.dumps(result['seconds'])}. Code: commit {result['code']}.",
         "",
         result["table"],
         "",
@@ -140,10 +144,10 @@ def main() -> None:
     for name in args.cases.split(","):
         if name in args.keep.split(","):
             results[name] = kept[name]
-            continue
-        results[name] = check_case(
-            name, args.data_dir, args.tune, args.held, cache, RunSizes.quick() if args.quick else RunSizes()
-        )
+        else:
+            results[name] = check_case(
+                name, args.data_dir, args.tune, args.held, cache, RunSizes.quick() if args.quick else RunSizes()
+            )
         lines = [
             "# LAFA as `lafa tune` sets it, per evaluation case, against every method",
             "",
