@@ -38,8 +38,11 @@ LEFT_OUT = ("lafa", "sequential_integrated_grad")
 HERE = Path(__file__).resolve().parent
 
 
-def check_case(name: str, data_dir: str, tune: int, held: int, cache: Path, sizes: RunSizes) -> dict:
-    """``lafa tune`` on the first ``tune`` test texts of case ``name``, every method on the next ``held``."""
+def check_case(
+    name: str, data_dir: str, tune: int, held: int, cache: Path, sizes: RunSizes, signed: bool = False
+) -> dict:
+    """``lafa tune`` on the first ``tune`` test texts of case ``name``, every method on the next ``held``
+    (``signed``: tuned and measured with signed scores where a method has a direction)."""
     started = time.perf_counter()
     prepared = prepare_case(name, data_dir, sizes, cache, show_progress=True)
     texts = prepared.case.texts_in_order
@@ -56,12 +59,19 @@ def check_case(name: str, data_dir: str, tune: int, held: int, cache: Path, size
         rounds=sizes.tune_rounds,
         steps=sizes.tune_steps,
         folds=sizes.tune_folds,
+        signed=signed,
     )
     tune_seconds = time.perf_counter() - t0
     others = [m for m in method_names() if m not in LEFT_OUT]
     t0 = time.perf_counter()
     check = faithfulness_check(
-        prepared.model, prepared.tokenizer, tuned, texts[tune : tune + held], show_progress=True, methods=others
+        prepared.model,
+        prepared.tokenizer,
+        tuned,
+        texts[tune : tune + held],
+        show_progress=True,
+        methods=others,
+        signed=signed,
     )
     return {
         "case": name,
@@ -89,7 +99,12 @@ def case_lines(result: dict) -> list[str]:
         f"Model quality: {json.dumps(result['quality'])}. `lafa tune` on the first {result['tune_texts']} test "
         f"texts chose LAFA on **{s['base_method']}** ({s['aggregation']}, layer {s['layer']}, {s['kernel']}, "
         f"lambda {s['lam']}, {s['n_neighbors']} neighbors, {s['neighbor_weighting']} weighting); measured on the "
-        f"next {result['texts']} texts. Seconds: {json.dumps(result['seconds'])}. Code: commit {result['code']}.",
+        f"next {result['texts']} texts. Seconds: {json.dumps(result['seconds'])}. Code: commit {result['code']}."
+        + (
+            f" Signed scores (`--signed`) for {', '.join(result['signed'])}; the others by magnitude."
+            if result.get("signed")
+            else ""
+        ),
         "",
         result["table"],
         "",
@@ -129,6 +144,11 @@ def main() -> None:
         help="cases (comma-separated) read from the output's .json, written by an earlier run, instead of run again",
     )
     parser.add_argument("--quick", action="store_true", help="lafa evaluate --quick's sizes (a smoke run)")
+    parser.add_argument(
+        "--signed",
+        action="store_true",
+        help="tune and measure signed scores (lafa tune --signed, lafa evaluate --signed) where a method has one",
+    )
     parser.add_argument("--cache-dir", help="fine-tuned models and indexes (default $LAFA_HOME/evaluation)")
     parser.add_argument("--output", default=str(HERE / "case_check"), help="path without suffix for .md and .json")
     args = parser.parse_args()
@@ -146,13 +166,20 @@ def main() -> None:
             results[name] = kept[name]
         else:
             results[name] = check_case(
-                name, args.data_dir, args.tune, args.held, cache, RunSizes.quick() if args.quick else RunSizes()
+                name,
+                args.data_dir,
+                args.tune,
+                args.held,
+                cache,
+                RunSizes.quick() if args.quick else RunSizes(),
+                args.signed,
             )
         lines = [
             "# LAFA as `lafa tune` sets it, per evaluation case, against every method",
             "",
             f"`python evaluation/case_check.py --data-dir {args.data_dir} --cases {args.cases} --tune {args.tune} "
-            f"--held {args.held}`, 2 CPU threads{kept_note}. Faithfulness to the model on held-out test texts; "
+            f"--held {args.held}{' --signed' * args.signed}`, 2 CPU threads{kept_note}. "
+            "Faithfulness to the model on held-out test texts; "
             "differences are LAFA minus the method, positive = LAFA better (deletion and sufficiency flipped), "
             "95 % paired bootstrap CI. Sequential IntegratedGrad is left out (see the script's docstring).",
             "",

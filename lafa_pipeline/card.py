@@ -85,6 +85,11 @@ def tuning_text(tuning: dict | None) -> str:
         f"{tuning['tuned_value']:.4f} against {tuning['base_value']:.4f} for the best base method alone "
         f"(gain {tuning['gain']:+.4f})."
     )
+    if tuning.get("signed"):
+        text += (
+            " Measured on signed scores (words pushing towards the explained class masked first; base methods "
+            "without a direction by magnitude): explain with `signed=True` to get what was tuned."
+        )
     if tuning.get("texts_given", 0) > tuning.get("texts_sampled", tuning.get("texts_given", 0)):
         text += (
             f" The texts were a seeded sample of {tuning['texts_sampled']} of the {tuning['texts_given']} given, "

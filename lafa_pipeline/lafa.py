@@ -80,6 +80,23 @@ class LafaOutput:
     neighbors: list[list[tuple[int, float]]] = field(default_factory=list)
     live_neighbors: list[int] = field(default_factory=list)
     """Per text: how many of its neighbors' scores were computed now rather than read from the cache."""
+    magnitudes: Tensor | None = None
+    """With ``signed=True``: the paper's magnitudes (B, T) the signed scores were scaled to (LAFA's, or
+    the base method's alone), e.g. to aggregate other settings from later (``base_scores``)."""
+
+
+def signed_like(signed_base: Tensor, base_magnitude: Tensor, magnitude: Tensor) -> Tensor:
+    """Signed scores with the base method's direction and ``magnitude``'s size: ``signed_base`` scaled by
+    ``magnitude / base_magnitude`` per token (0 where the base magnitude is 0). The index caches
+    magnitudes, so only the text's own signed base score says which way a word pushes.
+
+    >>> signed_like(torch.tensor([-2.0, 1.0, 0.0]), torch.tensor([4.0, 1.0, 0.0]), torch.tensor([2.0, 3.0, 5.0]))
+    tensor([-1.,  3.,  0.])
+    """
+    ratio = torch.where(
+        base_magnitude > 0, magnitude / base_magnitude.clamp_min(torch.finfo(base_magnitude.dtype).tiny), 0.0
+    )
+    return signed_base * ratio
 
 
 class Lafa:
@@ -142,9 +159,15 @@ class Lafa:
             )
         scores = own.scores
         if own.signed is not None and magnitude is not None:
-            ratio = torch.where(magnitude > 0, own.scores / magnitude.clamp_min(torch.finfo(magnitude.dtype).tiny), 0.0)
-            scores = own.signed * ratio
-        return LafaOutput(scores.detach().cpu(), own.prediction.cpu(), own.targets, own.neighbors, live_count)
+            scores = signed_like(own.signed, magnitude, own.scores)
+        return LafaOutput(
+            scores.detach().cpu(),
+            own.prediction.cpu(),
+            own.targets,
+            own.neighbors,
+            live_count,
+            own.scores.detach().cpu() if signed else None,
+        )
 
     def _check_call(
         self,

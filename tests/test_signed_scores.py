@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from transformers import pipeline
@@ -9,9 +10,15 @@ from transformers import pipeline
 from lafa_pipeline.apps import cli
 from lafa_pipeline.apps.render import spans, words_html
 from lafa_pipeline.base_methods import MethodParams, attribute, attribute_raw
+from lafa_pipeline.card import tuning_text
+from lafa_pipeline.faithfulness.evaluate import Predictor, evaluate_explainer, mask_string, target_index
+from lafa_pipeline.faithfulness.metrics import faithfulness
+from lafa_pipeline.faithfulness.tune import objective_values, prepare_texts, tune_explainer, word_scores
+from lafa_pipeline.lafa import Lafa
 from lafa_pipeline.model_adapter import ModelAdapter
 
 from .test_base_methods import batch, hand_grad, output_of  # noqa: F401  # the fixture and helpers
+from .tiny import TEXTS
 
 
 def test_input_grad_signed_is_the_sum_of_h_times_the_gradient(batch, model):  # noqa: F811
@@ -99,3 +106,67 @@ def test_signed_rendering_and_cli(signed_explainer, tmp_path, capsys):
     assert "(signed scores)" in out and "blue: pushes away" in out
     assert cli.main(["explain", "--model", str(repo), "--signed", "--method", "simple_grad", text]) == 2
     assert "no direction" in capsys.readouterr().err
+
+
+def test_signed_tuning_measures_the_words_signed_explain_gives(signed_explainer):
+    """``lafa tune --signed`` scores each setting on the very words ``signed=True`` reports: the signed
+    base method at lambda = 0, LAFA's signed scores above it, another base method with a direction
+    signed too, and one without a direction by its magnitudes."""
+    items = prepare_texts(signed_explainer, TEXTS[:3], show_progress=False, signed=True)
+    own = signed_explainer.lafa_config
+    for config, method, signed in [
+        (own.replace(lam=0.0), "input_grad", True),
+        (own, "lafa", True),
+        (own.replace(lam=0.0, base_method="integrated_grad"), "integrated_grad", True),
+        (own.replace(lam=0.0, base_method="smooth_grad"), "smooth_grad", False),
+    ]:
+        lafa = Lafa(signed_explainer.model, signed_explainer.index, config)
+        for item in items:
+            words = word_scores(signed_explainer, lafa, item, signed=True)
+            expected = signed_explainer(item.text, method=method, signed=signed)["tokens"]
+            assert [w["score"] for w in words] == pytest.approx([w["score"] for w in expected], rel=1e-4, abs=1e-9)
+    assert any(min(w["score"] for w in word_scores(signed_explainer, lafa, i, signed=True)) >= 0 for i in items)
+    assert any(
+        min(w["score"] for w in signed_explainer(i.text, method="input_grad", signed=True)["tokens"]) < 0 for i in items
+    )  # words pushing away exist: ranking them last is what signed changes
+
+
+def test_signed_tuning_and_evaluation_record_what_they_measured(signed_explainer):
+    result = tune_explainer(
+        signed_explainer,
+        TEXTS,
+        folds=0,
+        layers=[signed_explainer.lafa_config.layer],
+        base_methods=["input_grad", "smooth_grad"],
+        rounds=1,
+        steps=4,
+        show_progress=False,
+        max_tokens=None,
+        signed=True,
+    )
+    assert result.config.tuning["signed"] is True and "signed scores (explain with signed=True)" in result.summary()
+    assert "explain with `signed=True`" in tuning_text(result.config.tuning)  # the model card says so
+    assert result.best_value >= max(v for v in result.config.tuning["base_methods"].values() if v is not None)
+    # the pick's value, measured afresh on the same texts with signed scores
+    items = prepare_texts(signed_explainer, TEXTS, show_progress=False, signed=True)
+    predict = Predictor(signed_explainer.model, signed_explainer.tokenizer)
+    mask = mask_string(signed_explainer.tokenizer)
+    values = objective_values(
+        signed_explainer, {result.config.layer: result.index}, result.config, items, predict, mask, 4, signed=True
+    )
+    assert np.mean(values) == pytest.approx(result.best_value, abs=1e-6)
+    with pytest.raises(ValueError, match="signed must be True or False"):
+        tune_explainer(signed_explainer, TEXTS, signed="yes", show_progress=False)
+
+    methods = ["lafa", "input_grad", "smooth_grad"]
+    signed = evaluate_explainer(signed_explainer, TEXTS[:4], methods=methods, signed=True, show_progress=False)
+    plain = evaluate_explainer(signed_explainer, TEXTS[:4], methods=methods, show_progress=False)
+    assert signed.signed == ["lafa", "input_grad"] and plain.signed == []
+    assert "input_grad (signed)" in signed.table() and "smooth_grad (signed)" not in signed.table()
+    for metric, values in plain.per_text["smooth_grad"].items():  # no direction: measured as before
+        assert signed.per_text["smooth_grad"][metric] == pytest.approx(values, abs=1e-6)
+    assert all(r.get("signed") for r in signed.results["input_grad"])
+    for text, result in zip(TEXTS[:4], signed.results["input_grad"]):
+        target = target_index(signed_explainer, result)
+        f = faithfulness(predict, text, result["tokens"], None, target, 10, mask)
+        assert signed.per_text["input_grad"]["deletion_auc"][TEXTS.index(text)] == pytest.approx(f.deletion_auc)

@@ -377,6 +377,7 @@ def _evaluate_data(args: argparse.Namespace) -> int:
         rationales=rationales,
         steps=args.steps,
         batch_size=args.batch_size,
+        signed=args.signed,
     )
     print(report.table())
     if explainer.index is not None and "lafa" in report.per_text:
@@ -427,6 +428,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         every_aggregation_fully=args.full_search,
         max_tokens=args.max_tokens or None,
         reference_budget=args.reference_budget,
+        signed=args.signed,
     )
     print(result.summary())
     layer_changed = result.index is not explainer.index  # another layer or base method: new index files
@@ -674,6 +676,12 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--limit", type=int, help="use only the first N texts")
     p.add_argument("--steps", type=int, default=10, help="masking steps of the deletion/insertion curves")
     p.add_argument("--batch-size", type=int, default=8, help="with --data: texts per explainer call")
+    p.add_argument(
+        "--signed",
+        action="store_true",
+        help="with --data: measure methods with a direction by their signed scores (the words pushing towards "
+        "the explained class masked first, as ferret and Interpreto read signed scores); the others by magnitude",
+    )
     p.add_argument("--json-output", help="with --data: write per-text values and summaries to this JSON file")
     p.add_argument(
         "--data-dir",
@@ -785,6 +793,12 @@ def _add_tune(sub) -> None:
         help="score every candidate on every text, search every aggregation over every setting and always "
         "cross-validate (default: drop a candidate once it is clearly behind; aggregations after the repo's "
         "start from the best setting; no folds when the pick is a base method alone)",
+    )
+    p.add_argument(
+        "--signed",
+        action="store_true",
+        help="tune the scores signed=True gives (lafa explain --signed): the metrics mask the words that push "
+        "towards the explained class first; base methods without a direction are measured by magnitude",
     )
     p.add_argument("--rounds", type=int, default=2, help="coordinate-ascent rounds")
     p.add_argument("--steps", type=int, default=10, help="masking steps of the deletion/insertion curves")

@@ -26,6 +26,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
+from ..base_methods import BASE_METHOD_REGISTRY
 from ..config import method_names
 from ..lafa import REFERENCE_METHODS
 from ..model_adapter import ModelAdapter
@@ -103,6 +104,8 @@ class EvaluationReport:
     results: dict[str, list[dict]] = field(default_factory=dict, repr=False)
     seconds_per_text: dict[str, float] = field(default_factory=dict)
     """Per method: wall-clock seconds its explanations took, divided by the texts (metrics not included)."""
+    signed: list[str] = field(default_factory=list)
+    """The methods explained and measured with signed scores (``evaluate_explainer(signed=True)``)."""
 
     @property
     def summary(self) -> dict[str, dict[str, MetricResult]]:
@@ -126,7 +129,8 @@ class EvaluationReport:
         header += " | s/text |" if timed else " |"
         lines = [header, "|" + " --- |" * (len(metrics) + 1 + timed)]
         for method, summary in self.summary.items():
-            row = f"| {method} | " + " | ".join(str(summary[m]) if m in summary else "" for m in metrics)
+            label = f"{method} (signed)" if method in self.signed else method
+            row = f"| {label} | " + " | ".join(str(summary[m]) if m in summary else "" for m in metrics)
             seconds = self.seconds_per_text.get(method)
             row += (f" | {seconds:.3f} |" if seconds is not None else " | |") if timed else " |"
             lines.append(row)
@@ -137,6 +141,7 @@ class EvaluationReport:
             "n_texts": self.n_texts,
             "per_text": self.per_text,
             "seconds_per_text": self.seconds_per_text,
+            "signed": self.signed,
             "summary": {
                 m: {k: {"mean": v.mean, "std": v.std, "n": v.n} for k, v in s.items()} for m, s in self.summary.items()
             },
@@ -187,12 +192,17 @@ def evaluate_explainer(
     steps: int = 10,
     batch_size: int = 8,
     show_progress: bool = True,
+    signed: bool = False,
     **call_kwargs: Any,
 ) -> EvaluationReport:
     """Explain ``texts`` with each of ``methods`` (default: every method the explainer can run) and measure them.
 
     ``call_kwargs`` go to every explainer call (e.g. ``target``). Faithfulness is measured on the
-    model's probability of the explained class (its value for regression).
+    model's probability of the explained class (its value for regression). ``signed``: every method
+    with a direction (LAFA too, on such a base) is explained with ``signed=True``, so the metrics
+    mask the words that push towards the explained output first, as ferret's and Interpreto's
+    evaluators read signed attributions; the others are measured by their magnitudes
+    (``EvaluationReport.signed`` names the signed ones).
     """
     texts = [check_text(t) for t in texts]
     if not texts:
@@ -214,13 +224,15 @@ def evaluate_explainer(
     per_text: dict[str, dict[str, list[float]]] = {}
     all_results: dict[str, list[dict]] = {}
     seconds: dict[str, float] = {}
+    with_sign = [m for m in methods if signed and BASE_METHOD_REGISTRY.get(explainer.lafa.method(m).base).signed]
     for method in methods:
         results: list[dict] = []
         bar = tqdm(total=len(texts), desc=f"Evaluating {method}", disable=not show_progress, unit="text")
         started = time.perf_counter()
         for start in range(0, len(texts), batch_size):
             chunk = texts[start : start + batch_size]
-            out = explainer(chunk, method=method, batch_size=batch_size, **call_kwargs)
+            sign = {"signed": True} if method in with_sign else {}
+            out = explainer(chunk, method=method, batch_size=batch_size, **sign, **call_kwargs)
             results += out
             bar.update(len(chunk))
         seconds[method] = (time.perf_counter() - started) / len(texts)
@@ -241,4 +253,4 @@ def evaluate_explainer(
                 metrics.setdefault(name, []).append(value)
         per_text[method] = metrics
         all_results[method] = results
-    return EvaluationReport(per_text, len(texts), all_results, seconds)
+    return EvaluationReport(per_text, len(texts), all_results, seconds, with_sign)

@@ -53,7 +53,7 @@ from ..aggregation import AGGREGATION_REGISTRY
 from ..base_methods import BASE_METHOD_REGISTRY, MethodParams
 from ..config import LAFA, LafaConfig, check_choice, indexable_base_methods
 from ..index_encoding import pooled_states
-from ..lafa import Lafa
+from ..lafa import Lafa, signed_like
 from ..model_adapter import counting_work, remembering_predictions
 from ..results import WordScore
 from ..text_inputs import TextInput, check_text, encode
@@ -129,6 +129,9 @@ class TuningText:
     """The scores of the explainer's own base method."""
     other_scores: dict[str, torch.Tensor] = field(default_factory=dict)
     """Scores of other base methods, by name, computed when a setting first needs them (``scores_for``)."""
+    signed: dict[str, torch.Tensor] = field(default_factory=dict)
+    """With a signed tuning: the signed scores of each base method with a direction, by name (the
+    scores above stay the paper's magnitudes, which the neighbors are aggregated from)."""
     work: dict[str, float] = field(default_factory=dict)
     """The model's work (``ModelWork.tokens``) each base method took on this text."""
     by_ranking: dict[tuple, Faithfulness] = field(default_factory=dict, repr=False)
@@ -163,6 +166,8 @@ class TuningResult:
     def summary(self) -> str:
         chosen = {k: getattr(self.config, k) for k in TUNED_FIELDS}
         objective = (self.config.tuning or {}).get("objective", OBJECTIVE)
+        if (self.config.tuning or {}).get("signed"):
+            objective += " of signed scores (explain with signed=True)"
         lines = [
             f"chosen: {chosen}",
             f"{objective} on {self.n_texts} tuning texts: {self.best_value:.4f} "
@@ -217,29 +222,46 @@ class TuningResult:
         return "\n".join(lines)
 
 
-def prepare_texts(explainer, texts: Sequence[TextInput], show_progress: bool) -> list[TuningText]:
-    """Encode each text and compute its base-method scores and target (the predicted class) once."""
+def prepare_texts(explainer, texts: Sequence[TextInput], show_progress: bool, signed: bool = False) -> list[TuningText]:
+    """Encode each text and compute its base-method scores and target (the predicted class) once
+    (``signed``: its signed scores too, if the base method has a direction)."""
     lafa = explainer.lafa
     base = lafa.config.base_method
+    with_sign = signed and has_direction(base)
     prepared = []
     for text in tqdm(texts, desc=f"Base scores ({base})", disable=not show_progress, unit="text"):
         inputs, meta = encode(explainer.tokenizer, check_text(text), explainer.max_length, warn=False)
         with counting_work() as work:
             out = lafa.attribute(
-                inputs["input_ids"], inputs["attention_mask"], inputs.get("token_type_ids"), method=base
+                inputs["input_ids"],
+                inputs["attention_mask"],
+                inputs.get("token_type_ids"),
+                method=base,
+                signed=with_sign,
             )
         tokens = explainer.tokenizer.convert_ids_to_tokens(inputs["input_ids"][0].tolist())
-        prepared.append(TuningText(text, inputs, meta, tokens, out.targets[0], out.scores, work={base: work.tokens}))
+        magnitudes = out.magnitudes if out.magnitudes is not None else out.scores
+        item = TuningText(text, inputs, meta, tokens, out.targets[0], magnitudes, work={base: work.tokens})
+        if with_sign:
+            item.signed[base] = out.scores
+        prepared.append(item)
     return prepared
 
 
-def scores_for(explainer, item: TuningText, lafa: Lafa) -> torch.Tensor:
-    """``item``'s scores under the base method of ``lafa`` (an explainer with the setting being scored):
-    the stored ones, or computed with ``lafa`` once and kept."""
+def has_direction(base_method: str) -> bool:
+    """Whether ``base_method``'s scores (and LAFA's on it) can be signed (``BaseMethod.signed``)."""
+    return BASE_METHOD_REGISTRY.get(base_method).signed
+
+
+def scores_for(explainer, item: TuningText, lafa: Lafa, signed: bool = False) -> torch.Tensor:
+    """``item``'s scores (magnitudes) under the base method of ``lafa`` (an explainer with the setting
+    being scored): the stored ones, or computed with ``lafa`` once and kept (``signed``: the signed
+    ones too, in ``item.signed``, if the method has a direction)."""
     own, config = explainer.lafa.config, lafa.config
     if config.base_method == own.base_method and MethodParams.from_config(config) == MethodParams.from_config(own):
         return item.base_scores
     if config.base_method not in item.other_scores:
+        with_sign = signed and has_direction(config.base_method)
         with counting_work() as work:
             out = lafa.attribute(
                 item.inputs["input_ids"],
@@ -247,8 +269,11 @@ def scores_for(explainer, item: TuningText, lafa: Lafa) -> torch.Tensor:
                 item.inputs.get("token_type_ids"),
                 targets=[item.target],
                 method=config.base_method,
+                signed=with_sign,
             )
-        item.other_scores[config.base_method] = out.scores
+        item.other_scores[config.base_method] = out.magnitudes if out.magnitudes is not None else out.scores
+        if with_sign:
+            item.signed[config.base_method] = out.scores
         item.work[config.base_method] = work.tokens
     return item.other_scores[config.base_method]
 
@@ -278,15 +303,24 @@ def objective_values(
     mask: str,
     steps: int,
     objective: str = OBJECTIVE,
+    signed: bool = False,
 ) -> list[float]:
     """``objective`` per text for LAFA with ``config`` (searching ``indexes[config.layer]``, an index of
-    ``config``'s base method), from each text's base scores under that method."""
+    ``config``'s base method), from each text's base scores under that method (``signed``: see
+    ``word_scores``)."""
     score = OBJECTIVES[objective]
-    return [score(f) for f in faithfulness_values(explainer, indexes, config, items, predict, mask, steps)]
+    return [score(f) for f in faithfulness_values(explainer, indexes, config, items, predict, mask, steps, signed)]
 
 
 def faithfulness_values(
-    explainer, indexes: dict, config: LafaConfig, items: list[TuningText], predict: Predictor, mask: str, steps: int
+    explainer,
+    indexes: dict,
+    config: LafaConfig,
+    items: list[TuningText],
+    predict: Predictor,
+    mask: str,
+    steps: int,
+    signed: bool = False,
 ) -> list[Faithfulness]:
     """The four faithfulness metrics per text for LAFA with ``config`` (see ``objective_values``); at
     lambda = 0, comparing base methods alone needs none of their reference scores (``word_scores``)."""
@@ -294,7 +328,7 @@ def faithfulness_values(
     regression = explainer.lafa.adapter.problem_type == "regression"
     values = []
     for item in items:
-        words = word_scores(explainer, lafa, item)
+        words = word_scores(explainer, lafa, item, signed)
         by_word = np.asarray([w["score"] for w in words], dtype=float)
         ranking = (
             tuple(np.argsort(-by_word, kind="stable").tolist()),
@@ -307,10 +341,13 @@ def faithfulness_values(
     return values
 
 
-def word_scores(explainer, lafa: Lafa, item: TuningText) -> list[WordScore]:
+def word_scores(explainer, lafa: Lafa, item: TuningText, signed: bool = False) -> list[WordScore]:
     """``item``'s word entries (as the pipeline reports them) under the setting of ``lafa``, from its
-    stored base scores: lambda = 0 is the base method itself, read without a neighbor search."""
-    base = scores_for(explainer, item, lafa)
+    stored base scores: lambda = 0 is the base method itself, read without a neighbor search.
+    ``signed``: as ``signed=True`` reports them for a base method with a direction (LAFA's magnitudes
+    with the text's own signed base scores' direction, ``lafa.signed_like``), so the metrics mask the
+    words that push towards the target first; a method without a direction keeps its magnitudes."""
+    base = scores_for(explainer, item, lafa, signed)
     if lafa.config.lam == 0:
         scores = base
     else:
@@ -323,6 +360,8 @@ def word_scores(explainer, lafa: Lafa, item: TuningText) -> list[WordScore]:
             base_scores=base,
             special_tokens_mask=item.special,
         ).scores
+    if signed and lafa.config.base_method in item.signed:
+        scores = signed_like(item.signed[lafa.config.base_method], base, scores)
     return group_scores(item.meta, scores[0].tolist(), item.tokens, "word")
 
 
@@ -356,6 +395,7 @@ def tune_explainer(
     max_tokens: int | None = MAX_TUNING_TOKENS,
     reference_budget: float | None = REFERENCE_BUDGET,
     every_aggregation_fully: bool = False,
+    signed: bool = False,
 ) -> TuningResult:
     """Coordinate ascent over LAFA's aggregation settings on ``texts``; see the module docstring.
 
@@ -382,10 +422,16 @@ def tune_explainer(
     searched on it (``REFERENCE_BUDGET``; None: no limit). ``every_aggregation_fully``: search each
     aggregation over every setting from the repo's (False: the repo's aggregation so; then each other
     one from the best setting found, over its own settings first, and over all only if it wins).
+    ``signed``: measure the scores ``signed=True`` gives (base methods with a direction, and LAFA on
+    them; the others by their magnitudes), for a repo that will be explained with ``signed=True``:
+    the metrics then mask the words that push towards the target first, as ferret's and Interpreto's
+    evaluators read signed attributions.
     Returns the chosen config with ``tuning`` filled in, and the index at the chosen layer, holding
     the chosen base method's scores.
     """
     _check_options(explainer, holdout, folds, objective, max_base_methods, max_tokens, reference_budget)
+    if not isinstance(signed, (bool, np.bool_)):
+        raise ValueError(f"signed must be True or False, got {signed!r}")
     folds = (0 if holdout else 3) if folds is None else folds
     given = [check_text(t) for t in texts]
     texts = _sample(explainer, given, max_tokens, seed)
@@ -395,7 +441,7 @@ def tune_explainer(
     bases = base_method_choices(explainer, base_methods)
     tuner = _Tuner(
         explainer,
-        prepare_texts(explainer, texts, show_progress),
+        prepare_texts(explainer, texts, show_progress, signed),
         _indexes_by_base(explainer, bases, layer_choices, show_progress),
         [start.replace(lam=0.0, base_method=base) for base in bases],
         layer_choices,
@@ -407,6 +453,7 @@ def tune_explainer(
         show_progress,
         reference_budget,
         every_aggregation_fully,
+        signed,
     )
     held: dict | None = None
     fold_picks: list[dict] = []
@@ -428,6 +475,7 @@ def tune_explainer(
     tuner.bar.close()
     tuning = {
         "objective": objective,
+        "signed": signed,
         "texts_given": len(given),
         "texts_sampled": len(texts),  # the sample within max_tokens: tuning texts plus any held out
         "max_tokens": max_tokens,
@@ -588,8 +636,10 @@ class _Tuner:
         show_progress: bool,
         reference_budget: float | None,
         every_aggregation_fully: bool,
+        signed: bool = False,
     ) -> None:
         self.explainer, self.items, self.by_base, self.alone = explainer, items, by_base, alone
+        self.signed = signed
         self.reference_budget, self.every_aggregation_fully = reference_budget, every_aggregation_fully
         self.states: dict[int, np.ndarray] | None = None  # the texts' pooled states by layer (reachable_tokens)
         self.over_budget: dict[str, float] = {}  # base method -> estimated work of scoring its references
@@ -619,6 +669,7 @@ class _Tuner:
                 self.mask,
                 self.steps,
                 objective=self.objective,
+                signed=self.signed,
             )
             computed[missing] = True
         return row[list(ids)]
@@ -694,7 +745,7 @@ class _Tuner:
         items = [item for item in self.items if base in item.work]
         if not items:  # not measured yet: score one text with it (the search would anyway)
             config = next(c for c in self.alone if c.base_method == base)
-            scores_for(self.explainer, self.items[0], Lafa(self.explainer.model, index, config))
+            scores_for(self.explainer, self.items[0], Lafa(self.explainer.model, index, config), self.signed)
             items = self.items[:1]
         tokens = sum(int(item.inputs["attention_mask"].numel()) for item in items)
         cost = sum(item.work[base] for item in items) / max(tokens, 1) * self.reachable_tokens(base)

@@ -583,14 +583,18 @@ def tune_without_gold(
     rounds: int = 2,
     steps: int = 10,
     folds: int = 3,
+    signed: bool = False,
 ) -> TuningResult:
     """``lafa tune`` as a user runs it: the repo's (paper) settings as the start, the faithfulness
-    objective on the model's own outputs, no gold labels; returns its ``TuningResult``."""
+    objective on the model's own outputs, no gold labels; returns its ``TuningResult`` (``signed``:
+    ``lafa tune --signed``)."""
     from ..faithfulness.tune import tune_explainer
     from ..feature_attribution import FeatureAttributionPipeline
 
     explainer = FeatureAttributionPipeline(model=model, tokenizer=tokenizer, index=index)
-    return tune_explainer(explainer, texts, folds=folds, rounds=rounds, steps=steps, show_progress=show_progress)
+    return tune_explainer(
+        explainer, texts, folds=folds, rounds=rounds, steps=steps, show_progress=show_progress, signed=signed
+    )
 
 
 def layer_precision(explainer: CaseExplainer, queries: list[int], num_layers: int, k: int) -> list[dict]:
@@ -647,12 +651,19 @@ def deletion(
 
 # ----- one case ------------------------------------------------------------------------------------------------------
 def faithfulness_check(
-    model, tokenizer, tuned: TuningResult, texts: list[str], show_progress: bool, methods: list[str] | None = None
+    model,
+    tokenizer,
+    tuned: TuningResult,
+    texts: list[str],
+    show_progress: bool,
+    methods: list[str] | None = None,
+    signed: bool = False,
 ) -> dict:
     """What a user measures with ``lafa evaluate --data``: ``methods`` (default every method of the
     pipeline) and LAFA as ``lafa tune`` set it (its base method included), on ``texts`` (none of them tuned on), by the
     faithfulness metrics (the model's own output as words are removed or kept), with paired
-    bootstrap CIs of LAFA against its base and against the best other method on each metric."""
+    bootstrap CIs of LAFA against its base and against the best other method on each metric
+    (``signed``: ``evaluate_explainer(signed=True)``)."""
     from ..faithfulness.evaluate import FAITHFULNESS_METRICS, evaluate_explainer
     from ..faithfulness.metrics import HIGHER_IS_BETTER
     from ..feature_attribution import FeatureAttributionPipeline
@@ -662,7 +673,7 @@ def faithfulness_check(
     base = tuned.config.base_method
     if methods is not None:
         methods = list(dict.fromkeys(["lafa", base, *methods]))
-    report = evaluate_explainer(explainer, texts, methods=methods, show_progress=show_progress)
+    report = evaluate_explainer(explainer, texts, methods=methods, show_progress=show_progress, signed=signed)
     comparisons = {}
     for metric in FAITHFULNESS_METRICS:
         sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
@@ -681,6 +692,7 @@ def faithfulness_check(
         "comparisons": comparisons,
         "summary": summary["summary"],
         "seconds_per_text": summary["seconds_per_text"],
+        "signed": summary["signed"],
         "per_text": summary["per_text"],
     }
 
