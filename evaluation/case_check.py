@@ -10,7 +10,8 @@ the faithfulness part. Per case it fine-tunes the case's model and indexes its r
 first ``--tune`` test texts, and measures every method on the next ``--held``. Sequential IntegratedGrad
 is left out: at ``steps`` gradients per word it took over ten seconds a text here, more than every other
 method together (``lafa evaluate --methods sequential_integrated_grad`` measures it). Cases are written
-as they finish, to ``evaluation/case_check.md`` and ``.json``; ``--keep sst`` takes a case from that
+as they finish, to ``evaluation/case_check.md`` and ``.json`` (``--signed``: ``case_check_signed``, every method
+with a direction tuned and measured by its signed scores); ``--keep sst`` takes a case from that
 ``.json`` instead of running it again (a long run stopped part way, or a change that cannot alter
 that case's search).
 """
@@ -150,12 +151,14 @@ def main() -> None:
         help="tune and measure signed scores (lafa tune --signed, lafa evaluate --signed) where a method has one",
     )
     parser.add_argument("--cache-dir", help="fine-tuned models and indexes (default $LAFA_HOME/evaluation)")
-    parser.add_argument("--output", default=str(HERE / "case_check"), help="path without suffix for .md and .json")
+    parser.add_argument(
+        "--output", help="path without suffix for .md and .json (default evaluation/case_check; --signed: _signed)"
+    )
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(2)
     cache = Path(args.cache_dir) if args.cache_dir else lafa_home() / "evaluation"
-    out = Path(args.output)
+    out = Path(args.output or HERE / ("case_check_signed" if args.signed else "case_check"))
     kept = json.loads(out.with_suffix(".json").read_text()) if args.keep else {}
     if missing := [c for c in args.keep.split(",") if c and c not in kept]:
         parser.error(f"--keep {','.join(missing)}: not in {out.with_suffix('.json')} (it has {', '.join(kept)})")

@@ -1,6 +1,6 @@
 """Issue 24's check of the embedded default against every base method, on sentences no choice saw.
 
-    python evaluation/default_check.py [--texts 200] [--data-dir ../shared/data]
+    python evaluation/default_check.py [--texts 200] [--data-dir ../shared/data] [--signed]
 
 Faithfulness (deletion, insertion, comprehensiveness, sufficiency) and seconds per text on shipped SST-2
 dev sentences 300 .. 300 + ``--texts`` (the default was tuned on SST test sentences; earlier checks
@@ -11,7 +11,11 @@ Sequential IntegratedGrad is left out of this run: at `steps` gradients per toke
 seconds a sentence here, against hundredths for the others (``lafa evaluate --methods
 sequential_integrated_grad`` measures it). Writes ``evaluation/default_check.md``, and the differences
 with the settings they were measured on to ``lafa_pipeline/data/default_check.json``, which the
-default's model card shows (``default_model.held_out_check``).
+default's model card shows (``default_model.held_out_check``). With ``--signed`` every method with a
+direction is measured by its signed scores (``evaluate_explainer(signed=True)``; the gold, without a
+direction, against the magnitudes as before), into
+``evaluation/default_check_signed.md``; the model card's record, of the default as it explains by default, is
+left as it is.
 """
 
 from __future__ import annotations
@@ -80,23 +84,31 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=200)
     parser.add_argument("--gold-texts", type=int, default=300, help="SST test sentences for the gold check")
     parser.add_argument("--data-dir", help="folder with sst/test.txt (the gold check)")
-    parser.add_argument("--output", default=str(Path(__file__).resolve().parent / "default_check.md"))
-    parser.add_argument("--check-file", default=str(CHECK_FILE), help="where the model card's record goes")
+    parser.add_argument("--signed", action="store_true", help="signed scores for every method with a direction")
+    parser.add_argument("--output", help="default: evaluation/default_check.md (--signed: default_check_signed.md)")
+    parser.add_argument(
+        "--check-file", help=f"where the model card's record goes (default {CHECK_FILE}; with --signed: not written)"
+    )
     args = parser.parse_args()
+    here = Path(__file__).resolve().parent
+    output = args.output or str(here / ("default_check_signed.md" if args.signed else "default_check.md"))
+    check_file = args.check_file or (None if args.signed else str(CHECK_FILE))
     start = time.perf_counter()
     explainer, texts = open_default(HELD_OUT_START, args.texts)
     cfg = explainer.lafa_config
-    report = evaluate_explainer(explainer, texts, methods=["lafa", *OTHERS], show_progress=False)
+    report = evaluate_explainer(explainer, texts, methods=["lafa", *OTHERS], show_progress=False, signed=args.signed)
     lines = [
         "# The embedded default against every base method",
         "",
         f"`python evaluation/default_check.py --texts {args.texts}"
         + (f" --data-dir {args.data_dir}" if args.data_dir else "")
+        + (" --signed" if args.signed else "")
         + f"` ({time.perf_counter() - start:.0f} s for the faithfulness part, 2 CPU threads). The default: LAFA on "
         f"{cfg.base_method} ({cfg.aggregation}, {cfg.kernel}, lambda {cfg.lam}, {cfg.n_neighbors} neighbors, "
         f"{cfg.neighbor_weighting} weighting). {args.texts} shipped SST-2 dev sentences ({HELD_OUT_START} on), "
         "not used by any choice. Differences are LAFA minus the method, positive = LAFA better (deletion and "
-        "sufficiency flipped), 95 % bootstrap CI.",
+        "sufficiency flipped), 95 % bootstrap CI."
+        + (f" Signed scores for {', '.join(report.signed)}; the others by magnitude." if args.signed else ""),
         "",
         report.table(),
         "",
@@ -113,6 +125,7 @@ def main() -> None:
         lines.append(f"| {other} | " + " | ".join(cells) + " |")
     if args.data_dir:
         rest = gold_trees(args.data_dir, 0, args.gold_texts)
+        # the gold (|leaf label - 2|) has no direction: compared with the magnitudes, signed run or not
         gold = {method: gold_agreement(explainer, rest, method=method) for method in ["lafa", *OTHERS]}
         lines += [
             "",
@@ -128,7 +141,7 @@ def main() -> None:
             lines.append(f"| {method} | {np.nanmean(values):.4f} | {diff} |")
             if method != "lafa":
                 vs[method]["gold_pearson"] = [round(c["mean_diff"], 4), *(round(x, 4) for x in c["ci95"])]
-    atomic_write_text(args.output, "\n".join(lines) + "\n")
+    atomic_write_text(output, "\n".join(lines) + "\n")
     texts_used = f"{args.texts} shipped SST-2 dev sentences {HELD_OUT_START} .. {HELD_OUT_START + args.texts}"
     if args.data_dir:
         texts_used += f" (gold_pearson: {len(rest)} SST test sentences with PTB word scores)"
@@ -137,7 +150,8 @@ def main() -> None:
         "settings": {k: getattr(cfg, k) for k in TUNED_FIELDS},
         "vs": vs,
     }
-    atomic_write_text(args.check_file, json.dumps(record, indent=2) + "\n")
+    if check_file:
+        atomic_write_text(check_file, json.dumps(record, indent=2) + "\n")
     print("\n".join(lines))
 
 

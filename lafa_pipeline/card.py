@@ -88,7 +88,8 @@ def tuning_text(tuning: dict | None) -> str:
     if tuning.get("signed"):
         text += (
             " Measured on signed scores (words pushing towards the explained class masked first; base methods "
-            "without a direction by magnitude): explain with `signed=True` to get what was tuned."
+            "without a direction by magnitude), so the repo explains with signed scores by default "
+            "(`signed=False` gives magnitudes)."
         )
     if tuning.get("texts_given", 0) > tuning.get("texts_sampled", tuning.get("texts_given", 0)):
         text += (

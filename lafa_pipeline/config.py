@@ -98,6 +98,10 @@ class LafaConfig:
     units; lambda in [0, 1], 0 = the base method). See ``aggregation.py``."""
     neighbor_weighting: str = "uniform"
     """Normalized aggregation: neighbors count equally, or by exp(-distance / mean distance)."""
+    signed: bool = False
+    """Whether explanations are signed by default (``signed=True``: positive pushes towards the
+    explained class) for methods with a direction; ``lafa tune --signed`` sets it, since it tuned the
+    signed scores. A call's own ``signed`` wins; methods without a direction give magnitudes."""
     tuning: dict[str, Any] | None = None
     """What ``lafa tune`` measured when it chose these settings (objective, gain, texts); None if untuned."""
     neighbor_scale: str = "none"

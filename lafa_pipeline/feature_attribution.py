@@ -22,7 +22,7 @@ from transformers import AutoModelForSequenceClassification, Pipeline, PreTraine
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.utils import logging
 
-from .base_methods import check_signed
+from .base_methods import BASE_METHOD_REGISTRY, check_signed
 from .card import render_model_card
 from .config import CONFIG_NAME, KERNELS, LAFA, LafaConfig, check_choice, check_integer, check_lam
 from .files import atomic_folder, atomic_write_text
@@ -67,7 +67,8 @@ class FeatureAttributionPipeline(Pipeline):
     default the predicted class), ``kernel``, ``lam``, ``n_neighbors``, ``live_neighbors`` (recompute
     the neighbors' scores instead of reading the index's cache), ``aggregation_strategy``
     (``"word"`` or ``"none"``), ``signed`` (signed scores: positive pushes towards the explained class;
-    methods with a direction only, ``lafa_pipeline.base_methods.BaseMethod.signed``).
+    methods with a direction only, ``lafa_pipeline.base_methods.BaseMethod.signed``; default the repo's
+    ``LafaConfig.signed``, for methods with a direction).
     """
 
     _load_processor = False  # type: ignore[assignment]  # transformers types these None but reads bools
@@ -190,6 +191,10 @@ class FeatureAttributionPipeline(Pipeline):
                 raise ValueError(f"signed must be True or False, got {kwargs['signed']!r}")
             if kwargs["signed"]:
                 check_signed(forward.get("method", self.default_method()).base)
+                forward["signed"] = True
+        elif getattr(self, "lafa_config", None) and self.lafa_config.signed:  # the repo's default (tuned signed)
+            # (transformers calls this from __init__, before lafa_config is set); only methods with a direction
+            if BASE_METHOD_REGISTRY.get(forward.get("method", self.default_method()).base).signed:
                 forward["signed"] = True
         if kwargs.get("aggregation_strategy") is not None:
             check_choice("aggregation_strategy", kwargs["aggregation_strategy"], AGGREGATION_STRATEGIES)

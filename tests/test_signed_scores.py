@@ -144,8 +144,9 @@ def test_signed_tuning_and_evaluation_record_what_they_measured(signed_explainer
         max_tokens=None,
         signed=True,
     )
-    assert result.config.tuning["signed"] is True and "signed scores (explain with signed=True)" in result.summary()
-    assert "explain with `signed=True`" in tuning_text(result.config.tuning)  # the model card says so
+    assert result.config.tuning["signed"] is True and "signed scores (the repo now explains" in result.summary()
+    assert "explains with signed scores by default" in tuning_text(result.config.tuning)  # the model card says so
+    assert result.config.signed  # the tuned repo explains the way it was tuned
     assert result.best_value >= max(v for v in result.config.tuning["base_methods"].values() if v is not None)
     # the pick's value, measured afresh on the same texts with signed scores
     items = prepare_texts(signed_explainer, TEXTS, show_progress=False, signed=True)
@@ -155,8 +156,10 @@ def test_signed_tuning_and_evaluation_record_what_they_measured(signed_explainer
         signed_explainer, {result.config.layer: result.index}, result.config, items, predict, mask, 4, signed=True
     )
     assert np.mean(values) == pytest.approx(result.best_value, abs=1e-6)
-    with pytest.raises(ValueError, match="signed must be True or False"):
+    with pytest.raises(ValueError, match="signed must be True, False or None"):
         tune_explainer(signed_explainer, TEXTS, signed="yes", show_progress=False)
+    unsigned = tune_explainer(signed_explainer, TEXTS[:6], folds=0, layers=[1], rounds=1, steps=2, show_progress=False)
+    assert not unsigned.config.signed and not unsigned.config.tuning["signed"]  # None: as the repo explains
 
     methods = ["lafa", "input_grad", "smooth_grad"]
     signed = evaluate_explainer(signed_explainer, TEXTS[:4], methods=methods, signed=True, show_progress=False)
@@ -170,3 +173,27 @@ def test_signed_tuning_and_evaluation_record_what_they_measured(signed_explainer
         target = target_index(signed_explainer, result)
         f = faithfulness(predict, text, result["tokens"], None, target, 10, mask)
         assert signed.per_text["input_grad"]["deletion_auc"][TEXTS.index(text)] == pytest.approx(f.deletion_auc)
+
+
+def test_a_repo_tuned_signed_explains_signed_by_default(signed_explainer, tmp_path, capsys):
+    """``LafaConfig.signed`` is the repo's default: kept through save and load, given up by a call's own
+    ``signed=False``, and never forced on a method without a direction."""
+    text = "the acting was good , awful plot"
+    signed_explainer.lafa_config = signed_explainer.lafa.config = signed_explainer.lafa_config.replace(signed=True)
+    repo = tmp_path / "repo"
+    signed_explainer.save_pretrained(repo)
+    loaded = pipeline("feature-attribution", model=str(repo), trust_remote_code=True)
+    assert loaded.lafa_config.signed
+    by_default = loaded(text)
+    assert by_default["signed"] and by_default["tokens"] == loaded(text, signed=True)["tokens"]
+    magnitudes = loaded(text, signed=False)
+    assert "signed" not in magnitudes and min(t["score"] for t in magnitudes["tokens"]) >= 0
+    assert min(t["score"] for t in by_default["tokens"]) < 0  # the default really is signed
+    assert "signed" not in loaded(text, method="smooth_grad")  # no direction: magnitudes, no error
+    report = evaluate_explainer(loaded, [text], methods=["lafa", "smooth_grad"], show_progress=False)
+    assert report.signed == ["lafa"]  # evaluated as it explains
+    assert evaluate_explainer(loaded, [text], methods=["lafa"], signed=False, show_progress=False).signed == []
+    assert cli.main(["explain", "--model", str(repo), "--no-signed", "--color", "never", text]) == 0
+    assert "(signed scores)" not in capsys.readouterr().out
+    assert cli.main(["explain", "--model", str(repo), "--color", "never", text]) == 0
+    assert "(signed scores)" in capsys.readouterr().out

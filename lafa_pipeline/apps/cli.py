@@ -150,7 +150,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             "target": _target(args.target),
             "live_neighbors": args.live or None,
             "aggregation_strategy": "none" if args.tokens else None,
-            "signed": args.signed or None,
+            "signed": args.signed,
         }.items()
         if v is not None
     }
@@ -510,9 +510,10 @@ def _add_explain(sub) -> None:
     p.add_argument("--tokens", action="store_true", help="report subword tokens instead of words")
     p.add_argument(
         "--signed",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         help="signed scores: positive pushes towards the explained class, negative away (methods with a "
-        "direction: input_grad, the integrated_grad family, occlusion, lime, kernel_shap; LAFA on one of them)",
+        "direction: input_grad, the integrated_grad family, occlusion, lime, kernel_shap; LAFA on one of them); "
+        "default: the repo's (lafa tune --signed makes it signed), else magnitudes",
     )
     p.add_argument("--json", action="store_true", help="print the pipeline's JSON result")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="shade words in the terminal")
@@ -678,9 +679,10 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="with --data: texts per explainer call")
     p.add_argument(
         "--signed",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         help="with --data: measure methods with a direction by their signed scores (the words pushing towards "
-        "the explained class masked first, as ferret and Interpreto read signed scores); the others by magnitude",
+        "the explained class masked first, as ferret and Interpreto read signed scores); the others by magnitude "
+        "(default: as the repo explains)",
     )
     p.add_argument("--json-output", help="with --data: write per-text values and summaries to this JSON file")
     p.add_argument(
@@ -796,9 +798,10 @@ def _add_tune(sub) -> None:
     )
     p.add_argument(
         "--signed",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         help="tune the scores signed=True gives (lafa explain --signed): the metrics mask the words that push "
-        "towards the explained class first; base methods without a direction are measured by magnitude",
+        "towards the explained class first; base methods without a direction are measured by magnitude; the "
+        "tuned repo then explains signed by default (default: as the repo explains now)",
     )
     p.add_argument("--rounds", type=int, default=2, help="coordinate-ascent rounds")
     p.add_argument("--steps", type=int, default=10, help="masking steps of the deletion/insertion curves")

@@ -108,8 +108,7 @@ class Explainer:
         }
         if target and target != PREDICTED and not self.regression:
             kwargs["target"] = target
-        if signed:
-            kwargs["signed"] = True
+        kwargs["signed"] = bool(signed)  # given either way: the box starts at the repo's default
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -213,7 +212,7 @@ def build_demo(pipe) -> gr.Blocks:
                 )
                 n_neighbors = gr.Slider(1, 30, value=cfg.n_neighbors, step=1, label="Neighbors")
                 signed = gr.Checkbox(
-                    value=False,
+                    value=cfg.signed,
                     label="Signed: which way each word pushes (methods with a direction)",
                     elem_id="lafa-signed",
                 )

@@ -192,7 +192,7 @@ def evaluate_explainer(
     steps: int = 10,
     batch_size: int = 8,
     show_progress: bool = True,
-    signed: bool = False,
+    signed: bool | None = None,
     **call_kwargs: Any,
 ) -> EvaluationReport:
     """Explain ``texts`` with each of ``methods`` (default: every method the explainer can run) and measure them.
@@ -202,7 +202,8 @@ def evaluate_explainer(
     with a direction (LAFA too, on such a base) is explained with ``signed=True``, so the metrics
     mask the words that push towards the explained output first, as ferret's and Interpreto's
     evaluators read signed attributions; the others are measured by their magnitudes
-    (``EvaluationReport.signed`` names the signed ones).
+    (``EvaluationReport.signed`` names the signed ones). None: as the repo explains by default
+    (``LafaConfig.signed``).
     """
     texts = [check_text(t) for t in texts]
     if not texts:
@@ -224,6 +225,8 @@ def evaluate_explainer(
     per_text: dict[str, dict[str, list[float]]] = {}
     all_results: dict[str, list[dict]] = {}
     seconds: dict[str, float] = {}
+    if signed is None:
+        signed = explainer.lafa_config.signed
     with_sign = [m for m in methods if signed and BASE_METHOD_REGISTRY.get(explainer.lafa.method(m).base).signed]
     for method in methods:
         results: list[dict] = []
@@ -231,8 +234,8 @@ def evaluate_explainer(
         started = time.perf_counter()
         for start in range(0, len(texts), batch_size):
             chunk = texts[start : start + batch_size]
-            sign = {"signed": True} if method in with_sign else {}
-            out = explainer(chunk, method=method, batch_size=batch_size, **sign, **call_kwargs)
+            sign = method in with_sign  # given either way: a repo's own default must not decide it
+            out = explainer(chunk, method=method, batch_size=batch_size, signed=sign, **call_kwargs)
             results += out
             bar.update(len(chunk))
         seconds[method] = (time.perf_counter() - started) / len(texts)

@@ -167,7 +167,7 @@ class TuningResult:
         chosen = {k: getattr(self.config, k) for k in TUNED_FIELDS}
         objective = (self.config.tuning or {}).get("objective", OBJECTIVE)
         if (self.config.tuning or {}).get("signed"):
-            objective += " of signed scores (explain with signed=True)"
+            objective += " of signed scores (the repo now explains signed by default)"
         lines = [
             f"chosen: {chosen}",
             f"{objective} on {self.n_texts} tuning texts: {self.best_value:.4f} "
@@ -395,7 +395,7 @@ def tune_explainer(
     max_tokens: int | None = MAX_TUNING_TOKENS,
     reference_budget: float | None = REFERENCE_BUDGET,
     every_aggregation_fully: bool = False,
-    signed: bool = False,
+    signed: bool | None = None,
 ) -> TuningResult:
     """Coordinate ascent over LAFA's aggregation settings on ``texts``; see the module docstring.
 
@@ -425,13 +425,17 @@ def tune_explainer(
     ``signed``: measure the scores ``signed=True`` gives (base methods with a direction, and LAFA on
     them; the others by their magnitudes), for a repo that will be explained with ``signed=True``:
     the metrics then mask the words that push towards the target first, as ferret's and Interpreto's
-    evaluators read signed attributions.
+    evaluators read signed attributions; the chosen config then explains signed by default
+    (``LafaConfig.signed``). None: as the repo explains now.
     Returns the chosen config with ``tuning`` filled in, and the index at the chosen layer, holding
     the chosen base method's scores.
     """
     _check_options(explainer, holdout, folds, objective, max_base_methods, max_tokens, reference_budget)
+    if signed is None:
+        signed = explainer.lafa_config.signed
     if not isinstance(signed, (bool, np.bool_)):
-        raise ValueError(f"signed must be True or False, got {signed!r}")
+        raise ValueError(f"signed must be True, False or None (as the repo explains), got {signed!r}")
+    signed = bool(signed)
     folds = (0 if holdout else 3) if folds is None else folds
     given = [check_text(t) for t in texts]
     texts = _sample(explainer, given, max_tokens, seed)
@@ -505,7 +509,7 @@ def tune_explainer(
         tuning["settings_with_folds"] = len(tuner.cache)  # every setting scored, the folds' searches included
     # The chosen layer's index config carries that layer's eps; the tuned fields come from the search.
     index = tuner.by_base[best.base_method][best.layer]
-    chosen = index.config.replace(**_settings(best), tuning=tuning)
+    chosen = index.config.replace(**_settings(best), tuning=tuning, signed=signed)
     return TuningResult(chosen, pick.base_value, best_value, len(tune_ids), pick.history, held, index)
 
 
