@@ -168,9 +168,14 @@ def reduce_signed(raw: Tensor, attention_mask: Tensor) -> Tensor:
     return raw.sum(-1) * attention_mask.to(raw.device, raw.dtype)
 
 
+def has_direction(method: str) -> bool:
+    """Whether ``method``'s scores (and LAFA's on it) can be signed (``BaseMethod.signed``)."""
+    return BASE_METHOD_REGISTRY.get(method).signed
+
+
 def check_signed(method: str) -> None:
     """Refuse ``signed=True`` for a method without a direction, naming those with one."""
-    if not BASE_METHOD_REGISTRY.get(method).signed:
+    if not has_direction(method):
         raise ValueError(
             f"{method} has no direction (its scores are magnitudes); signed scores come from: "
             + ", ".join(BASE_METHOD_REGISTRY.where(lambda m: m.signed))

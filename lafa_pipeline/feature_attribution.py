@@ -22,7 +22,7 @@ from transformers import AutoModelForSequenceClassification, Pipeline, PreTraine
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.utils import logging
 
-from .base_methods import BASE_METHOD_REGISTRY, check_signed
+from .base_methods import check_signed, has_direction
 from .card import render_model_card
 from .config import CONFIG_NAME, KERNELS, LAFA, LafaConfig, check_choice, check_integer, check_lam
 from .files import atomic_folder, atomic_write_text
@@ -194,7 +194,7 @@ class FeatureAttributionPipeline(Pipeline):
                 forward["signed"] = True
         elif getattr(self, "lafa_config", None) and self.lafa_config.signed:  # the repo's default (tuned signed)
             # (transformers calls this from __init__, before lafa_config is set); only methods with a direction
-            if BASE_METHOD_REGISTRY.get(forward.get("method", self.default_method()).base).signed:
+            if has_direction(forward.get("method", self.default_method()).base):
                 forward["signed"] = True
         if kwargs.get("aggregation_strategy") is not None:
             check_choice("aggregation_strategy", kwargs["aggregation_strategy"], AGGREGATION_STRATEGIES)

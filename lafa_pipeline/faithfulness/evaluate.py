@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
-from ..base_methods import BASE_METHOD_REGISTRY
+from ..base_methods import has_direction
 from ..config import method_names
 from ..lafa import REFERENCE_METHODS
 from ..model_adapter import ModelAdapter
@@ -227,7 +227,7 @@ def evaluate_explainer(
     seconds: dict[str, float] = {}
     if signed is None:
         signed = explainer.lafa_config.signed
-    with_sign = [m for m in methods if signed and BASE_METHOD_REGISTRY.get(explainer.lafa.method(m).base).signed]
+    with_sign = [m for m in methods if signed and has_direction(explainer.lafa.method(m).base)]
     for method in methods:
         results: list[dict] = []
         bar = tqdm(total=len(texts), desc=f"Evaluating {method}", disable=not show_progress, unit="text")

@@ -50,7 +50,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..aggregation import AGGREGATION_REGISTRY
-from ..base_methods import BASE_METHOD_REGISTRY, MethodParams
+from ..base_methods import BASE_METHOD_REGISTRY, MethodParams, has_direction
 from ..config import LAFA, LafaConfig, check_choice, indexable_base_methods
 from ..index_encoding import pooled_states
 from ..lafa import Lafa, signed_like
@@ -240,17 +240,16 @@ def prepare_texts(explainer, texts: Sequence[TextInput], show_progress: bool, si
                 signed=with_sign,
             )
         tokens = explainer.tokenizer.convert_ids_to_tokens(inputs["input_ids"][0].tolist())
-        magnitudes = out.magnitudes if out.magnitudes is not None else out.scores
-        item = TuningText(text, inputs, meta, tokens, out.targets[0], magnitudes, work={base: work.tokens})
+        item = TuningText(text, inputs, meta, tokens, out.targets[0], _magnitudes(out), work={base: work.tokens})
         if with_sign:
             item.signed[base] = out.scores
         prepared.append(item)
     return prepared
 
 
-def has_direction(base_method: str) -> bool:
-    """Whether ``base_method``'s scores (and LAFA's on it) can be signed (``BaseMethod.signed``)."""
-    return BASE_METHOD_REGISTRY.get(base_method).signed
+def _magnitudes(out) -> torch.Tensor:
+    """The paper's magnitudes of a ``Lafa.attribute`` output, signed or not."""
+    return out.magnitudes if out.magnitudes is not None else out.scores
 
 
 def scores_for(explainer, item: TuningText, lafa: Lafa, signed: bool = False) -> torch.Tensor:
@@ -271,7 +270,7 @@ def scores_for(explainer, item: TuningText, lafa: Lafa, signed: bool = False) ->
                 method=config.base_method,
                 signed=with_sign,
             )
-        item.other_scores[config.base_method] = out.magnitudes if out.magnitudes is not None else out.scores
+        item.other_scores[config.base_method] = _magnitudes(out)
         if with_sign:
             item.signed[config.base_method] = out.scores
         item.work[config.base_method] = work.tokens
