@@ -22,7 +22,7 @@ from lafa_pipeline.faithfulness.evaluate import evaluate_explainer, rationale_va
 from lafa_pipeline.faithfulness.metrics import auprc, faithfulness, kept_text, masked_text
 from lafa_pipeline.faithfulness.tune import objective_values, prepare_texts, tune_explainer
 
-from .tiny import TEXTS
+from .tiny import TEXTS, rig_objective
 
 EYE = torch.eye(10)
 
@@ -209,7 +209,6 @@ def test_an_index_at_other_layers(explainer):
 def test_tuning_keeps_the_base_method_when_the_choice_loses_on_held_out_texts(explainer, monkeypatch):
     """Objective values rigged per text: any lambda > 0 gains on the tuning texts and loses on the held-out
     ones, so the chosen setting must give way to lambda = 0; with the signs reversed nothing changes."""
-    from lafa_pipeline.faithfulness import tune
 
     n_held = round(0.3 * len(TEXTS))
     order = list(range(len(TEXTS)))
@@ -223,7 +222,7 @@ def test_tuning_keeps_the_base_method_when_the_choice_loses_on_held_out_texts(ex
                 for item in items
             ]
 
-        monkeypatch.setattr(tune, "objective_values", rigged)
+        rig_objective(monkeypatch, rigged)
         result = tune_explainer(explainer, TEXTS, holdout=0.3, rounds=1, steps=4, show_progress=False)
         assert result.holdout["n"] == n_held and (result.holdout["mean_diff"] < 0) == keeps_base
         assert result.config.tuning["kept_base"] is keeps_base and (result.config.lam == 0.0) is keeps_base
@@ -236,7 +235,6 @@ def test_cross_validated_tuning_rejects_a_pick_driven_by_one_text(explainer, mon
     texts the mean gains, so the search picks lambda > 0; cross-validated, each fold that trains with the
     outlier loses on its own texts, and the fold without it picks lambda = 0, so the base must be kept.
     With the signs reversed (one big loss, small gains elsewhere) the pick survives the check."""
-    from lafa_pipeline.faithfulness import tune
 
     outlier = TEXTS[3]
     for big, small, keeps_base in ((20.0, -1.0, True), (-2.0, 1.0, False)):
@@ -244,7 +242,7 @@ def test_cross_validated_tuning_rejects_a_pick_driven_by_one_text(explainer, mon
         def rigged(expl, indexes, config, items, predict, mask, steps, big=big, small=small, **_):
             return [config.lam * (big if item.text == outlier else small) for item in items]
 
-        monkeypatch.setattr(tune, "objective_values", rigged)
+        rig_objective(monkeypatch, rigged)
         result = tune_explainer(explainer, TEXTS, folds=3, rounds=1, steps=4, show_progress=False)
         tuning = result.config.tuning
         assert result.holdout["n"] == len(TEXTS) and result.holdout["folds"] == 3  # every text checked once
@@ -314,15 +312,13 @@ def test_cli_evaluate_and_tune_on_a_csv(explainer, tmp_path, capsys):
 def test_cli_tune_that_moves_the_layer_rewrites_the_repo(explainer, tmp_path, monkeypatch, capsys):
     """When tuning picks another layer, the repo's index files are rewritten for it (the whole repo,
     atomically): the reloaded repo searches the new layer's pooled states with that layer's eps."""
-    from lafa_pipeline.faithfulness import tune
 
     repo = tmp_path / "repo"
     explainer.save_pretrained(repo)
     own = explainer.index.config.layer
     wanted = 0 if own else 1
-    monkeypatch.setattr(
-        tune,
-        "objective_values",
+    rig_objective(
+        monkeypatch,
         lambda expl, indexes, config, items, *a, **_: [float(config.layer == wanted and config.lam > 0)] * len(items),
     )
     data = tmp_path / "texts.txt"

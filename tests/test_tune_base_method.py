@@ -7,11 +7,10 @@ import pytest
 from transformers import pipeline
 
 from lafa_pipeline import LafaIndex, load_explainer
-from lafa_pipeline.faithfulness import tune
 from lafa_pipeline.faithfulness.tune import tune_explainer
 
 from .compare import assert_same_results
-from .tiny import INDEX_CONFIG, LABELS, TEXTS
+from .tiny import INDEX_CONFIG, LABELS, TEXTS, rig_objective
 
 BASES = ["smooth_grad", "integrated_grad", "simple_grad"]
 
@@ -49,7 +48,7 @@ def test_a_new_base_method_scores_like_an_index_built_for_it(explainer, model, t
         win = config.base_method == "integrated_grad" and config.lam == 0.5
         return [1.0 if win else 0.0 for _ in items]
 
-    monkeypatch.setattr(tune, "objective_values", rigged)
+    rig_objective(monkeypatch, rigged)
     result = tune_explainer(
         explainer, TEXTS, folds=0, layers=[1], base_methods=BASES, rounds=1, steps=4, show_progress=False
     )

@@ -22,7 +22,7 @@ from lafa_pipeline.faithfulness.tune import OBJECTIVES, faithfulness_values, pre
 from lafa_pipeline.model_adapter import ModelAdapter, counting_work, remembering_predictions
 from lafa_pipeline.words import group_scores
 
-from .tiny import TEXTS
+from .tiny import TEXTS, rig_objective
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_a_clearly_losing_setting_is_dropped_before_its_last_texts(explainer, mo
         scored[key] = scored.get(key, 0) + len(items)
         return [-1.0 - 0.01 * i if config.kernel == "rbf" else 0.1 * config.lam for i, _ in enumerate(items)]
 
-    monkeypatch.setattr(tune, "objective_values", rigged)
+    rig_objective(monkeypatch, rigged)
     result = tune_explainer(explainer, TEXTS, folds=0, layers=[1], rounds=1, steps=4, show_progress=False)
     dropped = [t for t in result.trials if "dropped_after_texts" in t]
     assert all(t["dropped_after_texts"] < len(TEXTS) for t in dropped)
@@ -81,7 +81,7 @@ def test_later_aggregations_start_from_the_best_setting_and_search_fully_only_if
         bonus = 3.0 if median_wins and config.aggregation == "median" else -0.5 * (config.aggregation != "paper")
         return [value + bonus for _ in items]
 
-    monkeypatch.setattr(tune, "objective_values", rigged)
+    rig_objective(monkeypatch, rigged)
     kwargs = dict(folds=0, layers=[1], rounds=1, steps=4, show_progress=False, base_methods=["smooth_grad"])
     assert explainer.lafa_config.aggregation == "paper"
     result = tune_explainer(explainer, TEXTS, **kwargs)
@@ -130,7 +130,7 @@ def test_only_the_best_base_methods_alone_are_searched(explainer, monkeypatch):
         noise = [3.0 if (TEXTS.index(i.text) + offset[config.base_method]) % 2 else -3.0 for i in items]
         return [rank[config.base_method] + config.lam + n for n in noise]
 
-    monkeypatch.setattr(tune, "objective_values", rigged)
+    rig_objective(monkeypatch, rigged)
     bases = ["smooth_grad", "integrated_grad", "simple_grad"]
     kwargs = dict(folds=0, layers=[1], rounds=1, steps=4, show_progress=False, base_methods=bases)
     two = tune_explainer(explainer, TEXTS, max_base_methods=2, **kwargs)
@@ -152,7 +152,7 @@ def test_a_base_method_clearly_behind_the_best_alone_is_not_searched_with_lafa(e
     def rigged(expl, indexes, config, items, predict, mask, steps, **_):
         return [rank[config.base_method] + config.lam for _ in items]
 
-    monkeypatch.setattr(tune, "objective_values", rigged)
+    rig_objective(monkeypatch, rigged)
     bases = ["smooth_grad", "integrated_grad", "simple_grad"]
     kwargs = dict(folds=0, layers=[1], rounds=1, steps=4, show_progress=False, base_methods=bases)
     result = tune_explainer(explainer, TEXTS, max_base_methods=None, **kwargs)
@@ -184,7 +184,7 @@ def test_a_base_method_far_behind_alone_stops_early(explainer, monkeypatch):
             scored[config.base_method] = scored.get(config.base_method, 0) + len(items)
         return [-5.0 - 0.01 * i if config.base_method == "simple_grad" else 0.1 for i, _ in enumerate(items)]
 
-    monkeypatch.setattr(tune, "objective_values", rigged)
+    rig_objective(monkeypatch, rigged)
     bases = ["smooth_grad", "simple_grad", "integrated_grad"]
     result = tune_explainer(
         explainer, TEXTS, folds=0, layers=[1], rounds=1, steps=4, show_progress=False, base_methods=bases
@@ -260,7 +260,7 @@ def test_folds_are_not_searched_when_the_pick_is_a_base_method_alone(explainer, 
         return [-config.lam for _ in items]
 
     monkeypatch.setattr(tune._Tuner, "search", counted)
-    monkeypatch.setattr(tune, "objective_values", rigged)
+    rig_objective(monkeypatch, rigged)
     kwargs = dict(folds=3, layers=[1], rounds=1, steps=4, show_progress=False, base_methods=["simple_grad"])
     fast = tune_explainer(explainer, TEXTS, **kwargs)
     assert searches == [len(TEXTS)] and fast.config.lam == 0.0 and fast.holdout is None
@@ -275,7 +275,7 @@ def test_folds_are_not_searched_when_the_pick_is_a_base_method_alone(explainer, 
 
 def test_tuning_runs_on_a_seeded_sample_within_the_token_budget(explainer, monkeypatch):
     monkeypatch.setattr(tune, "MIN_TUNING_TEXTS", 4)
-    monkeypatch.setattr(tune, "objective_values", lambda expl, ix, config, items, *a, **k: [config.lam for _ in items])
+    rig_objective(monkeypatch, lambda expl, ix, config, items, *a, **k: [config.lam for _ in items])
     lengths = {t: len(explainer.tokenizer(t)["input_ids"]) for t in TEXTS}
     kwargs = dict(folds=0, layers=[1], rounds=1, steps=4, show_progress=False, base_methods=["smooth_grad"])
     results = [tune_explainer(explainer, TEXTS, max_tokens=30, seed=seed, **kwargs) for seed in (0, 0, 1)]
@@ -305,7 +305,7 @@ def test_a_base_method_over_the_reference_budget_is_compared_alone_only(explaine
         noise = [3.0 if (TEXTS.index(i.text) + ig) % 2 else -3.0 for i in items]
         return [(2.0 if ig else 1.0) + config.lam + n for n in noise]
 
-    monkeypatch.setattr(tune, "objective_values", rigged)
+    rig_objective(monkeypatch, rigged)
     kwargs = dict(folds=0, layers=[1], rounds=1, steps=4, show_progress=False)
     kwargs["base_methods"] = ["smooth_grad", "integrated_grad"]
     over = tune_explainer(explainer, TEXTS, reference_budget=0, **kwargs)

@@ -429,6 +429,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens or None,
         reference_budget=args.reference_budget,
         signed=args.signed,
+        metric_guard=args.metric_guard,
     )
     print(result.summary())
     layer_changed = result.index is not explainer.index  # another layer or base method: new index files
@@ -802,6 +803,13 @@ def _add_tune(sub) -> None:
         help="tune the scores signed=True gives (lafa explain --signed): the metrics mask the words that push "
         "towards the explained class first; base methods without a direction are measured by magnitude; the "
         "tuned repo then explains signed by default (default: as the repo explains now)",
+    )
+    p.add_argument(
+        "--metric-guard",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="choose a LAFA setting only if it is at least as good as the best base method alone on each of "
+        "deletion, insertion, comprehensiveness and sufficiency on the tuning texts, not only on the objective",
     )
     p.add_argument("--rounds", type=int, default=2, help="coordinate-ascent rounds")
     p.add_argument("--steps", type=int, default=10, help="masking steps of the deletion/insertion curves")

@@ -4,7 +4,8 @@ without gold.
 Each text's scores under each base method are computed once; every candidate setting then only
 searches neighbors, reads their scores and aggregates (milliseconds), and is scored on the model's
 own outputs by ``OBJECTIVE`` (the mean of insertion - deletion and comprehensiveness - sufficiency;
-higher is better). The
+higher is better); a LAFA setting must also be at least as good as the best base method alone on
+each of the four metrics (the metric guard). The
 search is coordinate ascent over the base method, aggregation, lambda, kernel, neighbors and their
 weighting and the hidden layer searched for neighbors (``LafaIndex.at_layers``), starting from the
 repo's settings with the best base method alone. Every base method alone (lambda = 0) is a
@@ -72,6 +73,8 @@ compares them on held-out texts and human gold)."""
 OBJECTIVE = "all_four"
 """The default objective: over the settings one tuning run tries, it agreed best with each of the
 others and with human gold word scores (Kendall's tau, ``evaluation/objective_study.md``)."""
+METRIC_SIGNS = {"deletion_auc": -1.0, "insertion_auc": 1.0, "comprehensiveness": 1.0, "sufficiency": -1.0}
+"""The four faithfulness metrics, each with the sign that makes higher better: the metric guard's columns."""
 MAX_BASE_METHODS = 2
 """Base methods whose LAFA settings are searched: the best ones alone (lambda = 0) on the tuning texts.
 Each base searched needs its scores of the texts' neighbors at every layer searched (most of a small
@@ -395,6 +398,7 @@ def tune_explainer(
     reference_budget: float | None = REFERENCE_BUDGET,
     every_aggregation_fully: bool = False,
     signed: bool | None = None,
+    metric_guard: bool = True,
 ) -> TuningResult:
     """Coordinate ascent over LAFA's aggregation settings on ``texts``; see the module docstring.
 
@@ -425,7 +429,9 @@ def tune_explainer(
     them; the others by their magnitudes), for a repo that will be explained with ``signed=True``:
     the metrics then mask the words that push towards the target first, as ferret's and Interpreto's
     evaluators read signed attributions; the chosen config then explains signed by default
-    (``LafaConfig.signed``). None: as the repo explains now.
+    (``LafaConfig.signed``). None: as the repo explains now. ``metric_guard``: a LAFA setting is only
+    chosen if on the tuning texts it is at least as good as the best base method alone on each of the
+    four metrics (means), not only on the objective; False: the objective alone decides.
     Returns the chosen config with ``tuning`` filled in, and the index at the chosen layer, holding
     the chosen base method's scores.
     """
@@ -457,6 +463,7 @@ def tune_explainer(
         reference_budget,
         every_aggregation_fully,
         signed,
+        metric_guard,
     )
     held: dict | None = None
     fold_picks: list[dict] = []
@@ -488,6 +495,10 @@ def tune_explainer(
         "gain": best_value - pick.base_value,
         "settings_tried": len(pick.history),
         "settings_dropped_early": sum("dropped_after_texts" in t for t in pick.history),
+        "metric_guard": metric_guard,
+        # settings (in any search, the folds' included) that beat the current one on the objective but
+        # were below the best base method alone on some metric
+        "settings_refused_by_guard": len(tuner.guarded),
         "held_out": held,
         "kept_base": kept_base,
         "rejected": rejected,
@@ -640,6 +651,7 @@ class _Tuner:
         reference_budget: float | None,
         every_aggregation_fully: bool,
         signed: bool = False,
+        metric_guard: bool = True,
     ) -> None:
         self.explainer, self.items, self.by_base, self.alone = explainer, items, by_base, alone
         self.signed = signed
@@ -651,19 +663,23 @@ class _Tuner:
         self.max_base_methods, self.early_stop = max_base_methods, early_stop
         self.predict = Predictor(explainer.model, explainer.tokenizer, max_length=explainer.max_length)
         self.mask = mask_string(explainer.tokenizer)
-        self.cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # setting -> (values, computed)
+        self.metric_guard = metric_guard
+        # setting -> (objective per text, computed, the four metrics per text oriented as METRIC_SIGNS)
+        self.cache: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.guarded: set[tuple] = set()  # settings that beat the current one but lose a metric to the base
         self.bar = tqdm(desc="Settings tried", disable=not show_progress, unit="setting")
 
     def values(self, config: LafaConfig, ids: Sequence[int]) -> np.ndarray:
         """The objective of ``config`` on texts ``ids``, computed for those not scored yet."""
         key = _key(config)
         if key not in self.cache:
-            self.cache[key] = (np.full(len(self.items), np.nan), np.zeros(len(self.items), dtype=bool))
+            n = len(self.items)
+            self.cache[key] = (np.full(n, np.nan), np.zeros(n, dtype=bool), np.full((n, len(METRIC_SIGNS)), np.nan))
             self.bar.update(1)
-        row, computed = self.cache[key]
+        row, computed, metrics = self.cache[key]
         missing = [i for i in ids if not computed[i]]
         if missing:
-            row[missing] = objective_values(
+            found = faithfulness_values(
                 self.explainer,
                 self.by_base[config.base_method],
                 config,
@@ -671,15 +687,22 @@ class _Tuner:
                 self.predict,
                 self.mask,
                 self.steps,
-                objective=self.objective,
                 signed=self.signed,
             )
+            row[missing] = [OBJECTIVES[self.objective](f) for f in found]
+            metrics[missing] = [[sign * getattr(f, name) for name, sign in METRIC_SIGNS.items()] for f in found]
             computed[missing] = True
         return row[list(ids)]
 
+    def metric_gains(self, config: LafaConfig, base: LafaConfig, ids: Sequence[int]) -> np.ndarray:
+        """Mean gain of ``config`` over ``base`` on ``ids`` per metric (``METRIC_SIGNS``: positive = better)."""
+        self.values(config, ids), self.values(base, ids)
+        rows = list(ids)
+        return np.nanmean(self.cache[_key(config)][2][rows] - self.cache[_key(base)][2][rows], axis=0)
+
     def full_mean(self, config: LafaConfig, ids: Sequence[int]) -> float | None:
         """The objective's mean over ``ids`` if ``config`` was scored on all of them, else None."""
-        row, computed = self.cache[_key(config)]
+        row, computed, _ = self.cache[_key(config)]
         return float(np.nanmean(row[list(ids)])) if computed[list(ids)].all() else None
 
     def search(self, ids: Sequence[int]) -> _Pick:
@@ -692,6 +715,7 @@ class _Tuner:
             if race.beats(candidate, base, race.score(base)) is not None:  # ties keep the repo's own
                 base = candidate
         base_value = race.score(base)
+        race.guard_base = base if self.metric_guard else None
         scored = [c for c in self.alone if _key(c) in race.seen]
         ranked = sorted(scored, key=lambda c: -race.score(c))
         if self.early_stop:  # LAFA gains a little over its base: a base clearly behind the best alone is left
@@ -812,6 +836,22 @@ class _Race:
         self.tuner, self.ids = tuner, ids
         self.seen: dict[tuple, float] = {}
         self.dropped: dict[tuple, tuple[float, int]] = {}  # setting -> its mean on the texts it was scored on, how many
+        self.guard_base: LafaConfig | None = None
+        """The best base method alone: with the metric guard, a LAFA setting must be at least as good as it
+        on every metric (means over the texts), set once the base methods alone have been raced."""
+
+    def admissible(self, config: LafaConfig) -> bool:
+        """Whether ``config`` may be chosen: a base method alone always; a LAFA setting, with the metric
+        guard, only if no metric's mean is below the best base method alone's on the texts. The
+        objective averages the metrics, so without the guard a setting could buy a gain on one metric
+        with a loss on another, and users check each metric (NYT: a pick that gained on deletion and
+        comprehensiveness lost insertion on held-out texts, ``evaluation/case_check.md``)."""
+        if self.guard_base is None or config.lam == 0:
+            return True
+        if bool((self.tuner.metric_gains(config, self.guard_base, self.ids) >= -1e-12).all()):
+            return True
+        self.tuner.guarded.add(_key(config))
+        return False
 
     def score(self, config: LafaConfig) -> float:
         key = _key(config)
@@ -824,18 +864,20 @@ class _Race:
         key, ids, values = _key(candidate), self.ids, self.tuner.values
         if key in self.dropped:
             return None
-        if self.tuner.early_stop and key not in self.seen:
+        # (racing against a current setting the guard refuses would drop candidates for losing to it)
+        if self.tuner.early_stop and key not in self.seen and np.isfinite(current_value):
             reference = values(current, ids)
             for end in _race_steps(len(ids)):  # then all of them, below
                 if _clearly_below(values(candidate, ids[:end]) - reference[:end]):
                     self.dropped[key] = (float(np.nanmean(values(candidate, ids[:end]))), end)
                     return None
         value = self.score(candidate)
-        return value if value > current_value + 1e-12 else None
+        return value if value > current_value + 1e-12 and self.admissible(candidate) else None
 
     def ascend(self, current: LafaConfig, space: dict[str, tuple], rounds: int) -> tuple[LafaConfig, float]:
-        """Coordinate ascent from ``current`` over ``space`` (setting -> choices), at most ``rounds`` rounds."""
-        current_value = self.score(current)
+        """Coordinate ascent from ``current`` over ``space`` (setting -> choices), at most ``rounds`` rounds;
+        a start the metric guard refuses counts as -inf, so that any admissible candidate replaces it."""
+        current_value = self.score(current) if self.admissible(current) else -np.inf
         for _ in range(rounds):
             changed = False
             for name, choices in space.items():

@@ -1,0 +1,97 @@
+"""``lafa tune``'s metric guard: a LAFA setting is chosen only if, on the tuning texts, it is at least as
+good as the best base method alone on each of the four faithfulness metrics, not only on the objective
+that averages them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from transformers import pipeline
+
+from lafa_pipeline.apps import cli
+from lafa_pipeline.faithfulness import tune
+from lafa_pipeline.faithfulness.evaluate import Predictor, mask_string
+from lafa_pipeline.faithfulness.metrics import Faithfulness
+from lafa_pipeline.faithfulness.tune import METRIC_SIGNS, faithfulness_values, prepare_texts, tune_explainer
+
+from .tiny import TEXTS
+
+KWARGS = dict(folds=0, layers=[1], rounds=1, steps=4, show_progress=False, base_methods=["smooth_grad"])
+
+
+@pytest.fixture
+def explainer(model, tokenizer, index):
+    return pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index)
+
+
+def _rig(monkeypatch, insertion_loss: float) -> None:
+    """Rigged metrics: every LAFA setting (lambda > 0) gains 0.2 x lambda on deletion and loses
+    ``insertion_loss`` x lambda on insertion; the paper aggregation's lambda 0.1 loses nothing."""
+
+    def rigged(expl, indexes, config, items, *args, **kwargs):
+        lam = min(config.lam, 1.0)
+        loss = 0.0 if (config.aggregation, config.lam) == ("paper", 0.1) else insertion_loss * lam
+        return [Faithfulness(0.5 - 0.2 * lam, 0.5 - loss, 0.3, 0.2) for _ in items]
+
+    monkeypatch.setattr(tune, "faithfulness_values", rigged)
+
+
+def test_a_setting_that_loses_a_metric_to_the_base_is_not_chosen(explainer, monkeypatch):
+    """The objective prefers large lambdas (deletion gains more than insertion loses); the guard takes
+    the one setting that loses nothing, and without the guard the objective's best is chosen."""
+    _rig(monkeypatch, insertion_loss=0.05)
+    unguarded = tune_explainer(explainer, TEXTS, metric_guard=False, **KWARGS)
+    assert unguarded.config.lam > 0.1 and unguarded.config.tuning["metric_guard"] is False
+    assert unguarded.config.tuning["settings_refused_by_guard"] == 0
+    guarded = tune_explainer(explainer, TEXTS, **KWARGS)
+    assert (guarded.config.aggregation, guarded.config.lam) == ("paper", 0.1)
+    assert guarded.config.tuning["metric_guard"] is True and guarded.config.tuning["settings_refused_by_guard"] > 0
+    assert guarded.best_value < unguarded.best_value  # what the guard costs on the objective
+    assert guarded.best_value > guarded.base_value
+
+
+def test_without_a_loss_the_guard_changes_nothing(explainer, monkeypatch):
+    _rig(monkeypatch, insertion_loss=0.0)
+    unguarded = tune_explainer(explainer, TEXTS, metric_guard=False, **KWARGS)
+    guarded = tune_explainer(explainer, TEXTS, **KWARGS)
+    assert {k: getattr(guarded.config, k) for k in tune.TUNED_FIELDS} == {
+        k: getattr(unguarded.config, k) for k in tune.TUNED_FIELDS
+    }
+    assert guarded.config.tuning["settings_refused_by_guard"] == 0
+
+
+def test_the_chosen_setting_is_never_below_the_best_base_alone_on_any_metric(explainer):
+    """Not rigged (the tiny model's own masked outputs): the pick, re-measured on the tuning texts, is
+    at least as good as every base method alone on each metric's mean, or is a base method alone."""
+    bases = ["smooth_grad", "simple_grad", "integrated_grad"]
+    result = tune_explainer(explainer, TEXTS, **{**KWARGS, "base_methods": bases})
+    items = prepare_texts(explainer, TEXTS, show_progress=False)
+    predict, mask = Predictor(explainer.model, explainer.tokenizer), mask_string(explainer.tokenizer)
+
+    def means(config):
+        indexes = {config.layer: result.index if config.lam > 0 else explainer.index}
+        found = faithfulness_values(explainer, indexes, config, items, predict, mask, 4)
+        return np.array([[s * getattr(f, m) for m, s in METRIC_SIGNS.items()] for f in found]).mean(axis=0)
+
+    objective = {b: v for b, v in result.config.tuning["base_methods"].items() if v is not None}
+    best_base = explainer.lafa_config.replace(lam=0.0, base_method=max(objective, key=objective.get))
+    if result.config.lam > 0:
+        assert (means(result.config) >= means(best_base) - 1e-9).all()
+    else:
+        assert result.config.base_method in bases
+
+
+def test_the_cli_can_turn_the_guard_off(explainer, tmp_path, monkeypatch):
+    _rig(monkeypatch, insertion_loss=0.05)
+    repo, data = tmp_path / "repo", tmp_path / "texts.txt"
+    explainer.save_pretrained(repo)
+    data.write_text("\n".join(TEXTS) + "\n")
+    common = ["tune", "--data", str(data), "--model", str(repo), "--folds", "0", "--layers", "1", "--rounds", "1"]
+    common += ["--base-methods", "smooth_grad", "--steps", "4"]
+    for flag, lam_ok in (("--metric-guard", lambda lam: lam == 0.1), ("--no-metric-guard", lambda lam: lam > 0.1)):
+        out = tmp_path / flag.strip("-")
+        assert cli.main(common + [flag, "--output", str(out)]) == 0
+        from lafa_pipeline import load_explainer
+
+        config = load_explainer(str(out)).lafa_config
+        assert config.tuning["metric_guard"] is (flag == "--metric-guard") and lam_ok(config.lam)
