@@ -91,6 +91,12 @@ def tuning_text(tuning: dict | None) -> str:
             "without a direction by magnitude), so the repo explains with signed scores by default "
             "(`signed=False` gives magnitudes)."
         )
+    if tuning.get("metric_guard"):
+        text += (
+            " A LAFA setting could only be chosen if it was at least as good as the best base method alone on "
+            "each of deletion, insertion, comprehensiveness and sufficiency"
+            f" ({tuning.get('settings_refused_by_guard', 0)} settings that gained on the objective were not)."
+        )
     if tuning.get("texts_given", 0) > tuning.get("texts_sampled", tuning.get("texts_given", 0)):
         text += (
             f" The texts were a seeded sample of {tuning['texts_sampled']} of the {tuning['texts_given']} given, "

@@ -9,6 +9,7 @@ import pytest
 from transformers import pipeline
 
 from lafa_pipeline.apps import cli
+from lafa_pipeline.card import tuning_text
 from lafa_pipeline.faithfulness import tune
 from lafa_pipeline.faithfulness.evaluate import Predictor, mask_string
 from lafa_pipeline.faithfulness.metrics import Faithfulness
@@ -47,6 +48,9 @@ def test_a_setting_that_loses_a_metric_to_the_base_is_not_chosen(explainer, monk
     assert (guarded.config.aggregation, guarded.config.lam) == ("paper", 0.1)
     assert guarded.config.tuning["metric_guard"] is True and guarded.config.tuning["settings_refused_by_guard"] > 0
     assert guarded.best_value < unguarded.best_value  # what the guard costs on the objective
+    assert "refused by the metric guard" in guarded.summary() and "refused" not in unguarded.summary()
+    assert "at least as good as the best base method alone on each of" in tuning_text(guarded.config.tuning)
+    assert "at least as good" not in tuning_text(unguarded.config.tuning)
     assert guarded.best_value > guarded.base_value
 
 

@@ -184,6 +184,11 @@ class TuningResult:
                 f"tuned on a sample of {tuning['texts_sampled']} of the {tuning['texts_given']} texts "
                 f"(at most {tuning['max_tokens']} tokens; max_tokens / --max-tokens to change)"
             )
+        if tuning.get("settings_refused_by_guard"):
+            lines.append(
+                f"{tuning['settings_refused_by_guard']} settings gained on the objective but were below the best "
+                "base method alone on some metric: refused by the metric guard (metric_guard / --no-metric-guard)"
+            )
         if tuning.get("behind_best_alone"):
             lines.append(
                 "not searched with LAFA, clearly behind the best base method alone: "
