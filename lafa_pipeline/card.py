@@ -95,7 +95,7 @@ def tuning_text(tuning: dict | None) -> str:
         text += (
             " A LAFA setting could only be chosen if it was at least as good as the best base method alone on "
             "each of deletion, insertion, comprehensiveness and sufficiency"
-            f" ({tuning.get('settings_refused_by_guard', 0)} settings that gained on the objective were not)."
+            f" ({tuning.get('settings_refused_by_guard', 0)} settings the search reached were not)."
         )
     if tuning.get("texts_given", 0) > tuning.get("texts_sampled", tuning.get("texts_given", 0)):
         text += (

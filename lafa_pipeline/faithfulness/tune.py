@@ -186,8 +186,8 @@ class TuningResult:
             )
         if tuning.get("settings_refused_by_guard"):
             lines.append(
-                f"{tuning['settings_refused_by_guard']} settings gained on the objective but were below the best "
-                "base method alone on some metric: refused by the metric guard (metric_guard / --no-metric-guard)"
+                f"{tuning['settings_refused_by_guard']} settings below the best base method alone on some metric "
+                "were refused by the metric guard (metric_guard / --no-metric-guard)"
             )
         if tuning.get("behind_best_alone"):
             lines.append(
@@ -501,8 +501,8 @@ def tune_explainer(
         "settings_tried": len(pick.history),
         "settings_dropped_early": sum("dropped_after_texts" in t for t in pick.history),
         "metric_guard": metric_guard,
-        # settings (in any search, the folds' included) that beat the current one on the objective but
-        # were below the best base method alone on some metric
+        # settings (in any search, the folds' included) the search would have moved to or started from
+        # but that were below the best base method alone on some metric
         "settings_refused_by_guard": len(tuner.guarded),
         "held_out": held,
         "kept_base": kept_base,
@@ -671,7 +671,7 @@ class _Tuner:
         self.metric_guard = metric_guard
         # setting -> (objective per text, computed, the four metrics per text oriented as METRIC_SIGNS)
         self.cache: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        self.guarded: set[tuple] = set()  # settings that beat the current one but lose a metric to the base
+        self.guarded: set[tuple] = set()  # settings the metric guard refused (they lose a metric to the base)
         self.bar = tqdm(desc="Settings tried", disable=not show_progress, unit="setting")
 
     def values(self, config: LafaConfig, ids: Sequence[int]) -> np.ndarray:
@@ -701,7 +701,8 @@ class _Tuner:
 
     def metric_gains(self, config: LafaConfig, base: LafaConfig, ids: Sequence[int]) -> np.ndarray:
         """Mean gain of ``config`` over ``base`` on ``ids`` per metric (``METRIC_SIGNS``: positive = better)."""
-        self.values(config, ids), self.values(base, ids)
+        for setting in (config, base):  # scored on ``ids`` first where they are not yet
+            self.values(setting, ids)
         rows = list(ids)
         return np.nanmean(self.cache[_key(config)][2][rows] - self.cache[_key(base)][2][rows], axis=0)
 
