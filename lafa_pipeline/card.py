@@ -93,8 +93,8 @@ def tuning_text(tuning: dict | None) -> str:
         )
     if tuning.get("metric_guard"):
         text += (
-            " A LAFA setting could only be chosen if it was at least as good as the best base method alone on "
-            "each of deletion, insertion, comprehensiveness and sufficiency"
+            " A LAFA setting could only be chosen if it was not clearly below (2 standard errors) the best base "
+            "method alone on any of deletion, insertion, comprehensiveness and sufficiency"
             f" ({tuning.get('settings_refused_by_guard', 0)} settings the search reached were not)."
         )
     if tuning.get("texts_given", 0) > tuning.get("texts_sampled", tuning.get("texts_given", 0)):

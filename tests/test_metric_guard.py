@@ -49,8 +49,8 @@ def test_a_setting_that_loses_a_metric_to_the_base_is_not_chosen(explainer, monk
     assert guarded.config.tuning["metric_guard"] is True and guarded.config.tuning["settings_refused_by_guard"] > 0
     assert guarded.best_value < unguarded.best_value  # what the guard costs on the objective
     assert "refused by the metric guard" in guarded.summary() and "refused" not in unguarded.summary()
-    assert "at least as good as the best base method alone on each of" in tuning_text(guarded.config.tuning)
-    assert "at least as good" not in tuning_text(unguarded.config.tuning)
+    assert "not clearly below (2 standard errors) the best base" in tuning_text(guarded.config.tuning)
+    assert "clearly below" not in tuning_text(unguarded.config.tuning)
     assert guarded.best_value > guarded.base_value
 
 
@@ -64,23 +64,46 @@ def test_without_a_loss_the_guard_changes_nothing(explainer, monkeypatch):
     assert guarded.config.tuning["settings_refused_by_guard"] == 0
 
 
-def test_the_chosen_setting_is_never_below_the_best_base_alone_on_any_metric(explainer):
+def test_a_loss_within_the_noise_is_not_refused(explainer, monkeypatch):
+    """Insertion of every LAFA setting is a little lower on average than the base's (so a guard on means
+    alone would refuse them all) but scattered +-0.2 around it from text to text: not clearly below,
+    so the guard takes the objective's best, as without it."""
+
+    def rigged(expl, indexes, config, items, *args, **kwargs):
+        lam = min(config.lam, 1.0)
+        noise = [0.2 * (-1) ** (TEXTS.index(item.text) + 1) * (lam > 0) for item in items]
+        return [Faithfulness(0.5 - 0.2 * lam, 0.5 - 0.01 * lam + n, 0.3, 0.2) for n in noise]
+
+    monkeypatch.setattr(tune, "faithfulness_values", rigged)
+    unguarded = tune_explainer(explainer, TEXTS, metric_guard=False, **KWARGS)
+    guarded = tune_explainer(explainer, TEXTS, **KWARGS)
+    assert guarded.config.lam > 0.1 and guarded.config.tuning["settings_refused_by_guard"] == 0
+    assert {k: getattr(guarded.config, k) for k in tune.TUNED_FIELDS} == {
+        k: getattr(unguarded.config, k) for k in tune.TUNED_FIELDS
+    }
+    chosen = guarded.config
+    insertion = np.array([f.insertion_auc for f in rigged(None, None, chosen, prepare_texts(explainer, TEXTS, False))])
+    assert insertion.mean() < 0.5  # its mean is below the base's 0.5: only the noise makes it a tie
+
+
+def test_the_chosen_setting_is_never_clearly_below_the_best_base_alone_on_any_metric(explainer):
     """Not rigged (the tiny model's own masked outputs): the pick, re-measured on the tuning texts, is
-    at least as good as every base method alone on each metric's mean, or is a base method alone."""
+    not clearly below (2 standard errors) any base method alone on any metric, or is a base method alone."""
     bases = ["smooth_grad", "simple_grad", "integrated_grad"]
     result = tune_explainer(explainer, TEXTS, **{**KWARGS, "base_methods": bases})
     items = prepare_texts(explainer, TEXTS, show_progress=False)
     predict, mask = Predictor(explainer.model, explainer.tokenizer), mask_string(explainer.tokenizer)
 
-    def means(config):
+    def per_text(config):
         indexes = {config.layer: result.index if config.lam > 0 else explainer.index}
         found = faithfulness_values(explainer, indexes, config, items, predict, mask, 4)
-        return np.array([[s * getattr(f, m) for m, s in METRIC_SIGNS.items()] for f in found]).mean(axis=0)
+        return np.array([[s * getattr(f, m) for m, s in METRIC_SIGNS.items()] for f in found])
 
     objective = {b: v for b, v in result.config.tuning["base_methods"].items() if v is not None}
     best_base = explainer.lafa_config.replace(lam=0.0, base_method=max(objective, key=objective.get))
     if result.config.lam > 0:
-        assert (means(result.config) >= means(best_base) - 1e-9).all()
+        gains = per_text(result.config) - per_text(best_base)
+        assert (gains.mean(axis=0) + 2.0 * gains.std(axis=0, ddof=1) / np.sqrt(len(gains)) >= 0).all()
     else:
         assert result.config.base_method in bases
 

@@ -808,8 +808,9 @@ def _add_tune(sub) -> None:
         "--metric-guard",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="choose a LAFA setting only if it is at least as good as the best base method alone on each of "
-        "deletion, insertion, comprehensiveness and sufficiency on the tuning texts, not only on the objective",
+        help="choose a LAFA setting only if on the tuning texts it is not clearly below (2 standard errors) the "
+        "best base method alone on any of deletion, insertion, comprehensiveness and sufficiency, not only "
+        "better on the objective",
     )
     p.add_argument("--rounds", type=int, default=2, help="coordinate-ascent rounds")
     p.add_argument("--steps", type=int, default=10, help="masking steps of the deletion/insertion curves")
