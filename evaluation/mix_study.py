@@ -27,14 +27,15 @@ import torch
 
 from lafa_pipeline.aggregation import AGGREGATION_REGISTRY, Aggregation, normalized_lafa
 from lafa_pipeline.build.default_model import lafa_home
+from lafa_pipeline.faithfulness.evaluate import Predictor, mask_string
 from lafa_pipeline.faithfulness.metrics import paired
-from lafa_pipeline.faithfulness.tune import _indexes_by_base, faithfulness_values, prepare_texts
+from lafa_pipeline.faithfulness.tune import METRIC_SIGNS, _indexes_by_base, faithfulness_values, prepare_texts
 from lafa_pipeline.feature_attribution import FeatureAttributionPipeline
 from lafa_pipeline.files import atomic_write_text
 from lafa_pipeline.paper.evaluation import RunSizes, prepare_case
 
 HERE = Path(__file__).resolve().parent
-METRICS = {"deletion_auc": -1.0, "insertion_auc": 1.0, "comprehensiveness": 1.0, "sufficiency": -1.0}
+METRICS = METRIC_SIGNS  # oriented so that positive = better, as the metric guard reads them
 LAMBDAS = (0.1, 0.25, 0.5, 0.75, 1.0)
 
 
@@ -42,11 +43,11 @@ def geometric(own, query_ids, query_embeds, neighbors, embed, kernel, kernel_par
     """own^(1 - lambda) * E^lambda in the text's units: E is normalized LAFA at lambda = 1 (the kernel mean
     of like tokens' relative scores, back in the text's units, whose unit cancels between the two powers);
     tokens without kernel mass and special tokens keep their own scores, as in ``normalized``."""
+    if lam == 0:
+        return own.detach().clone()
     expected = normalized_lafa(
         own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, 1.0, weights, counted
     )
-    if lam == 0:
-        return own.detach().clone()
     return own.detach().clamp(min=0) ** (1 - lam) * expected.clamp(min=0) ** lam
 
 
@@ -76,8 +77,6 @@ def main() -> None:
     bases = [start.base_method] + ([base] if base != start.base_method else [])
     by_base = _indexes_by_base(explainer, bases, [settings["layer"]], show_progress=True)
     items = prepare_texts(explainer, texts, show_progress=True)
-    from lafa_pipeline.faithfulness.evaluate import Predictor, mask_string
-
     predict = Predictor(explainer.model, explainer.tokenizer, max_length=explainer.max_length)
     mask = mask_string(explainer.tokenizer)
     config = start.replace(**{k: v for k, v in settings.items() if k != "quantile"})
