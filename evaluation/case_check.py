@@ -163,12 +163,12 @@ def main() -> None:
     if missing := [c for c in args.keep.split(",") if c and c not in kept]:
         parser.error(f"--keep {','.join(missing)}: not in {out.with_suffix('.json')} (it has {', '.join(kept)})")
     kept_note = f" (cases {args.keep} from an earlier run, `--keep`)" if args.keep else ""
-    results: dict[str, dict] = {}
-    for name in args.cases.split(","):
-        if name in args.keep.split(","):
-            results[name] = kept[name]
-        else:
-            results[name] = check_case(
+    names = args.cases.split(",")
+    # Kept cases are written from the start, so a run stopped part way loses none of them.
+    done: dict[str, dict] = {name: kept[name] for name in names if name in args.keep.split(",")}
+    for name in names:
+        if name not in done:
+            done[name] = check_case(
                 name,
                 args.data_dir,
                 args.tune,
@@ -187,6 +187,7 @@ def main() -> None:
             "95 % paired bootstrap CI. Sequential IntegratedGrad is left out (see the script's docstring).",
             "",
         ]
+        results = {n: done[n] for n in names if n in done}  # in --cases order
         for result in results.values():
             lines += case_lines(result)
         atomic_write_text(out.with_suffix(".md"), "\n".join(lines))
