@@ -97,6 +97,7 @@ def test_input_grad_is_embedding_times_gradient(batch, model):
         ("integrated_grad", "mask", 4),
         ("integrated_grad_pad", "zero", 0),  # the named variants ignore ig_reference
         ("integrated_grad_mask", "zero", 4),
+        ("integrated_grad_pad_mask", "zero", (0, 4)),  # the mean of the [PAD] and [MASK] paths
     ],
 )
 def test_integrated_grad_matches_riemann_sum(batch, model, tokenizer, method, reference, token):
@@ -106,15 +107,14 @@ def test_integrated_grad_matches_riemann_sum(batch, model, tokenizer, method, re
     model.config.mask_token_id = tokenizer.mask_token_id  # what the pipeline copies from its tokenizer
     assert tokenizer.mask_token_id == 4 and tokenizer.pad_token_id == 0
     embeds = model.get_input_embeddings()(ids).detach()
-    base = (
-        torch.zeros_like(embeds)
-        if token is None
-        else model.get_input_embeddings()(torch.full_like(ids, token)).detach()
-    )
-    total = torch.zeros_like(embeds)
-    for k in range(1, steps + 1):
-        total += hand_grad(model, base + k / steps * (embeds - base), mask, types, targets)
-    raw_expected = (embeds - base) / steps * total
+    tokens = token if isinstance(token, tuple) else (token,)
+    raw_expected = torch.zeros_like(embeds)
+    for t in tokens:
+        base = torch.zeros_like(embeds) if t is None else model.get_input_embeddings()(torch.full_like(ids, t)).detach()
+        total = torch.zeros_like(embeds)
+        for k in range(1, steps + 1):
+            total += hand_grad(model, base + k / steps * (embeds - base), mask, types, targets)
+        raw_expected += (embeds - base) / steps * total / len(tokens)
     params = MethodParams(steps=steps, ig_reference=reference, internal_batch_size=5)
     raw = attribute_raw(ModelAdapter(model), method, ids, mask, targets, types, params)
     close(raw, raw_expected)
