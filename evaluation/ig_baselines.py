@@ -19,11 +19,11 @@ import torch
 
 from lafa_pipeline.build.default_model import lafa_home
 from lafa_pipeline.faithfulness.evaluate import evaluate_explainer
+from lafa_pipeline.faithfulness.tune import METRIC_SIGNS
 from lafa_pipeline.feature_attribution import FeatureAttributionPipeline
 from lafa_pipeline.paper.evaluation import RunSizes, prepare_case
 
 METHODS = ("integrated_grad_pad", "integrated_grad_mask", "integrated_grad_pad_mask", "integrated_grad")
-METRICS = ("deletion_auc", "insertion_auc", "comprehensiveness", "sufficiency")
 
 
 def main() -> None:
@@ -44,7 +44,7 @@ def main() -> None:
     print("\n| integrated_grad_pad_mask minus | metric | mean (positive = better) | 95 % CI |")
     print("| --- | --- | --- | --- |")
     for single in METHODS[:2]:
-        for metric in METRICS:
+        for metric in METRIC_SIGNS:
             c = report.compare("integrated_grad_pad_mask", single, metric)
             print(f"| {single} | {metric} | {c['mean_diff']:+.4f} | [{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}] |")
 

@@ -860,7 +860,7 @@ class _Race:
         if self.guard_base is None or config.lam == 0:
             return True
         gains = self.tuner.metric_gains(config, self.guard_base, self.ids)
-        if not any(_clearly_below(gains[:, column]) for column in range(gains.shape[1])):
+        if not any(_clearly_below(column) for column in gains.T):
             return True
         self.tuner.guarded.add(_key(config))
         return False
