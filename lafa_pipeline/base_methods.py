@@ -330,9 +330,8 @@ def _integrated_grad_mask(x: MethodInputs) -> Tensor:
 # Averaging the paths from several baselines (Sturmfels, Lundberg and Lee 2020, "Visualizing the Impact
 # of Feature Attribution Baselines", Distill; Expected Gradients draws them at random) keeps what
 # either token baseline alone misses: the sum over tokens is F(x) minus the mean of F at the two
-# baselines. Twice IntegratedGrad's cost. Not tuned by default yet: ``lafa tune``'s records (the
-# embedded default's included) were made without it.
-@base_method("integrated_grad_pad_mask", "IntegratedGrad [PAD]+[MASK]", tuned_by_default=False, signed=True)
+# baselines. Twice IntegratedGrad's cost.
+@base_method("integrated_grad_pad_mask", "IntegratedGrad [PAD]+[MASK]", signed=True)
 def _integrated_grad_pad_mask(x: MethodInputs) -> Tensor:
     return 0.5 * (_integrated(x, "pad") + _integrated(x, "mask"))
 
