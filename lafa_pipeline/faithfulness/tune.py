@@ -5,10 +5,10 @@ Each text's scores under each base method are computed once; every candidate set
 searches neighbors, reads their scores and aggregates (milliseconds), and is scored on the model's
 own outputs by ``OBJECTIVE`` (the mean of insertion - deletion and comprehensiveness - sufficiency;
 higher is better); a LAFA setting must also not be clearly below the best base method alone on
-any of the four metrics (the metric guard). The
-search is coordinate ascent over the base method, aggregation, lambda, kernel, neighbors and their
-weighting and the hidden layer searched for neighbors (``LafaIndex.at_layers``), starting from the
-repo's settings with the best base method alone. Every base method alone (lambda = 0) is a
+any of the four metrics (the metric guard). The search is coordinate ascent over the base method,
+aggregation, lambda (on past the grid's largest while larger ones keep winning: ``LAM_STEP``), kernel,
+neighbors and their weighting and the hidden layer searched for neighbors (``LafaIndex.at_layers``),
+starting from the repo's settings with the best base method alone. Every base method alone (lambda = 0) is a
 candidate, so on the tuning texts the chosen setting is never worse than the best base method. A
 base method the index does not cache is scored on the references as the search needs them
 (``LafaIndex.for_base_method``: a lazy copy; the repo's own index is left as it was).
@@ -100,6 +100,12 @@ references the search can read that have no scores for it (``_Tuner.reachable_to
 texts' nearest ones at every layer searched; the lazy copies score nothing else). About 15 minutes
 on 2 CPU cores. The base methods alone are compared whatever their cost."""
 # The values tried for each setting come from each aggregation's registry entry (``search_space``).
+LAM_STEP = 3.0
+"""Where the largest lambda of an aggregation's grid is the best so far, the search goes on past it,
+this many times larger at each step while that keeps winning, up to the aggregation's ``lam_range``
+(``_Race.beyond_grid``). The paper aggregation's grid ends at its paper's lambda (1); its eq. 7 divides
+each neighbor's scores by its length and the neighbor count, so the weight that suits a case can be
+larger (``evaluation/paper_lambda.py``)."""
 SHARED_SETTINGS = ("kernel", "n_neighbors")
 """Settings that mean the same under every aggregation: unless ``every_aggregation_fully``, an
 aggregation searched after the repo's keeps the best values found for them (and the base method and
@@ -898,9 +904,28 @@ class _Race:
                     candidate_value = self.beats(candidate, current, current_value)
                     if candidate_value is not None:
                         current, current_value, changed = candidate, candidate_value, True
+                if name == "lam":
+                    current, current_value, extended = self.beyond_grid(current, current_value, choices)
+                    changed = changed or extended
             if not changed:
                 break
         return current, current_value
+
+    def beyond_grid(self, current: LafaConfig, current_value: float, choices: tuple) -> tuple[LafaConfig, float, bool]:
+        """Lambdas past the grid's largest, ``LAM_STEP`` times larger at each step within the
+        aggregation's ``lam_range``, while each beats the current setting (and is admissible): where
+        the grid's edge wins, the best lambda may lie beyond it (the paper aggregation's grid ends at 1,
+        its range at ``MAX_PAPER_LAM``). Whether it moved."""
+        high = AGGREGATION_REGISTRY.get(current.aggregation).lam_range[1]
+        moved = False
+        lam = current.lam * LAM_STEP
+        while choices and current.lam >= max(choices) and lam <= high:
+            value = self.beats(current.replace(lam=lam), current, current_value)
+            if value is None:
+                break
+            current, current_value, moved = current.replace(lam=lam), value, True
+            lam *= LAM_STEP
+        return current, current_value, moved
 
     def history(self, objective: str) -> list[dict]:
         return [{**dict(k), objective: v} for k, v in self.seen.items()] + [
