@@ -16,22 +16,22 @@ from __future__ import annotations
 
 import argparse
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 
 from lafa_pipeline.build.default_model import lafa_home
 from lafa_pipeline.faithfulness.evaluate import evaluate_explainer
-from lafa_pipeline.faithfulness.tune import METRIC_SIGNS
+from lafa_pipeline.faithfulness.tune import METRIC_SIGNS, OBJECTIVES
 from lafa_pipeline.feature_attribution import FeatureAttributionPipeline
 from lafa_pipeline.lafa import Lafa
 from lafa_pipeline.paper.evaluation import RunSizes, prepare_case
 
 
 def all_four(per_text: dict[str, list[float]]) -> np.ndarray:
-    """``lafa tune``'s default objective per text."""
-    m = {k: np.asarray(v) for k, v in per_text.items()}
-    return 0.5 * (m["insertion_auc"] - m["deletion_auc"] + m["comprehensiveness"] - m["sufficiency"])
+    """``lafa tune``'s default objective per text (its formula reads the metrics as attributes: here arrays)."""
+    return OBJECTIVES["all_four"](SimpleNamespace(**{k: np.asarray(v) for k, v in per_text.items()}))
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ import os
 import warnings
 
 import pytest
+from transformers import pipeline
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from the app under test
 
@@ -33,6 +34,13 @@ def index(model, tokenizer):
     return LafaIndex.build(
         model, tokenizer, TEXTS, labels=LABELS, config=INDEX_CONFIG, show_progress=False, description="tiny test texts"
     )
+
+
+@pytest.fixture
+def explainer(model, tokenizer, index):
+    """A fresh pipeline over the tiny model and index, for a test that may change it (files that only
+    read one define a module-scoped ``explainer`` of their own)."""
+    return pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index)
 
 
 @pytest.fixture(autouse=True)

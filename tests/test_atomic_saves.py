@@ -16,11 +16,6 @@ from .compare import assert_same_results
 QUERY = "the acting was good"
 
 
-@pytest.fixture()
-def explainer(model, tokenizer, index):
-    return pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index)
-
-
 def _listing(folder):
     return sorted((p.name, p.read_bytes()) for p in folder.iterdir())
 

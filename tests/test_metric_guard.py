@@ -5,8 +5,6 @@ that averages them."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from transformers import pipeline
 
 from lafa_pipeline.apps import cli
 from lafa_pipeline.card import tuning_text
@@ -18,11 +16,6 @@ from lafa_pipeline.faithfulness.tune import METRIC_SIGNS, faithfulness_values, p
 from .tiny import TEXTS
 
 KWARGS = dict(folds=0, layers=[1], rounds=1, steps=4, show_progress=False, base_methods=["smooth_grad"])
-
-
-@pytest.fixture
-def explainer(model, tokenizer, index):
-    return pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index)
 
 
 def _rig(monkeypatch, insertion_loss: float) -> None:

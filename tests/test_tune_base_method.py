@@ -15,11 +15,6 @@ from .tiny import INDEX_CONFIG, LABELS, TEXTS, rig_objective
 BASES = ["smooth_grad", "integrated_grad", "simple_grad"]
 
 
-@pytest.fixture
-def explainer(model, tokenizer, index):
-    return pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index)
-
-
 def test_the_pick_is_never_below_the_best_base_method_alone(explainer):
     result = tune_explainer(
         explainer, TEXTS, folds=0, layers=[1], base_methods=BASES, rounds=1, steps=4, show_progress=False

@@ -4,7 +4,6 @@ the aggregation's range (``tune.LAM_STEP``), and only there."""
 from __future__ import annotations
 
 import pytest
-from transformers import pipeline
 
 from lafa_pipeline.aggregation import AGGREGATION_REGISTRY, MAX_PAPER_LAM
 from lafa_pipeline.faithfulness import tune
@@ -15,11 +14,6 @@ from .tiny import TEXTS
 
 KWARGS = dict(folds=0, layers=[1], rounds=2, steps=4, show_progress=False, base_methods=["smooth_grad"])
 PAPER_GRID = AGGREGATION_REGISTRY.get("paper").search_space["lam"]
-
-
-@pytest.fixture
-def explainer(model, tokenizer, index):
-    return pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index)
 
 
 def _rig(monkeypatch, gain) -> None:

@@ -25,11 +25,6 @@ from lafa_pipeline.words import group_scores
 from .tiny import TEXTS, rig_objective
 
 
-@pytest.fixture
-def explainer(model, tokenizer, index):
-    return pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=index)
-
-
 def _choice(result):
     return {k: getattr(result.config, k) for k in tune.TUNED_FIELDS}
 

@@ -916,14 +916,17 @@ class _Race:
         aggregation's ``lam_range``, while each beats the current setting (and is admissible): where
         the grid's edge wins, the best lambda may lie beyond it (the paper aggregation's grid ends at 1,
         its range at ``MAX_PAPER_LAM``). Whether it moved."""
+        if not choices or current.lam < max(choices):
+            return current, current_value, False
         high = AGGREGATION_REGISTRY.get(current.aggregation).lam_range[1]
         moved = False
         lam = current.lam * LAM_STEP
-        while choices and current.lam >= max(choices) and lam <= high:
-            value = self.beats(current.replace(lam=lam), current, current_value)
+        while lam <= high:
+            candidate = current.replace(lam=lam)
+            value = self.beats(candidate, current, current_value)
             if value is None:
                 break
-            current, current_value, moved = current.replace(lam=lam), value, True
+            current, current_value, moved = candidate, value, True
             lam *= LAM_STEP
         return current, current_value, moved
 
