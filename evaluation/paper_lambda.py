@@ -1,5 +1,6 @@
-"""LAFA with the paper's aggregation at lambdas past ``lafa tune``'s grid (0.1, 0.44, 1), on a slice of
-a case's texts: exploratory, for deciding whether the tuner should extend a grid at its open edge.
+"""LAFA at chosen lambdas on a slice of a case's texts (by default the paper's aggregation past ``lafa
+tune``'s grid, 0.1, 0.44, 1): exploratory, for deciding whether the tuner should extend a grid at its
+open edge, or how a pick's gains and losses move with lambda (``--aggregation normalized``).
 
     python evaluation/paper_lambda.py --data-dir ../shared/data --case webnlg --texts 0:80 \
         --base integrated_grad_pad_mask --layer 1 --kernel laplacian --neighbors 20 --lams 1 3 10 30
@@ -43,6 +44,8 @@ def main() -> None:
     parser.add_argument("--layer", type=int, default=1, help="hidden layer the neighbors are searched at")
     parser.add_argument("--kernel", default="laplacian")
     parser.add_argument("--neighbors", type=int, default=20)
+    parser.add_argument("--aggregation", default="paper", help="paper, normalized or median")
+    parser.add_argument("--weighting", default="uniform", help="neighbor weighting of the mixing aggregations")
     parser.add_argument("--lams", type=float, nargs="+", default=[1.0, 3.0, 10.0, 30.0])
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -55,11 +58,12 @@ def main() -> None:
         index = index.at_layers(prepared.model, [args.layer], show_progress=False)[args.layer]
     config = index.config.replace(
         base_method=args.base,
-        aggregation="paper",
+        aggregation=args.aggregation,
         layer=args.layer,
         kernel=args.kernel,
         n_neighbors=args.neighbors,
         neighbor_scale="none",
+        neighbor_weighting=args.weighting,
     )
     index = index.for_base_method(config)
     explainer = FeatureAttributionPipeline(model=prepared.model, tokenizer=prepared.tokenizer, index=index)
