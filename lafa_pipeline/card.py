@@ -93,8 +93,9 @@ def tuning_text(tuning: dict | None) -> str:
         )
     if tuning.get("metric_guard"):
         text += (
-            " A LAFA setting could only be chosen if it was not clearly below (2 standard errors) the best base "
-            "method alone on any of deletion, insertion, comprehensiveness and sufficiency"
+            " A LAFA setting could only be chosen if it was not clearly below "
+            f"({tuning.get('guard_z', 2.0):g} standard errors) the best base method alone on any of deletion, "
+            "insertion, comprehensiveness and sufficiency"
             f" ({tuning.get('settings_refused_by_guard', 0)} settings the search reached were not)."
         )
     if tuning.get("texts_given", 0) > tuning.get("texts_sampled", tuning.get("texts_given", 0)):
@@ -138,7 +139,12 @@ def tuning_text(tuning: dict | None) -> str:
             f" Not cross-validated ({tuning['folds_skipped']} folds): the pick is a base method alone, which the "
             "folds could not change."
         )
-    if tuning.get("kept_base"):
+    if tuning.get("kept_base_for"):
+        text += (
+            " On texts it had not seen the tuned setting was clearly below the base method on "
+            f"{', '.join(tuning['kept_base_for'])}, so the base method alone is used (lambda = 0)."
+        )
+    elif tuning.get("kept_base"):
         text += " The tuning did not gain on texts it had not seen, so the base method alone is used (lambda = 0)."
     return text + checked_text(tuning.get("checked"))
 

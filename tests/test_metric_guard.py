@@ -5,6 +5,7 @@ that averages them."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from lafa_pipeline.apps import cli
 from lafa_pipeline.card import tuning_text
@@ -115,3 +116,31 @@ def test_the_cli_can_turn_the_guard_off(explainer, tmp_path, monkeypatch):
 
         config = load_explainer(str(out)).lafa_config
         assert config.tuning["metric_guard"] is (flag == "--metric-guard") and lam_ok(config.lam)
+
+
+def test_the_cross_validated_check_refuses_a_loss_the_search_let_through(explainer, monkeypatch):
+    """With the search's guard out of the way (every setting admissible), the search picks a setting that
+    loses insertion; the folds' texts show the loss (each measured against its fold's base), so the
+    check keeps the base method alone and says why. Without the guard the pick stands."""
+    _rig(monkeypatch, insertion_loss=0.05)
+    monkeypatch.setattr(tune._Race, "admissible", lambda self, config: True)
+    kwargs = {**KWARGS, "folds": 3}
+    guarded = tune_explainer(explainer, TEXTS, **kwargs)
+    tuning = guarded.config.tuning
+    assert guarded.config.lam == 0 and tuning["kept_base"] and tuning["kept_base_for"] == ["insertion_auc"]
+    rejected_lam = min(tuning["rejected"]["lam"], 1.0)
+    held = tuning["held_out"]
+    assert held["below"] == ["insertion_auc"] and held["metrics"]["insertion_auc"]["n"] == len(TEXTS)
+    # every fold picks the same setting on these rigged metrics: its loss and gain, per text, known exactly
+    assert np.isclose(held["metrics"]["insertion_auc"]["mean_diff"], -0.05 * rejected_lam)
+    assert np.isclose(held["metrics"]["deletion_auc"]["mean_diff"], 0.2 * rejected_lam)
+    assert "clearly below the base method on insertion_auc" in guarded.summary()
+    assert "clearly below the base method on insertion_auc" in tuning_text(tuning)
+    unguarded = tune_explainer(explainer, TEXTS, metric_guard=False, **kwargs)
+    assert unguarded.config.lam > 0 and not unguarded.config.tuning["kept_base"]
+
+
+def test_guard_z_is_checked(explainer):
+    for bad in (-1.0, "2", True):
+        with pytest.raises(ValueError, match="guard_z"):
+            tune_explainer(explainer, TEXTS, guard_z=bad, **KWARGS)

@@ -34,7 +34,14 @@ from ..config import (
     SAMPLINGS,
     LafaConfig,
 )
-from ..faithfulness.tune import MAX_BASE_METHODS, MAX_TUNING_TOKENS, OBJECTIVE, OBJECTIVES, REFERENCE_BUDGET
+from ..faithfulness.tune import (
+    GUARD_Z,
+    MAX_BASE_METHODS,
+    MAX_TUNING_TOKENS,
+    OBJECTIVE,
+    OBJECTIVES,
+    REFERENCE_BUDGET,
+)
 from ..results import Explanation, is_lafa, method_label
 from .render import legend_text, to_terminal
 
@@ -430,6 +437,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         reference_budget=args.reference_budget,
         signed=args.signed,
         metric_guard=args.metric_guard,
+        guard_z=args.guard_z,
     )
     print(result.summary())
     layer_changed = result.index is not explainer.index  # another layer or base method: new index files
@@ -808,9 +816,16 @@ def _add_tune(sub) -> None:
         "--metric-guard",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="choose a LAFA setting only if on the tuning texts it is not clearly below (2 standard errors) the "
-        "best base method alone on any of deletion, insertion, comprehensiveness and sufficiency, not only "
-        "better on the objective",
+        help="choose a LAFA setting only if on the tuning texts it is not clearly below (--guard-z standard errors) "
+        "the best base method alone on any of deletion, insertion, comprehensiveness and sufficiency, not only "
+        "better on the objective, and keep it only if the cross-validated check finds no such loss either",
+    )
+    p.add_argument(
+        "--guard-z",
+        type=float,
+        default=GUARD_Z,
+        help=f"how many standard errors below zero a metric's mean difference must be for the guard to refuse "
+        f"(default {GUARD_Z:g}; smaller refuses smaller losses, and more settings)",
     )
     p.add_argument("--rounds", type=int, default=2, help="coordinate-ascent rounds")
     p.add_argument("--steps", type=int, default=10, help="masking steps of the deletion/insertion curves")

@@ -73,6 +73,10 @@ compares them on held-out texts and human gold)."""
 OBJECTIVE = "all_four"
 """The default objective: over the settings one tuning run tries, it agreed best with each of the
 others and with human gold word scores (Kendall's tau, ``evaluation/objective_study.md``)."""
+GUARD_Z = 2.0
+"""The metric guard refuses a LAFA setting whose paired mean difference from the best base method alone,
+on some metric, is below zero by this many standard errors (``guard_z`` / ``--guard-z``;
+``evaluation/guard_study.md`` compares strictnesses on held-out texts)."""
 METRIC_SIGNS = {"deletion_auc": -1.0, "insertion_auc": 1.0, "comprehensiveness": 1.0, "sufficiency": -1.0}
 """The four faithfulness metrics, each with the sign that makes higher better: the metric guard's columns."""
 MAX_BASE_METHODS = 2
@@ -224,10 +228,14 @@ class TuningResult:
                 f"{h['ci95'][1]:+.4f}], better on {h['wins']:.0%}"
             )
             if self.config.tuning and self.config.tuning.get("kept_base"):
-                lines.append(
-                    "no gain on the held-out texts: kept the base method alone (lambda = 0) instead of "
-                    f"{self.config.tuning['rejected']}"
+                below = self.config.tuning.get("kept_base_for")
+                why = (
+                    f"clearly below the base method on {', '.join(below)} there (metric guard)"
+                    if below
+                    else "no gain on the held-out texts"
                 )
+                rejected = self.config.tuning["rejected"]
+                lines.append(f"{why}: kept the base method alone (lambda = 0) instead of {rejected}")
         if tuning.get("folds_skipped"):
             lines.append(
                 f"not cross-validated ({tuning['folds_skipped']} folds): the pick is a base method alone, which "
@@ -410,6 +418,7 @@ def tune_explainer(
     every_aggregation_fully: bool = False,
     signed: bool | None = None,
     metric_guard: bool = True,
+    guard_z: float = GUARD_Z,
 ) -> TuningResult:
     """Coordinate ascent over LAFA's aggregation settings on ``texts``; see the module docstring.
 
@@ -442,12 +451,15 @@ def tune_explainer(
     evaluators read signed attributions; the chosen config then explains signed by default
     (``LafaConfig.signed``). None: as the repo explains now. ``metric_guard``: a LAFA setting is only
     chosen if on the tuning texts it is not clearly below the best base method alone on any of the
-    four metrics (its paired mean difference less than ``EARLY_STOP_Z`` standard errors below zero),
-    not only better on the objective; False: the objective alone decides.
+    four metrics (its paired mean difference less than ``guard_z`` standard errors below zero, ``GUARD_Z``),
+    not only better on the objective, and only kept if the cross-validated check (or holdout) finds it
+    clearly below its base on no metric either; False: the objective alone decides.
     Returns the chosen config with ``tuning`` filled in, and the index at the chosen layer, holding
     the chosen base method's scores.
     """
     _check_options(explainer, holdout, folds, objective, max_base_methods, max_tokens, reference_budget)
+    if isinstance(guard_z, bool) or not isinstance(guard_z, (int, float)) or not guard_z >= 0:
+        raise ValueError(f"guard_z must be a number of standard errors >= 0, got {guard_z!r}")
     if signed is None:
         signed = explainer.lafa_config.signed
     if not isinstance(signed, (bool, np.bool_)):
@@ -476,6 +488,7 @@ def tune_explainer(
         every_aggregation_fully,
         signed,
         metric_guard,
+        float(guard_z),
     )
     held: dict | None = None
     fold_picks: list[dict] = []
@@ -487,11 +500,14 @@ def tune_explainer(
         if checks and not skip_folds:
             held, fold_picks = tuner.check(pick, checks)
     best, best_value = pick.best, pick.best_value
-    kept_base, rejected = False, None
+    kept_base, rejected, below = False, None, []
     if held is not None:
         if folds > 1:
             held["folds"] = folds
-        if best is not pick.base and not held["mean_diff"] > 0:  # nan (no comparable text) keeps the base too
+        # The search's guard saw the texts it chose on, where a pick looks better than it is; the check's
+        # texts were not chosen on, so it refuses a loss on any metric there too.
+        below = held["below"] if metric_guard else []
+        if best is not pick.base and (below or not held["mean_diff"] > 0):  # nan (no comparable text) keeps the base
             rejected = {**_settings(best), objective: best_value}
             best, best_value, kept_base = pick.base, pick.base_value, True
     tuner.bar.close()
@@ -508,12 +524,15 @@ def tune_explainer(
         "settings_tried": len(pick.history),
         "settings_dropped_early": sum("dropped_after_texts" in t for t in pick.history),
         "metric_guard": metric_guard,
+        "guard_z": float(guard_z),
         # settings (in any search, the folds' included) the search would have moved to or started from
         # but that were below the best base method alone on some metric
         "settings_refused_by_guard": len(tuner.guarded),
         "held_out": held,
         "kept_base": kept_base,
         "rejected": rejected,
+        # the metrics on which the check found the pick clearly below its base (the guard then kept the base)
+        "kept_base_for": below if kept_base else [],
         # each base method alone (lambda = 0) on the tuning texts: what the pick is measured against
         # (None: dropped early, clearly behind the best of them)
         "base_methods": {c.base_method: tuner.full_mean(c, tune_ids) for c in tuner.alone},
@@ -664,6 +683,7 @@ class _Tuner:
         every_aggregation_fully: bool,
         signed: bool = False,
         metric_guard: bool = True,
+        guard_z: float = GUARD_Z,
     ) -> None:
         self.explainer, self.items, self.by_base, self.alone = explainer, items, by_base, alone
         self.signed = signed
@@ -675,7 +695,7 @@ class _Tuner:
         self.max_base_methods, self.early_stop = max_base_methods, early_stop
         self.predict = Predictor(explainer.model, explainer.tokenizer, max_length=explainer.max_length)
         self.mask = mask_string(explainer.tokenizer)
-        self.metric_guard = metric_guard
+        self.metric_guard, self.guard_z = metric_guard, guard_z
         # setting -> (objective per text, computed, the four metrics per text oriented as METRIC_SIGNS)
         self.cache: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.guarded: set[tuple] = set()  # settings the metric guard refused (they lose a metric to the base)
@@ -830,16 +850,24 @@ class _Tuner:
 
     def check(self, pick: _Pick, checks: list[Check]) -> tuple[dict, list[dict]]:
         """Each check's pick against its best base method alone, on the texts it left out: the paired
-        difference over all of them, and the picks."""
+        difference over all of them (``metrics``: on each metric, positive = better; ``below``: the
+        metrics on which it is clearly below, ``guard_z``), and the picks."""
         chosen_values: list[float] = []
         base_values: list[float] = []
+        gains = []
         picks = []
         for train, test in checks:
             fold = pick if train is None else self.search(train)
             picks.append(_settings(fold.best))
             chosen_values += list(self.values(fold.best, test))
             base_values += list(self.values(fold.base, test))
-        return paired(chosen_values, base_values), picks
+            gains.append(self.metric_gains(fold.best, fold.base, test))
+        held = paired(chosen_values, base_values)
+        by_metric = np.concatenate(gains)
+        columns = dict(zip(METRIC_SIGNS, by_metric.T))
+        held["metrics"] = {name: paired(column, np.zeros_like(column)) for name, column in columns.items()}
+        held["below"] = [name for name, column in columns.items() if _clearly_below(column, self.guard_z)]
+        return held, picks
 
 
 class _Race:
@@ -866,7 +894,7 @@ class _Race:
         if self.guard_base is None or config.lam == 0:
             return True
         gains = self.tuner.metric_gains(config, self.guard_base, self.ids)
-        if not any(_clearly_below(column) for column in gains.T):
+        if not any(_clearly_below(column, self.tuner.guard_z) for column in gains.T):
             return True
         self.tuner.guarded.add(_key(config))
         return False
@@ -936,11 +964,12 @@ class _Race:
         ]
 
 
-def _clearly_below(diff: np.ndarray) -> bool:
-    """Whether paired differences (NaN: a text without a value, left out) are below zero by
-    ``EARLY_STOP_Z`` standard errors: the race's drop rule, and the rule for bases left out of LAFA."""
+def _clearly_below(diff: np.ndarray, z: float = EARLY_STOP_Z) -> bool:
+    """Whether paired differences (NaN: a text without a value, left out) are below zero by ``z``
+    standard errors: the race's drop rule and the rule for bases left out of LAFA (``EARLY_STOP_Z``),
+    the metric guard's (``GUARD_Z``)."""
     diff = diff[~np.isnan(diff)]
-    return bool(len(diff) > 1 and diff.mean() + EARLY_STOP_Z * diff.std(ddof=1) / np.sqrt(len(diff)) < 0)
+    return bool(len(diff) > 1 and diff.mean() + z * diff.std(ddof=1) / np.sqrt(len(diff)) < 0)
 
 
 def _race_steps(n: int) -> list[int]:
