@@ -24,11 +24,13 @@ The best of some 40 settings on a few hundred texts is partly luck (measured on 
 ``evaluation/tune_variants.md``), so the tuning is checked on texts it did not see: by default it is
 cross-validated (``folds=3``: rerun without each third of the texts, its pick compared with that
 run's best base method alone on that third, so every text checks once), or one share is held out
-(``holdout``). When the check shows no gain (mean <= 0), the best base method alone (lambda = 0) is
-kept. Cross-validation checks on every text instead of a third of them: on SST a single 30 %
-holdout missed a real gain of +0.008 about 30 % of the time. The check can only overturn a LAFA
-pick, so when the whole search picks a base method alone the folds are not searched (with
-``early_stop``, the default).
+(``holdout``). When the check shows no gain (mean <= 0), or with the metric guard a loss on some
+metric (clearly below its base there, ``guard_z``: the check's texts were not chosen on, so a loss
+the search could not see shows), the best base method alone (lambda = 0) is kept.
+Cross-validation checks on every text instead of a third of them: on SST a single 30 % holdout
+missed a real gain of +0.008 about 30 % of the time. The check can only overturn a LAFA pick, so
+when the whole search picks a base method alone the folds are not searched (with ``early_stop``,
+the default).
 
 Example::
 
