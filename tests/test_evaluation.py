@@ -14,7 +14,7 @@ from lafa_pipeline.apps.cli import main
 from lafa_pipeline.config import BASE_METHODS
 from lafa_pipeline.faithfulness.metrics import HIGHER_IS_BETTER
 from lafa_pipeline.paper.cases import relation_case, sentiment_case, words_of
-from lafa_pipeline.paper.evaluation import LAFA_LABELS, paired
+from lafa_pipeline.paper.evaluation import LAFA_LABELS, best_predicted, paired
 from lafa_pipeline.paper.price_catalogue import generate_catalogue, rule_price
 
 POSITIVE = ["good", "great", "lovely", "witty", "moving"]
@@ -125,6 +125,15 @@ def test_paired_difference():
     assert result["n"] == 3 and math.isclose(result["mean_diff"], 0.0, abs_tol=1e-12)
     assert math.isclose(result["wins"], 1 / 3) and math.isclose(result["ties"], 1 / 3)
     assert result["ci95"][0] <= 0.0 <= result["ci95"][1]
+
+
+def test_best_predicted_listings_keep_their_generated_order():
+    # The scored listings are the least-error ones; the tuning texts are the first of them, so they must
+    # come in the generated (random) order, not sorted by error (best-predicted first).
+    error = np.random.default_rng(0).random(50)
+    keep = best_predicted(error, 20)
+    assert keep == sorted(keep) and set(keep) == set(np.argsort(error)[:20].tolist())
+    assert max(error[keep]) < min(np.delete(error, keep))
 
 
 def test_words_of():

@@ -712,6 +712,17 @@ class PreparedCase:
     index_info: dict
 
 
+def best_predicted(error: np.ndarray, n: int) -> list[int]:
+    """The ``n`` listings of least prediction error, in their generated (seeded random) order, not by
+    error: a case's first texts tune and the next are held out, so by error the tuning texts would be
+    the best-predicted ones and not a sample like the others.
+
+    >>> best_predicted(np.array([0.3, 0.1, 0.2, 0.0]), 3)
+    [1, 2, 3]
+    """
+    return sorted(np.argsort(error, kind="stable")[:n].tolist())
+
+
 def prepare_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_progress: bool) -> PreparedCase:
     """Load case ``name``, fine-tune its model and index its references (both cached in ``cache_dir``)."""
     spec = paper_specs(sizes.samples)[name]
@@ -728,7 +739,7 @@ def prepare_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pro
         pred = outputs[LAPTOP_TEST_SET][:, 0]
         gold = np.asarray(case.quality_sets[LAPTOP_TEST_SET][1])
         error = np.abs(pred - gold) / gold
-        keep = np.argsort(error, kind="stable")[: sizes.laptop_texts].tolist()
+        keep = best_predicted(error, sizes.laptop_texts)
         case = keep_queries(case, keep)
         case.notes.append(f"Largest prediction error among the scored listings: {error[keep].max():.2%}.")
     say(f"   indexing {len(case.ref_texts)} references")
