@@ -164,6 +164,9 @@ def main() -> None:
         parser.error(f"--keep {','.join(missing)}: not in {out.with_suffix('.json')} (it has {', '.join(kept)})")
     kept_note = f" (cases {args.keep} from an earlier run, `--keep`)" if args.keep else ""
     names = args.cases.split(",")
+    if outside := [c for c in args.keep.split(",") if c and c not in names]:
+        # the output holds the cases of --cases only, so a kept case left out of it would be dropped
+        parser.error(f"--keep {','.join(outside)}: not among --cases {args.cases}; name kept cases there too")
     # Kept cases are written from the start, so a run stopped part way loses none of them.
     done: dict[str, dict] = {name: kept[name] for name in names if name in args.keep.split(",")}
     for name in names:
