@@ -10,12 +10,12 @@ any of the four metrics, first on the texts it searches on and then in its cross
 each fold's search did not see, where a pick does not look better than it is). At ``guard_z`` 2 the
 NYT pick of ``case_check.md`` still lost one metric on held-out texts (about 1 standard error of a
 40-text tuning set), and so did the laptops pick of a split that tuned on the best-predicted listings
-(before commit 9f4f892; the laptops run below is on that split). Each strictness's pick is reported as the search made it and as the
-check left it (the base method alone when the check refused it), so one run per strictness shows both
-guards. The runs share their per-text measurements (the model's outputs on masked texts, base scores,
-reference scores), which depend on the setting's word ranking only, so a strictness after the first
-costs little. Written to ``evaluation/guard_study_<case>.json`` and, over every case found,
-``evaluation/guard_study.md``.
+(before commit 9f4f892; the laptops run below is on that split). Each strictness's pick is reported
+as the search made it and as the check left it (the base method alone when the check refused it), so
+one run per strictness shows both guards. The runs share their per-text measurements (the model's
+outputs on masked texts, base scores, reference scores), which depend on the setting's word ranking
+only, so a strictness after the first costs little. Written to ``evaluation/guard_study_<case>.json``
+and, over every case found, ``evaluation/guard_study.md``.
 """
 
 from __future__ import annotations

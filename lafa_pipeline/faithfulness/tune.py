@@ -502,7 +502,8 @@ def tune_explainer(
         if checks and not skip_folds:
             held, fold_picks = tuner.check(pick, checks)
     best, best_value = pick.best, pick.best_value
-    kept_base, rejected, below = False, None, []
+    kept_base, rejected = False, None
+    below: list[str] = []  # the metrics on which the check found the pick clearly below its base
     if held is not None:
         if folds > 1:
             held["folds"] = folds
