@@ -159,16 +159,17 @@ def main() -> None:
     torch.set_num_threads(2)
     cache = Path(args.cache_dir) if args.cache_dir else lafa_home() / "evaluation"
     out = Path(args.output or HERE / ("case_check_signed" if args.signed else "case_check"))
-    kept = json.loads(out.with_suffix(".json").read_text()) if args.keep else {}
-    if missing := [c for c in args.keep.split(",") if c and c not in kept]:
+    keep = [c for c in args.keep.split(",") if c]
+    kept = json.loads(out.with_suffix(".json").read_text()) if keep else {}
+    if missing := [c for c in keep if c not in kept]:
         parser.error(f"--keep {','.join(missing)}: not in {out.with_suffix('.json')} (it has {', '.join(kept)})")
     kept_note = f" (cases {args.keep} from an earlier run, `--keep`)" if args.keep else ""
     names = args.cases.split(",")
-    if outside := [c for c in args.keep.split(",") if c and c not in names]:
+    if outside := [c for c in keep if c not in names]:
         # the output holds the cases of --cases only, so a kept case left out of it would be dropped
         parser.error(f"--keep {','.join(outside)}: not among --cases {args.cases}; name kept cases there too")
     # Kept cases are written from the start, so a run stopped part way loses none of them.
-    done: dict[str, dict] = {name: kept[name] for name in names if name in args.keep.split(",")}
+    done: dict[str, dict] = {name: kept[name] for name in names if name in keep}
     for name in names:
         if name not in done:
             done[name] = check_case(
