@@ -90,14 +90,15 @@ def study(args) -> dict:
         t0 = time.perf_counter()
         result = tune_explainer(explainer, tuning_texts, folds=3, guard_z=z, show_progress=True)
         t = result.config.tuning
+        kept = {k: getattr(result.config, k) for k in TUNED_FIELDS}
         # the search's own pick: the one the check refused, else the one kept (only its settings: a
         # refused pick's record carries its objective value too)
-        searched = t["rejected"] or {k: getattr(result.config, k) for k in TUNED_FIELDS}
+        searched = t["rejected"] or kept
         runs.append(
             {
                 "guard_z": z,
                 "seconds": round(time.perf_counter() - t0, 1),
-                "kept": {k: getattr(result.config, k) for k in TUNED_FIELDS},
+                "kept": kept,
                 "searched": {k: searched[k] for k in TUNED_FIELDS},
                 "kept_base_for": t["kept_base_for"],
                 "refused_in_search": t["settings_refused_by_guard"],
