@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -397,9 +398,27 @@ class Lafa:
         parameters), so that scores it computes may be kept in the index."""
         return self.index.scores_made_with(self.config)
 
+    def fill_scores(self, keys: Iterable[tuple[int, int]]) -> int:
+        """Score now the (reference, target) ``keys`` a lazy index of this explainer's base method holds
+        no scores of yet, and keep them there; returns how many were scored. Many texts' neighbors
+        scored in one call run in fuller, length-sorted batches than one text's at a time, as
+        ``attribute`` would score them (``lafa tune`` fills a race step's neighbors first).
+
+        Example: ``Lafa(model, index.for_base_method(config), config).fill_scores([(0, 1), (3, 0)])``.
+        """
+        if not self._scores_like_index():  # scores made otherwise are not the index's to keep
+            return 0
+        index = self.index
+        missing = sorted(
+            {key for key in keys if index.cache_row(*key) is not None and index.cached_scores(*key) is None}
+        )
+        return sum(index.store_scores(*key, scores) for key, scores in self._score_live(missing).items())
+
     def _score_live(self, keys: list[tuple[int, int]]) -> dict:
-        """Base-method scores of reference texts computed now, batched like the index build."""
-        return score_rows(self.adapter, self.config, self.index.sequence, keys, batch_size=16, show_progress=False)
+        """Base-method scores of reference texts computed now, batched like the index build (length-sorted:
+        a batch is as wide as its longest text, and the references of one search differ in length)."""
+        by_length = sorted(keys, key=lambda key: len(self.index.token_ids(key[0])))
+        return score_rows(self.adapter, self.config, self.index.sequence, by_length, batch_size=16, show_progress=False)
 
     def _aligned_references(self, input_ids: Tensor, attention_mask: Tensor, neighbors) -> Tensor:
         """Neighbor token ids laid over the text's positions: cut or padded to its real length."""

@@ -66,6 +66,21 @@ def test_other_settings_do_not_write_into_the_cache(model, tokenizer):
     assert lazy.new_scores == 0 and lazy.missing_scores == len(lazy.arrays["cache_target"])
 
 
+def test_fill_scores_scores_each_missing_key_once_like_a_full_build(index, model, tokenizer):
+    lazy = lazy_index(model, tokenizer)
+    wanted = [(3, LABELS[3]), (0, LABELS[0]), (3, LABELS[3]), (11, LABELS[11])]  # a key twice
+    without_row = (5, 1 - LABELS[5])  # a class the build keeps no scores of for that reference
+    assert lazy.cache_row(*without_row) is None
+    assert Lafa(model, lazy).fill_scores(wanted + [without_row]) == 3 == lazy.new_scores
+    for key in set(wanted):
+        np.testing.assert_allclose(lazy.cached_scores(*key), index.cached_scores(*key), rtol=1e-4, atol=1e-7)
+    assert lazy.missing_scores == len(lazy.arrays["cache_target"]) - 3
+    assert Lafa(model, lazy).fill_scores(wanted) == 0  # already there: nothing scored again
+    # scores another setting makes are not the index's: not kept
+    other = Lafa(model, lazy, lazy.config.replace(samples=lazy.config.samples + 1))
+    assert other.fill_scores([(1, LABELS[1])]) == 0 and lazy.cached_scores(1, LABELS[1]) is None
+
+
 def test_score_missing_makes_the_full_index(index, model, tokenizer):
     lazy = lazy_index(model, tokenizer)
     assert lazy.score_missing(model, show_progress=False) == len(lazy.arrays["cache_target"])

@@ -8,6 +8,7 @@ from transformers import pipeline
 
 from lafa_pipeline import LafaIndex, load_explainer
 from lafa_pipeline.faithfulness.tune import tune_explainer
+from lafa_pipeline.lafa import Lafa
 
 from .compare import assert_same_results
 from .tiny import INDEX_CONFIG, LABELS, TEXTS, rig_objective
@@ -75,3 +76,38 @@ def test_a_new_base_method_scores_like_an_index_built_for_it(explainer, model, t
     assert_same_results(
         [{**r, "live_neighbors": 0} for r in again(queries)], [{**r, "live_neighbors": 0} for r in tuned]
     )
+
+
+def test_the_tuner_scores_a_race_steps_references_before_its_texts(explainer, monkeypatch):
+    """LAFA on a base method the index holds no scores of: the tuner fills the references a race step
+    reads in one call per step (``Lafa.fill_scores``), so the texts, scored one at a time, compute none."""
+    filled: list[int] = []
+    live: list[int] = []
+    fill, neighbor_scores = Lafa.fill_scores, Lafa._neighbor_scores
+
+    def counting_fill(self, keys):
+        filled.append(fill(self, keys))
+        return filled[-1]
+
+    def counting_live(self, neighbors, targets, live_scores):
+        found, counts = neighbor_scores(self, neighbors, targets, live_scores)
+        live.append(sum(counts))
+        return found, counts
+
+    monkeypatch.setattr(Lafa, "fill_scores", counting_fill)
+    monkeypatch.setattr(Lafa, "_neighbor_scores", counting_live)
+    result = tune_explainer(
+        explainer,
+        TEXTS,
+        folds=0,
+        layers=[1],
+        base_methods=["integrated_grad", "smooth_grad"],
+        max_base_methods=2,
+        rounds=1,
+        steps=4,
+        early_stop=False,
+        show_progress=False,
+    )
+    searched = [t for t in result.trials if t["base_method"] == "integrated_grad" and t["lam"] > 0]
+    assert searched and sum(filled) > 0  # LAFA was searched on integrated_grad, its references filled
+    assert live and sum(live) == 0

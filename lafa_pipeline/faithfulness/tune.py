@@ -11,7 +11,8 @@ neighbors and their weighting and the hidden layer searched for neighbors (``Laf
 starting from the repo's settings with the best base method alone. Every base method alone (lambda = 0) is a
 candidate, so on the tuning texts the chosen setting is never worse than the best base method. A
 base method the index does not cache is scored on the references as the search needs them
-(``LafaIndex.for_base_method``: a lazy copy; the repo's own index is left as it was).
+(``LafaIndex.for_base_method``: a lazy copy; the repo's own index is left as it was), those a race
+step reads all in one length-sorted call (``_Tuner.fill_neighbor_scores``), counted by a progress bar.
 
 The cost is bounded whatever the texts: the tuning runs on a seeded sample of them that fits in
 ``MAX_TUNING_TOKENS`` tokens; candidates are raced (scored on a few texts, then twice as many, and
@@ -513,7 +514,9 @@ def tune_explainer(
         if best is not pick.base and (below or not held["mean_diff"] > 0):  # nan (no comparable text) keeps the base
             rejected = {**_settings(best), objective: best_value}
             best, best_value, kept_base = pick.base, pick.base_value, True
-    tuner.bar.close()
+    for bar in (tuner.bar, tuner.reference_bar):
+        if bar is not None:
+            bar.close()
     tuning = {
         "objective": objective,
         "signed": signed,
@@ -691,7 +694,8 @@ class _Tuner:
         self.explainer, self.items, self.by_base, self.alone = explainer, items, by_base, alone
         self.signed = signed
         self.reference_budget, self.every_aggregation_fully = reference_budget, every_aggregation_fully
-        self.states: dict[int, np.ndarray] | None = None  # the texts' pooled states by layer (reachable_tokens)
+        self.states: dict[int, np.ndarray] | None = None  # the texts' pooled states by layer (``pooled_states``)
+        self.regression = explainer.lafa.adapter.problem_type == "regression"
         self.over_budget: dict[str, float] = {}  # base method -> estimated work of scoring its references
         self.behind: set[str] = set()  # base methods alone clearly behind the best alone: not searched with LAFA
         self.layer_choices, self.objective, self.steps, self.rounds = layer_choices, objective, steps, rounds
@@ -703,6 +707,8 @@ class _Tuner:
         self.cache: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.guarded: set[tuple] = set()  # settings the metric guard refused (they lose a metric to the base)
         self.bar = tqdm(desc="Settings tried", disable=not show_progress, unit="setting")
+        self.show_progress = show_progress
+        self.reference_bar: tqdm | None = None  # opened when a reference is first scored (``fill_neighbor_scores``)
 
     def values(self, config: LafaConfig, ids: Sequence[int]) -> np.ndarray:
         """The objective of ``config`` on texts ``ids``, computed for those not scored yet."""
@@ -714,6 +720,7 @@ class _Tuner:
         row, computed, metrics = self.cache[key]
         missing = [i for i in ids if not computed[i]]
         if missing:
+            self.fill_neighbor_scores(config, missing)
             found = faithfulness_values(
                 self.explainer,
                 self.by_base[config.base_method],
@@ -728,6 +735,45 @@ class _Tuner:
             metrics[missing] = [[sign * getattr(f, name) for name, sign in METRIC_SIGNS.items()] for f in found]
             computed[missing] = True
         return row[list(ids)]
+
+    def fill_neighbor_scores(self, config: LafaConfig, ids: Sequence[int]) -> None:
+        """Score the references LAFA with ``config`` reads for texts ``ids`` that its base method's lazy
+        index lacks, all in one call (``Lafa.fill_scores``) before the texts are scored one by one:
+        on short texts the lazy scoring is most of the tuning's time, and one text's neighbors at a
+        time make small batches padded to their longest. A text searched alone may find a neighbor
+        the batched states' rounding missed: ``Lafa.attribute`` scores that one as before."""
+        index = self.by_base[config.base_method][config.layer]
+        if config.lam == 0 or not index.missing_scores:
+            return
+        items = [self.items[i] for i in ids]
+        states = self.pooled_states()[config.layer][list(ids)]
+        lafa = Lafa(self.explainer.model, index, config)
+        labels = [item.target for item in items] if config.same_label and not self.regression else None
+        found = index.search(states, config.n_neighbors, labels)  # as ``Lafa._search`` searches
+        keys = {(ref, item.target) for item, neighbors in zip(items, found) for ref, _ in neighbors}
+        if self.reference_bar is None:  # what LAFA's search on a base method without scores costs, as it goes
+            self.reference_bar = tqdm(desc="References scored", disable=not self.show_progress, unit="reference")
+        self.reference_bar.set_postfix_str(config.base_method, refresh=False)
+        self.reference_bar.update(lafa.fill_scores(keys))
+
+    def pooled_states(self) -> dict[int, np.ndarray]:
+        """The tuning texts' pooled states (texts, d) at every layer searched, computed once."""
+        if self.states is None:
+            cfg = self.explainer.lafa_config
+            sequences = [
+                (item.inputs["input_ids"][0], item.inputs.get("token_type_ids", item.inputs["input_ids"] * 0)[0])
+                for item in self.items
+            ]
+            layers = sorted(next(iter(self.by_base.values())))  # every base method's indexes: the same layers
+            self.states = pooled_states(
+                self.explainer.lafa.adapter,
+                sequences.__getitem__,
+                len(sequences),
+                layers,
+                cfg.pooling,
+                tokens_per_pass=cfg.tokens_per_pass,
+            )
+        return self.states
 
     def metric_gains(self, config: LafaConfig, base: LafaConfig, ids: Sequence[int]) -> np.ndarray:
         """Gain of ``config`` over ``base`` per text of ``ids`` (rows) and metric (columns, ``METRIC_SIGNS``:
@@ -824,19 +870,9 @@ class _Tuner:
         target, at every layer searched. The lazy copies score only what is read, so this, not the
         whole index, is what LAFA's search on ``base`` costs (on a large index, a small share of it)."""
         cfg = self.explainer.lafa_config
-        if self.states is None:  # the tuning texts' pooled states at every layer searched, once
-            adapter = self.explainer.lafa.adapter
-            sequences = [
-                (item.inputs["input_ids"][0], item.inputs.get("token_type_ids", item.inputs["input_ids"] * 0)[0])
-                for item in self.items
-            ]
-            layers = sorted(self.by_base[base])
-            self.states = pooled_states(
-                adapter, sequences.__getitem__, len(sequences), layers, cfg.pooling, tokens_per_pass=cfg.tokens_per_pass
-            )
-        regression = self.explainer.lafa.adapter.problem_type == "regression"
-        targets = [0 if regression else item.target for item in self.items]
-        labels = targets if cfg.same_label and not regression else None
+        states = self.pooled_states()
+        targets = [0 if self.regression else item.target for item in self.items]
+        labels = targets if cfg.same_label and not self.regression else None
         most = max(
             [cfg.n_neighbors]
             + [
@@ -847,7 +883,7 @@ class _Tuner:
         )
         keys: set[tuple[int, int]] = set()
         for layer, index in self.by_base[base].items():  # its layers share one score cache
-            for target, found in zip(targets, index.search(self.states[layer], most, labels, use_eps=False)):
+            for target, found in zip(targets, index.search(states[layer], most, labels, use_eps=False)):
                 keys.update((ref, target) for ref, _ in found)
         return index.missing_tokens_of(keys)
 
