@@ -789,7 +789,8 @@ def _add_tune(sub) -> None:
         help="search LAFA on a base method the index has no scores of only if scoring with it the references "
         "the search can read (the tuning texts' nearest ones at every layer searched) is estimated to cost "
         f"at most this many tokens of model work (default {REFERENCE_BUDGET:.0e}, "
-        "about 15 minutes on 2 CPU cores; 'inf': no limit); every base method alone is compared anyway",
+        "about 15 minutes on 2 CPU cores, for each base searched; 'inf': no limit); every base method alone "
+        "is compared anyway",
     )
     p.add_argument(
         "--objective",

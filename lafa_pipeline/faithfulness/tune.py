@@ -105,7 +105,8 @@ times) that scoring the references under another base method may cost before ``l
 LAFA on it: estimated from that method's work per token on the tuning texts, times the tokens of the
 references the search can read that have no scores for it (``_Tuner.reachable_tokens``: the tuning
 texts' nearest ones at every layer searched; the lazy copies score nothing else). About 15 minutes
-on 2 CPU cores. The base methods alone are compared whatever their cost."""
+on 2 CPU cores for each base searched (``MAX_BASE_METHODS``). The base methods alone are compared whatever
+their cost."""
 # The values tried for each setting come from each aggregation's registry entry (``search_space``).
 LAM_STEP = 3.0
 """Where the largest lambda of an aggregation's grid is the best so far, the search goes on past it,
