@@ -741,16 +741,22 @@ class _Tuner:
         """Score the references LAFA with ``config`` reads for texts ``ids`` that its base method's lazy
         index lacks, all in one call (``Lafa.fill_scores``) before the texts are scored one by one:
         on short texts the lazy scoring is most of the tuning's time, and one text's neighbors at a
-        time make small batches padded to their longest. A text searched alone may find a neighbor
-        the batched states' rounding missed: ``Lafa.attribute`` scores that one as before."""
+        time make small batches padded to their longest. Each text's states come from the call
+        ``Lafa.attribute`` makes next (remembered, ``remembering_predictions``), so it finds the same
+        neighbors, all scored."""
         index = self.by_base[config.base_method][config.layer]
         if config.lam == 0 or not index.missing_scores:
             return
         items = [self.items[i] for i in ids]
-        states = self.pooled_states()[config.layer][list(ids)]
         lafa = Lafa(self.explainer.model, index, config)
+        states = []
+        for item in items:
+            inputs = (item.inputs["input_ids"], item.inputs["attention_mask"], item.inputs.get("token_type_ids"))
+            pooled = lafa.adapter.predict(*inputs, layer=config.layer, pooling=config.pooling)[1]
+            assert pooled is not None  # a layer was given
+            states.append(pooled)
         labels = [item.target for item in items] if config.same_label and not self.regression else None
-        found = index.search(states, config.n_neighbors, labels)  # as ``Lafa._search`` searches
+        found = index.search(torch.cat(states).float().cpu().numpy(), config.n_neighbors, labels)  # as Lafa._search
         keys = {(ref, item.target) for item, neighbors in zip(items, found) for ref, _ in neighbors}
         if self.reference_bar is None:  # what LAFA's search on a base method without scores costs, as it goes
             self.reference_bar = tqdm(desc="References scored", disable=not self.show_progress, unit="reference")
