@@ -3,6 +3,7 @@ re-scores the references LAFA needs, equal to an index built for that base."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from transformers import pipeline
 
@@ -111,3 +112,67 @@ def test_the_tuner_scores_a_race_steps_references_before_its_texts(explainer, mo
     searched = [t for t in result.trials if t["base_method"] == "integrated_grad" and t["lam"] > 0]
     assert searched and sum(filled) > 0  # LAFA was searched on integrated_grad, its references filled
     assert live and sum(live) == 0
+
+
+def test_cli_tune_prescore_scores_the_new_base_methods_references(explainer, model, tokenizer, tmp_path, monkeypatch):
+    """``lafa tune --prescore 1``: when the pick is a base method the index had no scores of, the saved
+    repo holds every score a reference's own search reaches (as ``lafa build --lazy --prescore 1``),
+    equal to an index built for that method; a share outside 0-1 is refused first."""
+    from lafa_pipeline.apps import cli
+
+    repo, out = tmp_path / "repo", tmp_path / "tuned"
+    explainer.save_pretrained(repo)
+    data = tmp_path / "texts.txt"
+    data.write_text("\n".join(TEXTS) + "\n")
+    args = ["tune", "--data", str(data), "--model", str(repo), "--folds", "0", "--layers", "1", "--rounds", "1"]
+    args += ["--base-methods", ",".join(BASES), "--steps", "2", "--output", str(out)]
+    assert cli.main([*args, "--prescore", "1.5"]) == 2
+    rig_objective(
+        monkeypatch,
+        lambda expl, indexes, config, items, *a, **_: (
+            [float(config.base_method == "integrated_grad" and config.lam == 0.5)] * len(items)
+        ),
+    )
+    assert cli.main([*args, "--prescore", "1"]) == 0
+    monkeypatch.undo()
+    tuned = load_explainer(str(out))
+    assert tuned.lafa_config.base_method == "integrated_grad"
+    built = LafaIndex.build(
+        model,
+        tokenizer,
+        TEXTS,
+        labels=LABELS,
+        config=INDEX_CONFIG.replace(base_method="integrated_grad"),
+        show_progress=False,
+        lazy=True,
+    )
+    reached = built.neighbor_counts(model, show_progress=False) > 0
+    ready = tuned.index.arrays["cache_ready"].astype(bool)
+    assert reached.any() and ready[reached].all()  # every reached row scored (and those the tuning read)
+    built.score_missing(model, show_progress=False)
+    for row in np.flatnonzero(ready):
+        key = int(built.arrays["cache_ref"][row]), int(built.arrays["cache_target"][row])
+        np.testing.assert_allclose(tuned.index.cached_scores(*key), built.cached_scores(*key), rtol=1e-4, atol=1e-7)
+
+
+def test_cli_tune_in_place_keeps_the_scores_a_lazy_repo_index_gained(index, model, tokenizer, tmp_path, monkeypatch):
+    """A repo whose index is lazy, tuned in place on its own base method and layer: the reference scores
+    the tuning (and --prescore) computed are written back into the repo's index, not lost."""
+    from lafa_pipeline.apps import cli
+
+    lazy = LafaIndex.build(model, tokenizer, TEXTS, labels=LABELS, config=INDEX_CONFIG, show_progress=False, lazy=True)
+    repo = tmp_path / "repo"
+    pipeline("feature-attribution", model=model, tokenizer=tokenizer, index=lazy).save_pretrained(repo)
+    data = tmp_path / "texts.txt"
+    data.write_text("\n".join(TEXTS) + "\n")
+    rig_objective(monkeypatch, lambda expl, indexes, config, items, *a, **_: [float(config.lam == 0.5)] * len(items))
+    args = ["tune", "--data", str(data), "--model", str(repo), "--folds", "0", "--layers", "1", "--rounds", "1"]
+    assert cli.main([*args, "--base-methods", "smooth_grad", "--steps", "2", "--prescore", "0.5"]) == 0
+    monkeypatch.undo()
+    again = load_explainer(str(repo))
+    assert again.lafa_config.lam == 0.5 and again.lafa_config.base_method == "smooth_grad"
+    total = len(again.index.arrays["cache_target"])
+    assert 0 < total - again.index.missing_scores  # scores kept in the repo
+    for row in np.flatnonzero(again.index.arrays["cache_ready"]):
+        key = int(again.index.arrays["cache_ref"][row]), int(again.index.arrays["cache_target"][row])
+        np.testing.assert_allclose(again.index.cached_scores(*key), index.cached_scores(*key), rtol=1e-4, atol=1e-7)

@@ -412,6 +412,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from ..build.default_model import default_repo_dir
     from ..faithfulness.tune import tune_explainer
 
+    if not 0.0 <= args.prescore <= 1.0:
+        raise CliError(f"--prescore must be a share between 0 and 1, got {args.prescore}")
     texts, _ = load_texts(args.data, args.text_column, None, args.split, args.limit, args.text_pair_column)
     folder = args.model or str(default_repo_dir())
     if args.output is None and not os.path.isdir(folder):
@@ -442,6 +444,15 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print(result.summary())
     layer_changed = result.index is not explainer.index  # another layer or base method: new index files
     result.apply(explainer)
+    if args.prescore:
+        if explainer.index.missing_scores:
+            filled = explainer.index.prescore(explainer.model, args.prescore)
+            print(
+                f"Prescored {filled} reference scores with {result.config.base_method} (the {args.prescore:.0%} "
+                "most often a reference's neighbor)"
+            )
+        else:
+            print(f"--prescore: the index holds every reference score of {result.config.base_method} already")
     if args.output or layer_changed:  # a new layer means new index files: the whole repo is rewritten
         explainer.save_pretrained(args.output or folder)
         print(f"Saved the tuned repo to {args.output or folder}")
@@ -450,6 +461,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         from ..files import atomic_write_text
 
         result.config.save(folder)
+        _keep_new_scores(explainer)  # the repo's own index: the scores the tuning and --prescore made
         card = render_model_card(explainer)
         if card is not None:
             atomic_write_text(os.path.join(folder, "README.md"), card)
@@ -791,6 +803,15 @@ def _add_tune(sub) -> None:
         f"at most this many tokens of model work (default {REFERENCE_BUDGET:.0e}, "
         "about 15 minutes on 2 CPU cores, for each base searched; 'inf': no limit); every base method alone "
         "is compared anyway",
+    )
+    p.add_argument(
+        "--prescore",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="when the chosen base method is one the index had no scores of: score now this share (0-1) of "
+        "the reference scores queries will need most (as `lafa build --lazy --prescore`), so that the first "
+        "explanations do not pay for them; the tuning scored only those its search read",
     )
     p.add_argument(
         "--objective",
