@@ -153,7 +153,10 @@ class Lafa:
         own = self._base_pass(inputs, chosen, requested, n_neighbors, base_scores, signed)
         magnitude = own.scores.clone() if signed else None
         live_count = [0] * len(own.targets)
-        if chosen.aggregated:
+        # lambda = 0 is the base method exactly under every aggregation (as the tuner reads it): the
+        # neighbors' scores, which a lazy index or ``live`` would compute, are not needed. A tuned repo
+        # may keep a base method alone that way.
+        if chosen.aggregated and (self.config.lam if lam is None else lam) != 0:
             # Step 3: the neighbors' scores for the same target, aggregated with the text's.
             live_count = self._aggregate_neighbors(
                 own, input_ids, attention_mask, kernel, lam, live, neighbor_scale, special_tokens_mask

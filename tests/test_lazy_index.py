@@ -58,6 +58,19 @@ def test_lazy_explanations_equal_full_build_and_fill_the_cache(index, model, tok
     torch.testing.assert_close(again.scores, full.scores, rtol=1e-4, atol=1e-6)
 
 
+def test_lambda_zero_is_the_base_method_and_scores_no_neighbor(model, tokenizer):
+    """lambda = 0 (a tuned repo keeping its base method alone) gives the base method's scores, still
+    reports the neighbors, and scores none of them: on a lazy index that would cost for nothing."""
+    lazy = lazy_index(model, tokenizer)
+    enc = tokenizer(QUERIES, padding=True, return_tensors="pt")
+    args = enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]
+    zero = Lafa(model, lazy).attribute(*args, lam=0.0)
+    alone = Lafa(model, lazy).attribute(*args, method=lazy.config.base_method)
+    torch.testing.assert_close(zero.scores, alone.scores)
+    assert all(zero.neighbors) and zero.live_neighbors == [0, 0]
+    assert lazy.new_scores == 0 and lazy.missing_scores == len(lazy.arrays["cache_target"])
+
+
 def test_other_settings_do_not_write_into_the_cache(model, tokenizer):
     lazy = lazy_index(model, tokenizer)
     enc = tokenizer(QUERIES, padding=True, return_tensors="pt")
