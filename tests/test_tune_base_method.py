@@ -114,7 +114,9 @@ def test_the_tuner_scores_a_race_steps_references_before_its_texts(explainer, mo
     assert live and sum(live) == 0
 
 
-def test_cli_tune_prescore_scores_the_new_base_methods_references(explainer, model, tokenizer, tmp_path, monkeypatch):
+def test_cli_tune_prescore_scores_the_new_base_methods_references(
+    explainer, model, tokenizer, tmp_path, monkeypatch, capsys
+):
     """``lafa tune --prescore 1``: when the pick is a base method the index had no scores of, the saved
     repo holds every score a reference's own search reaches (as ``lafa build --lazy --prescore 1``),
     equal to an index built for that method; a share outside 0-1 is refused first."""
@@ -153,6 +155,14 @@ def test_cli_tune_prescore_scores_the_new_base_methods_references(explainer, mod
     for row in np.flatnonzero(ready):
         key = int(built.arrays["cache_ref"][row]), int(built.arrays["cache_target"][row])
         np.testing.assert_allclose(tuned.index.cached_scores(*key), built.cached_scores(*key), rtol=1e-4, atol=1e-7)
+    # a base method alone (lambda 0) reads no neighbor's scores: nothing to prescore
+    rig_objective(
+        monkeypatch,
+        lambda expl, indexes, config, items, *a, **_: [float(config.base_method == "integrated_grad")] * len(items),
+    )
+    capsys.readouterr()
+    assert cli.main([*args[:-1], str(tmp_path / "alone"), "--prescore", "1"]) == 0
+    assert "nothing to score, the pick is a base method alone" in capsys.readouterr().out
 
 
 def test_cli_tune_in_place_keeps_the_scores_a_lazy_repo_index_gained(index, model, tokenizer, tmp_path, monkeypatch):

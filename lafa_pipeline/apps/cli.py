@@ -445,7 +445,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     layer_changed = result.index is not explainer.index  # another layer or base method: new index files
     result.apply(explainer)
     if args.prescore:
-        if explainer.index.missing_scores:
+        if result.config.lam == 0:  # the base method alone reads no neighbor's scores
+            print("--prescore: nothing to score, the pick is a base method alone (lambda 0)")
+        elif explainer.index.missing_scores:
             filled = explainer.index.prescore(explainer.model, args.prescore)
             print(
                 f"Prescored {filled} reference scores with {result.config.base_method} (the {args.prescore:.0%} "
@@ -809,9 +811,10 @@ def _add_tune(sub) -> None:
         type=float,
         default=0.0,
         metavar="SHARE",
-        help="when the chosen base method is one the index had no scores of: score now this share (0-1) of "
-        "the reference scores queries will need most (as `lafa build --lazy --prescore`), so that the first "
-        "explanations do not pay for them; the tuning scored only those its search read",
+        help="when the tuned repo's index lacks reference scores (a base method it had none of, or a lazy "
+        "index): score now this share (0-1) of those queries will need most (as `lafa build --lazy "
+        "--prescore`), so that the first explanations do not pay for them; the tuning scored only those its "
+        "search read",
     )
     p.add_argument(
         "--objective",
