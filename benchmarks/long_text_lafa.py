@@ -90,7 +90,8 @@ def neighbor_keys(lafa: Lafa, items, n_neighbors: int) -> set[tuple[int, int]]:
         inputs = (item.inputs["input_ids"], item.inputs["attention_mask"], item.inputs.get("token_type_ids"))
         pooled = lafa.adapter.predict(*inputs, layer=cfg.layer, pooling=cfg.pooling)[1]
         assert pooled is not None  # a layer was given
-        found = lafa.index.search(pooled.float().cpu().numpy(), n_neighbors, [item.target])
+        labels = [item.target] if cfg.same_label and lafa.adapter.problem_type != "regression" else None  # as Lafa
+        found = lafa.index.search(pooled.float().cpu().numpy(), n_neighbors, labels)
         keys.update((ref, item.target) for ref, _ in found[0])
     return keys
 
