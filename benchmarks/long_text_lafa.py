@@ -34,6 +34,7 @@ import torch
 from lafa_pipeline import load_explainer
 from lafa_pipeline.build.default_model import DEV_FILE, read_tsv
 from lafa_pipeline.faithfulness.evaluate import Predictor, mask_string
+from lafa_pipeline.faithfulness.metrics import paired
 from lafa_pipeline.faithfulness.tune import METRIC_SIGNS, OBJECTIVE, OBJECTIVES, faithfulness_values, prepare_texts
 from lafa_pipeline.files import atomic_write_text
 from lafa_pipeline.lafa import Lafa
@@ -44,11 +45,10 @@ from .tune_speed import long_index
 OUT = Path(__file__).resolve().parent / "LONG_TEXT_LAFA.md"
 
 
-def paired_ci(diff: np.ndarray, draws: int = 2000, seed: int = 0) -> list[float]:
-    """Mean and 95 % bootstrap interval of per-text differences."""
-    rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, len(diff), (draws, len(diff)))].mean(1)
-    return [float(diff.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
+def paired_ci(a: np.ndarray, b: np.ndarray) -> list[float]:
+    """Mean of a - b per text and its 95 % bootstrap interval (``metrics.paired``), as [mean, low, high]."""
+    c = paired(a, b)
+    return [c["mean_diff"], *c["ci95"]]
 
 
 def fmt(ci: list[float]) -> str:
@@ -74,9 +74,9 @@ def grid_rows(measure: Measure, base, reference: tuple, grid: list[dict], label:
     rows = []
     for changes in grid:
         metrics, objective = measure(base.replace(**changes))
-        row = {"neighbors": label, **changes, "objective": paired_ci(objective - reference[1])}
+        row = {"neighbors": label, **changes, "objective": paired_ci(objective, reference[1])}
         for column, name in enumerate(METRIC_SIGNS):
-            row[name] = paired_ci(metrics[:, column] - reference[0][:, column])
+            row[name] = paired_ci(metrics[:, column], reference[0][:, column])
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
@@ -90,9 +90,7 @@ def neighbor_keys(lafa: Lafa, items, n_neighbors: int) -> set[tuple[int, int]]:
         inputs = (item.inputs["input_ids"], item.inputs["attention_mask"], item.inputs.get("token_type_ids"))
         pooled = lafa.adapter.predict(*inputs, layer=cfg.layer, pooling=cfg.pooling)[1]
         assert pooled is not None  # a layer was given
-        labels = [item.target] if cfg.same_label and lafa.adapter.problem_type != "regression" else None  # as Lafa
-        found = lafa.index.search(pooled.float().cpu().numpy(), n_neighbors, labels)
-        keys.update((ref, item.target) for ref, _ in found[0])
+        keys.update((ref, item.target) for ref, _ in lafa._search(pooled, [item.target], n_neighbors)[0])
     return keys
 
 
@@ -142,8 +140,9 @@ def main() -> None:
     )
     lazy = index.for_base_method(occlusion)
     start = time.perf_counter()
-    keys = neighbor_keys(Lafa(explainer.model, lazy, occlusion), items, max(neighbors))
-    scored = Lafa(explainer.model, lazy, occlusion).fill_scores(keys)
+    lafa = Lafa(explainer.model, lazy, occlusion)
+    keys = neighbor_keys(lafa, items, max(neighbors))
+    scored = lafa.fill_scores(keys)
     scoring_s = time.perf_counter() - start
     rows += grid_rows(Measure(explainer, items, {index.config.layer: lazy}), occlusion, alone, grid, "occlusion")
     tokens = sum(len(index.token_ids(ref)) for ref, _ in keys)

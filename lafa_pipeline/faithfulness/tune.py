@@ -755,8 +755,7 @@ class _Tuner:
             pooled = lafa.adapter.predict(*inputs, layer=config.layer, pooling=config.pooling)[1]
             assert pooled is not None  # a layer was given
             states.append(pooled)
-        labels = [item.target for item in items] if config.same_label and not self.regression else None
-        found = index.search(torch.cat(states).float().cpu().numpy(), config.n_neighbors, labels)  # as Lafa._search
+        found = lafa._search(torch.cat(states), [item.target for item in items], config.n_neighbors)
         keys = {(ref, item.target) for item, neighbors in zip(items, found) for ref, _ in neighbors}
         if self.reference_bar is None:  # what LAFA's search on a base method without scores costs, as it goes
             self.reference_bar = tqdm(desc="References scored", disable=not self.show_progress, unit="reference")
