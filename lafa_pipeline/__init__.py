@@ -23,7 +23,7 @@ from .lafa import Lafa, LafaOutput
 
 if TYPE_CHECKING:  # imported when called: the evaluation and tuning modules are not needed to explain
     from .faithfulness.evaluate import EvaluationReport
-    from .faithfulness.tune import TuningResult
+    from .faithfulness.tuning import TuningResult
 
 __version__ = "0.1.0"
 __all__ = [
@@ -70,11 +70,12 @@ def evaluate_explainer(explainer, texts, **kwargs) -> EvaluationReport:
     return evaluate(explainer, texts, **kwargs)
 
 
-def tune_explainer(explainer, texts, **kwargs) -> TuningResult:
-    """Choose LAFA's aggregation settings on ``texts`` by faithfulness; see ``faithfulness.tune``."""
-    from .faithfulness.tune import tune_explainer as tune
+def tune_explainer(explainer, texts, options=None, **kwargs) -> TuningResult:
+    """Choose LAFA's settings on ``texts`` by faithfulness (``options``: a ``TuneOptions``, changed by
+    keyword); see ``faithfulness.tuning``."""
+    from .faithfulness.tuning import tune_explainer as tune
 
-    return tune(explainer, texts, **kwargs)
+    return tune(explainer, texts, options, **kwargs)
 
 
 def show(result, text, compare=None) -> str | None:

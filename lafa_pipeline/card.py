@@ -7,6 +7,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from .metric_registry import METRIC_REGISTRY, names
+from .tuning_report import AfterCheck, TuningReport
+
 if TYPE_CHECKING:  # the pipeline imports this module to save its card
     from .feature_attribution import FeatureAttributionPipeline
 
@@ -66,87 +69,112 @@ def _looks_like_hub_id(name: str) -> bool:
     return len(parts) == 2 and all(parts) and not os.path.exists(name) and " " not in name
 
 
-# What each of ``faithfulness.tune.OBJECTIVES`` measures (named here: a Hub copy of this module has no
-# faithfulness package to import them from).
-OBJECTIVE_WORDS = {
-    "insertion_minus_deletion": "insertion minus deletion area of the explained probability, higher is better",
-    "comprehensiveness_minus_sufficiency": "ERASER's comprehensiveness minus sufficiency, higher is better",
-    "all_four": "the mean of insertion minus deletion and comprehensiveness minus sufficiency, higher is better",
-}
-
-
 def tuning_text(tuning: dict | None) -> str:
-    """The model card's account of ``lafa tune`` (or that the settings were not tuned)."""
+    """The model card's account of ``lafa tune`` (``LafaConfig.tuning``, a ``TuningReport``'s record), or
+    that the settings were not tuned."""
     if not tuning:
         return "These settings were not tuned on this model (`lafa tune` chooses them on your texts)."
-    text = (
-        f"Chosen by `lafa tune` on {tuning['tuning_texts']} texts ({tuning['settings_tried']} settings tried) "
-        f"by {tuning['objective']} ({OBJECTIVE_WORDS.get(tuning['objective'], 'higher is better')}): "
-        f"{tuning['tuned_value']:.4f} against {tuning['base_value']:.4f} for the best base method alone "
-        f"(gain {tuning['gain']:+.4f})."
+    report = TuningReport.from_dict(tuning)
+    return "".join(
+        [
+            _chosen_text(report),
+            _sample_text(report),
+            _alone_text(report),
+            f" Texts: {report.source}." if report.source else "",
+            _check_text(report),
+            checked_text(report.checked),
+        ]
     )
-    if tuning.get("signed"):
+
+
+def _chosen_text(report: TuningReport) -> str:
+    """What was maximised, what it reached, and the rules the pick obeyed."""
+    objective = report.objective
+    meaning = (
+        f"{METRIC_REGISTRY.get(objective).description}, higher is better"
+        if objective in METRIC_REGISTRY
+        else "higher is better"
+    )
+    text = (
+        f"Chosen by `lafa tune` on {report.tuning_texts} texts ({report.settings_tried} settings tried) "
+        f"by {objective} ({meaning}): {report.tuned_value:.4f} against {report.base_value:.4f} for the best "
+        f"base method alone (gain {report.gain:+.4f})."
+    )
+    if report.signed:
         text += (
             " Measured on signed scores (words pushing towards the explained class masked first; base methods "
             "without a direction by magnitude), so the repo explains with signed scores by default "
             "(`signed=False` gives magnitudes)."
         )
-    if tuning.get("metric_guard"):
+    if report.metric_guard:
         text += (
             " A LAFA setting could only be chosen if it was not clearly below "
-            f"({tuning.get('guard_z', 2.0):g} standard errors) the best base method alone on any of deletion, "
-            "insertion, comprehensiveness and sufficiency"
-            f" ({tuning.get('settings_refused_by_guard', 0)} settings the search reached were not)."
+            f"({report.guard_z:g} standard errors) the best base method alone on any of "
+            f"{', '.join(names('faithfulness', objective=False))}"
+            f" ({report.settings_refused_by_guard} settings the search reached were not)."
         )
-    if tuning.get("texts_given", 0) > tuning.get("texts_sampled", tuning.get("texts_given", 0)):
-        text += (
-            f" The texts were a seeded sample of {tuning['texts_sampled']} of the {tuning['texts_given']} given, "
-            "as many as fit in "
-            f"{tuning['max_tokens']} tokens."
-        )
-    alone = tuning.get("base_methods") or {}
-    if len(alone) > 1:
+    return text
+
+
+def _sample_text(report: TuningReport) -> str:
+    if not report.sampled:
+        return ""
+    return (
+        f" The texts were a seeded sample of {report.texts_sampled} of the {report.texts_given} given, "
+        f"as many as fit in {report.max_tokens} tokens."
+    )
+
+
+def _alone_text(report: TuningReport) -> str:
+    """Each base method alone, and those left out of the LAFA search for cost."""
+    text = ""
+    if len(report.base_methods) > 1:
         text += (
             " Each base method alone: "
             + ", ".join(
-                f"{m} {v:.4f}" if v is not None else f"{m} (dropped early, clearly behind)" for m, v in alone.items()
+                f"{m} {v:.4f}" if v is not None else f"{m} (dropped early, clearly behind)"
+                for m, v in report.base_methods.items()
             )
             + "."
         )
-    over = tuning.get("over_reference_budget") or {}
-    if over:
+    if report.over_reference_budget:
         text += (
             f" Compared alone only (scoring the references with them would have cost more than the budget of "
-            f"{tuning['reference_budget'] / 1e6:.0f}M tokens of model work): {', '.join(over)}."
+            f"{(report.reference_budget or 0) / 1e6:.0f}M tokens of model work): "
+            f"{', '.join(report.over_reference_budget)}."
         )
-    if tuning.get("source"):
-        text += f" Texts: {tuning['source']}."
-    held = tuning.get("held_out")
-    if held and held.get("n") and held.get("folds"):
+    return text
+
+
+def _check_text(report: TuningReport) -> str:
+    """The check on texts the pick was not chosen on, and whether it kept the base method alone."""
+    text = ""
+    held = report.held_out
+    if held and held.gain.n and held.folds:
         text += (
-            f" Cross-validated ({held['folds']} folds: the tuning rerun without each fold and its pick checked "
-            f"on that fold, {held['n']} texts in all), the gain over the base method was "
-            f"{held['mean_diff']:+.4f} (95 % CI [{held['ci95'][0]:+.4f}, {held['ci95'][1]:+.4f}])."
+            f" Cross-validated ({held.folds} folds: the tuning rerun without each fold and its pick checked "
+            f"on that fold, {held.gain.n} texts in all), the gain over the base method was "
+            f"{held.gain.mean_diff:+.4f} (95 % CI [{held.gain.ci95[0]:+.4f}, {held.gain.ci95[1]:+.4f}])."
         )
-    elif held and held.get("n"):
-        measured = f" in {held['metric']}" if held.get("metric") else ""
+    elif held and held.gain.n:
+        measured = f" in {held.metric}" if held.metric else ""
         text += (
-            f" On {held['n']} held-out texts the gain over the base method{measured} was "
-            f"{held['mean_diff']:+.4f} (95 % CI [{held['ci95'][0]:+.4f}, {held['ci95'][1]:+.4f}])."
+            f" On {held.gain.n} held-out texts the gain over the base method{measured} was "
+            f"{held.gain.mean_diff:+.4f} (95 % CI [{held.gain.ci95[0]:+.4f}, {held.gain.ci95[1]:+.4f}])."
         )
-    if tuning.get("folds_skipped"):
+    if report.folds_skipped:
         text += (
-            f" Not cross-validated ({tuning['folds_skipped']} folds): the pick is a base method alone, which the "
+            f" Not cross-validated ({report.folds_skipped} folds): the pick is a base method alone, which the "
             "folds could not change."
         )
-    if tuning.get("kept_base_for"):
+    if report.kept_base_for:
         text += (
             " On texts it had not seen the tuned setting was clearly below the base method on "
-            f"{', '.join(tuning['kept_base_for'])}, so the base method alone is used (lambda = 0)."
+            f"{', '.join(report.kept_base_for)}, so the base method alone is used (lambda = 0)."
         )
-    elif tuning.get("kept_base"):
+    elif report.kept_base:
         text += " The tuning did not gain on texts it had not seen, so the base method alone is used (lambda = 0)."
-    return text + checked_text(tuning.get("checked"))
+    return text
 
 
 def verdict(low: float, high: float) -> str:
@@ -159,13 +187,13 @@ def verdict(low: float, high: float) -> str:
     return "better" if low > 0 else "worse" if high < 0 else "tie"
 
 
-def checked_text(checked: dict | None) -> str:
-    """A check after tuning, on texts it did not see (``tuning["checked"]``: ``texts``, and ``vs``: per
-    method, per metric, LAFA minus the method as [mean, CI low, CI high], positive = LAFA better) as a
-    table with a verdict per cell, so the card says where LAFA gains and where it does not.
+def checked_text(checked: AfterCheck | None) -> str:
+    """A check after tuning, on texts it did not see (``TuningReport.checked``: per method, per metric,
+    LAFA minus the method as [mean, CI low, CI high], positive = LAFA better) as a table with a verdict
+    per cell, so the card says where LAFA gains and where it does not.
 
     Example:
-        >>> print(checked_text({"texts": "40 texts", "vs": {"occlusion": {"deletion_auc": [0.05, 0.03, 0.07]}}}))
+        >>> print(checked_text(AfterCheck("40 texts", {"occlusion": {"deletion_auc": [0.05, 0.03, 0.07]}})))
         <BLANKLINE>
         <BLANKLINE>
         Checked on 40 texts: LAFA minus each method, 95 % CI (positive = LAFA better; deletion and sufficiency flipped).
@@ -174,19 +202,19 @@ def checked_text(checked: dict | None) -> str:
         | --- | --- |
         | occlusion | +0.050 [+0.030, +0.070] better |
     """
-    if not checked or not checked.get("vs"):
+    if not checked or not checked.vs:
         return ""
-    metrics = list(dict.fromkeys(metric for row in checked["vs"].values() for metric in row))
+    metrics = list(dict.fromkeys(metric for row in checked.vs.values() for metric in row))
     lines = [
         "",
         "",
-        f"Checked on {checked['texts']}: LAFA minus each method, 95 % CI (positive = LAFA better; deletion and "
+        f"Checked on {checked.texts}: LAFA minus each method, 95 % CI (positive = LAFA better; deletion and "
         "sufficiency flipped).",
         "",
         "| LAFA minus | " + " | ".join(metrics) + " |",
         "| --- |" + " --- |" * len(metrics),
     ]
-    for method, row in checked["vs"].items():
+    for method, row in checked.vs.items():
         cells = []
         for metric in metrics:
             if metric not in row:

@@ -251,6 +251,17 @@ class FeatureAttributionPipeline(Pipeline):
             )
         return {"items": items}
 
+    def use_settings(self, config: LafaConfig, index: LafaIndex | None = None) -> None:
+        """Explain with ``config`` from now on, searching ``index`` if given (``lafa tune``'s pick: the index at
+        the chosen layer, holding the chosen base method's scores), which then carries ``config``."""
+        if index is not None:
+            self.index = index
+        if self.index is not None:
+            self.index.config = config
+        self.lafa_config = config
+        self.lafa = Lafa(self.model, self.index, config)
+        self._neighbor_words.clear()  # a neighbor's words were scored under the old settings
+
     def default_method(self) -> Method:
         """LAFA when there is an index to search, else the base method alone."""
         return self.lafa.method(LAFA if self.index is not None else self.lafa_config.base_method)

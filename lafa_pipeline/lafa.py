@@ -221,7 +221,7 @@ class Lafa:
         )
         predicted = self.adapter.predicted_targets(prediction).tolist()
         targets = [p if t is None else int(t) for t, p in zip(requested, predicted)]
-        neighbors = self._search(pooled, targets, n_neighbors) if pooled is not None else [[] for _ in targets]
+        neighbors = self.search(pooled, targets, n_neighbors) if pooled is not None else [[] for _ in targets]
         if base_scores is not None:  # given: only the neighbors' part is computed
             scores = base_scores.detach().to(self.adapter.device, torch.float32).clone()
             scores[~attention_mask.bool().to(scores.device)] = 0.0
@@ -279,7 +279,7 @@ class Lafa:
         from_gradient = BASE_METHOD_REGISTRY.get(method.base).from_gradient
         assert from_gradient is not None  # FUSED_METHODS have one
         targets = fwd.targets.tolist()
-        neighbors = self._search(fwd.pooled, targets, n_neighbors) if fwd.pooled is not None else [[] for _ in targets]
+        neighbors = self.search(fwd.pooled, targets, n_neighbors) if fwd.pooled is not None else [[] for _ in targets]
         raw = from_gradient(embeds, fwd.grads)
         return _BasePass(
             reduce_sum_of_squares(raw, mask),
@@ -330,8 +330,8 @@ class Lafa:
         input_ids, attention_mask, _ = inputs
         for b in [b for b in range(len(targets)) if not neighbors[b]]:
             neighbors[b] = (
-                self._search(pooled[b : b + 1], targets[b : b + 1], n_neighbors, use_eps=False)[0]
-                or self._search(pooled[b : b + 1], [None], n_neighbors, use_eps=False)[0]
+                self.search(pooled[b : b + 1], targets[b : b + 1], n_neighbors, use_eps=False)[0]
+                or self.search(pooled[b : b + 1], [None], n_neighbors, use_eps=False)[0]
             )
         return [self._aligned_references(input_ids[b], attention_mask[b], neighbors[b]) for b in range(len(targets))]
 
@@ -363,7 +363,7 @@ class Lafa:
             neighbor_scale,
         )
 
-    def _search(
+    def search(
         self, pooled: Tensor, targets: list[int] | list[None], n_neighbors: int | None, use_eps: bool = True
     ) -> list[list[tuple[int, float]]]:
         """Neighbors of each pooled state (same-label ones if configured)."""

@@ -12,7 +12,7 @@ from transformers import pipeline
 from lafa_pipeline import LafaConfig
 from lafa_pipeline.aggregation import AGGREGATION_REGISTRY, Aggregation, NeighborScores, median_lafa, normalized_lafa
 from lafa_pipeline.apps import cli
-from lafa_pipeline.faithfulness.tune import tune_explainer
+from lafa_pipeline.faithfulness.tuning import tune_explainer
 
 from .tiny import TEXTS
 

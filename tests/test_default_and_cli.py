@@ -68,10 +68,10 @@ def test_default_settings_are_the_tunings_pick():
     """DEFAULT_CONFIG writes out what `lafa tune` chose (lafa_pipeline/data/default_tune.json): a rerun
     of evaluation/default_tune.py that picks otherwise fails here until the default is rebuilt."""
     from lafa_pipeline.build import default_model
-    from lafa_pipeline.faithfulness.tune import TUNED_FIELDS
+    from lafa_pipeline.faithfulness.tuning import tuned_fields
 
     record = json.loads(default_model.TUNE_FILE.read_text())
-    assert {k: getattr(DEFAULT_CONFIG, k) for k in TUNED_FIELDS} == record["chosen"]
+    assert {k: getattr(DEFAULT_CONFIG, k) for k in tuned_fields()} == record["chosen"]
     assert DEFAULT_CONFIG.tuning["tuned_value"] == record["tuning"]["tuned_value"]
 
 

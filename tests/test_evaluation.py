@@ -12,7 +12,7 @@ import pytest
 
 from lafa_pipeline.apps.cli import main
 from lafa_pipeline.config import BASE_METHODS
-from lafa_pipeline.faithfulness.metrics import HIGHER_IS_BETTER
+from lafa_pipeline.metric_registry import METRIC_REGISTRY
 from lafa_pipeline.paper.cases import relation_case, sentiment_case, words_of
 from lafa_pipeline.paper.evaluation import LAFA_LABELS, best_predicted, paired
 from lafa_pipeline.paper.price_catalogue import generate_catalogue, rule_price
@@ -174,7 +174,7 @@ def test_quick_evaluation_from_data_to_report(data_dir, tmp_path):
         assert {"lafa", chosen, "occlusion", "integrated_grad"} <= set(faith["per_text"])
         for metric, c in faith["comparisons"].items():
             values = {m: np.mean(v[metric]) for m, v in faith["per_text"].items() if m != "lafa"}
-            sign = 1 if HIGHER_IS_BETTER[metric] else -1
+            sign = METRIC_REGISTRY.get(metric).sign
             assert sign * values[c["best"]] == max(sign * v for v in values.values())
             diff = np.mean(faith["per_text"]["lafa"][metric]) - np.mean(faith["per_text"][chosen][metric])
             assert math.isclose(c["vs_base"]["mean_diff"], sign * diff, abs_tol=1e-9)

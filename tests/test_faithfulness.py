@@ -20,7 +20,7 @@ from lafa_pipeline.apps import cli
 from lafa_pipeline.card import tuning_text
 from lafa_pipeline.faithfulness.evaluate import evaluate_explainer, rationale_values
 from lafa_pipeline.faithfulness.metrics import auprc, faithfulness, kept_text, masked_text
-from lafa_pipeline.faithfulness.tune import objective_values, prepare_texts, tune_explainer
+from lafa_pipeline.faithfulness.tuning import objective_values, prepare_texts, tune_explainer
 
 from .tiny import TEXTS, rig_objective
 
@@ -224,7 +224,7 @@ def test_tuning_keeps_the_base_method_when_the_choice_loses_on_held_out_texts(ex
 
         rig_objective(monkeypatch, rigged)
         result = tune_explainer(explainer, TEXTS, holdout=0.3, rounds=1, steps=4, show_progress=False)
-        assert result.holdout["n"] == n_held and (result.holdout["mean_diff"] < 0) == keeps_base
+        assert result.holdout.gain.n == n_held and (result.holdout.gain.mean_diff < 0) == keeps_base
         assert result.config.tuning["kept_base"] is keeps_base and (result.config.lam == 0.0) is keeps_base
         assert ("kept the base method alone" in result.summary()) is keeps_base
         assert ("the base method alone is used" in tuning_text(result.config.tuning)) is keeps_base  # model card
@@ -245,7 +245,7 @@ def test_cross_validated_tuning_rejects_a_pick_driven_by_one_text(explainer, mon
         rig_objective(monkeypatch, rigged)
         result = tune_explainer(explainer, TEXTS, folds=3, rounds=1, steps=4, show_progress=False)
         tuning = result.config.tuning
-        assert result.holdout["n"] == len(TEXTS) and result.holdout["folds"] == 3  # every text checked once
+        assert result.holdout.gain.n == len(TEXTS) and result.holdout.folds == 3  # every text checked once
         assert len(tuning["fold_picks"]) == 3 and tuning["tuning_texts"] == len(TEXTS)
         assert tuning["settings_with_folds"] >= tuning["settings_tried"] == len(result.trials)
         assert tuning["kept_base"] is keeps_base and (result.config.lam == 0.0) is keeps_base
@@ -260,7 +260,7 @@ def test_cross_validated_tuning_rejects_a_pick_driven_by_one_text(explainer, mon
                 diffs.append(
                     rigged(None, None, SimpleNamespace(**pick), [SimpleNamespace(text=TEXTS[i])], None, None, 4)[0]
                 )  # the base method's value is 0
-        assert result.holdout["mean_diff"] == pytest.approx(np.mean(diffs))
+        assert result.holdout.gain.mean_diff == pytest.approx(np.mean(diffs))
     with pytest.raises(ValueError, match="choose one check"):
         tune_explainer(explainer, TEXTS, folds=3, holdout=0.3, show_progress=False)
 

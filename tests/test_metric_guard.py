@@ -9,14 +9,24 @@ import pytest
 
 from lafa_pipeline.apps import cli
 from lafa_pipeline.card import tuning_text
-from lafa_pipeline.faithfulness import tune
 from lafa_pipeline.faithfulness.evaluate import Predictor, mask_string
 from lafa_pipeline.faithfulness.metrics import Faithfulness
-from lafa_pipeline.faithfulness.tune import METRIC_SIGNS, faithfulness_values, prepare_texts, tune_explainer
+from lafa_pipeline.faithfulness.tuning import (
+    faithfulness_values,
+    prepare_texts,
+    race,
+    search,
+    tune_explainer,
+    tuned_fields,
+)
+from lafa_pipeline.metric_registry import METRIC_REGISTRY, names
 
 from .tiny import TEXTS
 
 KWARGS = dict(folds=0, layers=[1], rounds=1, steps=4, show_progress=False, base_methods=["smooth_grad"])
+
+
+GUARDED = [METRIC_REGISTRY.get(m) for m in names("faithfulness", objective=False)]
 
 
 def _rig(monkeypatch, insertion_loss: float) -> None:
@@ -28,7 +38,7 @@ def _rig(monkeypatch, insertion_loss: float) -> None:
         loss = 0.0 if (config.aggregation, config.lam) == ("paper", 0.1) else insertion_loss * lam
         return [Faithfulness(0.5 - 0.2 * lam, 0.5 - loss, 0.3, 0.2) for _ in items]
 
-    monkeypatch.setattr(tune, "faithfulness_values", rigged)
+    monkeypatch.setattr(search, "faithfulness_values", rigged)
 
 
 def test_a_setting_that_loses_a_metric_to_the_base_is_not_chosen(explainer, monkeypatch):
@@ -52,8 +62,8 @@ def test_without_a_loss_the_guard_changes_nothing(explainer, monkeypatch):
     _rig(monkeypatch, insertion_loss=0.0)
     unguarded = tune_explainer(explainer, TEXTS, metric_guard=False, **KWARGS)
     guarded = tune_explainer(explainer, TEXTS, **KWARGS)
-    assert {k: getattr(guarded.config, k) for k in tune.TUNED_FIELDS} == {
-        k: getattr(unguarded.config, k) for k in tune.TUNED_FIELDS
+    assert {k: getattr(guarded.config, k) for k in tuned_fields()} == {
+        k: getattr(unguarded.config, k) for k in tuned_fields()
     }
     assert guarded.config.tuning["settings_refused_by_guard"] == 0
 
@@ -68,12 +78,12 @@ def test_a_loss_within_the_noise_is_not_refused(explainer, monkeypatch):
         noise = [0.2 * (-1) ** (TEXTS.index(item.text) + 1) * (lam > 0) for item in items]
         return [Faithfulness(0.5 - 0.2 * lam, 0.5 - 0.01 * lam + n, 0.3, 0.2) for n in noise]
 
-    monkeypatch.setattr(tune, "faithfulness_values", rigged)
+    monkeypatch.setattr(search, "faithfulness_values", rigged)
     unguarded = tune_explainer(explainer, TEXTS, metric_guard=False, **KWARGS)
     guarded = tune_explainer(explainer, TEXTS, **KWARGS)
     assert guarded.config.lam > 0.1 and guarded.config.tuning["settings_refused_by_guard"] == 0
-    assert {k: getattr(guarded.config, k) for k in tune.TUNED_FIELDS} == {
-        k: getattr(unguarded.config, k) for k in tune.TUNED_FIELDS
+    assert {k: getattr(guarded.config, k) for k in tuned_fields()} == {
+        k: getattr(unguarded.config, k) for k in tuned_fields()
     }
     chosen = guarded.config
     insertion = np.array([f.insertion_auc for f in rigged(None, None, chosen, prepare_texts(explainer, TEXTS, False))])
@@ -91,7 +101,7 @@ def test_the_chosen_setting_is_never_clearly_below_the_best_base_alone_on_any_me
     def per_text(config):
         indexes = {config.layer: result.index if config.lam > 0 else explainer.index}
         found = faithfulness_values(explainer, indexes, config, items, predict, mask, 4)
-        return np.array([[s * getattr(f, m) for m, s in METRIC_SIGNS.items()] for f in found])
+        return np.array([[m.oriented(m.compute(f)) for m in GUARDED] for f in found])
 
     objective = {b: v for b, v in result.config.tuning["base_methods"].items() if v is not None}
     best_base = explainer.lafa_config.replace(lam=0.0, base_method=max(objective, key=objective.get))
@@ -123,7 +133,7 @@ def test_the_cross_validated_check_refuses_a_loss_the_search_let_through(explain
     loses insertion; the folds' texts show the loss (each measured against its fold's base), so the
     check keeps the base method alone and says why. Without the guard the pick stands."""
     _rig(monkeypatch, insertion_loss=0.05)
-    monkeypatch.setattr(tune._Race, "admissible", lambda self, config: True)
+    monkeypatch.setattr(race.Race, "admissible", lambda self, config: True)
     kwargs = {**KWARGS, "folds": 3}
     guarded = tune_explainer(explainer, TEXTS, **kwargs)
     tuning = guarded.config.tuning

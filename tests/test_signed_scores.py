@@ -13,7 +13,7 @@ from lafa_pipeline.base_methods import MethodParams, attribute, attribute_raw
 from lafa_pipeline.card import tuning_text
 from lafa_pipeline.faithfulness.evaluate import Predictor, evaluate_explainer, mask_string, target_index
 from lafa_pipeline.faithfulness.metrics import faithfulness
-from lafa_pipeline.faithfulness.tune import objective_values, prepare_texts, tune_explainer, word_scores
+from lafa_pipeline.faithfulness.tuning import objective_values, prepare_texts, tune_explainer, word_scores
 from lafa_pipeline.lafa import Lafa
 from lafa_pipeline.model_adapter import ModelAdapter
 

@@ -8,7 +8,7 @@ import pytest
 from transformers import pipeline
 
 from lafa_pipeline import LafaIndex, load_explainer
-from lafa_pipeline.faithfulness.tune import tune_explainer
+from lafa_pipeline.faithfulness.tuning import tune_explainer
 from lafa_pipeline.lafa import Lafa
 
 from .compare import assert_same_results

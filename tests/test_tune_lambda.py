@@ -1,14 +1,13 @@
 """``lafa tune`` goes on past the largest lambda of an aggregation's grid while that keeps winning, up to
-the aggregation's range (``tune.LAM_STEP``), and only there."""
+the aggregation's range (``tuning.LAM_STEP``), and only there."""
 
 from __future__ import annotations
 
 import pytest
 
 from lafa_pipeline.aggregation import AGGREGATION_REGISTRY, MAX_PAPER_LAM
-from lafa_pipeline.faithfulness import tune
 from lafa_pipeline.faithfulness.metrics import Faithfulness
-from lafa_pipeline.faithfulness.tune import LAM_STEP, tune_explainer
+from lafa_pipeline.faithfulness.tuning import LAM_STEP, search, tune_explainer
 
 from .tiny import TEXTS
 
@@ -24,7 +23,7 @@ def _rig(monkeypatch, gain) -> None:
         g = gain(config.lam) if config.aggregation == "paper" and config.lam > 0 else 0.0
         return [Faithfulness(0.5 - g, 0.5, 0.3, 0.2) for _ in items]
 
-    monkeypatch.setattr(tune, "faithfulness_values", rigged)
+    monkeypatch.setattr(search, "faithfulness_values", rigged)
 
 
 def _paper_lams(result) -> set[float]:

@@ -14,11 +14,15 @@ import torch
 from transformers import pipeline
 
 from lafa_pipeline import LafaIndex
+from lafa_pipeline.aggregation import AGGREGATION_REGISTRY
 from lafa_pipeline.card import tuning_text
-from lafa_pipeline.faithfulness import tune
+from lafa_pipeline.faithfulness import tuning as tune
 from lafa_pipeline.faithfulness.evaluate import Predictor, mask_string
 from lafa_pipeline.faithfulness.metrics import faithfulness
-from lafa_pipeline.faithfulness.tune import OBJECTIVES, faithfulness_values, prepare_texts, tune_explainer
+from lafa_pipeline.faithfulness.tuning import TuneOptions, Tuner, faithfulness_values, prepare_texts, tune_explainer
+from lafa_pipeline.faithfulness.tuning import texts as tuning_texts
+from lafa_pipeline.lafa import Lafa
+from lafa_pipeline.metric_registry import METRIC_REGISTRY, names
 from lafa_pipeline.model_adapter import ModelAdapter, counting_work, remembering_predictions
 from lafa_pipeline.words import group_scores
 
@@ -26,10 +30,10 @@ from .tiny import TEXTS, rig_objective
 
 
 def _choice(result):
-    return {k: getattr(result.config, k) for k in tune.TUNED_FIELDS}
+    return {k: getattr(result.config, k) for k in tune.tuned_fields()}
 
 
-@pytest.mark.parametrize("objective", list(OBJECTIVES))
+@pytest.mark.parametrize("objective", names("faithfulness", objective=True))
 def test_early_stopping_keeps_the_full_search_choice(explainer, objective):
     kwargs = dict(folds=0, layers=[1], rounds=1, steps=4, show_progress=False, objective=objective)
     kwargs["every_aggregation_fully"] = True  # racing alone (the aggregation shortcut: the next test)
@@ -160,13 +164,12 @@ def test_a_base_method_clearly_behind_the_best_alone_is_not_searched_with_lafa(e
 
 
 def test_the_model_card_words_every_objective():
-    """card.py is copied to the Hub as remote code without the faithfulness package, so it names the
-    objectives itself: the two lists must agree."""
-    from lafa_pipeline.card import OBJECTIVE_WORDS, tuning_text
-
-    assert set(OBJECTIVE_WORDS) == set(OBJECTIVES)
-    tuning = {"tuning_texts": 5, "settings_tried": 3, "objective": "all_four", "tuned_value": 0.2, "base_value": 0.1}
-    assert "comprehensiveness minus sufficiency" in tuning_text({**tuning, "gain": 0.1})
+    """The card (remote code, without the faithfulness package) words each objective from the core metric
+    registry: every objective the tuner takes has its meaning in the card."""
+    tuning = {"tuning_texts": 5, "settings_tried": 3, "tuned_value": 0.2, "base_value": 0.1, "gain": 0.1}
+    for objective in names("faithfulness", objective=True):
+        text = tuning_text({**tuning, "objective": objective})
+        assert METRIC_REGISTRY.get(objective).description in text and "higher is better" in text
 
 
 def test_a_base_method_far_behind_alone_stops_early(explainer, monkeypatch):
@@ -245,7 +248,7 @@ def test_folds_are_not_searched_when_the_pick_is_a_base_method_alone(explainer, 
     folds could only overturn a LAFA pick, so they are skipped (and said so), except in the full
     search, which still cross-validates and reaches the same pick."""
     searches = []
-    original = tune._Tuner.search
+    original = Tuner.search
 
     def counted(self, ids):
         searches.append(len(ids))
@@ -254,7 +257,7 @@ def test_folds_are_not_searched_when_the_pick_is_a_base_method_alone(explainer, 
     def rigged(expl, indexes, config, items, predict, mask, steps, **_):
         return [-config.lam for _ in items]
 
-    monkeypatch.setattr(tune._Tuner, "search", counted)
+    monkeypatch.setattr(Tuner, "search", counted)
     rig_objective(monkeypatch, rigged)
     kwargs = dict(folds=3, layers=[1], rounds=1, steps=4, show_progress=False, base_methods=["simple_grad"])
     fast = tune_explainer(explainer, TEXTS, **kwargs)
@@ -264,17 +267,17 @@ def test_folds_are_not_searched_when_the_pick_is_a_base_method_alone(explainer, 
     assert "not cross-validated (3 folds)" in fast.summary() and "Not cross-validated (3 folds)" in tuning_text(tuning)
     searches.clear()
     full = tune_explainer(explainer, TEXTS, early_stop=False, **kwargs)
-    assert len(searches) == 4 and full.holdout["folds"] == 3 and "folds_skipped" not in full.config.tuning
+    assert len(searches) == 4 and full.holdout.folds == 3 and "folds_skipped" not in full.config.tuning
     assert _choice(full) == _choice(fast)
 
 
 def test_tuning_runs_on_a_seeded_sample_within_the_token_budget(explainer, monkeypatch):
-    monkeypatch.setattr(tune, "MIN_TUNING_TEXTS", 4)
+    monkeypatch.setattr(tuning_texts, "MIN_TUNING_TEXTS", 4)
     rig_objective(monkeypatch, lambda expl, ix, config, items, *a, **k: [config.lam for _ in items])
     lengths = {t: len(explainer.tokenizer(t)["input_ids"]) for t in TEXTS}
     kwargs = dict(folds=0, layers=[1], rounds=1, steps=4, show_progress=False, base_methods=["smooth_grad"])
     results = [tune_explainer(explainer, TEXTS, max_tokens=30, seed=seed, **kwargs) for seed in (0, 0, 1)]
-    samples = [tune._sample(explainer, TEXTS, 30, seed) for seed in (0, 0, 1)]
+    samples = [tune.sample_texts(explainer, TEXTS, 30, seed) for seed in (0, 0, 1)]
     assert samples[0] == samples[1] != samples[2]  # seeded
     for sample, result in zip(samples, results):
         assert 4 <= len(sample) < len(TEXTS) and sum(lengths[t] for t in sample) <= 30
@@ -284,7 +287,7 @@ def test_tuning_runs_on_a_seeded_sample_within_the_token_budget(explainer, monke
     held = tune_explainer(explainer, TEXTS, holdout=0.25, **{**kwargs, "folds": None})  # no sample: all fit
     assert held.n_texts < len(TEXTS) and "sample" not in held.summary() + tuning_text(held.config.tuning)
     # the smallest sample still holds MIN_TUNING_TEXTS texts; None takes every text
-    assert len(tune._sample(explainer, TEXTS, 1, 0)) == 4 and tune._sample(explainer, TEXTS, None, 0) == TEXTS
+    assert len(tune.sample_texts(explainer, TEXTS, 1, 0)) == 4 and tune.sample_texts(explainer, TEXTS, None, 0) == TEXTS
     with pytest.raises(ValueError, match="max_tokens must be a positive integer or None"):
         tune_explainer(explainer, TEXTS, max_tokens=0, show_progress=False)
 
@@ -307,7 +310,7 @@ def test_a_base_method_over_the_reference_budget_is_compared_alone_only(explaine
     cost = over.config.tuning["over_reference_budget"]["integrated_grad"]
     items = prepare_texts(explainer, TEXTS[:1], show_progress=False)  # what it measured: one text (rigged)
     config = explainer.lafa_config.replace(base_method="integrated_grad")
-    lafa = tune.Lafa(explainer.model, explainer.index, config)
+    lafa = Lafa(explainer.model, explainer.index, config)
     for item in items:
         tune.scores_for(explainer, item, lafa)
     per_token = sum(i.work["integrated_grad"] for i in items) / sum(i.inputs["attention_mask"].numel() for i in items)
@@ -331,20 +334,13 @@ def test_a_base_method_over_the_reference_budget_is_compared_alone_only(explaine
 def _tuner(explainer, texts, bases, layers):
     """A tuner as ``tune_explainer`` sets one up (prepared texts, a lazy index per base and layer)."""
     start = explainer.lafa_config
-    return tune._Tuner(
+    return Tuner(
         explainer,
         prepare_texts(explainer, texts, show_progress=False),
-        tune._indexes_by_base(explainer, bases, layers, show_progress=False),
+        tune.indexes_by_base(explainer, bases, layers, show_progress=False),
         [start.replace(lam=0.0, base_method=b) for b in bases],
         layers,
-        tune.OBJECTIVE,
-        4,
-        1,
-        None,
-        True,
-        False,
-        None,
-        False,
+        TuneOptions(steps=4, rounds=1, max_base_methods=None, show_progress=False, reference_budget=None).checked(),
     )
 
 
@@ -373,12 +369,12 @@ def test_the_reference_budget_counts_the_references_the_search_can_read(model, t
     assert 0 < estimate < whole / 2
     most = max(
         n
-        for name in tune.AGGREGATION_REGISTRY.names
-        for n in tune.AGGREGATION_REGISTRY.get(name).search_space.get("n_neighbors", ())
+        for name in AGGREGATION_REGISTRY.names
+        for n in AGGREGATION_REGISTRY.get(name).search_space.get("n_neighbors", ())
     )
     for layer, layer_index in lazy.items():
         config = wide.lafa_config.replace(base_method="integrated_grad", layer=layer, n_neighbors=most)
-        lafa = tune.Lafa(model, layer_index, config)
+        lafa = Lafa(model, layer_index, config)
         for item in tuner.items:
             lafa.attribute(item.inputs["input_ids"], item.inputs["attention_mask"], targets=[item.target])
     assert 0 < whole - lazy[1].missing_tokens <= estimate

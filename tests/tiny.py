@@ -87,10 +87,10 @@ def rig_objective(monkeypatch, objective) -> None:
     instead of masking texts with the model: insertion and comprehensiveness equal it, deletion and
     sufficiency are 0, so every objective reads it and the metric guard refuses exactly the settings
     below the best base method alone."""
-    from lafa_pipeline.faithfulness import tune
     from lafa_pipeline.faithfulness.metrics import Faithfulness
+    from lafa_pipeline.faithfulness.tuning import search
 
     def faithfulness_values(*args, **kwargs):
         return [Faithfulness(0.0, v, v, 0.0) for v in objective(*args, **kwargs)]
 
-    monkeypatch.setattr(tune, "faithfulness_values", faithfulness_values)
+    monkeypatch.setattr(search, "faithfulness_values", faithfulness_values)

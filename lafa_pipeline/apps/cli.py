@@ -34,14 +34,14 @@ from ..config import (
     SAMPLINGS,
     LafaConfig,
 )
-from ..faithfulness.tune import (
+from ..faithfulness.tuning import (
     GUARD_Z,
     MAX_BASE_METHODS,
     MAX_TUNING_TOKENS,
     OBJECTIVE,
-    OBJECTIVES,
     REFERENCE_BUDGET,
 )
+from ..metric_registry import names
 from ..results import Explanation, is_lafa, method_label
 from .render import legend_text, to_terminal
 
@@ -410,7 +410,7 @@ def _evaluate_data(args: argparse.Namespace) -> int:
 def cmd_tune(args: argparse.Namespace) -> int:
     from .. import load_explainer
     from ..build.default_model import default_repo_dir
-    from ..faithfulness.tune import tune_explainer
+    from ..faithfulness.tuning import tune_explainer
 
     if not 0.0 <= args.prescore <= 1.0:
         raise CliError(f"--prescore must be a share between 0 and 1, got {args.prescore}")
@@ -819,7 +819,7 @@ def _add_tune(sub) -> None:
     p.add_argument(
         "--objective",
         default=OBJECTIVE,
-        choices=tuple(OBJECTIVES),
+        choices=names("faithfulness", objective=True),
         help=f"what is maximised per text (default {OBJECTIVE}; all_four: the mean of insertion - deletion "
         "and comprehensiveness - sufficiency)",
     )

@@ -29,12 +29,10 @@ from transformers import PreTrainedModel
 from ..base_methods import has_direction
 from ..config import method_names
 from ..lafa import REFERENCE_METHODS
+from ..metric_registry import METRIC_REGISTRY, names
 from ..model_adapter import ModelAdapter
 from ..text_inputs import TextInput, check_text, segments
-from .metrics import HIGHER_IS_BETTER, MetricResult, auprc, faithfulness, paired, pearson, summarize, token_auc
-
-FAITHFULNESS_METRICS = ("deletion_auc", "insertion_auc", "insertion_minus_deletion", "comprehensiveness", "sufficiency")
-RATIONALE_METRICS = ("token_auc", "auprc", "pearson")
+from .metrics import MetricResult, faithfulness, paired, summarize
 
 
 class Predictor:
@@ -117,14 +115,15 @@ class EvaluationReport:
     def compare(self, a: str, b: str, metric: str = "insertion_minus_deletion") -> dict:
         """Mean of method ``a`` minus ``b`` on ``metric`` per text, 95 % bootstrap CI, share of wins
         (signs flipped for metrics where lower is better, so positive always means ``a`` is better)."""
-        sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+        sign = METRIC_REGISTRY.get(metric).sign
         return paired([sign * v for v in self.per_text[a][metric]], [sign * v for v in self.per_text[b][metric]])
 
     def table(self) -> str:
         """A Markdown table: methods as rows, metrics (mean (std), arrow = better direction) as columns,
         then the seconds each method took per text."""
-        metrics = [m for m in FAITHFULNESS_METRICS + RATIONALE_METRICS if any(m in v for v in self.per_text.values())]
-        header = "| method | " + " | ".join(f"{m} {'↑' if HIGHER_IS_BETTER[m] else '↓'}" for m in metrics)
+        reported = names("faithfulness") + names("gold")
+        metrics = [m for m in reported if any(m in v for v in self.per_text.values())]
+        header = "| method | " + " | ".join(f"{m} {METRIC_REGISTRY.get(m).arrow}" for m in metrics)
         timed = bool(self.seconds_per_text)
         header += " | s/text |" if timed else " |"
         lines = [header, "|" + " --- |" * (len(metrics) + 1 + timed)]
@@ -158,21 +157,15 @@ def text_metrics(
     rationale: Any = None,
     regression: bool = False,
 ) -> dict[str, float]:
-    """Every metric for one explained text (``result``: the pipeline's output for it)."""
+    """Every registered faithfulness metric for one explained text (``result``: the pipeline's output for
+    it), and with a ``rationale`` every gold metric."""
     words = result["tokens"]
     f = faithfulness(predict, text, words, None, target, steps, mask, regression)
-    values = {
-        "deletion_auc": f.deletion_auc,
-        "insertion_auc": f.insertion_auc,
-        "insertion_minus_deletion": f.insertion_minus_deletion,
-        "comprehensiveness": f.comprehensiveness,
-        "sufficiency": f.sufficiency,
-    }
+    values = {name: METRIC_REGISTRY.get(name).compute(f) for name in names("faithfulness")}
     if rationale is not None and not (isinstance(rationale, float) and math.isnan(rationale)):
         gold = rationale_values(rationale, words)
         scores = [w["score"] for w in words]
-        binary = [int(g > 0) for g in gold]
-        values.update(token_auc=token_auc(scores, binary), auprc=auprc(scores, binary), pearson=pearson(scores, gold))
+        values.update({name: METRIC_REGISTRY.get(name).compute(scores, gold) for name in names("gold")})
     return values
 
 

@@ -21,21 +21,25 @@ from typing import Any
 
 import numpy as np
 
+from ..metric_registry import METRIC_REGISTRY, auprc, neighbor_precision, pearson, token_auc
 from ..text_inputs import TextInput, segments
 
-HIGHER_IS_BETTER = {
-    "token_auc": True,
-    "pearson": True,
-    "deletion_log_odds_drop": True,
-    "deletion_mape": True,
-    "neighbor_precision": True,
-    "auprc": True,
-    "deletion_auc": False,
-    "insertion_auc": True,
-    "comprehensiveness": True,
-    "sufficiency": False,
-    "insertion_minus_deletion": True,
-}
+__all__ = [  # the gold metrics live in the registry's core module; measured here with the rest
+    "ERASER_FRACTIONS",
+    "Faithfulness",
+    "MetricResult",
+    "auprc",
+    "deletion_curve",
+    "faithfulness",
+    "kept_text",
+    "masked_text",
+    "neighbor_precision",
+    "paired",
+    "pearson",
+    "summarize",
+    "token_auc",
+]
+
 # ERASER's bins (DeYoung et al. 2020, as ferret uses them): share of words kept or removed.
 ERASER_FRACTIONS = (0.01, 0.05, 0.1, 0.2, 0.5)
 
@@ -56,12 +60,12 @@ class MetricResult:
 
 
 def summarize(name: str, values: Sequence[float]) -> MetricResult:
+    """Mean and std of ``values`` of the registered metric ``name``, with its direction."""
+    metric = METRIC_REGISTRY.get(name)
     kept = [float(v) for v in values if not math.isnan(v)]
-    if name not in HIGHER_IS_BETTER:
-        raise ValueError(f"Unknown metric {name!r}; valid: {', '.join(HIGHER_IS_BETTER)}")
     mean = float(np.mean(kept)) if kept else float("nan")
     std = float(np.std(kept)) if kept else float("nan")
-    return MetricResult(name, mean, std, len(kept), HIGHER_IS_BETTER[name], kept)
+    return MetricResult(name, mean, std, len(kept), metric.higher_is_better, kept)
 
 
 def paired(a: Sequence[float], b: Sequence[float], seed: int = 0, resamples: int = 2000) -> dict:
@@ -84,37 +88,6 @@ def paired(a: Sequence[float], b: Sequence[float], seed: int = 0, resamples: int
         "ties": float((diff == 0).mean()),
         "n": int(len(diff)),
     }
-
-
-def token_auc(scores: Sequence[float], gold: Sequence[float]) -> float:
-    """ROC AUC of the scores against binary gold words (case I): the probability that a gold word
-    outscores a non-gold one, ties counting one half. NaN when gold has one class only."""
-    values, is_gold = np.asarray(scores, dtype=float), np.asarray(gold, dtype=bool)
-    if len(values) != len(is_gold):
-        raise ValueError(f"{len(values)} scores for {len(is_gold)} gold values")
-    pos, neg = values[is_gold], values[~is_gold]
-    if len(pos) == 0 or len(neg) == 0:
-        return float("nan")
-    greater = (pos[:, None] > neg[None, :]).sum()
-    ties = (pos[:, None] == neg[None, :]).sum()
-    return float((greater + 0.5 * ties) / (len(pos) * len(neg)))
-
-
-def pearson(scores: Sequence[float], gold: Sequence[float]) -> float:
-    """Pearson correlation of word scores with gold word scores (case II); NaN if either is constant."""
-    values, gold_values = np.asarray(scores, dtype=float), np.asarray(gold, dtype=float)
-    if len(values) != len(gold_values):
-        raise ValueError(f"{len(values)} scores for {len(gold_values)} gold values")
-    if len(values) < 2 or values.std() == 0 or gold_values.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(values, gold_values)[0, 1])
-
-
-def neighbor_precision(neighbor_labels: Sequence, label) -> float:
-    """Share of the neighbors whose category equals the input's (paper eq. 8); NaN without neighbors."""
-    if len(neighbor_labels) == 0:
-        return float("nan")
-    return float(np.mean([n == label for n in neighbor_labels]))
 
 
 def masked_text(
@@ -190,22 +163,6 @@ def deletion_curve(
     p = np.clip(outputs[:, target], 1e-7, 1 - 1e-7)
     log_odds = np.log(p / (1 - p))
     return [float(log_odds[0] - lo) for lo in log_odds[1:]]
-
-
-def auprc(scores: Sequence[float], gold: Sequence[float]) -> float:
-    """Average precision of the scores against binary gold words (ties broken by position); NaN without positives.
-
-    >>> round(auprc([0.9, 0.1, 0.8, 0.2], [1, 0, 0, 1]), 4)
-    0.8333
-    """
-    values, is_gold = np.asarray(scores, dtype=float), np.asarray(gold, dtype=bool)
-    if len(values) != len(is_gold):
-        raise ValueError(f"{len(values)} scores for {len(is_gold)} gold values")
-    if not is_gold.any():
-        return float("nan")
-    hits = is_gold[np.argsort(-values, kind="stable")]
-    precision_at = np.cumsum(hits) / np.arange(1, len(hits) + 1)
-    return float(precision_at[hits].mean())
 
 
 @dataclass(frozen=True)

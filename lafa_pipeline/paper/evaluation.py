@@ -44,6 +44,7 @@ from ..files import atomic_folder, atomic_write_text
 from ..index import LafaIndex
 from ..index_encoding import pooled_states
 from ..lafa import Lafa
+from ..metric_registry import METRIC_REGISTRY, names
 from ..model_adapter import ModelAdapter, copy_mask_token
 from ..text_inputs import encode, max_length_of, pad_right
 from . import CASES
@@ -51,7 +52,7 @@ from .cases import LAPTOP_TEST_SET, CaseData, keep_queries, laptop_case, relatio
 from .sst_trees import scores_per_word
 
 if TYPE_CHECKING:  # the tuner is imported when the case is tuned
-    from ..faithfulness.tune import TuningResult
+    from ..faithfulness.tuning import TuningResult
 
 BASE_METHODS_EVALUATED = BASE_METHOD_REGISTRY.names  # every registered base method
 FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
@@ -588,7 +589,7 @@ def tune_without_gold(
     """``lafa tune`` as a user runs it: the repo's (paper) settings as the start, the faithfulness
     objective on the model's own outputs, no gold labels; returns its ``TuningResult`` (``signed``:
     ``lafa tune --signed``)."""
-    from ..faithfulness.tune import tune_explainer
+    from ..faithfulness.tuning import tune_explainer
     from ..feature_attribution import FeatureAttributionPipeline
 
     explainer = FeatureAttributionPipeline(model=model, tokenizer=tokenizer, index=index)
@@ -664,8 +665,7 @@ def faithfulness_check(
     faithfulness metrics (the model's own output as words are removed or kept), with paired
     bootstrap CIs of LAFA against its base and against the best other method on each metric
     (``signed``: ``evaluate_explainer(signed=True)``)."""
-    from ..faithfulness.evaluate import FAITHFULNESS_METRICS, evaluate_explainer
-    from ..faithfulness.metrics import HIGHER_IS_BETTER
+    from ..faithfulness.evaluate import evaluate_explainer
     from ..feature_attribution import FeatureAttributionPipeline
 
     explainer = FeatureAttributionPipeline(model=model, tokenizer=tokenizer, index=tuned.index)
@@ -675,8 +675,8 @@ def faithfulness_check(
         methods = list(dict.fromkeys(["lafa", base, *methods]))
     report = evaluate_explainer(explainer, texts, methods=methods, show_progress=show_progress, signed=signed)
     comparisons = {}
-    for metric in FAITHFULNESS_METRICS:
-        sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    for metric in names("faithfulness"):
+        sign = METRIC_REGISTRY.get(metric).sign
         others = [m for m in report.per_text if m != "lafa"]
         best = max(others, key=lambda m: sign * float(np.nanmean(report.per_text[m][metric])))
         comparisons[metric] = {

@@ -1,0 +1,229 @@
+"""The tuning texts: each encoded once with its target and base-method scores, sampled within the token
+budget and split into folds, and measured under a setting by the registered faithfulness metrics.
+
+Example:
+    >>> split_texts(6, folds=3, holdout=0.0, seed=0)[1][0]  # the first fold: (texts searched, texts checked)
+    ([4, 2, 0, 1], [3, 5])
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ...base_methods import MethodParams, has_direction
+from ...config import LAFA, LafaConfig
+from ...lafa import Lafa, signed_like
+from ...metric_registry import METRIC_REGISTRY
+from ...model_adapter import counting_work
+from ...results import WordScore
+from ...text_inputs import TextInput, check_text, encode
+from ...words import group_scores
+from ..evaluate import Predictor
+from ..metrics import Faithfulness, faithfulness
+from .options import MIN_TUNING_TEXTS, OBJECTIVE
+
+
+@dataclass
+class TuningText:
+    """One text as the tuner needs it: model inputs, word metadata, tokens, target and base scores."""
+
+    text: TextInput
+    inputs: dict[str, torch.Tensor]
+    meta: dict
+    tokens: list[str]
+    target: int
+    base_scores: torch.Tensor
+    """The scores of the explainer's own base method."""
+    other_scores: dict[str, torch.Tensor] = field(default_factory=dict)
+    """Scores of other base methods, by name, computed when a setting first needs them (``scores_for``)."""
+    signed: dict[str, torch.Tensor] = field(default_factory=dict)
+    """With a signed tuning: the signed scores of each base method with a direction, by name (the
+    scores above stay the paper's magnitudes, which the neighbors are aggregated from)."""
+    work: dict[str, float] = field(default_factory=dict)
+    """The model's work (``ModelWork.tokens``) each base method took on this text."""
+    by_ranking: dict[tuple, Faithfulness] = field(default_factory=dict, repr=False)
+    """Faithfulness by the word order it masks in: settings that rank the words alike share one
+    measurement (the masked texts, hence the model's outputs, depend on nothing else)."""
+
+    @property
+    def special(self) -> torch.Tensor:
+        return torch.tensor([self.meta["special"]], dtype=torch.bool)
+
+
+def prepare_texts(explainer, texts: Sequence[TextInput], show_progress: bool, signed: bool = False) -> list[TuningText]:
+    """Encode each text and compute its base-method scores and target (the predicted class) once
+    (``signed``: its signed scores too, if the base method has a direction)."""
+    lafa = explainer.lafa
+    base = lafa.config.base_method
+    with_sign = signed and has_direction(base)
+    prepared = []
+    for text in tqdm(texts, desc=f"Base scores ({base})", disable=not show_progress, unit="text"):
+        inputs, meta = encode(explainer.tokenizer, check_text(text), explainer.max_length, warn=False)
+        with counting_work() as work:
+            out = lafa.attribute(
+                inputs["input_ids"],
+                inputs["attention_mask"],
+                inputs.get("token_type_ids"),
+                method=base,
+                signed=with_sign,
+            )
+        tokens = explainer.tokenizer.convert_ids_to_tokens(inputs["input_ids"][0].tolist())
+        item = TuningText(text, inputs, meta, tokens, out.targets[0], _magnitudes(out), work={base: work.tokens})
+        if with_sign:
+            item.signed[base] = out.scores
+        prepared.append(item)
+    return prepared
+
+
+def _magnitudes(out) -> torch.Tensor:
+    """The paper's magnitudes of a ``Lafa.attribute`` output, signed or not."""
+    return out.magnitudes if out.magnitudes is not None else out.scores
+
+
+def scores_for(explainer, item: TuningText, lafa: Lafa, signed: bool = False) -> torch.Tensor:
+    """``item``'s scores (magnitudes) under the base method of ``lafa`` (an explainer with the setting
+    being scored): the stored ones, or computed with ``lafa`` once and kept (``signed``: the signed
+    ones too, in ``item.signed``, if the method has a direction)."""
+    own, config = explainer.lafa.config, lafa.config
+    if config.base_method == own.base_method and MethodParams.from_config(config) == MethodParams.from_config(own):
+        return item.base_scores
+    if config.base_method not in item.other_scores:
+        with_sign = signed and has_direction(config.base_method)
+        with counting_work() as work:
+            out = lafa.attribute(
+                item.inputs["input_ids"],
+                item.inputs["attention_mask"],
+                item.inputs.get("token_type_ids"),
+                targets=[item.target],
+                method=config.base_method,
+                signed=with_sign,
+            )
+        item.other_scores[config.base_method] = _magnitudes(out)
+        if with_sign:
+            item.signed[config.base_method] = out.scores
+        item.work[config.base_method] = work.tokens
+    return item.other_scores[config.base_method]
+
+
+def objective_values(
+    explainer,
+    indexes: dict,
+    config: LafaConfig,
+    items: list[TuningText],
+    predict: Predictor,
+    mask: str,
+    steps: int,
+    objective: str = OBJECTIVE,
+    signed: bool = False,
+) -> list[float]:
+    """``objective`` per text for LAFA with ``config`` (searching ``indexes[config.layer]``, an index of
+    ``config``'s base method), from each text's base scores under that method (``signed``: see
+    ``word_scores``)."""
+    score = METRIC_REGISTRY.get(objective).compute
+    return [score(f) for f in faithfulness_values(explainer, indexes, config, items, predict, mask, steps, signed)]
+
+
+def faithfulness_values(
+    explainer,
+    indexes: dict,
+    config: LafaConfig,
+    items: list[TuningText],
+    predict: Predictor,
+    mask: str,
+    steps: int,
+    signed: bool = False,
+) -> list[Faithfulness]:
+    """The four faithfulness metrics per text for LAFA with ``config`` (see ``objective_values``); at
+    lambda = 0, comparing base methods alone needs none of their reference scores (``word_scores``)."""
+    lafa = Lafa(explainer.model, indexes[config.layer], config)
+    regression = explainer.lafa.adapter.problem_type == "regression"
+    values = []
+    for item in items:
+        words = word_scores(explainer, lafa, item, signed)
+        by_word = np.asarray([w["score"] for w in words], dtype=float)
+        ranking = (
+            tuple(np.argsort(-by_word, kind="stable").tolist()),
+            tuple(np.argsort(by_word, kind="stable").tolist()),
+        )  # the orders metrics.masked_text and kept_text mask in
+        if ranking not in item.by_ranking:
+            column = _column(explainer, item.target)
+            item.by_ranking[ranking] = faithfulness(predict, item.text, words, None, column, steps, mask, regression)
+        values.append(item.by_ranking[ranking])
+    return values
+
+
+def word_scores(explainer, lafa: Lafa, item: TuningText, signed: bool = False) -> list[WordScore]:
+    """``item``'s word entries (as the pipeline reports them) under the setting of ``lafa``, from its
+    stored base scores: lambda = 0 is the base method itself, read without a neighbor search.
+    ``signed``: as ``signed=True`` reports them for a base method with a direction (LAFA's magnitudes
+    with the text's own signed base scores' direction, ``lafa.signed_like``), so the metrics mask the
+    words that push towards the target first; a method without a direction keeps its magnitudes."""
+    base = scores_for(explainer, item, lafa, signed)
+    if lafa.config.lam == 0:
+        scores = base
+    else:
+        scores = lafa.attribute(
+            item.inputs["input_ids"],
+            item.inputs["attention_mask"],
+            item.inputs.get("token_type_ids"),
+            targets=[item.target],
+            method=LAFA,
+            base_scores=base,
+            special_tokens_mask=item.special,
+        ).scores
+    if signed and lafa.config.base_method in item.signed:
+        scores = signed_like(item.signed[lafa.config.base_method], base, scores)
+    return group_scores(item.meta, scores[0].tolist(), item.tokens, "word")
+
+
+def _column(explainer, target: int) -> int:
+    return 0 if explainer.lafa.adapter.problem_type == "regression" else target
+
+
+def sample_texts(explainer, texts: list[TextInput], max_tokens: int | None, seed: int) -> list[TextInput]:
+    """The texts to tune on: all of them, or a seeded sample (in the given order) that fits in
+    ``max_tokens`` tokens, at least ``MIN_TUNING_TEXTS`` of them."""
+    if max_tokens is None:
+        return texts
+    order = list(range(len(texts)))
+    random.Random(seed).shuffle(order)
+    chosen: list[int] = []
+    total = 0
+    for i in order:
+        length = len(encode(explainer.tokenizer, texts[i], explainer.max_length, warn=False)[0]["input_ids"][0])
+        if total + length > max_tokens and len(chosen) >= MIN_TUNING_TEXTS:
+            break
+        chosen.append(i)
+        total += length
+    return [texts[i] for i in sorted(chosen)]
+
+
+Check = tuple[list[int] | None, list[int]]
+"""(the texts a pick is made on, None: all tuning texts; the texts it is checked on)."""
+
+
+def split_texts(n: int, folds: int, holdout: float, seed: int) -> tuple[list[int], list[Check]]:
+    """The tuning texts (shuffled with ``seed``) and the checks of their pick: ``folds`` folds, or one
+    held-out share, or none."""
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    if folds > 1:
+        if n < 2 * folds:
+            raise ValueError(
+                f"{folds}-fold cross-validation needs at least {2 * folds} texts; got {n} "
+                f"(give more texts, fewer folds, or folds=0 for no check)"
+            )
+        # each fold's search goes through its texts in the whole search's order, so that its first texts
+        # (those every raced candidate is scored on) are mostly the whole search's, already scored
+        fold_of = {i: position % folds for position, i in enumerate(order)}
+        return order, [([i for i in order if fold_of[i] != f], order[f::folds]) for f in range(folds)]
+    n_held = int(round(holdout * n))
+    if n - n_held < 2:
+        raise ValueError(f"Tuning needs at least 2 texts outside the held-out share; got {n - n_held}")
+    return order[n_held:], [(None, order[:n_held])] if n_held else []
