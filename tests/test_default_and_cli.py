@@ -77,16 +77,19 @@ def test_default_settings_are_the_tunings_pick():
 
 def test_card_verdicts():
     from lafa_pipeline.card import checked_text
+    from lafa_pipeline.tuning_report import AfterCheck
 
     text = checked_text(
-        {
-            "texts": "9 texts",
-            "vs": {"a": {"x": [0.1, 0.05, 0.2], "y": [-0.1, -0.2, -0.01]}, "b": {"x": [0.0, -0.1, 0.1]}},
-        }
+        AfterCheck.from_dict(
+            {
+                "texts": "9 texts",
+                "vs": {"a": {"x": [0.1, 0.05, 0.2], "y": [-0.1, -0.2, -0.01]}, "b": {"x": [0.0, -0.1, 0.1]}},
+            }
+        )
     )
     assert "| a | +0.100 [+0.050, +0.200] better | -0.100 [-0.200, -0.010] worse |" in text
     assert "| b | +0.000 [-0.100, +0.100] tie |  |" in text
-    assert checked_text(None) == checked_text({"texts": "t", "vs": {}}) == ""
+    assert checked_text(None) == checked_text(AfterCheck("t", {})) == ""
 
 
 def test_pipeline_without_model_uses_the_default(default_home, monkeypatch):
