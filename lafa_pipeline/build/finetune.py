@@ -11,10 +11,14 @@ Example:
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from transformers import TrainingArguments
 
 
 def fine_tune(
@@ -39,7 +43,7 @@ def fine_tune(
     with hundreds of rare labels the unweighted loss is minimised by predicting none of them.
     """
     from datasets import Dataset
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+    from transformers import DataCollatorWithPadding, Trainer
 
     ProgressCallback, _BarOnly = _bar_only()
 
@@ -54,56 +58,70 @@ def fine_tune(
         desc="Tokenizing",
     )
     with tempfile.TemporaryDirectory() as out:
-        args = TrainingArguments(
-            output_dir=out,
-            per_device_train_batch_size=batch_size,
-            num_train_epochs=epochs,
-            learning_rate=learning_rate,
-            warmup_steps=0.06,  # a float below 1 is a ratio of the total steps
-            weight_decay=0.01,
-            lr_scheduler_type="linear",
-            logging_strategy="no",  # the progress bar shows the progress; no per-step loss dicts on the console
-            save_strategy="no",
-            report_to=[],
-            seed=seed,
-            disable_tqdm=not show_progress,
-            use_cpu=not torch.cuda.is_available(),
-            dataloader_num_workers=0,
-            train_sampling_strategy="group_by_length",  # batches of similar length pad less: faster on CPU
-        )
-        optimizer, loss = None, None
-        if head_learning_rate is not None:
-            groups: dict[bool, list[torch.nn.Parameter]] = {
-                True: [],
-                False: [],
-            }  # is the parameter part of the classification head?
-            for name, param in model.named_parameters():
-                groups[name.startswith(("classifier.", "pre_classifier."))].append(param)
-            optimizer = torch.optim.AdamW(
-                [{"params": groups[False], "lr": learning_rate}, {"params": groups[True], "lr": head_learning_rate}],
-                weight_decay=0.01,
-            )
-        if positive_weight is not None:
-            weight = torch.tensor(float(positive_weight))
-
-            def loss(outputs, labels, num_items_in_batch=None):
-                return torch.nn.functional.binary_cross_entropy_with_logits(
-                    outputs.logits, labels.to(outputs.logits.dtype), pos_weight=weight.to(outputs.logits.device)
-                )
-
         trainer = Trainer(
             model=model,
-            args=args,
+            args=training_arguments(out, epochs, batch_size, learning_rate, seed, show_progress),
             train_dataset=data,
             data_collator=DataCollatorWithPadding(tokenizer),
-            compute_loss_func=loss,
-            optimizers=(optimizer, None),
+            compute_loss_func=None if positive_weight is None else weighted_loss(positive_weight),
+            optimizers=(
+                None if head_learning_rate is None else head_optimizer(model, learning_rate, head_learning_rate),
+                None,
+            ),
         )
         if show_progress:  # the bar without the metrics dict it prints at the end ({'train_runtime': ...})
             trainer.remove_callback(ProgressCallback)
             trainer.add_callback(_BarOnly)
         trainer.train()
     return model.eval()
+
+
+def training_arguments(
+    out: str, epochs: float, batch_size: int, learning_rate: float, seed: int, show_progress: bool
+) -> TrainingArguments:
+    """The Trainer's settings: linear schedule after a 6 % warm-up, no checkpoints, no logged losses."""
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=out,
+        per_device_train_batch_size=batch_size,
+        num_train_epochs=epochs,
+        learning_rate=learning_rate,
+        warmup_steps=0.06,  # a float below 1 is a ratio of the total steps
+        weight_decay=0.01,
+        lr_scheduler_type="linear",
+        logging_strategy="no",  # the progress bar shows the progress; no per-step loss dicts on the console
+        save_strategy="no",
+        report_to=[],
+        seed=seed,
+        disable_tqdm=not show_progress,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        train_sampling_strategy="group_by_length",  # batches of similar length pad less: faster on CPU
+    )
+
+
+def head_optimizer(model: torch.nn.Module, learning_rate: float, head_learning_rate: float) -> torch.optim.AdamW:
+    """AdamW with ``head_learning_rate`` for the classification head and ``learning_rate`` for the rest."""
+    groups: dict[bool, list[torch.nn.Parameter]] = {True: [], False: []}  # is the parameter part of the head?
+    for name, param in model.named_parameters():
+        groups[name.startswith(("classifier.", "pre_classifier."))].append(param)
+    return torch.optim.AdamW(
+        [{"params": groups[False], "lr": learning_rate}, {"params": groups[True], "lr": head_learning_rate}],
+        weight_decay=0.01,
+    )
+
+
+def weighted_loss(positive_weight: float) -> Callable[..., torch.Tensor]:
+    """Multi-label binary cross-entropy with the positive labels weighted ``positive_weight``."""
+    weight = torch.tensor(float(positive_weight))
+
+    def loss(outputs, labels, num_items_in_batch=None):
+        return torch.nn.functional.binary_cross_entropy_with_logits(
+            outputs.logits, labels.to(outputs.logits.dtype), pos_weight=weight.to(outputs.logits.device)
+        )
+
+    return loss
 
 
 def _bar_only():
