@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -145,6 +147,7 @@ def main() -> None:
     }
     best_other = max(others, key=lambda m: np.nanmean(others[m][0]))
     best_other_faith = max(others, key=lambda m: np.mean(others[m][1]))
+    command = shlex.join(["python", "evaluation/aggregation_study.py", *sys.argv[1:]])
     lines = [
         "# Aggregation study (issue 10)",
         "",
@@ -185,8 +188,7 @@ def main() -> None:
         f"- lafa tune − best other base method by insertion − deletion ({best_other_faith}): "
         f"{fmt_ci(paired(tuned_faith, others[best_other_faith][1]))}",
         "",
-        f"Run time: {time.perf_counter() - start:.0f} s. Command: `python evaluation/aggregation_study.py "
-        f"--data-dir DATA --texts {args.texts}`.",
+        f"Run time: {time.perf_counter() - start:.0f} s. Command: `{command}`.",
     ]
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)

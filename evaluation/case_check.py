@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -163,6 +165,7 @@ def main() -> None:
     kept = json.loads(out.with_suffix(".json").read_text()) if keep else {}
     if missing := [c for c in keep if c not in kept]:
         parser.error(f"--keep {','.join(missing)}: not in {out.with_suffix('.json')} (it has {', '.join(kept)})")
+    command = shlex.join(["python", "evaluation/case_check.py", *sys.argv[1:]])
     kept_note = f" (cases {args.keep} from an earlier run, `--keep`)" if args.keep else ""
     names = args.cases.split(",")
     if outside := [c for c in keep if c not in names]:
@@ -184,8 +187,7 @@ def main() -> None:
         lines = [
             "# LAFA as `lafa tune` sets it, per evaluation case, against every method",
             "",
-            f"`python evaluation/case_check.py --data-dir {args.data_dir} --cases {args.cases} --tune {args.tune} "
-            f"--held {args.held}{' --signed' * args.signed}`, 2 CPU threads{kept_note}. "
+            f"`{command}`, 2 CPU threads{kept_note}. "
             "Faithfulness to the model on held-out test texts; "
             "differences are LAFA minus the method, positive = LAFA better (deletion and sufficiency flipped), "
             "95 % paired bootstrap CI. Sequential IntegratedGrad is left out (see the script's docstring).",

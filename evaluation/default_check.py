@@ -23,6 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shlex
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -97,13 +99,12 @@ def main() -> None:
     explainer, texts = open_default(HELD_OUT_START, args.texts)
     cfg = explainer.lafa_config
     report = evaluate_explainer(explainer, texts, methods=["lafa", *OTHERS], show_progress=False, signed=args.signed)
+    command = shlex.join(["python", "evaluation/default_check.py", *sys.argv[1:]])
     lines = [
         "# The embedded default against every base method",
         "",
-        f"`python evaluation/default_check.py --texts {args.texts}"
-        + (f" --data-dir {args.data_dir}" if args.data_dir else "")
-        + (" --signed" if args.signed else "")
-        + f"` ({time.perf_counter() - start:.0f} s for the faithfulness part, 2 CPU threads). The default: LAFA on "
+        f"`{command}` ({time.perf_counter() - start:.0f} s for the faithfulness part, 2 CPU threads). "
+        "The default: LAFA on "
         f"{cfg.base_method} ({cfg.aggregation}, {cfg.kernel}, lambda {cfg.lam}, {cfg.n_neighbors} neighbors, "
         f"{cfg.neighbor_weighting} weighting). {args.texts} shipped SST-2 dev sentences ({HELD_OUT_START} on), "
         "not used by any choice. Differences are LAFA minus the method, positive = LAFA better (deletion and "

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -41,7 +43,7 @@ def main() -> None:
     seconds = time.perf_counter() - start
     chosen = {k: getattr(result.config, k) for k in TUNED_FIELDS}
     record = {
-        "command": f"python evaluation/default_tune.py --start {args.start} --texts {args.texts}",
+        "command": shlex.join(["python", "evaluation/default_tune.py", *sys.argv[1:]]),
         "seconds": round(seconds),
         "started_from": began_at,
         "chosen": chosen,

@@ -18,6 +18,8 @@ the 300 that ``default_check.py`` holds out. Writes ``evaluation/lambda_check.md
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -59,15 +61,11 @@ def main() -> None:
             {(lam, k): gold_agreement(explainer, rest, method="lafa", lam=lam, n_neighbors=k) for lam, k in settings}
         )
     name = {s: f"LAFA, lambda {s[0]:g}, {s[1]} neighbors" for s in settings}
+    command = shlex.join(["python", "evaluation/lambda_check.py", *sys.argv[1:]])
     lines = [
         "# The neighbors' share against faithfulness and gold: the default's LAFA minus occlusion",
         "",
-        f"`python evaluation/lambda_check.py --start {args.start} --texts {args.texts} --lams "
-        + " ".join(f"{lam:g}" for lam in args.lams)
-        + " --neighbors "
-        + " ".join(map(str, args.neighbors))
-        + (f" --data-dir {args.data_dir}" if args.data_dir else "")
-        + f"` ({time.perf_counter() - start:.0f} s, 2 CPU threads). The default's settings otherwise (layer "
+        f"`{command}` ({time.perf_counter() - start:.0f} s, 2 CPU threads). The default's settings otherwise (layer "
         f"{cfg.layer}, {cfg.aggregation}, {cfg.kernel}, {cfg.neighbor_weighting} weighting; its own are lambda "
         f"{cfg.lam:g}, {cfg.n_neighbors} neighbors); {len(texts)} shipped SST-2 dev sentences from {args.start}. "
         "Means, then LAFA minus occlusion with 95 % bootstrap CIs (positive = LAFA better; deletion and "

@@ -23,6 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shlex
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -151,10 +153,11 @@ def main() -> None:
             c = paired([sign * v for v in measured[pk][metric]], [sign * v for v in measured[alone(best)][metric]])
             comparisons[objective][metric] = {"best_base": best, **c}
 
+    command = shlex.join(["python", "evaluation/objective_study.py", *sys.argv[1:]])
     lines = [
         "# Which objective should `lafa tune` maximise?",
         "",
-        f"`python evaluation/objective_study.py --data-dir ../shared/data --texts {args.texts} --tune {args.tune}` "
+        f"`{command}` "
         f"({time.perf_counter() - start:.0f} s). Embedded default model; {args.tune} SST test sentences for tuning, "
         f"{len(held_trees)} held out (seeded sample); base methods {', '.join(bases)}; tuning with folds=0, "
         "layer 2, one round, the default shortcuts (2 bases searched, early dropping). No gold chose anything.",

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -218,7 +219,7 @@ def main() -> None:
     interpreto_version, results = interpreto_stage(explainer, items)
     results.update(ferret["results"])
     versions = {"interpreto": interpreto_version, "ferret": ferret["version"]}
-    command = f"python evaluation/peer_metrics.py --texts {args.texts} --ferret-python ..."
+    command = shlex.join(["python", "evaluation/peer_metrics.py", *sys.argv[1:]])
     text = report(results, versions, command, time.perf_counter() - start, len(items), HELD_OUT_START)
     out = Path(args.output)
     atomic_write_text(out.with_suffix(".json"), json.dumps({"versions": versions, "results": results}, indent=1))
