@@ -35,12 +35,15 @@ from lafa_pipeline import load_explainer
 from lafa_pipeline.build.default_model import DEV_FILE, read_tsv
 from lafa_pipeline.faithfulness.evaluate import Predictor, mask_string
 from lafa_pipeline.faithfulness.metrics import paired
-from lafa_pipeline.faithfulness.tune import METRIC_SIGNS, OBJECTIVE, OBJECTIVES, faithfulness_values, prepare_texts
+from lafa_pipeline.faithfulness.tuning import OBJECTIVE, faithfulness_values, prepare_texts
 from lafa_pipeline.files import atomic_write_text
 from lafa_pipeline.lafa import Lafa
+from lafa_pipeline.metric_registry import METRIC_REGISTRY, names
 
 from .common import long_texts
 from .tune_speed import long_index
+
+MEASURED = names("faithfulness", objective=False)  # the metric guard's columns
 
 OUT = Path(__file__).resolve().parent / "LONG_TEXT_LAFA.md"
 
@@ -65,8 +68,13 @@ class Measure:
 
     def __call__(self, config) -> tuple[np.ndarray, np.ndarray]:
         found = faithfulness_values(self.explainer, self.indexes, config, self.items, self.predict, self.mask, 10)
-        metrics = np.array([[sign * getattr(f, name) for name, sign in METRIC_SIGNS.items()] for f in found])
-        return metrics, np.array([OBJECTIVES[OBJECTIVE](f) for f in found])
+        metrics = np.array(
+            [
+                [METRIC_REGISTRY.get(name).oriented(METRIC_REGISTRY.get(name).compute(f)) for name in MEASURED]
+                for f in found
+            ]
+        )
+        return metrics, np.array([METRIC_REGISTRY.get(OBJECTIVE).compute(f) for f in found])
 
 
 def grid_rows(measure: Measure, base, reference: tuple, grid: list[dict], label: str) -> list[dict]:
@@ -75,7 +83,7 @@ def grid_rows(measure: Measure, base, reference: tuple, grid: list[dict], label:
     for changes in grid:
         metrics, objective = measure(base.replace(**changes))
         row = {"neighbors": label, **changes, "objective": paired_ci(objective, reference[1])}
-        for column, name in enumerate(METRIC_SIGNS):
+        for column, name in enumerate(MEASURED):
             row[name] = paired_ci(metrics[:, column], reference[0][:, column])
         print(json.dumps(row), flush=True)
         rows.append(row)
@@ -90,18 +98,18 @@ def neighbor_keys(lafa: Lafa, items, n_neighbors: int) -> set[tuple[int, int]]:
         inputs = (item.inputs["input_ids"], item.inputs["attention_mask"], item.inputs.get("token_type_ids"))
         pooled = lafa.adapter.predict(*inputs, layer=cfg.layer, pooling=cfg.pooling)[1]
         assert pooled is not None  # a layer was given
-        keys.update((ref, item.target) for ref, _ in lafa._search(pooled, [item.target], n_neighbors)[0])
+        keys.update((ref, item.target) for ref, _ in lafa.search(pooled, [item.target], n_neighbors)[0])
     return keys
 
 
 def table(rows: list[dict]) -> list[str]:
     lines = [
-        "| neighbors' scores | n | lambda | kernel | objective | " + " | ".join(METRIC_SIGNS) + " |",
-        "| --- | ---: | ---: | --- | ---: |" + " ---: |" * len(METRIC_SIGNS),
+        "| neighbors' scores | n | lambda | kernel | objective | " + " | ".join(MEASURED) + " |",
+        "| --- | ---: | ---: | --- | ---: |" + " ---: |" * len(MEASURED),
     ]
     for r in rows:
         cells = [r["neighbors"], str(r["n_neighbors"]), f"{r['lam']:g}", r["kernel"], fmt(r["objective"])]
-        lines.append("| " + " | ".join(cells + [fmt(r[name]) for name in METRIC_SIGNS]) + " |")
+        lines.append("| " + " | ".join(cells + [fmt(r[name]) for name in MEASURED]) + " |")
     return lines
 
 

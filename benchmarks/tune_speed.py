@@ -27,7 +27,7 @@ import torch
 
 from lafa_pipeline import LafaConfig, LafaIndex, load_explainer, tune_explainer
 from lafa_pipeline.build.default_model import DEV_FILE, TRAIN_FILE, lafa_home, read_tsv
-from lafa_pipeline.faithfulness.tune import TUNED_FIELDS
+from lafa_pipeline.faithfulness.tuning import tuned_fields
 from lafa_pipeline.files import atomic_write_text
 
 from .common import long_texts
@@ -44,7 +44,7 @@ def timed_tune(explainer, texts, **kwargs):
 
 
 def choice(result) -> dict:
-    return {k: getattr(result.config, k) for k in TUNED_FIELDS}
+    return {k: getattr(result.config, k) for k in tuned_fields()}
 
 
 def short_part(args) -> list[str]:

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from lafa_pipeline import load_explainer
 from lafa_pipeline.faithfulness.evaluate import Predictor, mask_string
 from lafa_pipeline.faithfulness.metrics import faithfulness, paired, pearson
-from lafa_pipeline.faithfulness.tune import TUNED_FIELDS, prepare_texts, tune_explainer
+from lafa_pipeline.faithfulness.tuning import prepare_texts, tune_explainer, tuned_fields
 from lafa_pipeline.files import atomic_write_text
 from lafa_pipeline.lafa import Lafa
 from lafa_pipeline.paper.sst_trees import read_trees, scores_per_word
@@ -165,7 +165,7 @@ def main() -> None:
     ]
     for name, g, gd, f, fd in rows:
         lines.append(f"| {name} | {g:.4f} | {fmt_ci(gd)} | {f:.4f} | {fmt_ci(fd)} |")
-    chosen = {k: getattr(tuned.config, k) for k in TUNED_FIELDS}
+    chosen = {k: getattr(tuned.config, k) for k in tuned_fields()}
     lines += [
         "",
         f"`lafa tune` on the {n_tune} tuning sentences chose {chosen} "

@@ -36,7 +36,7 @@ import torch
 from lafa_pipeline import evaluate_explainer, load_explainer
 from lafa_pipeline.build.default_model import CHECK_FILE, DEV_FILE, read_tsv
 from lafa_pipeline.faithfulness.metrics import paired, pearson
-from lafa_pipeline.faithfulness.tune import TUNED_FIELDS
+from lafa_pipeline.faithfulness.tuning import tuned_fields
 from lafa_pipeline.files import atomic_write_text
 from lafa_pipeline.paper.sst_trees import read_trees, scores_per_word
 
@@ -148,7 +148,7 @@ def main() -> None:
         texts_used += f" (gold_pearson: {len(rest)} SST test sentences with PTB word scores)"
     record = {
         "texts": texts_used + ", evaluation/default_check.py",
-        "settings": {k: getattr(cfg, k) for k in TUNED_FIELDS},
+        "settings": {k: getattr(cfg, k) for k in tuned_fields()},
         "vs": vs,
     }
     if check_file:

@@ -25,7 +25,7 @@ from default_check import open_default  # evaluation/ is the script's folder, fi
 
 from lafa_pipeline import tune_explainer
 from lafa_pipeline.build.default_model import TUNE_FILE
-from lafa_pipeline.faithfulness.tune import TUNED_FIELDS
+from lafa_pipeline.faithfulness.tuning import tuned_fields
 from lafa_pipeline.files import atomic_write_text
 
 HERE = Path(__file__).resolve().parent
@@ -38,10 +38,10 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     explainer, texts = open_default(args.start, args.texts)
-    began_at = {k: getattr(explainer.lafa_config, k) for k in TUNED_FIELDS}
+    began_at = {k: getattr(explainer.lafa_config, k) for k in tuned_fields()}
     result = tune_explainer(explainer, texts, show_progress=False)
     seconds = time.perf_counter() - start
-    chosen = {k: getattr(result.config, k) for k in TUNED_FIELDS}
+    chosen = {k: getattr(result.config, k) for k in tuned_fields()}
     record = {
         "command": shlex.join(["python", "evaluation/default_tune.py", *sys.argv[1:]]),
         "seconds": round(seconds),

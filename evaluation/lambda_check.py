@@ -27,8 +27,9 @@ import numpy as np
 from default_check import ci_text, gold_agreement, gold_trees, open_default  # evaluation/ is first on sys.path
 
 from lafa_pipeline import evaluate_explainer
-from lafa_pipeline.faithfulness.metrics import HIGHER_IS_BETTER, paired
+from lafa_pipeline.faithfulness.metrics import paired
 from lafa_pipeline.files import atomic_write_text
+from lafa_pipeline.metric_registry import METRIC_REGISTRY
 
 METRICS = ("deletion_auc", "insertion_auc", "comprehensiveness", "sufficiency")
 GOLD_BASES = ("occlusion", "integrated_grad_pad")
@@ -81,7 +82,7 @@ def main() -> None:
     for s, values in lafa.items():
         cells = []
         for metric in METRICS:
-            sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+            sign = METRIC_REGISTRY.get(metric).sign
             cells.append(ci_text(paired(sign * np.asarray(values[metric]), sign * np.asarray(occlusion[metric]))))
         lines.append(f"| {name[s]} | " + " | ".join(cells) + " |")
     if gold:

@@ -36,13 +36,15 @@ from scipy.stats import kendalltau
 from lafa_pipeline import load_explainer, tune_explainer
 from lafa_pipeline.faithfulness.evaluate import Predictor, mask_string
 from lafa_pipeline.faithfulness.metrics import faithfulness, paired, pearson
-from lafa_pipeline.faithfulness.tune import OBJECTIVES, TUNED_FIELDS, prepare_texts, word_scores
+from lafa_pipeline.faithfulness.tuning import prepare_texts, tuned_fields, word_scores
 from lafa_pipeline.files import atomic_write_text
 from lafa_pipeline.lafa import Lafa
+from lafa_pipeline.metric_registry import METRIC_REGISTRY, names
 from lafa_pipeline.paper.sst_trees import read_trees, scores_per_word
 
+OBJECTIVES = names("faithfulness", objective=True)  # every objective lafa tune takes
+
 METRICS = ("deletion_auc", "insertion_auc", "comprehensiveness", "sufficiency", "pearson")
-LOWER_IS_BETTER = {"deletion_auc", "sufficiency"}
 CRITERIA = (
     *OBJECTIVES,
     "insertion_minus_deletion_normalised",
@@ -67,7 +69,7 @@ def measure(explainer, indexes, setting: dict, items, trees, predict, mask) -> d
             "comprehensiveness": f.comprehensiveness,
             "sufficiency": f.sufficiency,
             "pearson": pearson(scores_per_word(list(tree.spans), words), tree.gold),
-            **{name: score(f) for name, score in OBJECTIVES.items()},
+            **{name: METRIC_REGISTRY.get(name).compute(f) for name in OBJECTIVES},
             "insertion_minus_deletion_normalised": (f.insertion_auc - f.deletion_auc) / full,
             "comprehensiveness_minus_sufficiency_normalised": (f.comprehensiveness - f.sufficiency) / full,
         }
@@ -104,7 +106,7 @@ def main() -> None:
             objective=objective,
             show_progress=False,
         )
-        picks[objective] = {k: getattr(result.config, k) for k in TUNED_FIELDS}
+        picks[objective] = {k: getattr(result.config, k) for k in tuned_fields()}
         runs[objective] = {"seconds": time.perf_counter() - t0, "summary": result.summary(), "trials": result.trials}
         print(objective, picks[objective], f"{runs[objective]['seconds']:.0f} s", flush=True)
 
@@ -115,10 +117,10 @@ def main() -> None:
     for run in runs.values():
         for trial in run["trials"]:
             if "dropped_after_texts" not in trial:
-                s = {k: trial[k] for k in TUNED_FIELDS}
+                s = {k: trial[k] for k in tuned_fields()}
                 settings[tuple(sorted(s.items()))] = s
     for base in bases:
-        s = {k: getattr(own, k) for k in TUNED_FIELDS} | {"base_method": base, "lam": 0.0}
+        s = {k: getattr(own, k) for k in tuned_fields()} | {"base_method": base, "lam": 0.0}
         settings[tuple(sorted(s.items()))] = s
     indexes = {b: explainer.index.for_base_method(own.replace(base_method=b)) for b in bases}
     indexes[own.base_method] = explainer.index
@@ -135,20 +137,20 @@ def main() -> None:
     # rank average over the four metrics (each setting's mean rank, lower-is-better metrics flipped)
     ranks = []
     for m in METRICS[:4]:
-        v = np.array([np.nanmean(measured[k][m]) for k in keys]) * (-1 if m in LOWER_IS_BETTER else 1)
+        v = np.array([np.nanmean(measured[k][m]) for k in keys]) * METRIC_REGISTRY.get(m).sign
         ranks.append(np.argsort(np.argsort(v)))
     means["rank_average"] = np.mean(ranks, axis=0)
     agreement = {a: {b: float(kendalltau(means[a], means[b]).statistic) for b in CRITERIA} for a in CRITERIA}
 
     def alone(base: str) -> tuple:
-        return tuple(sorted(({k: getattr(own, k) for k in TUNED_FIELDS} | {"base_method": base, "lam": 0.0}).items()))
+        return tuple(sorted(({k: getattr(own, k) for k in tuned_fields()} | {"base_method": base, "lam": 0.0}).items()))
 
     comparisons = {}
     for objective, pick in picks.items():
         pk = tuple(sorted(pick.items()))
         comparisons[objective] = {}
         for metric in METRICS:
-            sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+            sign = METRIC_REGISTRY.get(metric).sign
             best = max(bases, key=lambda b: sign * np.nanmean(measured[alone(b)][metric]))
             c = paired([sign * v for v in measured[pk][metric]], [sign * v for v in measured[alone(best)][metric]])
             comparisons[objective][metric] = {"best_base": best, **c}

@@ -99,7 +99,7 @@ class FeatureAttributionPipeline(Pipeline):
         self._reference_cache: dict[tuple[int, int], tuple[dict, list[str]]] = {}
         # A neighbor's word scores for a class, as reported: the same neighbors come back for similar texts,
         # and grouping them into words again on every call is a measurable share of LAFA's cost on the fast
-        # base methods (benchmarks/neighbor_words_ab.py measures it).
+        # base methods (docs/results.md).
         self._neighbor_words: dict[tuple[int, int, int | None, str], list[WordScore]] = {}
 
     @property

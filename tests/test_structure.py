@@ -43,6 +43,8 @@ CORE = {
     "files.py",
     "registry.py",
     "results.py",
+    "metric_registry.py",
+    "tuning_report.py",
 }
 ROLE_PACKAGES = {"build", "apps", "paper", "faithfulness"}
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..base_methods import BASE_METHOD_REGISTRY
 from ..files import atomic_path, atomic_write_text
+from ..tuning_report import TuningReport
 
 NAMES = {
     **{name: method.display_name for name, method in BASE_METHOD_REGISTRY.items()},
@@ -276,36 +277,33 @@ def _lafa_tune_text(case: dict) -> str:
     if "lafa_tune" not in case:
         return ""
     t = case["lafa_tune"]
-    tuning = t["tuning"]
-    held = tuning.get("held_out")
+    tuning = TuningReport.from_dict(t["tuning"])
+    held = tuning.held_out
     held_text = ""
     if held:
         how = (
-            f"cross-validated over {held['folds']} folds as `lafa tune` does (each of its {held['n']} texts "
+            f"cross-validated over {held.folds} folds as `lafa tune` does (each of its {held.gain.n} texts "
             f"checks a pick made without it), the tuning gained"
-            if held.get("folds")
-            else f"on {held['n']} more of those texts, held out as `lafa tune --holdout` does, its gain was"
+            if held.folds
+            else f"on {held.gain.n} more of those texts, held out as `lafa tune --holdout` does, its gain was"
         )
         held_text = (
-            f"; {how} "
-            f"{_ci(held)}"
-            + (", so the base method alone was kept" if tuning.get("kept_base") else "")
+            f"; {how} {held.gain}"
+            + (", so the base method alone was kept" if tuning.kept_base else "")
             + (
-                f" instead of {_settings_line({'quantile': t['settings']['quantile'], **tuning['rejected']})}"
-                if tuning.get("rejected")
+                f" instead of {_settings_line({'quantile': t['settings']['quantile'], **tuning.rejected})}"
+                if tuning.rejected
                 else ""
             )
         )
     texts = t.get("texts", case["tuning"]["texts"])  # results written before lafa tune had texts of its own
-    folds_text = (
-        f" ({tuning['settings_with_folds']} with the folds' searches)" if tuning.get("settings_with_folds") else ""
-    )
+    folds_text = f" ({tuning.settings_with_folds} with the folds' searches)" if tuning.settings_with_folds else ""
     return (
-        f" `lafa tune` (no gold: insertion − deletion of the model's own output, on {tuning['tuning_texts']} of "
+        f" `lafa tune` (no gold: insertion − deletion of the model's own output, on {tuning.tuning_texts} of "
         f"the first {texts} test texts, {t['settings_tried']} settings{folds_text}, {t['seconds']:.0f} s; "
         f"its row is compared on "
         f"items outside those {texts}) chose {_settings_line(t['settings'])} "
-        f"(objective {tuning['tuned_value']:.4f} against {tuning['base_value']:.4f} for the base method alone"
+        f"(objective {tuning.tuned_value:.4f} against {tuning.base_value:.4f} for the base method alone"
         f"{held_text})."
     )
 
