@@ -3,94 +3,55 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
+from typing import TYPE_CHECKING, Any
 
-from ..aggregation import AGGREGATION_REGISTRY
+from ..aggregation import AGGREGATION_REGISTRY, NEIGHBOR_SCALES
 from ..config import (
+    CACHE_TARGETS,
+    IG_REFERENCES,
     INDEX_TYPES,
     INDEXABLE_BASE_METHODS,
     KERNELS,
     NEIGHBOR_WEIGHTINGS,
+    OUTPUTS,
     POOLINGS,
     SAMPLINGS,
     LafaConfig,
 )
 from .cli_explain import lam_ranges
 from .cli_inputs import CliError, check_share, load_texts
+from .options import add_dataclass_arguments, dataclass_kwargs, json_object
+
+if TYPE_CHECKING:  # the index module loads faiss: only when a command runs
+    from ..index import LafaIndex
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
-
-    from .. import TASK, LafaIndex
-
+    """``lafa build``: index the texts of --data for --model and save the repo (or the index alone)."""
     if args.prescore and not args.lazy:
         raise CliError("--prescore goes with --lazy (a full build scores every reference already)")
     check_share("--prescore", args.prescore)
     texts, labels = load_texts(
         args.data, args.text_column, args.label_column, args.split, args.limit, args.text_pair_column
     )
-    config = LafaConfig(
-        layer=args.layer,
-        pooling=args.pooling,
-        n_neighbors=args.n_neighbors,
-        quantile=args.quantile,
-        same_label=not args.any_label,
-        kernel=args.kernel,
-        lam=args.lam,
-        aggregation=args.aggregation,
-        neighbor_weighting=args.neighbor_weighting,
-        base_method=args.base_method,
-        samples=args.samples,
-        steps=args.steps,
-        sampling=args.sampling,
-        index_type=args.index_type,
-    )
-    model = AutoModelForSequenceClassification.from_pretrained(args.model)
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
-    stored_dtype = next(model.parameters()).dtype
-    if torch.cuda.is_available():  # the references' forward/backward passes on the GPU when there is one
-        model.to("cuda")
-    elif stored_dtype in (torch.float16, torch.bfloat16):  # as the pipeline explains on CPU: in float32
-        model.float()
-    description = args.description or f"{len(texts)} texts from {os.path.basename(args.data)}"
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under `accelerate launch`: one shard per process
-        from ..build.sharding import build_distributed
-
-        index = build_distributed(
-            model,
-            tokenizer,
-            texts,
-            labels,
-            config,
-            args.shard_dir or os.path.join(args.output, ".shards"),
-            batch_size=args.batch_size,
-            description=description,
-            lazy=args.lazy,
-        )
-        if index is None:  # not the main process: its shard is written, the main process saves
-            return 0
-        print(f"Merged the shards of {os.environ['WORLD_SIZE']} processes into one index")
-    else:
-        print(f"Building a LAFA index of {len(texts)} texts from {args.data} with {args.model}")
-        index = LafaIndex.build(
-            model,
-            tokenizer,
-            texts,
-            labels=labels,
-            config=config,
-            batch_size=args.batch_size,
-            description=description,
-            lazy=args.lazy,
-        )
+    config = LafaConfig(**dataclass_kwargs(args, LafaConfig))
+    model, tokenizer, stored_dtype = _load_model(args.model)
+    index = _build_index(args, model, tokenizer, texts, labels, config)
+    if index is None:  # not the main process of a sharded build: its shard is written, the main process saves
+        return 0
     if args.prescore:
         filled = index.prescore(model, args.prescore)
         print(f"Prescored {filled} reference scores (the {args.prescore:.0%} most often a reference's neighbor)")
     if args.index_only:
         index.save_pretrained(args.output)
     else:  # the checkpoint keeps its stored dtype (the index's model fingerprint is taken in float32)
+        from transformers import pipeline
+
+        from .. import TASK
+
         model.to("cpu", stored_dtype)
         pipe = pipeline(  # type: ignore[call-overload]  # transformers' overloads type its built-in tasks only
             TASK, model=model, tokenizer=tokenizer, index=index, explain_dtype="model"
@@ -102,6 +63,61 @@ def cmd_build(args: argparse.Namespace) -> int:
             argparse.Namespace(folder=args.output, repo_id=args.push_to_hub, private=args.private, token=args.token)
         )
     return 0
+
+
+def _load_model(name: str) -> tuple[Any, Any, Any]:
+    """The model (on the GPU when there is one, else in float32 as the pipeline explains on CPU), its
+    tokenizer and the dtype its checkpoint stores, which the saved repo keeps."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(name)
+    tokenizer = AutoTokenizer.from_pretrained(name)
+    stored_dtype = next(model.parameters()).dtype
+    if torch.cuda.is_available():  # the references' forward/backward passes on the GPU when there is one
+        model.to("cuda")
+    elif stored_dtype in (torch.float16, torch.bfloat16):
+        model.float()
+    return model, tokenizer, stored_dtype
+
+
+def _build_index(
+    args: argparse.Namespace, model: Any, tokenizer: Any, texts: list, labels: Any, config: LafaConfig
+) -> LafaIndex | None:
+    """The index of ``texts``: built here, or one shard per process under ``accelerate launch`` and merged
+    by the main process (None in the others)."""
+    from .. import LafaIndex
+
+    description = args.description or f"{len(texts)} texts from {os.path.basename(args.data)}"
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under `accelerate launch`: one shard per process
+        from ..build.sharding import build_distributed
+
+        shard_dir = args.shard_dir or os.path.join(args.output, ".shards")
+        index = build_distributed(
+            model,
+            tokenizer,
+            texts,
+            labels,
+            config,
+            shard_dir,
+            batch_size=args.batch_size,
+            description=description,
+            lazy=args.lazy,
+        )
+        if index is not None:
+            print(f"Merged the shards of {os.environ['WORLD_SIZE']} processes into one index")
+        return index
+    print(f"Building a LAFA index of {len(texts)} texts from {args.data} with {args.model}")
+    return LafaIndex.build(
+        model,
+        tokenizer,
+        texts,
+        labels=labels,
+        config=config,
+        batch_size=args.batch_size,
+        description=description,
+        lazy=args.lazy,
+    )
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -129,6 +145,41 @@ def cmd_default(args: argparse.Namespace) -> int:
     return 0
 
 
+LAFA_SETTINGS = "LAFA settings (saved in lafa_config.json; lafa explain's defaults)"
+NOT_AT_BUILD = ("eps", "tuning")
+"""LafaConfig fields that are no build-time choice: the build measures eps (``--quantile`` chooses it),
+and ``tuning`` records what ``lafa tune`` measured."""
+
+
+def lafa_option_overrides() -> dict[str, dict[str, Any]]:
+    """How LafaConfig's fields become ``lafa build`` options beyond what the fields say: choices from the
+    registries, read when the parser is built so that registered aggregations count, and the names the
+    options had before they were generated (``--any-label``; ``--output`` is the folder written)."""
+    lam_help = next(f for f in dataclasses.fields(LafaConfig) if f.name == "lam").metadata["help"]
+    return {
+        "pooling": {"choices": POOLINGS},
+        "same_label": {
+            "flags": ["--any-label"],
+            "action": "store_false",
+            "default": argparse.SUPPRESS,  # not given: the field's default (neighbors of the explained class)
+            "help": "do not restrict neighbors to the explained class",
+        },
+        "kernel": {"choices": KERNELS},
+        "kernel_params": {"type": json_object, "metavar": "JSON"},
+        "lam": {"help": f"{lam_help}: {lam_ranges()}"},
+        "aggregation": {"choices": AGGREGATION_REGISTRY.names},
+        "neighbor_weighting": {"choices": NEIGHBOR_WEIGHTINGS},
+        "neighbor_scale": {"choices": NEIGHBOR_SCALES},
+        "base_method": {"choices": INDEXABLE_BASE_METHODS},
+        "sampling": {"choices": SAMPLINGS},
+        "ig_reference": {"choices": IG_REFERENCES},
+        "output": {"flags": ["--model-output"], "dest": "model_output", "choices": OUTPUTS},
+        "index_type": {"choices": INDEX_TYPES},
+        "index_params": {"type": json_object, "metavar": "JSON"},
+        "cache_targets": {"choices": CACHE_TARGETS},
+    }
+
+
 def add_build(sub: argparse._SubParsersAction) -> None:
     """The ``lafa build`` subcommand."""
     p = sub.add_parser("build", help="index reference texts for a fine-tuned model and save a LAFA repo")
@@ -142,62 +193,7 @@ def add_build(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", required=True, help="folder to write the repo (or the index) to")
     p.add_argument("--index-only", action="store_true", help="save only the index (an index repo)")
     p.add_argument("--description", help="how the reference data is named in the model card")
-    defaults = LafaConfig()
-    p.add_argument(
-        "--layer", type=int, default=defaults.layer, help="hidden layer searched for neighbors (0 = embedding output)"
-    )
-    p.add_argument(
-        "--pooling",
-        choices=POOLINGS,
-        default=defaults.pooling,
-        help="token states to one vector per text: mean, first (CLS) or last real token (decoder-only models)",
-    )
-    p.add_argument("--n-neighbors", type=int, default=defaults.n_neighbors, help="neighbors per explained text")
-    p.add_argument(
-        "--quantile",
-        type=float,
-        default=defaults.quantile,
-        help="distance cut-off eps: this quantile of pairwise distances between references",
-    )
-    p.add_argument("--any-label", action="store_true", help="do not restrict neighbors to the explained class")
-    p.add_argument(
-        "--kernel", choices=KERNELS, default=defaults.kernel, help="token-similarity kernel of the aggregation"
-    )
-    p.add_argument("--lam", type=float, default=defaults.lam, help=f"weight of the neighbors' scores: {lam_ranges()}")
-    p.add_argument(
-        "--aggregation",
-        choices=AGGREGATION_REGISTRY.names,
-        default=defaults.aggregation,
-        help="how neighbor scores enter a text's (aggregation.py; paper = eq. 6-7 exactly)",
-    )
-    p.add_argument(
-        "--neighbor-weighting",
-        choices=NEIGHBOR_WEIGHTINGS,
-        default=defaults.neighbor_weighting,
-        help="neighbors count equally, or closer ones more (exp(-distance / mean distance))",
-    )
-    p.add_argument(
-        "--base-method",
-        choices=INDEXABLE_BASE_METHODS,
-        default=defaults.base_method,
-        help="the attribution LAFA smooths (lafa tune --base-methods compares them on your texts)",
-    )
-    p.add_argument("--samples", type=int, default=defaults.samples, help="SmoothGrad / VarGrad / SHAP / LIME samples")
-    p.add_argument("--steps", type=int, default=defaults.steps, help="integrated-gradients steps")
-    p.add_argument(
-        "--sampling",
-        choices=SAMPLINGS,
-        default=defaults.sampling,
-        help="iid (the paper's) or low_variance (antithetic noise, stratified points, Gauss-Legendre "
-        "nodes: the same accuracy with fewer samples/steps)",
-    )
-    p.add_argument(
-        "--index-type",
-        choices=INDEX_TYPES,
-        default=defaults.index_type,
-        help="flat = exact search (default); approximate = chosen from the number of texts (exact up to "
-        "20k, HNSW up to 100k, IVF + PQ fast scan with exact re-ranking above); or a type itself",
-    )
+    add_dataclass_arguments(p, LafaConfig, exclude=NOT_AT_BUILD, overrides=lafa_option_overrides(), group=LAFA_SETTINGS)
     p.add_argument("--batch-size", type=int, default=32, help="reference texts per batch")
     p.add_argument(
         "--lazy",
