@@ -151,7 +151,7 @@ NOT_AT_BUILD = ("eps", "tuning")
 and ``tuning`` records what ``lafa tune`` measured."""
 
 
-def lafa_option_overrides() -> dict[str, dict[str, Any]]:
+def _lafa_option_overrides() -> dict[str, dict[str, Any]]:
     """How LafaConfig's fields become ``lafa build`` options beyond what the fields say: choices from the
     registries, read when the parser is built so that registered aggregations count, and the names the
     options had before they were generated (``--any-label``; ``--output`` is the folder written)."""
@@ -193,7 +193,9 @@ def add_build(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", required=True, help="folder to write the repo (or the index) to")
     p.add_argument("--index-only", action="store_true", help="save only the index (an index repo)")
     p.add_argument("--description", help="how the reference data is named in the model card")
-    add_dataclass_arguments(p, LafaConfig, exclude=NOT_AT_BUILD, overrides=lafa_option_overrides(), group=LAFA_SETTINGS)
+    add_dataclass_arguments(
+        p, LafaConfig, exclude=NOT_AT_BUILD, overrides=_lafa_option_overrides(), group=LAFA_SETTINGS
+    )
     p.add_argument("--batch-size", type=int, default=32, help="reference texts per batch")
     p.add_argument(
         "--lazy",

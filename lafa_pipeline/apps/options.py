@@ -52,7 +52,7 @@ def add_dataclass_arguments(
     """Add one option per field of dataclass ``cls`` (those in ``include`` if given, less ``exclude``).
 
     ``overrides[field]`` holds ``add_argument`` keywords that win over the ones derived from the field
-    (``help``, ``type``, ``choices``, ``metavar``, ``action``, ``default``...), and ``"flags"``, the
+    (``help``, ``type``, ``choices``, ``metavar``, ``action``, ``default``, ``dest``...), and ``"flags"``, the
     option strings. ``group`` titles an argument group that holds the options in ``--help``. The fields
     added are recorded on ``parser``, for ``dataclass_kwargs`` to read back.
     """
