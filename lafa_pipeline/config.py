@@ -75,74 +75,158 @@ class LafaConfig:
     the paper, and ``lafa tune`` chooses them on your own texts.
     """
 
-    layer: int = 2
+    layer: int = field(default=2, metadata={"help": "hidden layer searched for neighbors (0 = embedding output)"})
     """Hidden layer of the model used to find neighbors (0 = embedding output)."""
-    pooling: str = "mean"
+    pooling: str = field(
+        default="mean",
+        metadata={
+            "help": "token states to one vector per text: mean, first (CLS) or last real token (decoder-only models)"
+        },
+    )
     """How token states become one vector per text: mean over real tokens, the first (CLS) token, or the
     last real token (what decoder-only classifiers read)."""
-    n_neighbors: int = 10
-    quantile: float = 0.39
+    n_neighbors: int = field(default=10, metadata={"help": "neighbors per explained text"})
+    quantile: float = field(
+        default=0.39, metadata={"help": "distance cut-off eps: this quantile of pairwise distances between references"}
+    )
     """Distance cut-off eps = this quantile of pairwise L2 distances between reference texts."""
     eps: float | None = None
     """Set by ``LafaIndex.build``; None means no cut-off."""
-    same_label: bool = True
+    same_label: bool = field(default=True, metadata={"help": "keep only neighbors whose label is the explained class"})
     """Keep only neighbors whose label equals the class being explained."""
-    kernel: str = "cosine"
-    kernel_params: dict[str, Any] = field(default_factory=dict)
+    kernel: str = field(default="cosine", metadata={"help": "token-similarity kernel of the aggregation"})
+    kernel_params: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "help": "overrides of the kernel's parameters (the paper's by default), a JSON object such as "
+            "'{\"length_scale\": 1}' for rbf"
+        },
+    )
     """Overrides of the kernel's parameters (the defaults are the paper's, in ``kernels.KERNEL_REGISTRY``)."""
-    lam: float = 0.5
-    aggregation: str = "normalized"
+    lam: float = field(default=0.5, metadata={"help": "weight of the neighbors' scores (lambda)"})
+    aggregation: str = field(
+        default="normalized",
+        metadata={"help": "how neighbor scores enter a text's (aggregation.py; paper = eq. 6-7 exactly)"},
+    )
     """How neighbor scores enter the text's: "paper" (eq. 6-7 exactly: m + lambda * E, E a sum over
     kernel matches) or "normalized" (every text's scores divided by their mean, E the kernel-weighted
     mean of like tokens' relative scores, the result (1 - lambda) * own + lambda * E in the text's
     units; lambda in [0, 1], 0 = the base method). See ``aggregation.py``."""
-    neighbor_weighting: str = "uniform"
+    neighbor_weighting: str = field(
+        default="uniform",
+        metadata={"help": "neighbors count equally, or closer ones more (exp(-distance / mean distance))"},
+    )
     """Normalized aggregation: neighbors count equally, or by exp(-distance / mean distance)."""
-    signed: bool = False
+    signed: bool = field(
+        default=False,
+        metadata={
+            "help": "explain with signed scores by default (positive pushes towards the explained class) where the "
+            "method has a direction"
+        },
+    )
     """Whether explanations are signed by default (``signed=True``: positive pushes towards the
     explained class) for methods with a direction; ``lafa tune --signed`` sets it, since it tuned the
     signed scores. A call's own ``signed`` wins; methods without a direction give magnitudes."""
     tuning: dict[str, Any] | None = None
     """What ``lafa tune`` measured when it chose these settings (objective, gain, texts); None if untuned."""
-    neighbor_scale: str = "none"
+    neighbor_scale: str = field(
+        default="none",
+        metadata={
+            "help": "paper aggregation: neighbor scores as computed (none, eq. 7), or rescaled to sum to the "
+            "explained text's total (query)"
+        },
+    )
     """How neighbor scores enter eq. 7: as computed ("none", the paper's formula), or rescaled so
     each neighbor's scores sum to the explained text's total ("query"). Gradient scores of
     confident predictions are orders of magnitude smaller than those of unsure ones, so raw
     neighbor scores can swamp the text's own; rescaling keeps LAFA in the text's units."""
-    base_method: str = "smooth_grad"
-    samples: int = _METHOD_DEFAULTS.samples
+    base_method: str = field(
+        default="smooth_grad",
+        metadata={"help": "the attribution LAFA smooths (lafa tune --base-methods compares them on your texts)"},
+    )
+    samples: int = field(
+        default=_METHOD_DEFAULTS.samples, metadata={"help": "SmoothGrad / VarGrad / SHAP / LIME samples"}
+    )
     """SmoothGrad samples and SHAP draws."""
-    sigma: float = _METHOD_DEFAULTS.sigma
+    sigma: float = field(
+        default=_METHOD_DEFAULTS.sigma,
+        metadata={"help": "SmoothGrad noise std, as a multiple of the std of the model's input-embedding table"},
+    )
     """SmoothGrad noise std, as a multiple of the std of the model's input-embedding table."""
-    steps: int = _METHOD_DEFAULTS.steps
+    steps: int = field(default=_METHOD_DEFAULTS.steps, metadata={"help": "integrated-gradients steps"})
     """Integrated-gradients steps."""
-    sampling: str = _METHOD_DEFAULTS.sampling
+    sampling: str = field(
+        default=_METHOD_DEFAULTS.sampling,
+        metadata={
+            "help": "iid (the paper's) or low_variance (antithetic noise, stratified points, Gauss-Legendre nodes: "
+            "the same accuracy with fewer samples/steps)"
+        },
+    )
     """How the sampled methods place their samples: "iid" (the paper's: independent Gaussian noise,
     uniform interpolation points, right Riemann sum for IntegratedGrad) or "low_variance" (the same
     estimators with fewer samples for the same accuracy: antithetic noise pairs +e/-e for
     SmoothGrad/VarGrad, stratified interpolation points for the SHAP variants, Gauss-Legendre nodes
     for IntegratedGrad; benchmarks/RESULTS.md measures the gain)."""
-    ig_reference: str = _METHOD_DEFAULTS.ig_reference
+    ig_reference: str = field(
+        default=_METHOD_DEFAULTS.ig_reference,
+        metadata={
+            "help": "integrated-gradients reference: all-zero embeddings, or every token the [PAD] or [MASK] token's "
+            "embedding"
+        },
+    )
     """Integrated-gradients reference: all-zero embeddings, or every token the [PAD] or [MASK] token's embedding."""
-    output: str = "probability"
+    output: str = field(
+        default="probability",
+        metadata={
+            "help": "what is attributed: the target's probability (softmax/sigmoid) or its logit; regression models "
+            "use their raw output"
+        },
+    )
     """What is differentiated: softmax/sigmoid probability of the target, or its logit.
     Regression models always use the raw output value."""
-    internal_batch_size: int = _METHOD_DEFAULTS.internal_batch_size
+    internal_batch_size: int = field(
+        default=_METHOD_DEFAULTS.internal_batch_size,
+        metadata={"help": "rows per forward/backward pass when samples or steps are expanded"},
+    )
     """Rows per forward/backward when samples or steps are expanded."""
-    tokens_per_pass: int = _METHOD_DEFAULTS.tokens_per_pass
+    tokens_per_pass: int = field(
+        default=_METHOD_DEFAULTS.tokens_per_pass,
+        metadata={
+            "help": "padded tokens (rows x width) per forward/backward pass at most: bounds the gradient methods' "
+            "memory on long texts; raise it on a GPU with memory to spare"
+        },
+    )
     """Padded tokens (rows x width) per forward/backward at most: what bounds the memory of the
     gradient methods on long texts (autograd keeps every layer's activations of a pass), at the
     cost of fewer rows a pass there. Raise it on a GPU with memory to spare."""
-    index_type: str = "flat"
-    index_params: dict[str, Any] = field(default_factory=dict)
+    index_type: str = field(
+        default="flat",
+        metadata={
+            "help": "flat = exact search (default); approximate = chosen from the number of texts (exact up to 20k, "
+            "HNSW up to 100k, IVF + PQ fast scan with exact re-ranking above); or a type itself"
+        },
+    )
+    index_params: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "help": "the index type's parameters, a JSON object (HNSW: M, ef_search, ef_construction; IVF: nlist, "
+            "nprobe; IVF-PQ: nlist, m, by_residual, nprobe, k_factor)"
+        },
+    )
     """HNSW: M, ef_search, ef_construction; IVF: nlist, nprobe; IVF-PQ: nlist, m, by_residual, nprobe, k_factor.
     ``index_type="approximate"`` (no parameters) picks the type and its parameters from the number of
     references when the index is built (``index_types.choose_index``) and saves the pick."""
-    cache_targets: str = "label"
+    cache_targets: str = field(
+        default="label",
+        metadata={"help": "which targets get cached neighbor scores: each reference's own label(s), or every class"},
+    )
     """Which targets get cached neighbor scores: each text's own label(s), or every class."""
-    pair_samples: int = 20000
+    pair_samples: int = field(default=20000, metadata={"help": "random pairs of references sampled to estimate eps"})
     """Random pairs sampled to estimate eps."""
-    seed: int = _METHOD_DEFAULTS.seed
+    seed: int = field(
+        default=_METHOD_DEFAULTS.seed,
+        metadata={"help": "seed of the sampled methods' draws (each text's draws also depend on its tokens)"},
+    )
 
     def __post_init__(self) -> None:
         self.validate()

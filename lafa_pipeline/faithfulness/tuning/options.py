@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +68,24 @@ AUTO_LAYERS_MAX_REFERENCES = 50_000
 references); above it only the repo's layer."""
 
 
+def comma_list(text: str, convert: Callable[[str], Any]) -> list:
+    """A command-line list ("0,2,4") read item by item.
+
+    >>> comma_list("0, 2,4", int)
+    [0, 2, 4]
+    """
+    return [convert(part.strip()) for part in text.split(",")]
+
+
+def whole_or_all(text: str) -> int | None:
+    """A command-line limit: a whole number, 0 meaning none (None).
+
+    >>> whole_or_all("0"), whole_or_all("3")
+    (None, 3)
+    """
+    return int(text) or None
+
+
 def tuned_fields() -> tuple[str, ...]:
     """The settings a tuning chooses: the base method, aggregation and layer, and every setting some
     registered aggregation's ``search_space`` varies (so an aggregation that adds one is searched, kept
@@ -96,7 +114,8 @@ class TuneOptions:
         default="auto",
         metadata={
             "help": "hidden layers to compare for the neighbor search, e.g. 0,2,4 (0 = embedding output); "
-            f"'auto': every layer up to {AUTO_LAYERS_MAX_REFERENCES:,} references, else the repo's own"
+            f"'auto': every layer up to {AUTO_LAYERS_MAX_REFERENCES:,} references, else the repo's own",
+            "parse": lambda text: "auto" if text == "auto" else comma_list(text, int),
         },
     )
     base_methods: Sequence[str] | str = field(
@@ -104,7 +123,8 @@ class TuneOptions:
         metadata={
             "help": "base methods LAFA may smooth, e.g. smooth_grad,integrated_grad (each is also tried alone); "
             "'auto': the gradient methods and occlusion; a new one's reference scores are computed as "
-            "needed and saved with the repo"
+            "needed and saved with the repo",
+            "parse": lambda text: "auto" if text == "auto" else comma_list(text, str),
         },
     )
     objective: str = field(
@@ -115,14 +135,16 @@ class TuneOptions:
         default=MAX_BASE_METHODS,
         metadata={
             "help": "search LAFA's settings on only this many base methods, the best alone (None / 0: all): "
-            "each needs its scores of the texts' neighbors"
+            "each needs its scores of the texts' neighbors",
+            "parse": whole_or_all,
         },
     )
     max_tokens: int | None = field(
         default=MAX_TUNING_TOKENS,
         metadata={
             "help": "tune on a seeded sample of the texts that fits in this many tokens (about 170 short "
-            "sentences; None / 0: every text): the run's cost grows with the tokens tuned on"
+            "sentences; None / 0: every text): the run's cost grows with the tokens tuned on",
+            "parse": whole_or_all,
         },
     )
     reference_budget: float | None = field(
@@ -174,7 +196,7 @@ class TuneOptions:
     rounds: int = field(default=2, metadata={"help": "coordinate-ascent rounds"})
     steps: int = field(default=10, metadata={"help": "masking steps of the deletion/insertion curves"})
     seed: int = field(default=0, metadata={"help": "seed of the sample of texts and of the folds"})
-    show_progress: bool = field(default=True, metadata={"help": "progress bars", "cli": False})
+    show_progress: bool = field(default=True, metadata={"help": "show progress bars"})
 
     def replace(self, **changes) -> TuneOptions:
         return dataclasses.replace(self, **changes)
