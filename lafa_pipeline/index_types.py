@@ -179,8 +179,9 @@ def choose_index(n: int, dim: int = 384) -> tuple[str, dict[str, Any]]:
 def ivf_pq_pick(n: int, dim: int = 384) -> dict[str, Any]:
     """The IVF + PQ parameters ``choose_index`` picks for ``n`` references (above HNSW_UP_TO).
 
-    Float16 re-ranking vectors: at a million references they found the same neighbors as float32
-    ones (recall@10 .963 both) in half the file (benchmarks/ONDISK.md).
+    Float16 re-ranking vectors: the re-ranking only orders candidates the codes already found, so
+    half precision keeps their order while halving the file a memory-mapped index reads
+    (``benchmarks/ONDISK.md`` measures the recall).
     """
     lists = _lists(n, dim)
     return {"nlist": lists, "nprobe": max(16, lists // PROBED_FRACTION), "k_factor": 10, "half_refine": True}

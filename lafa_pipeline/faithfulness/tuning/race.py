@@ -37,12 +37,11 @@ class Race:
     def admissible(self, config: LafaConfig) -> bool:
         """Whether ``config`` may be chosen: a base method alone always; a LAFA setting, with the metric
         guard, only if on no metric it is clearly below the best base method alone on the texts (the
-        race's ``_clearly_below`` on the paired differences). The objective averages the metrics, so
+        race's ``clearly_below`` on the paired differences). The objective averages the metrics, so
         without the guard a setting could buy a gain on one metric with a loss on another, and users
-        check each metric (NYT: a pick that gained on deletion and comprehensiveness lost insertion on
-        held-out texts). A guard that refused any loss of a mean, however small, acted on noise: it
-        refused the embedded default's setting for an insertion mean that ties on held-out sentences,
-        and on NYT every LAFA setting, one of which gains there (docs/results.md)."""
+        read each metric. The loss must be clear (``guard_z`` standard errors), not any loss of a mean:
+        on a few dozen texts a mean below the base's by a hair is noise, and refusing it would refuse
+        settings that tie or gain on texts they were not chosen on."""
         if self.guard_base is None or config.lam == 0:
             return True
         gains = self.tuner.metric_gains(config, self.guard_base, self.ids)
