@@ -96,3 +96,22 @@ def test_a_registered_aggregation_is_validated_explained_offered_and_tuned(halfw
     )
     tried = {(t["aggregation"], t["lam"]) for t in result.trials}
     assert {("halfway", 1.0), ("halfway", 2.0)} <= tried and ("median", 0.5) in tried
+
+
+def test_a_setting_an_aggregation_searches_is_a_tuned_field():
+    """The tuner's settings are read from the aggregations' search spaces: an aggregation that searches a
+    setting no other does (here the eps quantile) makes it tuned, so candidates that differ only there
+    are cached apart and the pick saves it; taking the aggregation out drops it again."""
+    from lafa_pipeline.faithfulness.tuning import setting_key, tuned_fields, tuned_settings
+
+    base = LafaConfig()
+    assert "quantile" not in tuned_fields()
+    entry = AGGREGATION_REGISTRY.get("normalized")
+    AGGREGATION_REGISTRY.register("quantile_demo", dataclasses.replace(entry, search_space={"quantile": (0.2, 0.6)}))
+    try:
+        assert "quantile" in tuned_fields() and tuned_settings(base)["quantile"] == base.quantile
+        assert setting_key(base.replace(quantile=0.2)) != setting_key(base.replace(quantile=0.6))
+    finally:
+        AGGREGATION_REGISTRY.remove("quantile_demo")
+    assert "quantile" not in tuned_fields()
+    assert setting_key(base.replace(quantile=0.2)) == setting_key(base.replace(quantile=0.6))
