@@ -19,6 +19,7 @@ from lafa_pipeline.build.default_model import (
     read_tsv,
 )
 from lafa_pipeline.index_files import INDEX_FILES
+from lafa_pipeline.tuning_report import TuningReport
 
 from .compare import assert_same_results
 
@@ -44,11 +45,11 @@ def test_default_card_shows_its_held_out_check(default_home):
     evaluation/default_check.py), and the built repo's card shows it with a verdict per metric."""
     checked = held_out_check()
     assert checked is not None, "lafa_pipeline/data/default_check.json was measured on other settings"
-    assert {"occlusion", "integrated_grad"} <= set(checked["vs"])
+    assert {"occlusion", "integrated_grad"} <= set(checked.vs)
     config = json.loads((default_home / DEFAULT_NAME / "lafa_config.json").read_text())
-    assert config["tuning"]["checked"] == checked and config["layer"] == DEFAULT_CONFIG.layer
+    assert TuningReport.from_dict(config["tuning"]).checked == checked and config["layer"] == DEFAULT_CONFIG.layer
     card = (default_home / DEFAULT_NAME / "README.md").read_text()
-    mean, low, high = checked["vs"]["occlusion"]["deletion_auc"]
+    mean, low, high = checked.vs["occlusion"]["deletion_auc"]
     verdict = "better" if low > 0 else "worse" if high < 0 else "tie"
     assert f"| occlusion | {mean:+.3f} [{low:+.3f}, {high:+.3f}] {verdict} |" in card
 

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import time
@@ -27,6 +28,7 @@ from transformers.utils import logging as transformers_logging
 from ..config import LafaConfig
 from ..files import atomic_folder, atomic_write_text
 from ..index_files import INDEX_FILES
+from ..tuning_report import AfterCheck, TuningReport
 
 if TYPE_CHECKING:
     from ..index import LafaIndex
@@ -50,10 +52,10 @@ TUNE_FILE = DATA_DIR / "default_tune.json"
 # cannot change the default without a new DEFAULT_NAME. The default's checks
 # (evaluation/default_check.md, peer_metrics.md) use dev sentences 300 on, which no choice saw.
 # The model card shows that run's record.
-DEFAULT_TUNING = {
-    **json.loads(TUNE_FILE.read_text(encoding="utf-8"))["tuning"],
-    "source": "shipped SST-2 dev sentences 0 .. 60, evaluation/default_tune.py",
-}
+DEFAULT_TUNING = dataclasses.replace(
+    TuningReport.from_dict(json.loads(TUNE_FILE.read_text(encoding="utf-8"))["tuning"]),
+    source="shipped SST-2 dev sentences 0 .. 60, evaluation/default_tune.py",
+)
 DEFAULT_CONFIG = LafaConfig(
     layer=4,
     n_neighbors=10,
@@ -64,12 +66,12 @@ DEFAULT_CONFIG = LafaConfig(
     kernel="cubic",
     lam=0.5,
     neighbor_weighting="uniform",
-    tuning=DEFAULT_TUNING,
+    tuning=DEFAULT_TUNING.to_dict(),
 )
 INDEX_SIZE = 3000
 
 
-def held_out_check() -> dict | None:
+def held_out_check() -> AfterCheck | None:
     """``CHECK_FILE``'s record for the model card, or None when it was measured on other settings
     than ``DEFAULT_CONFIG``'s (a stale record is left out rather than shown for the wrong default)."""
     if not CHECK_FILE.is_file():
@@ -77,7 +79,7 @@ def held_out_check() -> dict | None:
     record = json.loads(CHECK_FILE.read_text(encoding="utf-8"))
     if any(getattr(DEFAULT_CONFIG, k) != v for k, v in record["settings"].items()):
         return None
-    return {"texts": record["texts"], "vs": record["vs"]}
+    return AfterCheck.from_dict(record)
 
 
 def lafa_home() -> Path:
@@ -219,7 +221,9 @@ def index_references(
         tokenizer,
         texts,
         labels=labels,
-        config=DEFAULT_CONFIG.replace(tuning={**DEFAULT_TUNING, "checked": checked}) if checked else DEFAULT_CONFIG,
+        config=DEFAULT_CONFIG.replace(tuning=dataclasses.replace(DEFAULT_TUNING, checked=checked).to_dict())
+        if checked
+        else DEFAULT_CONFIG,
         show_progress=show_progress,
         lazy=True,
         description=f"{len(texts)} GLUE SST-2 training sentences shipped with lafa-pipeline",
