@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -68,13 +69,20 @@ AUTO_LAYERS_MAX_REFERENCES = 50_000
 references); above it only the repo's layer."""
 
 
-def comma_list(text: str, convert: Callable[[str], Any]) -> list:
-    """A command-line list ("0,2,4") read item by item.
+def comma_list(text: str, convert: Callable[[str], Any], what: str) -> list:
+    """A command-line list ("0,2,4") read item by item; argparse reports one it cannot read.
 
-    >>> comma_list("0, 2,4", int)
+    >>> comma_list("0, 2,4", int, "layer numbers")
     [0, 2, 4]
+    >>> comma_list("0,x", int, "layer numbers")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: expected 'auto' or layer numbers separated by commas, got '0,x'
     """
-    return [convert(part.strip()) for part in text.split(",")]
+    try:
+        return [convert(part.strip()) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or {what} separated by commas, got {text!r}") from None
 
 
 def whole_or_all(text: str) -> int | None:
@@ -83,7 +91,10 @@ def whole_or_all(text: str) -> int | None:
     >>> whole_or_all("0"), whole_or_all("3")
     (None, 3)
     """
-    return int(text) or None
+    try:
+        return int(text) or None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number (0: no limit), got {text!r}") from None
 
 
 def tuned_fields() -> tuple[str, ...]:
@@ -115,7 +126,7 @@ class TuneOptions:
         metadata={
             "help": "hidden layers to compare for the neighbor search, e.g. 0,2,4 (0 = embedding output); "
             f"'auto': every layer up to {AUTO_LAYERS_MAX_REFERENCES:,} references, else the repo's own",
-            "parse": lambda text: "auto" if text == "auto" else comma_list(text, int),
+            "parse": lambda text: "auto" if text == "auto" else comma_list(text, int, "layer numbers"),
         },
     )
     base_methods: Sequence[str] | str = field(
@@ -124,7 +135,7 @@ class TuneOptions:
             "help": "base methods LAFA may smooth, e.g. smooth_grad,integrated_grad (each is also tried alone); "
             "'auto': the gradient methods and occlusion; a new one's reference scores are computed as "
             "needed and saved with the repo",
-            "parse": lambda text: "auto" if text == "auto" else comma_list(text, str),
+            "parse": lambda text: "auto" if text == "auto" else comma_list(text, str, "base method names"),
         },
     )
     objective: str = field(

@@ -2,8 +2,11 @@
 budget and split into folds, and measured under a setting by the registered faithfulness metrics.
 
 Example:
-    >>> split_texts(6, folds=3, holdout=0.0, seed=0)[1][0]  # the first fold: (texts searched, texts checked)
-    ([4, 2, 0, 1], [3, 5])
+    >>> order, folds = split_texts(6, folds=3, holdout=0.0, seed=0)  # (texts searched, texts checked) a fold
+    >>> sorted(i for _, checked in folds for i in checked) == sorted(order) == list(range(6))  # each checked once
+    True
+    >>> all(not set(searched) & set(checked) for searched, checked in folds)
+    True
 """
 
 from __future__ import annotations
