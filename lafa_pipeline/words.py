@@ -10,7 +10,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .results import WordScore
 
@@ -75,3 +76,15 @@ def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
     while end > start and text[end - 1].isspace():
         end -= 1
     return start, end
+
+
+def scores_per_word(spans: Sequence[tuple[int, int]], tokens: Sequence[Mapping[str, Any]]) -> list[float]:
+    """Sum of the scores of the tokens lying inside each word span (character offsets), as gold words
+    are scored (tokens from the pipeline with ``aggregation_strategy="none"`` or ``"word"``, both carry
+    offsets).
+
+    >>> scores_per_word([(0, 4), (5, 9)], [{"start": 0, "end": 2, "score": 1.0}, {"start": 2, "end": 4,
+    ...     "score": 0.5}, {"start": 5, "end": 9, "score": 2.0}])
+    [1.5, 2.0]
+    """
+    return [sum(t["score"] for t in tokens if t["start"] >= start and t["end"] <= end) for start, end in spans]

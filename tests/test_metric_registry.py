@@ -14,8 +14,9 @@ import lafa_pipeline
 from lafa_pipeline.apps import cli
 from lafa_pipeline.card import tuning_text
 from lafa_pipeline.faithfulness.evaluate import Predictor, evaluate_explainer, mask_string
-from lafa_pipeline.faithfulness.tuning import TuneOptions, objective_values, prepare_texts, tune_explainer
-from lafa_pipeline.metric_registry import METRIC_REGISTRY, Metric, names, register_metric
+from lafa_pipeline.faithfulness.tuning import GoldWords, TuneOptions, objective_values, prepare_texts, tune_explainer
+from lafa_pipeline.metric_registry import METRIC_REGISTRY, Metric, names, pearson, register_metric
+from lafa_pipeline.words import scores_per_word
 
 from .tiny import TEXTS
 
@@ -86,3 +87,36 @@ def test_one_definition_of_each_direction():
                 values = [v for v in node.values if isinstance(v, ast.Constant)]
                 directions = values and all(isinstance(v.value, (bool, float)) for v in values)
                 assert not (len(keys & metric_names) >= 2 and directions), f"{path.name}: a table of directions"
+
+
+def _gold_words(text: str, seed: int) -> GoldWords:
+    """Whitespace words of ``text`` with seeded gold values."""
+    spans, start = [], 0
+    for word in text.split():
+        start = text.index(word, start)
+        spans.append((start, start + len(word)))
+        start += len(word)
+    return GoldWords(spans, np.random.default_rng(seed).normal(size=len(spans)).tolist())
+
+
+def test_the_tuner_tunes_on_gold_words_with_a_gold_metric(explainer):
+    """The one tuner takes gold: each text's gold words and the class to explain; the pick's value is the
+    mean Pearson of its scores, summed inside each gold word's span, against the gold, and that is what
+    the pipeline explaining with the pick gives, text by text."""
+    texts = [t for t in TEXTS if len(t.split()) > 2]
+    gold = [_gold_words(t, i) for i, t in enumerate(texts)]
+    targets = [i % 2 for i in range(len(texts))]
+    options = TuneOptions(objective="pearson", folds=0, layers=[1], rounds=1, show_progress=False, max_tokens=None)
+    with pytest.raises(ValueError, match="Unknown objective 'pearson'"):
+        tune_explainer(explainer, texts, options)  # without gold there is nothing to compare with
+    with pytest.raises(ValueError, match=f"2 gold for {len(texts)} texts"):
+        tune_explainer(explainer, texts, options, gold=gold[:2])
+    result = tune_explainer(explainer, texts, options, targets=targets, gold=gold)
+    assert result.report.objective == "pearson" and result.report.settings_refused_by_guard == 0
+    result.apply(explainer)
+    by_pipeline = []
+    for text, words, target in zip(texts, gold, targets):
+        tokens = explainer(text, target=target, aggregation_strategy="none")["tokens"]
+        by_pipeline.append(pearson(scores_per_word(words.spans, tokens), words.values))
+    assert np.nanmean(by_pipeline) == pytest.approx(result.best_value, abs=1e-5)
+    assert "Pearson correlation with gold word scores, higher is better" in tuning_text(result.config.tuning)

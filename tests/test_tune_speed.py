@@ -277,7 +277,7 @@ def test_tuning_runs_on_a_seeded_sample_within_the_token_budget(explainer, monke
     lengths = {t: len(explainer.tokenizer(t)["input_ids"]) for t in TEXTS}
     kwargs = dict(folds=0, layers=[1], rounds=1, steps=4, show_progress=False, base_methods=["smooth_grad"])
     results = [tune_explainer(explainer, TEXTS, max_tokens=30, seed=seed, **kwargs) for seed in (0, 0, 1)]
-    samples = [tune.sample_texts(explainer, TEXTS, 30, seed) for seed in (0, 0, 1)]
+    samples = [[TEXTS[i] for i in tune.sample_texts(explainer, TEXTS, 30, seed)] for seed in (0, 0, 1)]
     assert samples[0] == samples[1] != samples[2]  # seeded
     for sample, result in zip(samples, results):
         assert 4 <= len(sample) < len(TEXTS) and sum(lengths[t] for t in sample) <= 30
@@ -287,7 +287,11 @@ def test_tuning_runs_on_a_seeded_sample_within_the_token_budget(explainer, monke
     held = tune_explainer(explainer, TEXTS, holdout=0.25, **{**kwargs, "folds": None})  # no sample: all fit
     assert held.n_texts < len(TEXTS) and "sample" not in held.summary() + tuning_text(held.config.tuning)
     # the smallest sample still holds MIN_TUNING_TEXTS texts; None takes every text
-    assert len(tune.sample_texts(explainer, TEXTS, 1, 0)) == 4 and tune.sample_texts(explainer, TEXTS, None, 0) == TEXTS
+    everything = list(range(len(TEXTS)))
+    assert (
+        len(tune.sample_texts(explainer, TEXTS, 1, 0)) == 4
+        and tune.sample_texts(explainer, TEXTS, None, 0) == everything
+    )
     with pytest.raises(ValueError, match="max_tokens must be a positive integer or None"):
         tune_explainer(explainer, TEXTS, max_tokens=0, show_progress=False)
 

@@ -65,8 +65,10 @@ from .options import (
 from .result import TuningResult
 from .search import Pick, Tuner
 from .texts import (
+    GoldWords,
     TuningText,
     faithfulness_values,
+    gold_values,
     objective_values,
     prepare_texts,
     sample_texts,
@@ -77,6 +79,7 @@ from .texts import (
 
 __all__ = [
     "GUARD_Z",
+    "GoldWords",
     "LAM_STEP",
     "MAX_BASE_METHODS",
     "MAX_TUNING_TOKENS",
@@ -88,6 +91,7 @@ __all__ = [
     "TuningText",
     "base_method_choices",
     "faithfulness_values",
+    "gold_values",
     "indexes_by_base",
     "objective_values",
     "prepare_texts",
@@ -102,27 +106,49 @@ __all__ = [
 
 
 def tune_explainer(
-    explainer, texts: Sequence[TextInput], options: TuneOptions | None = None, **changes: Any
+    explainer,
+    texts: Sequence[TextInput],
+    options: TuneOptions | None = None,
+    *,
+    targets: Sequence[int | None] | None = None,
+    gold: Sequence[GoldWords] | None = None,
+    **changes: Any,
 ) -> TuningResult:
     """Tune ``explainer``'s LAFA settings on ``texts`` (see the module docstring) with ``options``
     (default ``TuneOptions()``), changed by keyword (``tune_explainer(explainer, texts, folds=5)``).
+
+    ``targets``: the class to explain in each text (None: the predicted class). ``gold``: each text's
+    gold words, to tune on a gold metric (``objective="token_auc"`` or ``"pearson"``, as the paper
+    evaluation tunes LAFA on gold) instead of faithfulness; the metric guard, which reads faithfulness
+    metrics, then has nothing to refuse.
 
     Returns the chosen config with ``tuning`` filled in (``TuningReport``'s record), and the index at
     the chosen layer, holding the chosen base method's scores.
     """
     if explainer.index is None:
         raise ValueError("Tuning LAFA needs an explainer with an index (a LAFA repo, or index=...)")
-    options = (options or TuneOptions()).replace(**changes).checked()
+    for name, per_text in (("targets", targets), ("gold", gold)):
+        if per_text is not None and len(per_text) != len(texts):
+            raise ValueError(f"{len(per_text)} {name} for {len(texts)} texts; give one per text")
+    options = (options or TuneOptions()).replace(**changes).checked(gold=gold is not None)
     if options.signed is None:
         options = options.replace(signed=bool(explainer.lafa_config.signed))
     given = [check_text(t) for t in texts]
-    sampled = sample_texts(explainer, given, options.max_tokens, options.seed)
+    kept = sample_texts(explainer, given, options.max_tokens, options.seed)
+    sampled = [given[i] for i in kept]
     layers = layer_choices(explainer, options.layers)
     tune_ids, checks = split_texts(len(sampled), options.folds or 0, options.holdout, options.seed)
     bases = base_method_choices(explainer, options.base_methods)
     tuner = Tuner(
         explainer,
-        prepare_texts(explainer, sampled, options.show_progress, bool(options.signed)),
+        prepare_texts(
+            explainer,
+            sampled,
+            options.show_progress,
+            bool(options.signed),
+            None if targets is None else [targets[i] for i in kept],
+            None if gold is None else [gold[i] for i in kept],
+        ),
         indexes_by_base(explainer, bases, layers, options.show_progress),
         [explainer.lafa_config.replace(lam=0.0, base_method=base) for base in bases],
         layers,

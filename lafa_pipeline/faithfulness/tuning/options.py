@@ -69,20 +69,19 @@ AUTO_LAYERS_MAX_REFERENCES = 50_000
 references); above it only the repo's layer."""
 
 
-def comma_list(text: str, convert: Callable[[str], Any], what: str) -> list:
-    """A command-line list ("0,2,4") read item by item; argparse reports one it cannot read.
+def comma_list(text: str, convert: Callable[[str], Any]) -> list | str:
+    """A command-line list ("0,2,4") read item by item; "auto", or a text that is no such list, as given
+    (the tuner's check of the option then names the valid values).
 
-    >>> comma_list("0, 2,4", int, "layer numbers")
-    [0, 2, 4]
-    >>> comma_list("0,x", int, "layer numbers")
-    Traceback (most recent call last):
-    ...
-    argparse.ArgumentTypeError: expected 'auto' or layer numbers separated by commas, got '0,x'
+    >>> comma_list("0, 2,4", int), comma_list("auto", int), comma_list("first", int)
+    ([0, 2, 4], 'auto', 'first')
     """
+    if text == "auto":
+        return text
     try:
         return [convert(part.strip()) for part in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or {what} separated by commas, got {text!r}") from None
+        return text
 
 
 def whole_or_all(text: str) -> int | None:
@@ -126,7 +125,7 @@ class TuneOptions:
         metadata={
             "help": "hidden layers to compare for the neighbor search, e.g. 0,2,4 (0 = embedding output); "
             f"'auto': every layer up to {AUTO_LAYERS_MAX_REFERENCES:,} references, else the repo's own",
-            "parse": lambda text: "auto" if text == "auto" else comma_list(text, int, "layer numbers"),
+            "parse": lambda text: comma_list(text, int),
         },
     )
     base_methods: Sequence[str] | str = field(
@@ -135,12 +134,15 @@ class TuneOptions:
             "help": "base methods LAFA may smooth, e.g. smooth_grad,integrated_grad (each is also tried alone); "
             "'auto': the gradient methods and occlusion; a new one's reference scores are computed as "
             "needed and saved with the repo",
-            "parse": lambda text: "auto" if text == "auto" else comma_list(text, str, "base method names"),
+            "parse": lambda text: comma_list(text, str),
         },
     )
     objective: str = field(
         default=OBJECTIVE,
-        metadata={"help": "what is maximised per text (a faithfulness objective of the metric registry)"},
+        metadata={
+            "help": "what is maximised per text: a faithfulness objective of the metric registry (or, for "
+            "texts with gold words, a gold metric such as token_auc or pearson)"
+        },
     )
     max_base_methods: int | None = field(
         default=MAX_BASE_METHODS,
@@ -212,9 +214,9 @@ class TuneOptions:
     def replace(self, **changes) -> TuneOptions:
         return dataclasses.replace(self, **changes)
 
-    def checked(self) -> TuneOptions:
+    def checked(self, gold: bool = False) -> TuneOptions:
         """These options with ``folds`` resolved (3 unless a holdout is given), or a ValueError naming the
-        bad value and the valid ones."""
+        bad value and the valid ones (``gold``: the texts have gold words, so gold metrics are objectives too)."""
         if not 0.0 <= self.holdout < 1.0:
             raise ValueError(f"holdout must be in [0, 1), got {self.holdout}")
         if self.folds is not None and (self.folds < 0 or (self.holdout and self.folds > 1)):
@@ -222,7 +224,9 @@ class TuneOptions:
                 f"choose one check: folds >= 2 (cross-validation) or holdout in (0, 1), not both; "
                 f"got folds={self.folds}, holdout={self.holdout}"
             )
-        check_choice("objective", self.objective, names("faithfulness", objective=True))
+        check_choice(
+            "objective", self.objective, names("faithfulness", objective=True) + (names("gold") if gold else ())
+        )
         for name, what in (("max_base_methods", "(all)"), ("max_tokens", "(every text)")):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):

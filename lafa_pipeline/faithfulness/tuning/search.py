@@ -21,7 +21,7 @@ from ..evaluate import Predictor, mask_string
 from ..metrics import paired
 from .options import SHARED_SETTINGS, TuneOptions, setting_key, tuned_settings
 from .race import Race, clearly_below, starting_point
-from .texts import Check, TuningText, faithfulness_values, scores_for
+from .texts import Check, TuningText, faithfulness_values, gold_values, scores_for
 
 
 @dataclass
@@ -89,18 +89,22 @@ class Tuner:
         missing = [i for i in ids if not computed[i]]
         if missing:
             self.fill_neighbor_scores(config, missing)
-            found = faithfulness_values(
-                self.explainer,
-                self.by_base[config.base_method],
-                config,
-                [self.items[i] for i in missing],
-                self.predict,
-                self.mask,
-                self.options.steps,
-                signed=self.signed,
-            )
-            row[missing] = [self.objective.compute(f) for f in found]
-            metrics[missing] = [[m.oriented(m.compute(f)) for m in self.guarded_metrics] for f in found]
+            indexes, chosen = self.by_base[config.base_method], [self.items[i] for i in missing]
+            if self.objective.family == "gold":  # gold words: no faithfulness metric to guard
+                row[missing] = gold_values(self.explainer, indexes, config, chosen, self.objective.name, self.signed)
+            else:
+                found = faithfulness_values(
+                    self.explainer,
+                    indexes,
+                    config,
+                    chosen,
+                    self.predict,
+                    self.mask,
+                    self.options.steps,
+                    signed=self.signed,
+                )
+                row[missing] = [self.objective.compute(f) for f in found]
+                metrics[missing] = [[m.oriented(m.compute(f)) for m in self.guarded_metrics] for f in found]
             computed[missing] = True
         return row[list(ids)]
 

@@ -26,10 +26,20 @@ from ...metric_registry import METRIC_REGISTRY
 from ...model_adapter import counting_work
 from ...results import WordScore
 from ...text_inputs import TextInput, check_text, encode
-from ...words import group_scores
+from ...words import group_scores, scores_per_word
 from ..evaluate import Predictor
 from ..metrics import Faithfulness, faithfulness
 from .options import MIN_TUNING_TEXTS, OBJECTIVE
+
+
+@dataclass(frozen=True)
+class GoldWords:
+    """Gold values of a text's words, by character span: what a gold objective (``token_auc``,
+    ``pearson``...) compares a setting's scores with. The tuner sums a setting's token scores inside
+    each span, as the paper's cases score their gold words."""
+
+    spans: list[tuple[int, int]]
+    values: list[float]
 
 
 @dataclass
@@ -50,6 +60,8 @@ class TuningText:
     scores above stay the paper's magnitudes, which the neighbors are aggregated from)."""
     work: dict[str, float] = field(default_factory=dict)
     """The model's work (``ModelWork.tokens``) each base method took on this text."""
+    gold: GoldWords | None = None
+    """With a gold objective: the text's gold words."""
     by_ranking: dict[tuple, Faithfulness] = field(default_factory=dict, repr=False)
     """Faithfulness by the word order it masks in: settings that rank the words alike share one
     measurement (the masked texts, hence the model's outputs, depend on nothing else)."""
@@ -59,25 +71,36 @@ class TuningText:
         return torch.tensor([self.meta["special"]], dtype=torch.bool)
 
 
-def prepare_texts(explainer, texts: Sequence[TextInput], show_progress: bool, signed: bool = False) -> list[TuningText]:
-    """Encode each text and compute its base-method scores and target (the predicted class) once
-    (``signed``: its signed scores too, if the base method has a direction)."""
+def prepare_texts(
+    explainer,
+    texts: Sequence[TextInput],
+    show_progress: bool,
+    signed: bool = False,
+    targets: Sequence[int | None] | None = None,
+    gold: Sequence[GoldWords] | None = None,
+) -> list[TuningText]:
+    """Encode each text and compute its base-method scores and target once (``targets``: the class
+    explained per text, None: the predicted class; ``signed``: its signed scores too, if the base method
+    has a direction; ``gold``: each text's gold words, for a gold objective)."""
     lafa = explainer.lafa
     base = lafa.config.base_method
     with_sign = signed and has_direction(base)
     prepared = []
-    for text in tqdm(texts, desc=f"Base scores ({base})", disable=not show_progress, unit="text"):
+    for i, text in enumerate(tqdm(texts, desc=f"Base scores ({base})", disable=not show_progress, unit="text")):
         inputs, meta = encode(explainer.tokenizer, check_text(text), explainer.max_length, warn=False)
+        wanted = None if targets is None or targets[i] is None else [targets[i]]
         with counting_work() as work:
             out = lafa.attribute(
                 inputs["input_ids"],
                 inputs["attention_mask"],
                 inputs.get("token_type_ids"),
+                targets=wanted,
                 method=base,
                 signed=with_sign,
             )
         tokens = explainer.tokenizer.convert_ids_to_tokens(inputs["input_ids"][0].tolist())
         item = TuningText(text, inputs, meta, tokens, out.targets[0], _magnitudes(out), work={base: work.tokens})
+        item.gold = None if gold is None else gold[i]
         if with_sign:
             item.signed[base] = out.scores
         prepared.append(item)
@@ -162,11 +185,38 @@ def faithfulness_values(
 
 
 def word_scores(explainer, lafa: Lafa, item: TuningText, signed: bool = False) -> list[WordScore]:
-    """``item``'s word entries (as the pipeline reports them) under the setting of ``lafa``, from its
-    stored base scores: lambda = 0 is the base method itself, read without a neighbor search.
-    ``signed``: as ``signed=True`` reports them for a base method with a direction (LAFA's magnitudes
-    with the text's own signed base scores' direction, ``lafa.signed_like``), so the metrics mask the
-    words that push towards the target first; a method without a direction keeps its magnitudes."""
+    """``item``'s word entries (as the pipeline reports them) under the setting of ``lafa``
+    (``setting_scores``)."""
+    return group_scores(item.meta, setting_scores(explainer, lafa, item, signed)[0].tolist(), item.tokens, "word")
+
+
+def gold_values(
+    explainer, indexes: dict, config: LafaConfig, items: list[TuningText], objective: str, signed: bool = False
+) -> list[float]:
+    """The gold objective ``objective`` per text for LAFA with ``config`` (searching
+    ``indexes[config.layer]``): its token scores summed inside each gold word's span, against the gold."""
+    lafa = Lafa(explainer.model, indexes[config.layer], config)
+    metric = METRIC_REGISTRY.get(objective)
+    values = []
+    for item in items:
+        if item.gold is None:
+            raise ValueError(f"the gold objective {objective!r} needs gold words for every tuning text")
+        scores = setting_scores(explainer, lafa, item, signed)[0].tolist()
+        tokens = [
+            {"start": start, "end": end, "score": score}
+            for (start, end), special, score in zip(item.meta["offsets"], item.meta["special"], scores)
+            if not special
+        ]
+        values.append(metric.compute(scores_per_word(item.gold.spans, tokens), item.gold.values))
+    return values
+
+
+def setting_scores(explainer, lafa: Lafa, item: TuningText, signed: bool = False) -> torch.Tensor:
+    """``item``'s token scores (1, T) under the setting of ``lafa``, from its stored base scores: lambda
+    = 0 is the base method itself, read without a neighbor search. ``signed``: as ``signed=True``
+    reports them for a base method with a direction (LAFA's magnitudes with the text's own signed base
+    scores' direction, ``lafa.signed_like``), so the metrics mask the words that push towards the
+    target first; a method without a direction keeps its magnitudes."""
     base = scores_for(explainer, item, lafa, signed)
     if lafa.config.lam == 0:
         scores = base
@@ -182,18 +232,18 @@ def word_scores(explainer, lafa: Lafa, item: TuningText, signed: bool = False) -
         ).scores
     if signed and lafa.config.base_method in item.signed:
         scores = signed_like(item.signed[lafa.config.base_method], base, scores)
-    return group_scores(item.meta, scores[0].tolist(), item.tokens, "word")
+    return scores
 
 
 def _column(explainer, target: int) -> int:
     return 0 if explainer.lafa.adapter.problem_type == "regression" else target
 
 
-def sample_texts(explainer, texts: list[TextInput], max_tokens: int | None, seed: int) -> list[TextInput]:
-    """The texts to tune on: all of them, or a seeded sample (in the given order) that fits in
-    ``max_tokens`` tokens, at least ``MIN_TUNING_TEXTS`` of them."""
+def sample_texts(explainer, texts: list[TextInput], max_tokens: int | None, seed: int) -> list[int]:
+    """Which texts to tune on: all of them, or a seeded sample (in the given order) that fits in
+    ``max_tokens`` tokens, at least ``MIN_TUNING_TEXTS`` of them; their positions in ``texts``."""
     if max_tokens is None:
-        return texts
+        return list(range(len(texts)))
     order = list(range(len(texts)))
     random.Random(seed).shuffle(order)
     chosen: list[int] = []
@@ -204,7 +254,7 @@ def sample_texts(explainer, texts: list[TextInput], max_tokens: int | None, seed
             break
         chosen.append(i)
         total += length
-    return [texts[i] for i in sorted(chosen)]
+    return sorted(chosen)
 
 
 Check = tuple[list[int] | None, list[int]]
