@@ -40,6 +40,7 @@ from ..base_methods import BASE_METHOD_REGISTRY
 from ..config import KERNELS, NEIGHBOR_SCALES, LafaConfig
 from ..faithfulness.evaluate import Predictor
 from ..faithfulness.metrics import deletion_curve, neighbor_precision, paired, pearson, summarize, token_auc
+from ..faithfulness.tuning import tuned_settings
 from ..files import atomic_folder, atomic_write_text
 from ..index import LafaIndex
 from ..index_encoding import pooled_states
@@ -561,18 +562,9 @@ def tune(
 
 
 def settings_of(config: LafaConfig) -> dict:
-    """The LAFA settings the tuning varies."""
-    return {
-        "base_method": config.base_method,
-        "layer": config.layer,
-        "quantile": config.quantile,
-        "n_neighbors": config.n_neighbors,
-        "kernel": config.kernel,
-        "lam": config.lam,
-        "neighbor_scale": config.neighbor_scale,
-        "aggregation": config.aggregation,
-        "neighbor_weighting": config.neighbor_weighting,
-    }
+    """The LAFA settings the tuning varies: ``lafa tune``'s (``tuned_settings``) and the quantile, which the
+    gold tuning varies too (``lafa tune`` does not)."""
+    return {**tuned_settings(config), "quantile": config.quantile}
 
 
 def tune_without_gold(
