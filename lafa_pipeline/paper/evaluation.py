@@ -12,8 +12,12 @@ gold of the queries of the first ``tune_texts`` test texts from those stored bas
 ``lafa tune`` (no gold: the faithfulness objective, the base method among its settings) on the
 first test texts, then score LAFA with the paper's settings and both tuned settings on all queries,
 and measure every method's faithfulness to the model (``faithfulness_check``) on test texts after
-``lafa tune``'s. Results go to ``results.json``; the
-Markdown report and plots are written by ``evaluation_report``.
+``lafa tune``'s. Results go to ``results.json``; the Markdown report and plots are written by
+``report.write_report``.
+
+This module scores a case and runs the evaluation; the cases' settings and run sizes are in
+``specs.py``, loading, fine-tuning and indexing in ``prepare.py``, explaining the queries in
+``case_explainer.py`` and both tunings in ``tuning.py``.
 
 Example (a tiny run on generated data, about a minute on a CPU):
     >>> import tempfile
@@ -26,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -41,9 +46,9 @@ from ..files import atomic_write_text
 from ..metric_registry import METRIC_REGISTRY, names
 from . import CASES
 from .case_explainer import CaseExplainer
-from .cases import words_of
-from .prepare import prepare_case
-from .specs import RunSizes
+from .cases import CaseData, words_of
+from .prepare import PreparedCase, prepare_case
+from .specs import CaseSpec, RunSizes
 from .tuning import settings_of, tune, tune_without_gold
 
 BASE_METHODS_EVALUATED = BASE_METHOD_REGISTRY.names  # every registered base method
@@ -52,6 +57,7 @@ LAFA_LABELS = ("lafa_paper", "lafa_tuned", "lafa_tune")
 """LAFA with the paper's settings, tuned on gold of the tuning texts, and tuned by ``lafa tune`` (no gold)."""
 
 
+# ----- what is measured on a case's queries --------------------------------------------------------------
 def layer_precision(explainer: CaseExplainer, queries: list[int], num_layers: int, k: int) -> list[dict]:
     """Neighbor precision (eq. 8) of the k nearest references at each layer, no label filter or cut-off."""
     case = explainer.case
@@ -72,7 +78,6 @@ def layer_precision(explainer: CaseExplainer, queries: list[int], num_layers: in
     return out
 
 
-# ----- deletion -----------------------------------------------------------------------------------------------------
 def deletion(
     explainer: CaseExplainer, scores: dict, targets: dict, queries: list[int], mode: str, max_length: int
 ) -> list[list[float]]:
@@ -104,7 +109,6 @@ def deletion(
     return curves
 
 
-# ----- one case ------------------------------------------------------------------------------------------------------
 def faithfulness_check(
     model,
     tokenizer,
@@ -151,27 +155,12 @@ def faithfulness_check(
     }
 
 
-def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_progress: bool) -> dict:
-    start = time.perf_counter()
-    say = print if show_progress else (lambda *a, **k: None)
-    prepared = prepare_case(name, data_dir, sizes, cache_dir, show_progress)
-    case, spec, model, tokenizer, index = (
-        prepared.case,
-        prepared.spec,
-        prepared.model,
-        prepared.tokenizer,
-        prepared.index,
-    )
-    training, quality, index_info = prepared.training, prepared.quality, prepared.index_info
-    explainer = CaseExplainer(case, model, tokenizer, index)
-    queries = list(range(len(case.queries)))
-    num_layers = model.config.num_hidden_layers
-    texts_in_order = case.texts_in_order
-    tune_texts = set(texts_in_order[: sizes.tune_texts])
-    tune_queries = [q for q in queries if case.queries[q].text in tune_texts]
-    tune_query_set = set(tune_queries)
-    tune_items = [i for i, it in enumerate(case.items) if it.query in tune_query_set]
-
+# ----- one case: its steps, then evaluate_case ------------------------------------------------------------
+def score_base_methods(
+    explainer: CaseExplainer, queries: list[int], metric: str, name: str, show_progress: bool
+) -> tuple[dict[str, dict], dict[str, dict], dict[int, int]]:
+    """Every base method on ``queries``: its values on the case's items by ``metric`` and time per text,
+    its token scores (which LAFA and the deletion curves reuse), and the targets explained."""
     methods: dict[str, dict] = {}
     stored: dict[str, dict] = {}
     targets: dict[int, int] = {}
@@ -181,59 +170,108 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
         seconds = time.perf_counter() - t0
         stored[method] = scores
         methods[method] = {
-            "values": explainer.item_values(scores, spec.metric),
+            "values": explainer.item_values(scores, metric),
             "ms_per_text": 1000 * seconds / len(queries),
         }
+    return methods, stored, targets
 
-    base_method = spec.lafa.base_method
-    say(f"   tuning LAFA on the {len(tune_queries)} queries of the first {len(tune_texts)} test texts")
+
+def tune_on_gold(
+    explainer: CaseExplainer, spec: CaseSpec, base: dict, tune_texts: int, say: Callable[..., None]
+) -> tuple[dict, dict]:
+    """LAFA tuned (``tune``) on the gold of the queries of the case's first ``tune_texts`` test texts,
+    over their stored ``base`` scores (the paper's base method): the settings and the tuning's record."""
+    case = explainer.case
+    texts = set(case.texts_in_order[:tune_texts])
+    queries = [q for q in range(len(case.queries)) if case.queries[q].text in texts]
+    query_set = set(queries)
+    items = [i for i, it in enumerate(case.items) if it.query in query_set]
+    say(f"   tuning LAFA on the {len(queries)} queries of the first {len(texts)} test texts")
     t0 = time.perf_counter()
-    tuned, sweep = tune(explainer, spec, stored[base_method], tune_queries, tune_items, num_layers)
-    tuning_seconds = time.perf_counter() - t0
-    n_no_gold = max(sizes.tune_texts, min(sizes.tune_texts_no_gold, len(texts_in_order) // 2))
-    say(f"   lafa tune (no gold: insertion - deletion) on the first {n_no_gold} test texts")
+    tuned, sweep = tune(explainer, spec, base, queries, items, explainer.model.config.num_hidden_layers)
+    seconds = time.perf_counter() - t0
+    return tuned, {
+        "texts": len(texts),
+        "queries": len(queries),
+        "items": len(items),
+        "seconds": round(seconds, 1),
+        "sweep": sweep,
+    }
+
+
+def run_lafa_tune(
+    prepared: PreparedCase, n_texts: int, sizes: RunSizes, show_progress: bool, say: Callable[..., None]
+) -> tuple[TuningResult, dict]:
+    """``lafa tune`` (no gold) on the case's first ``n_texts`` test texts: its result and its record."""
+    say(f"   lafa tune (no gold: insertion - deletion) on the first {n_texts} test texts")
     t0 = time.perf_counter()
-    by_faithfulness = tune_without_gold(
-        model,
-        tokenizer,
-        index,
-        texts_in_order[:n_no_gold],
+    result = tune_without_gold(
+        prepared.model,
+        prepared.tokenizer,
+        prepared.index,
+        prepared.case.texts_in_order[:n_texts],
         show_progress,
         rounds=sizes.tune_rounds,
         steps=sizes.tune_steps,
         folds=sizes.tune_folds,
     )
-    tune_seconds = time.perf_counter() - t0
-    explainer.adopt(by_faithfulness.index)  # the reference scores lafa tune computed for its base
-    paper_settings = settings_of(spec.lafa)
-    for label, settings in (
-        ("lafa_paper", paper_settings),
-        ("lafa_tuned", tuned),
-        ("lafa_tune", settings_of(by_faithfulness.config)),
-    ):
+    seconds = time.perf_counter() - t0
+    return result, {
+        "settings": settings_of(result.config),
+        "tuning": result.config.tuning,
+        "texts": n_texts,
+        "seconds": round(seconds, 1),
+        "settings_tried": len(result.trials),
+    }
+
+
+def score_lafa(
+    explainer: CaseExplainer,
+    queries: list[int],
+    methods: dict[str, dict],
+    stored: dict[str, dict],
+    metric: str,
+    settings_by_label: dict[str, dict],
+) -> tuple[dict[str, dict], dict[str, dict]]:
+    """LAFA with each label's settings over the stored scores of its base method: per label, its values
+    on the items by ``metric``, settings, neighbors found and time per text (its base's and LAFA's), and
+    its token scores."""
+    records: dict[str, dict] = {}
+    scores_by_label: dict[str, dict] = {}
+    for label, settings in settings_by_label.items():
         t0 = time.perf_counter()
         own_base = settings["base_method"]  # lafa tune's may differ from the paper's
         scores, found = explainer.lafa_scores(queries, stored[own_base], settings)
-        stored[label] = scores
-        methods[label] = {
-            "values": explainer.item_values(scores, spec.metric),
+        scores_by_label[label] = scores
+        records[label] = {
+            "values": explainer.item_values(scores, metric),
             "settings": settings,
             "neighbors_found": float(np.mean(list(found.values()))),
             "ms_per_text": methods[own_base]["ms_per_text"] + 1000 * (time.perf_counter() - t0) / len(queries),
         }
+    return records, scores_by_label
 
+
+def results_by_subset(case: CaseData, methods: dict[str, dict], metric: str) -> dict[str, dict[str, dict]]:
+    """Per subset of the case's items, each method's summary of its values there (the values left out)."""
     by_subset = {}
     for subset in case.subsets:
         rows = [i for i, it in enumerate(case.items) if subset in it.subsets]
-        by_subset[subset] = {
-            m: asdict(summarize(spec.metric, [r["values"][i] for i in rows])) for m, r in methods.items()
-        }
+        by_subset[subset] = {m: asdict(summarize(metric, [r["values"][i] for i in rows])) for m, r in methods.items()}
         for m in by_subset[subset]:
             by_subset[subset][m].pop("values")
+    return by_subset
+
+
+def lafa_comparisons(case: CaseData, methods: dict[str, dict], tune_texts: int, tune_texts_no_gold: int) -> dict:
+    """Each LAFA row against its base method on all items and on the items held out of its tuning
+    (the first ``tune_texts`` test texts; ``lafa tune``'s first ``tune_texts_no_gold``), and against the
+    best base method there."""
+    texts_in_order = case.texts_in_order
     comparisons = {}
     for label in LAFA_LABELS:
         # Held out: items outside the texts this row was tuned on (lafa tune's may be more than the gold tuning's).
-        tuned_on = set(texts_in_order[: n_no_gold if label == "lafa_tune" else sizes.tune_texts])
+        tuned_on = set(texts_in_order[: tune_texts_no_gold if label == "lafa_tune" else tune_texts])
         held_out = [i for i, it in enumerate(case.items) if case.queries[it.query].text not in tuned_on]
         # The best base method by the gold metric over those items, for "LAFA - best base" (done-when of issue 10).
         best_base = max(
@@ -254,15 +292,64 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
                 ),
             },
         }
-    say("   deletion curves")
-    del_queries = queries[: sizes.deletion_texts] if case.problem_type != "regression" else queries
-    deletion_curves = {}
+    return comparisons
+
+
+def deletion_curves(
+    explainer: CaseExplainer,
+    stored: dict[str, dict],
+    targets: dict,
+    queries: list[int],
+    spec: CaseSpec,
+    deletion_texts: int,
+) -> dict:
+    """Every method's mean deletion curve (and its spread) over the first ``deletion_texts`` of ``queries``
+    (all of them for the price regression)."""
+    regression = explainer.case.problem_type == "regression"
+    del_queries = queries[:deletion_texts] if not regression else queries
+    curves_by_method = {}
     for method in list(BASE_METHODS_EVALUATED) + list(LAFA_LABELS):
         curves = deletion(explainer, stored[method], targets, del_queries, spec.deletion_mode, spec.max_length)
         arr = np.asarray(curves)
-        deletion_curves[method] = {"mean": arr.mean(0).tolist(), "std": arr.std(0).tolist(), "n": len(curves)}
-    precision = layer_precision(explainer, queries, num_layers, spec.lafa.n_neighbors)
-    unseen = texts_in_order[n_no_gold:][: sizes.faithfulness_texts]
+        curves_by_method[method] = {"mean": arr.mean(0).tolist(), "std": arr.std(0).tolist(), "n": len(curves)}
+    return {"fractions": list(FRACTIONS[1:]), "mode": spec.deletion_mode, "curves": curves_by_method}
+
+
+def case_counts(case: CaseData) -> dict[str, int]:
+    """How many queries, gold items, references and training texts the case holds."""
+    return {
+        "queries": len(case.queries),
+        "items": len(case.items),
+        "references": len(case.ref_texts),
+        "train_texts": len(case.train_texts),
+    }
+
+
+def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_progress: bool) -> dict:
+    """Case ``name`` evaluated as the module's docstring says: its record in ``results.json``."""
+    start = time.perf_counter()
+    say = print if show_progress else (lambda *a, **k: None)
+    prepared = prepare_case(name, data_dir, sizes, cache_dir, show_progress)
+    case, spec, model, tokenizer = prepared.case, prepared.spec, prepared.model, prepared.tokenizer
+    explainer = CaseExplainer(case, model, tokenizer, prepared.index)
+    queries = list(range(len(case.queries)))
+    methods, stored, targets = score_base_methods(explainer, queries, spec.metric, name, show_progress)
+    tuned, tuning = tune_on_gold(explainer, spec, stored[spec.lafa.base_method], sizes.tune_texts, say)
+    n_no_gold = max(sizes.tune_texts, min(sizes.tune_texts_no_gold, len(case.texts_in_order) // 2))
+    by_faithfulness, lafa_tune = run_lafa_tune(prepared, n_no_gold, sizes, show_progress, say)
+    explainer.adopt(by_faithfulness.index)  # the reference scores lafa tune computed for its base
+    settings_by_label = {
+        "lafa_paper": settings_of(spec.lafa),
+        "lafa_tuned": tuned,
+        "lafa_tune": settings_of(by_faithfulness.config),
+    }
+    lafa_methods, lafa_stored = score_lafa(explainer, queries, methods, stored, spec.metric, settings_by_label)
+    methods.update(lafa_methods)
+    stored.update(lafa_stored)
+    say("   deletion curves")
+    deletion_record = deletion_curves(explainer, stored, targets, queries, spec, sizes.deletion_texts)
+    precision = layer_precision(explainer, queries, model.config.num_hidden_layers, spec.lafa.n_neighbors)
+    unseen = case.texts_in_order[n_no_gold:][: sizes.faithfulness_texts]
     say(f"   faithfulness to the model: every method and lafa tune's LAFA on {len(unseen)} texts it did not tune on")
     faithfulness = faithfulness_check(model, tokenizer, by_faithfulness, unseen, show_progress) if unseen else None
     return {
@@ -270,38 +357,21 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
         "notes": case.notes,
         "metric": spec.metric,
         "subsets": case.subsets,
-        "base_method": base_method,
-        "training": training,
-        "quality": quality,
-        "index": index_info,
-        "paper_settings": {**spec.lafa.to_dict(), "eps": index.config.eps},
+        "base_method": spec.lafa.base_method,
+        "training": prepared.training,
+        "quality": prepared.quality,
+        "index": prepared.index_info,
+        "paper_settings": {**spec.lafa.to_dict(), "eps": prepared.index.config.eps},
         "tuned_settings": tuned,
-        "tuning": {
-            "texts": len(tune_texts),
-            "queries": len(tune_queries),
-            "items": len(tune_items),
-            "seconds": round(tuning_seconds, 1),
-            "sweep": sweep,
-        },
-        "lafa_tune": {
-            "settings": settings_of(by_faithfulness.config),
-            "tuning": by_faithfulness.config.tuning,
-            "texts": n_no_gold,
-            "seconds": round(tune_seconds, 1),
-            "settings_tried": len(by_faithfulness.trials),
-        },
-        "results": by_subset,
-        "comparisons": comparisons,
+        "tuning": tuning,
+        "lafa_tune": lafa_tune,
+        "results": results_by_subset(case, methods, spec.metric),
+        "comparisons": lafa_comparisons(case, methods, sizes.tune_texts, n_no_gold),
         "timing_ms_per_text": {m: r["ms_per_text"] for m, r in methods.items()},
-        "deletion": {"fractions": list(FRACTIONS[1:]), "mode": spec.deletion_mode, "curves": deletion_curves},
+        "deletion": deletion_record,
         "layer_precision": precision,
         "faithfulness": faithfulness,
-        "counts": {
-            "queries": len(case.queries),
-            "items": len(case.items),
-            "references": len(case.ref_texts),
-            "train_texts": len(case.train_texts),
-        },
+        "counts": case_counts(case),
         "values": {m: r["values"] for m, r in methods.items()},
         "seconds": round(time.perf_counter() - start, 1),
     }
