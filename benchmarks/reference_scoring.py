@@ -41,7 +41,8 @@ def model_index_texts(args) -> tuple:
         explainer = load_explainer(ensure_default_repo(show_progress=True))
         texts = read_tsv(DEV_FILE)[0][: args.texts]
         return explainer.model, explainer.tokenizer, explainer.index, texts, "the embedded default, SST-2 dev"
-    from lafa_pipeline.paper.evaluation import RunSizes, prepare_case
+    from lafa_pipeline.paper.prepare import prepare_case
+    from lafa_pipeline.paper.specs import RunSizes
 
     prepared = prepare_case(args.case, args.data_dir, RunSizes(), lafa_home() / "evaluation", show_progress=True)
     texts = prepared.case.texts_in_order[: args.texts]

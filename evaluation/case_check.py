@@ -34,7 +34,10 @@ from lafa_pipeline.build.default_model import lafa_home
 from lafa_pipeline.card import verdict
 from lafa_pipeline.faithfulness.evaluate import method_names
 from lafa_pipeline.files import atomic_write_text
-from lafa_pipeline.paper.evaluation import RunSizes, faithfulness_check, prepare_case, settings_of, tune_without_gold
+from lafa_pipeline.paper.evaluation import faithfulness_check
+from lafa_pipeline.paper.prepare import prepare_case
+from lafa_pipeline.paper.specs import RunSizes
+from lafa_pipeline.paper.tuning import settings_of, tune_without_gold
 
 METRICS = ("deletion_auc", "insertion_auc", "comprehensiveness", "sufficiency")
 LEFT_OUT = ("lafa", "sequential_integrated_grad")

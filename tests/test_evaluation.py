@@ -12,9 +12,11 @@ import pytest
 
 from lafa_pipeline.apps.cli import main
 from lafa_pipeline.config import BASE_METHODS
+from lafa_pipeline.faithfulness.metrics import paired
 from lafa_pipeline.metric_registry import METRIC_REGISTRY
 from lafa_pipeline.paper.cases import relation_case, sentiment_case, words_of
-from lafa_pipeline.paper.evaluation import LAFA_LABELS, best_predicted, paired
+from lafa_pipeline.paper.evaluation import LAFA_LABELS
+from lafa_pipeline.paper.prepare import best_predicted
 from lafa_pipeline.paper.price_catalogue import generate_catalogue, rule_price
 
 POSITIVE = ["good", "great", "lovely", "witty", "moving"]

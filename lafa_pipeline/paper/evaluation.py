@@ -12,8 +12,12 @@ gold of the queries of the first ``tune_texts`` test texts from those stored bas
 ``lafa tune`` (no gold: the faithfulness objective, the base method among its settings) on the
 first test texts, then score LAFA with the paper's settings and both tuned settings on all queries,
 and measure every method's faithfulness to the model (``faithfulness_check``) on test texts after
-``lafa tune``'s. Results go to ``results.json``; the
-Markdown report and plots are written by ``evaluation_report``.
+``lafa tune``'s. Results go to ``results.json``; the Markdown report and plots are written by
+``report.write_report``.
+
+This module scores a case and runs the evaluation; the cases' settings and run sizes are in
+``specs.py``, loading, fine-tuning and indexing in ``prepare.py``, explaining the queries in
+``case_explainer.py`` and both tunings in ``tuning.py``.
 
 Example (a tiny run on generated data, about a minute on a CPU):
     >>> import tempfile
@@ -23,36 +27,29 @@ Example (a tiny run on generated data, about a minute on a CPU):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..base_methods import BASE_METHOD_REGISTRY
-from ..config import KERNELS, NEIGHBOR_SCALES, LafaConfig
 from ..faithfulness.evaluate import Predictor
-from ..faithfulness.metrics import deletion_curve, neighbor_precision, paired, pearson, summarize, token_auc
-from ..files import atomic_folder, atomic_write_text
-from ..index import LafaIndex
-from ..index_encoding import pooled_states
-from ..lafa import Lafa
+from ..faithfulness.metrics import deletion_curve, neighbor_precision, paired, summarize
+from ..faithfulness.tuning import TuningResult
+from ..files import atomic_write_text
 from ..metric_registry import METRIC_REGISTRY, names
-from ..model_adapter import ModelAdapter, copy_mask_token
-from ..text_inputs import encode, max_length_of, pad_right
 from . import CASES
-from .cases import LAPTOP_TEST_SET, CaseData, keep_queries, laptop_case, relation_case, sentiment_case, words_of
-from .sst_trees import scores_per_word
-
-if TYPE_CHECKING:  # the tuner is imported when the case is tuned
-    from ..faithfulness.tuning import TuningResult
+from .case_explainer import CaseExplainer
+from .cases import CaseData, words_of
+from .prepare import PreparedCase, prepare_case
+from .specs import CaseSpec, RunSizes
+from .tuning import settings_of, tune, tune_without_gold
 
 BASE_METHODS_EVALUATED = BASE_METHOD_REGISTRY.names  # every registered base method
 FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
@@ -60,544 +57,7 @@ LAFA_LABELS = ("lafa_paper", "lafa_tuned", "lafa_tune")
 """LAFA with the paper's settings, tuned on gold of the tuning texts, and tuned by ``lafa tune`` (no gold)."""
 
 
-@dataclass
-class CaseSpec:
-    """Training and paper LAFA settings of one case."""
-
-    epochs: float
-    learning_rate: float
-    max_length: int
-    lafa: LafaConfig
-    metric: str
-    deletion_mode: str
-    head_learning_rate: float | None = None
-    positive_weight: float | None = None
-    """Multi-label: weight of positive labels in the loss (the paper's MSE/BCE predicts no relation at all
-    with hundreds of rare labels)."""
-
-
-def paper_specs(samples: int) -> dict[str, CaseSpec]:
-    """The paper's LAFA settings per case (section 4 and table 1); ``samples`` for SmoothGrad/IG/SHAP."""
-    common: dict[str, Any] = dict(
-        samples=samples, steps=samples, pooling="mean", output="probability", aggregation="paper"
-    )
-    return {
-        "sst": CaseSpec(
-            1.0,
-            1e-4,
-            64,
-            LafaConfig(
-                layer=2,
-                n_neighbors=10,
-                quantile=0.39,
-                same_label=True,
-                kernel="indicator",
-                lam=0.44,
-                base_method="smooth_grad",
-                **common,
-            ),
-            "pearson",
-            "log_odds",
-        ),
-        # Case I: cosine kernel, lambda 1, SimpleGrad; layer and neighbors are not given: the
-        # case II values are the starting point of the tuning.
-        # Training (ours, not the paper's): the head's bias starts at the label priors (finetune.py), so a
-        # moderate positive weight suffices; before that, 6 epochs at 2e-4 with weight 5 reached micro-F1 .258.
-        "webnlg": CaseSpec(
-            5.0,
-            1e-4,
-            64,
-            LafaConfig(
-                layer=2,
-                n_neighbors=10,
-                quantile=0.39,
-                same_label=True,
-                kernel="cosine",
-                lam=1.0,
-                base_method="simple_grad",
-                **common,
-            ),
-            "token_auc",
-            "log_odds",
-            head_learning_rate=3e-3,
-            positive_weight=2.0,
-        ),
-        "nyt": CaseSpec(
-            3.0,
-            1e-4,
-            96,
-            LafaConfig(
-                layer=2,
-                n_neighbors=10,
-                quantile=0.39,
-                same_label=True,
-                kernel="cosine",
-                lam=1.0,
-                base_method="simple_grad",
-                **common,
-            ),
-            "token_auc",
-            "log_odds",
-            head_learning_rate=3e-3,
-            positive_weight=2.0,
-        ),
-        # Case III: indicator kernel, lambda 1, SimpleGrad, layer 5 of BERT-base's 12 (MiniLM has 6: layer 3).
-        "laptops": CaseSpec(
-            4.0,
-            2e-4,
-            80,
-            LafaConfig(
-                layer=3,
-                n_neighbors=10,
-                quantile=0.39,
-                same_label=False,
-                kernel="indicator",
-                lam=1.0,
-                base_method="simple_grad",
-                **common,
-            ),
-            "token_auc",
-            "mape",
-            head_learning_rate=3e-3,
-        ),
-    }
-
-
-@dataclass
-class RunSizes:
-    """How much data each case uses (full run or ``--quick``)."""
-
-    sst_train: int | None = None
-    sst_refs: int = 3000
-    sst_texts: int | None = 1000
-    relation_train: int | None = None
-    relation_refs: int = 3000
-    relation_texts: int | None = 250
-    laptop_train: int = 2000
-    laptop_refs: int = 3000
-    laptop_texts: int = 200
-    laptop_pool: int = 2000
-    samples: int = 10
-    tune_texts: int = 100
-    tune_texts_no_gold: int = 300
-    """``lafa tune``'s texts (its CLI default), at most half a case's test texts and at least ``tune_texts``."""
-    tune_rounds: int = 2
-    """``lafa tune``: coordinate-ascent rounds and deletion/insertion steps of its objective."""
-    tune_steps: int = 10
-    tune_folds: int = 3
-    """``lafa tune``'s default cross-validation folds (the base method is kept when the tuning loses there)."""
-    deletion_texts: int = 300
-    faithfulness_texts: int = 200
-    """Texts after ``lafa tune``'s on which every method's faithfulness to the model is measured."""
-    epochs_scale: float = 1.0
-    """Epochs = the case's epochs times this, at least 1."""
-
-    @classmethod
-    def quick(cls) -> RunSizes:
-        return cls(
-            sst_train=200,
-            sst_refs=40,
-            sst_texts=16,
-            relation_train=120,
-            relation_refs=40,
-            relation_texts=8,
-            laptop_train=200,
-            laptop_refs=40,
-            laptop_texts=12,
-            laptop_pool=30,
-            samples=2,
-            tune_texts=6,
-            tune_texts_no_gold=6,
-            tune_rounds=1,
-            tune_steps=4,
-            deletion_texts=6,
-            faithfulness_texts=4,
-            epochs_scale=0.0,
-        )
-
-
-def load_case(name: str, data_dir: str | os.PathLike | None, sizes: RunSizes) -> CaseData:
-    if name == "laptops":
-        return laptop_case(sizes.laptop_train, sizes.laptop_refs, sizes.laptop_texts, sizes.laptop_pool)
-    if data_dir is None:
-        raise ValueError(f"Case {name!r} needs --data-dir (a folder with sst/, sst2/, webnlg/, nyt/)")
-    if name == "sst":
-        return sentiment_case(data_dir, sizes.sst_train, sizes.sst_refs, sizes.sst_texts)
-    if name in ("webnlg", "nyt"):
-        return relation_case(data_dir, name, sizes.relation_train, sizes.relation_refs, sizes.relation_texts)
-    raise ValueError(f"Unknown case {name!r}; valid: {', '.join(CASES)}")
-
-
-# ----- fine-tuning with a cache --------------------------------------------------------------------
-def _digest(*parts: Any) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(json.dumps(part, sort_keys=True, default=str).encode())
-    return h.hexdigest()[:16]
-
-
-def fine_tuned_model(
-    case: CaseData, spec: CaseSpec, epochs: float, cache_dir: Path, show_progress: bool
-) -> tuple[Any, Any, dict]:
-    """MiniLM fine-tuned on the case's training data: loaded from the cache, or trained and cached."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from ..build.default_model import encoder_path
-    from ..build.finetune import fine_tune
-
-    key = _digest(
-        case.name,
-        case.train_texts,
-        case.train_labels,
-        epochs,
-        spec.learning_rate,
-        spec.max_length,
-        spec.head_learning_rate,
-        spec.positive_weight,
-        os.path.basename(encoder_path()),
-        "multi-label bias at label priors",
-    )  # models trained before that change are not reused
-    folder = cache_dir / "models" / f"{case.name}-{key}"
-    info_path = folder / "training.json"
-    if info_path.exists():
-        model = AutoModelForSequenceClassification.from_pretrained(folder)
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-        return model.eval(), tokenizer, {**json.loads(info_path.read_text()), "cached": True}
-    torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(encoder_path())
-    id2label = dict(enumerate(case.label_names))
-    model = AutoModelForSequenceClassification.from_pretrained(
-        encoder_path(),
-        num_labels=len(case.label_names),
-        problem_type=case.problem_type,
-        id2label=id2label,
-        label2id={v: k for k, v in id2label.items()},
-    )
-    start = time.perf_counter()
-    fine_tune(
-        model,
-        tokenizer,
-        case.train_texts,
-        case.train_labels,
-        epochs=epochs,
-        batch_size=32,
-        learning_rate=spec.learning_rate,
-        max_length=spec.max_length,
-        show_progress=show_progress,
-        head_learning_rate=spec.head_learning_rate,
-        positive_weight=spec.positive_weight,
-    )
-    info = {
-        "train_texts": len(case.train_texts),
-        "epochs": epochs,
-        "learning_rate": spec.learning_rate,
-        "head_learning_rate": spec.head_learning_rate,
-        "positive_weight": spec.positive_weight,
-        "max_length": spec.max_length,
-        "batch_size": 32,
-        "seconds": round(time.perf_counter() - start, 1),
-    }
-    with atomic_folder(folder, replaceable=["training.json"]) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        atomic_write_text(Path(tmp) / "training.json", json.dumps(info, indent=2) + "\n")
-    return model.eval(), tokenizer, {**info, "cached": False}
-
-
-def cached_index(
-    case: CaseData, model, tokenizer, config: LafaConfig, model_dir_key: str, cache_dir: Path, show_progress: bool
-) -> tuple[LafaIndex, dict]:
-    """The case's reference index with the paper settings (cached beside the model)."""
-    aggregation_time = (
-        "neighbor_scale",
-        "aggregation",
-        "neighbor_weighting",
-        "tuning",
-        "kernel",
-        "kernel_params",
-        "lam",
-    )
-    settings = {k: v for k, v in config.to_dict().items() if k not in aggregation_time}
-    folder = cache_dir / "indexes" / f"{case.name}-{_digest(model_dir_key, case.ref_texts, case.ref_labels, settings)}"
-    if (folder / "lafa_config.json").exists():
-        index = LafaIndex.from_pretrained(folder)
-        index.check_model(model)
-        return index, {"cached": True}
-    start = time.perf_counter()
-    index = LafaIndex.build(
-        model,
-        tokenizer,
-        case.ref_texts,
-        labels=case.ref_labels,
-        config=config,
-        show_progress=show_progress,
-        description=f"{case.name} references",
-    )
-    info = {"cached": False, "seconds": round(time.perf_counter() - start, 1), "references": len(case.ref_texts)}
-    index.save_pretrained(folder)
-    return index, info
-
-
-# ----- model quality ---------------------------------------------------------------------------------
-def model_quality(case: CaseData, model, tokenizer, max_length: int) -> tuple[dict[str, dict[str, float]], dict]:
-    """Accuracy (sentiment), micro P/R/F1 at 0.5 (relations) or MAPE and R^2 (price) per quality set,
-    and the model's raw outputs per set."""
-    predict = Predictor(model, tokenizer, max_length=max_length)
-    out, outputs = {}, {}
-    for name, (texts, gold) in case.quality_sets.items():
-        probs = outputs[name] = predict(texts)  # probabilities; values for regression
-        if case.problem_type == "single_label_classification":
-            out[name] = {"accuracy": float((probs.argmax(-1) == np.asarray(gold)).mean()), "n": len(texts)}
-        elif case.problem_type == "multi_label_classification":
-            pred, positive = probs > 0.5, np.asarray(gold) > 0.5
-            tp, fp, fn = (pred & positive).sum(), (pred & ~positive).sum(), (~pred & positive).sum()
-            p, r = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
-            out[name] = {
-                "precision": float(p),
-                "recall": float(r),
-                "f1": float(2 * p * r / max(p + r, 1e-12)),
-                "n": len(texts),
-            }
-        else:
-            pred, actual = probs[:, 0], np.asarray(gold, dtype=float)
-            ape = np.abs(pred - actual) / actual
-            out[name] = {
-                "mape": float(ape.mean()),
-                "within_1_percent": float((ape < 0.01).mean()),
-                "r2": float(1 - ((pred - actual) ** 2).sum() / ((actual - actual.mean()) ** 2).sum()),
-                "n": len(texts),
-            }
-    return out, outputs
-
-
-# ----- explaining the queries --------------------------------------------------------------------------
-class CaseExplainer:
-    """The case's model, tokenized queries, stored base-method scores, and LAFA with any settings."""
-
-    def __init__(self, case: CaseData, model, tokenizer, index: LafaIndex, batch_size: int = 16):
-        self.case, self.model, self.tokenizer, self.index = case, model, tokenizer, index
-        copy_mask_token(model, tokenizer)
-        self.adapter = ModelAdapter(model)
-        self.batch_size = batch_size
-        limit = max_length_of(tokenizer, model.config)
-        self.encoded = [encode(tokenizer, q.text, limit, warn=False) for q in case.queries]
-        self.lengths = np.array([e["input_ids"].shape[1] for e, _ in self.encoded])
-        self.ref_layers: dict[int, np.ndarray] | None = None
-        self._indexes: dict[tuple[int, float, str], LafaIndex] = {}
-        self._by_base: dict[str, LafaIndex] = {index.config.base_method: index}
-
-    def batches(
-        self, queries: list[int]
-    ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor, torch.Tensor | None]]:
-        order = sorted(queries, key=lambda q: self.lengths[q])
-        for start in range(0, len(order), self.batch_size):
-            part = order[start : start + self.batch_size]
-            ids, mask = pad_right([self.encoded[q][0]["input_ids"][0] for q in part], self.adapter.pad_id)
-            types = torch.zeros_like(ids) if self.adapter.uses_token_types else None
-            yield part, ids, mask, types
-
-    def scores(
-        self,
-        queries: list[int],
-        method: str,
-        lafa: Lafa | None = None,
-        base: dict | None = None,
-        desc: str | None = None,
-        **kwargs,
-    ) -> tuple[dict[int, np.ndarray], dict[int, int], dict[int, int]]:
-        """Token scores per query (real tokens), the targets explained and the neighbors found."""
-        lafa = lafa or Lafa(self.model, self.index, self.index.config)
-        scores, targets, found = {}, {}, {}
-        with tqdm(total=len(queries), desc=desc or method, disable=desc is None, unit="text") as bar:
-            for part, ids, mask, types in self.batches(queries):
-                wanted = [self.case.queries[q].target for q in part]
-                base_scores = None
-                if base is not None:
-                    base_scores = torch.zeros(ids.shape)
-                    for row, q in enumerate(part):
-                        base_scores[row, : len(base[q])] = torch.from_numpy(base[q])
-                out = lafa.attribute(
-                    ids,
-                    mask,
-                    types,
-                    wanted if any(t is not None for t in wanted) else None,
-                    method=method,
-                    base_scores=base_scores,
-                    **kwargs,
-                )
-                for row, q in enumerate(part):
-                    scores[q] = out.scores[row, : self.lengths[q]].numpy().astype(np.float64)
-                    targets[q] = out.targets[row]
-                    found[q] = len(out.neighbors[row]) if out.neighbors else 0
-                bar.update(len(part))
-        return scores, targets, found
-
-    def word_scores(self, q: int, scores: np.ndarray, spans: list[tuple[int, int]]) -> list[float]:
-        """Token scores summed per word span (special tokens left out)."""
-        meta = self.encoded[q][1]
-        tokens = [
-            {"start": start, "end": end, "score": float(score)}
-            for (start, end), special, score in zip(meta["offsets"], meta["special"], scores)
-            if not special
-        ]
-        return scores_per_word(spans, tokens)
-
-    def item_values(self, scores: dict[int, np.ndarray], metric: str, items: list[int] | None = None) -> list[float]:
-        fn = pearson if metric == "pearson" else token_auc
-        chosen = range(len(self.case.items)) if items is None else items
-        values = []
-        for i in chosen:
-            item = self.case.items[i]
-            values.append(fn(self.word_scores(item.query, scores[item.query], item.spans), item.gold))
-        return values
-
-    # ----- indexes at other layers, quantiles and base methods (same references) ------------------
-    def index_for(self, layer: int, quantile: float, base_method: str | None = None) -> LafaIndex:
-        """The index searched at ``layer`` with eps at ``quantile``, holding ``base_method``'s scores
-        (default: the index's own; another base's are computed as neighbors need them, once, and
-        shared by every layer and quantile, as ``lafa tune`` does)."""
-        base_method = base_method or self.index.config.base_method
-        key = (layer, quantile, base_method)
-        if key not in self._indexes:
-            if self.ref_layers is None:
-                self.ref_layers = self.states(self.index.sequence, len(self.index))
-            if base_method not in self._by_base:
-                config = self.index.config.replace(base_method=base_method)
-                self._by_base[base_method] = self.index.for_base_method(config)
-            scored = self._by_base[base_method]
-            self._indexes[key] = LafaIndex.from_encoded(
-                self.model,
-                scored.texts,
-                self.ref_layers[layer],
-                scored.arrays,
-                scored.config.replace(layer=layer, quantile=quantile, eps=None),
-                self.case.ref_labels is not None,
-            )
-        return self._indexes[key]
-
-    def adopt(self, index: LafaIndex) -> None:
-        """Use ``index``'s reference scores for its base method (same references: ``lafa tune``'s
-        index at another layer, say), unless this explainer already holds that method's."""
-        self._by_base.setdefault(index.config.base_method, index)
-
-    def states(self, sequence, count: int) -> dict[int, np.ndarray]:
-        """Pooled states of ``count`` sequences at every layer (the index's pooling)."""
-        layers = range(self.model.config.num_hidden_layers + 1)
-        return pooled_states(self.adapter, sequence, count, layers, self.index.config.pooling)
-
-    def query_sequence(self, q: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Query ``q`` as model inputs: token ids and token type ids (all 0: the cases hold single texts)."""
-        ids = self.encoded[q][0]["input_ids"][0]
-        return ids, torch.zeros_like(ids)
-
-    def lafa_scores(self, queries: list[int], base: dict, settings: dict) -> tuple[dict, dict]:
-        """LAFA with ``settings`` over the queries' ``base`` scores (those of ``settings["base_method"]``)."""
-        index = self.index_for(settings["layer"], settings["quantile"], settings.get("base_method"))
-        lafa = Lafa(
-            self.model,
-            index,
-            index.config.replace(
-                aggregation=settings["aggregation"], neighbor_weighting=settings.get("neighbor_weighting", "uniform")
-            ),
-        )
-        scores, _, found = self.scores(
-            queries,
-            "lafa",
-            lafa,
-            base,
-            kernel=settings["kernel"],
-            lam=settings["lam"],
-            n_neighbors=settings["n_neighbors"],
-            neighbor_scale=settings["neighbor_scale"],
-        )
-        return scores, found
-
-
-# ----- tuning ------------------------------------------------------------------------------------------------
-def tune(
-    explainer: CaseExplainer, spec: CaseSpec, base: dict, queries: list[int], items: list[int], num_layers: int
-) -> tuple[dict, list[dict]]:
-    """Coordinate-wise search from the paper settings: neighbor scale, layer, quantile x neighbors,
-    kernel, aggregation x lambda (x neighbor scale for eq. 7), then the kernel again."""
-    best = settings_of(spec.lafa)
-    records: list[dict] = []
-
-    def value(settings: dict) -> tuple[float, float]:
-        scores, found = explainer.lafa_scores(queries, base, settings)
-        return summarize(spec.metric, explainer.item_values(scores, spec.metric, items)).mean, float(
-            np.mean([found[q] for q in queries])
-        )
-
-    grids: list[tuple[str, list[dict[str, Any]]]] = [
-        ("neighbor scale", [{"neighbor_scale": scale} for scale in NEIGHBOR_SCALES]),
-        ("layer", [{"layer": layer} for layer in range(num_layers + 1)]),
-        (
-            "quantile x neighbors",
-            [{"quantile": qu, "n_neighbors": k} for qu in (0.05, 0.2, 0.39, 0.6, 1.0) for k in (5, 10, 20)],
-        ),
-        ("kernel", [{"kernel": k} for k in KERNELS]),
-        # E(w) divides by the neighbor's length, so it is small next to m_i: lambda goes up to 100.
-        (
-            "aggregation x lambda",
-            [
-                {"aggregation": "paper", "lam": lam, "neighbor_scale": scale}
-                for scale in NEIGHBOR_SCALES
-                for lam in (0.1, 0.44, 1.0, 3.0, 10.0, 30.0, 100.0)
-            ]
-            + [{"aggregation": "normalized", "lam": lam, "neighbor_scale": "none"} for lam in (0.25, 0.5, 0.75, 1.0)],
-        ),
-        ("kernel (again)", [{"kernel": k} for k in KERNELS]),
-    ]
-    for step, grid in grids:
-        step_records = []
-        for change in grid:
-            settings = {**best, **change}
-            mean, neighbors = value(settings)
-            step_records.append({"step": step, **settings, spec.metric: mean, "neighbors_found": neighbors})
-        winner = max(step_records, key=lambda r: (r[spec.metric], -abs(r["lam"] - 1.0)))
-        best = {k: winner[k] for k in best}
-        records += step_records
-    return best, records
-
-
-def settings_of(config: LafaConfig) -> dict:
-    """The LAFA settings the tuning varies."""
-    return {
-        "base_method": config.base_method,
-        "layer": config.layer,
-        "quantile": config.quantile,
-        "n_neighbors": config.n_neighbors,
-        "kernel": config.kernel,
-        "lam": config.lam,
-        "neighbor_scale": config.neighbor_scale,
-        "aggregation": config.aggregation,
-        "neighbor_weighting": config.neighbor_weighting,
-    }
-
-
-def tune_without_gold(
-    model,
-    tokenizer,
-    index: LafaIndex,
-    texts: list[str],
-    show_progress: bool,
-    rounds: int = 2,
-    steps: int = 10,
-    folds: int = 3,
-    signed: bool = False,
-) -> TuningResult:
-    """``lafa tune`` as a user runs it: the repo's (paper) settings as the start, the faithfulness
-    objective on the model's own outputs, no gold labels; returns its ``TuningResult`` (``signed``:
-    ``lafa tune --signed``)."""
-    from ..faithfulness.tuning import tune_explainer
-    from ..feature_attribution import FeatureAttributionPipeline
-
-    explainer = FeatureAttributionPipeline(model=model, tokenizer=tokenizer, index=index)
-    return tune_explainer(
-        explainer, texts, folds=folds, rounds=rounds, steps=steps, show_progress=show_progress, signed=signed
-    )
-
-
+# ----- what is measured on a case's queries --------------------------------------------------------------
 def layer_precision(explainer: CaseExplainer, queries: list[int], num_layers: int, k: int) -> list[dict]:
     """Neighbor precision (eq. 8) of the k nearest references at each layer, no label filter or cut-off."""
     case = explainer.case
@@ -618,7 +78,6 @@ def layer_precision(explainer: CaseExplainer, queries: list[int], num_layers: in
     return out
 
 
-# ----- deletion -----------------------------------------------------------------------------------------------------
 def deletion(
     explainer: CaseExplainer, scores: dict, targets: dict, queries: list[int], mode: str, max_length: int
 ) -> list[list[float]]:
@@ -650,7 +109,6 @@ def deletion(
     return curves
 
 
-# ----- one case ------------------------------------------------------------------------------------------------------
 def faithfulness_check(
     model,
     tokenizer,
@@ -697,78 +155,12 @@ def faithfulness_check(
     }
 
 
-@dataclass
-class PreparedCase:
-    """A case ready to explain: its data (the laptop queries cut to the best-predicted), spec, fine-tuned
-    model and reference index, with what training, quality and indexing reported."""
-
-    case: CaseData
-    spec: CaseSpec
-    model: Any
-    tokenizer: Any
-    index: LafaIndex
-    training: dict
-    quality: dict
-    index_info: dict
-
-
-def best_predicted(error: np.ndarray, n: int) -> list[int]:
-    """The ``n`` listings of least prediction error, in their generated (seeded random) order, not by
-    error: a case's first texts tune and the next are held out, so by error the tuning texts would be
-    the best-predicted ones and not a sample like the others.
-
-    >>> best_predicted(np.array([0.3, 0.1, 0.2, 0.0]), 3)
-    [1, 2, 3]
-    """
-    return sorted(np.argsort(error, kind="stable")[:n].tolist())
-
-
-def prepare_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_progress: bool) -> PreparedCase:
-    """Load case ``name``, fine-tune its model and index its references (both cached in ``cache_dir``)."""
-    spec = paper_specs(sizes.samples)[name]
-    case = load_case(name, data_dir, sizes)
-    say = print if show_progress else (lambda *a, **k: None)
-    say(f"== {name}: fine-tuning on {len(case.train_texts)} texts")
-    epochs = max(1.0, round(spec.epochs * sizes.epochs_scale))
-    model, tokenizer, training = fine_tuned_model(case, spec, epochs, cache_dir, show_progress)
-    quality, outputs = model_quality(case, model, tokenizer, spec.max_length)
-    say(f"   model quality: {quality}")
-    if case.problem_type == "regression":
-        # Keep the best-predicted listings, as the paper kept texts with under 1 % error; the
-        # quality set is the queries themselves, so its predictions serve.
-        pred = outputs[LAPTOP_TEST_SET][:, 0]
-        gold = np.asarray(case.quality_sets[LAPTOP_TEST_SET][1])
-        error = np.abs(pred - gold) / gold
-        keep = best_predicted(error, sizes.laptop_texts)
-        case = keep_queries(case, keep)
-        case.notes.append(f"Largest prediction error among the scored listings: {error[keep].max():.2%}.")
-    say(f"   indexing {len(case.ref_texts)} references")
-    model_key = json.dumps({k: v for k, v in training.items() if k != "cached"}, sort_keys=True)
-    index, index_info = cached_index(case, model, tokenizer, spec.lafa, model_key, cache_dir, show_progress)
-    return PreparedCase(case, spec, model, tokenizer, index, training, quality, index_info)
-
-
-def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_progress: bool) -> dict:
-    start = time.perf_counter()
-    say = print if show_progress else (lambda *a, **k: None)
-    prepared = prepare_case(name, data_dir, sizes, cache_dir, show_progress)
-    case, spec, model, tokenizer, index = (
-        prepared.case,
-        prepared.spec,
-        prepared.model,
-        prepared.tokenizer,
-        prepared.index,
-    )
-    training, quality, index_info = prepared.training, prepared.quality, prepared.index_info
-    explainer = CaseExplainer(case, model, tokenizer, index)
-    queries = list(range(len(case.queries)))
-    num_layers = model.config.num_hidden_layers
-    texts_in_order = case.texts_in_order
-    tune_texts = set(texts_in_order[: sizes.tune_texts])
-    tune_queries = [q for q in queries if case.queries[q].text in tune_texts]
-    tune_query_set = set(tune_queries)
-    tune_items = [i for i, it in enumerate(case.items) if it.query in tune_query_set]
-
+# ----- one case: its steps, then evaluate_case ------------------------------------------------------------
+def score_base_methods(
+    explainer: CaseExplainer, queries: list[int], metric: str, name: str, show_progress: bool
+) -> tuple[dict[str, dict], dict[str, dict], dict[int, int]]:
+    """Every base method on ``queries``: its values on the case's items by ``metric`` and time per text,
+    its token scores (which LAFA and the deletion curves reuse), and the targets explained."""
     methods: dict[str, dict] = {}
     stored: dict[str, dict] = {}
     targets: dict[int, int] = {}
@@ -778,59 +170,108 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
         seconds = time.perf_counter() - t0
         stored[method] = scores
         methods[method] = {
-            "values": explainer.item_values(scores, spec.metric),
+            "values": explainer.item_values(scores, metric),
             "ms_per_text": 1000 * seconds / len(queries),
         }
+    return methods, stored, targets
 
-    base_method = spec.lafa.base_method
-    say(f"   tuning LAFA on the {len(tune_queries)} queries of the first {len(tune_texts)} test texts")
+
+def tune_on_gold(
+    explainer: CaseExplainer, spec: CaseSpec, base: dict, tune_texts: int, say: Callable[..., None]
+) -> tuple[dict, dict]:
+    """LAFA tuned (``tune``) on the gold of the queries of the case's first ``tune_texts`` test texts,
+    over their stored ``base`` scores (the paper's base method): the settings and the tuning's record."""
+    case = explainer.case
+    texts = set(case.texts_in_order[:tune_texts])
+    queries = [q for q in range(len(case.queries)) if case.queries[q].text in texts]
+    query_set = set(queries)
+    items = [i for i, it in enumerate(case.items) if it.query in query_set]
+    say(f"   tuning LAFA on the {len(queries)} queries of the first {len(texts)} test texts")
     t0 = time.perf_counter()
-    tuned, sweep = tune(explainer, spec, stored[base_method], tune_queries, tune_items, num_layers)
-    tuning_seconds = time.perf_counter() - t0
-    n_no_gold = max(sizes.tune_texts, min(sizes.tune_texts_no_gold, len(texts_in_order) // 2))
-    say(f"   lafa tune (no gold: insertion - deletion) on the first {n_no_gold} test texts")
+    tuned, sweep = tune(explainer, spec, base, queries, items, explainer.model.config.num_hidden_layers)
+    seconds = time.perf_counter() - t0
+    return tuned, {
+        "texts": len(texts),
+        "queries": len(queries),
+        "items": len(items),
+        "seconds": round(seconds, 1),
+        "sweep": sweep,
+    }
+
+
+def run_lafa_tune(
+    prepared: PreparedCase, n_texts: int, sizes: RunSizes, show_progress: bool, say: Callable[..., None]
+) -> tuple[TuningResult, dict]:
+    """``lafa tune`` (no gold) on the case's first ``n_texts`` test texts: its result and its record."""
+    say(f"   lafa tune (no gold: insertion - deletion) on the first {n_texts} test texts")
     t0 = time.perf_counter()
-    by_faithfulness = tune_without_gold(
-        model,
-        tokenizer,
-        index,
-        texts_in_order[:n_no_gold],
+    result = tune_without_gold(
+        prepared.model,
+        prepared.tokenizer,
+        prepared.index,
+        prepared.case.texts_in_order[:n_texts],
         show_progress,
         rounds=sizes.tune_rounds,
         steps=sizes.tune_steps,
         folds=sizes.tune_folds,
     )
-    tune_seconds = time.perf_counter() - t0
-    explainer.adopt(by_faithfulness.index)  # the reference scores lafa tune computed for its base
-    paper_settings = settings_of(spec.lafa)
-    for label, settings in (
-        ("lafa_paper", paper_settings),
-        ("lafa_tuned", tuned),
-        ("lafa_tune", settings_of(by_faithfulness.config)),
-    ):
+    seconds = time.perf_counter() - t0
+    return result, {
+        "settings": settings_of(result.config),
+        "tuning": result.config.tuning,
+        "texts": n_texts,
+        "seconds": round(seconds, 1),
+        "settings_tried": len(result.trials),
+    }
+
+
+def score_lafa(
+    explainer: CaseExplainer,
+    queries: list[int],
+    methods: dict[str, dict],
+    stored: dict[str, dict],
+    metric: str,
+    settings_by_label: dict[str, dict],
+) -> tuple[dict[str, dict], dict[str, dict]]:
+    """LAFA with each label's settings over the stored scores of its base method: per label, its values
+    on the items by ``metric``, settings, neighbors found and time per text (its base's and LAFA's), and
+    its token scores."""
+    records: dict[str, dict] = {}
+    scores_by_label: dict[str, dict] = {}
+    for label, settings in settings_by_label.items():
         t0 = time.perf_counter()
         own_base = settings["base_method"]  # lafa tune's may differ from the paper's
         scores, found = explainer.lafa_scores(queries, stored[own_base], settings)
-        stored[label] = scores
-        methods[label] = {
-            "values": explainer.item_values(scores, spec.metric),
+        scores_by_label[label] = scores
+        records[label] = {
+            "values": explainer.item_values(scores, metric),
             "settings": settings,
             "neighbors_found": float(np.mean(list(found.values()))),
             "ms_per_text": methods[own_base]["ms_per_text"] + 1000 * (time.perf_counter() - t0) / len(queries),
         }
+    return records, scores_by_label
 
+
+def results_by_subset(case: CaseData, methods: dict[str, dict], metric: str) -> dict[str, dict[str, dict]]:
+    """Per subset of the case's items, each method's summary of its values there (the values left out)."""
     by_subset = {}
     for subset in case.subsets:
         rows = [i for i, it in enumerate(case.items) if subset in it.subsets]
-        by_subset[subset] = {
-            m: asdict(summarize(spec.metric, [r["values"][i] for i in rows])) for m, r in methods.items()
-        }
+        by_subset[subset] = {m: asdict(summarize(metric, [r["values"][i] for i in rows])) for m, r in methods.items()}
         for m in by_subset[subset]:
             by_subset[subset][m].pop("values")
+    return by_subset
+
+
+def lafa_comparisons(case: CaseData, methods: dict[str, dict], tune_texts: int, tune_texts_no_gold: int) -> dict:
+    """Each LAFA row against its base method on all items and on the items held out of its tuning
+    (the first ``tune_texts`` test texts; ``lafa tune``'s first ``tune_texts_no_gold``), and against the
+    best base method there."""
+    texts_in_order = case.texts_in_order
     comparisons = {}
     for label in LAFA_LABELS:
         # Held out: items outside the texts this row was tuned on (lafa tune's may be more than the gold tuning's).
-        tuned_on = set(texts_in_order[: n_no_gold if label == "lafa_tune" else sizes.tune_texts])
+        tuned_on = set(texts_in_order[: tune_texts_no_gold if label == "lafa_tune" else tune_texts])
         held_out = [i for i, it in enumerate(case.items) if case.queries[it.query].text not in tuned_on]
         # The best base method by the gold metric over those items, for "LAFA - best base" (done-when of issue 10).
         best_base = max(
@@ -851,15 +292,64 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
                 ),
             },
         }
-    say("   deletion curves")
-    del_queries = queries[: sizes.deletion_texts] if case.problem_type != "regression" else queries
-    deletion_curves = {}
+    return comparisons
+
+
+def deletion_curves(
+    explainer: CaseExplainer,
+    stored: dict[str, dict],
+    targets: dict,
+    queries: list[int],
+    spec: CaseSpec,
+    deletion_texts: int,
+) -> dict:
+    """Every method's mean deletion curve (and its spread) over the first ``deletion_texts`` of ``queries``
+    (all of them for the price regression)."""
+    regression = explainer.case.problem_type == "regression"
+    del_queries = queries[:deletion_texts] if not regression else queries
+    curves_by_method = {}
     for method in list(BASE_METHODS_EVALUATED) + list(LAFA_LABELS):
         curves = deletion(explainer, stored[method], targets, del_queries, spec.deletion_mode, spec.max_length)
         arr = np.asarray(curves)
-        deletion_curves[method] = {"mean": arr.mean(0).tolist(), "std": arr.std(0).tolist(), "n": len(curves)}
-    precision = layer_precision(explainer, queries, num_layers, spec.lafa.n_neighbors)
-    unseen = texts_in_order[n_no_gold:][: sizes.faithfulness_texts]
+        curves_by_method[method] = {"mean": arr.mean(0).tolist(), "std": arr.std(0).tolist(), "n": len(curves)}
+    return {"fractions": list(FRACTIONS[1:]), "mode": spec.deletion_mode, "curves": curves_by_method}
+
+
+def case_counts(case: CaseData) -> dict[str, int]:
+    """How many queries, gold items, references and training texts the case holds."""
+    return {
+        "queries": len(case.queries),
+        "items": len(case.items),
+        "references": len(case.ref_texts),
+        "train_texts": len(case.train_texts),
+    }
+
+
+def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_progress: bool) -> dict:
+    """Case ``name`` evaluated as the module's docstring says: its record in ``results.json``."""
+    start = time.perf_counter()
+    say = print if show_progress else (lambda *a, **k: None)
+    prepared = prepare_case(name, data_dir, sizes, cache_dir, show_progress)
+    case, spec, model, tokenizer = prepared.case, prepared.spec, prepared.model, prepared.tokenizer
+    explainer = CaseExplainer(case, model, tokenizer, prepared.index)
+    queries = list(range(len(case.queries)))
+    methods, stored, targets = score_base_methods(explainer, queries, spec.metric, name, show_progress)
+    tuned, tuning = tune_on_gold(explainer, spec, stored[spec.lafa.base_method], sizes.tune_texts, say)
+    n_no_gold = max(sizes.tune_texts, min(sizes.tune_texts_no_gold, len(case.texts_in_order) // 2))
+    by_faithfulness, lafa_tune = run_lafa_tune(prepared, n_no_gold, sizes, show_progress, say)
+    explainer.adopt(by_faithfulness.index)  # the reference scores lafa tune computed for its base
+    settings_by_label = {
+        "lafa_paper": settings_of(spec.lafa),
+        "lafa_tuned": tuned,
+        "lafa_tune": settings_of(by_faithfulness.config),
+    }
+    lafa_methods, lafa_stored = score_lafa(explainer, queries, methods, stored, spec.metric, settings_by_label)
+    methods.update(lafa_methods)
+    stored.update(lafa_stored)
+    say("   deletion curves")
+    deletion_record = deletion_curves(explainer, stored, targets, queries, spec, sizes.deletion_texts)
+    precision = layer_precision(explainer, queries, model.config.num_hidden_layers, spec.lafa.n_neighbors)
+    unseen = case.texts_in_order[n_no_gold:][: sizes.faithfulness_texts]
     say(f"   faithfulness to the model: every method and lafa tune's LAFA on {len(unseen)} texts it did not tune on")
     faithfulness = faithfulness_check(model, tokenizer, by_faithfulness, unseen, show_progress) if unseen else None
     return {
@@ -867,38 +357,21 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
         "notes": case.notes,
         "metric": spec.metric,
         "subsets": case.subsets,
-        "base_method": base_method,
-        "training": training,
-        "quality": quality,
-        "index": index_info,
-        "paper_settings": {**spec.lafa.to_dict(), "eps": index.config.eps},
+        "base_method": spec.lafa.base_method,
+        "training": prepared.training,
+        "quality": prepared.quality,
+        "index": prepared.index_info,
+        "paper_settings": {**spec.lafa.to_dict(), "eps": prepared.index.config.eps},
         "tuned_settings": tuned,
-        "tuning": {
-            "texts": len(tune_texts),
-            "queries": len(tune_queries),
-            "items": len(tune_items),
-            "seconds": round(tuning_seconds, 1),
-            "sweep": sweep,
-        },
-        "lafa_tune": {
-            "settings": settings_of(by_faithfulness.config),
-            "tuning": by_faithfulness.config.tuning,
-            "texts": n_no_gold,
-            "seconds": round(tune_seconds, 1),
-            "settings_tried": len(by_faithfulness.trials),
-        },
-        "results": by_subset,
-        "comparisons": comparisons,
+        "tuning": tuning,
+        "lafa_tune": lafa_tune,
+        "results": results_by_subset(case, methods, spec.metric),
+        "comparisons": lafa_comparisons(case, methods, sizes.tune_texts, n_no_gold),
         "timing_ms_per_text": {m: r["ms_per_text"] for m, r in methods.items()},
-        "deletion": {"fractions": list(FRACTIONS[1:]), "mode": spec.deletion_mode, "curves": deletion_curves},
+        "deletion": deletion_record,
         "layer_precision": precision,
         "faithfulness": faithfulness,
-        "counts": {
-            "queries": len(case.queries),
-            "items": len(case.items),
-            "references": len(case.ref_texts),
-            "train_texts": len(case.train_texts),
-        },
+        "counts": case_counts(case),
         "values": {m: r["values"] for m, r in methods.items()},
         "seconds": round(time.perf_counter() - start, 1),
     }
