@@ -48,8 +48,7 @@ TESTED = {
     "benchmarks/peers.py": "test_equal_quality_takes_our_fastest_setting_that_agrees_as_well_as_the_peer",
 }
 
-# Private names of another module still used, each to be replaced by a public one (the owner of
-# ``Lafa`` is making its search public).
+# Private names of another module a script may still use: none (a new one needs a public API instead).
 ALLOWED_PRIVATE: set[tuple[str, str]] = set()
 
 

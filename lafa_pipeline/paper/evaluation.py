@@ -7,9 +7,9 @@ the path from data to tables. Fine-tuned models and their indexes are cached und
 
 For each case: fine-tune the packaged MiniLM, measure its quality, index the reference texts
 with the paper's LAFA settings, compute every base method's token scores for the test queries
-once, tune LAFA (layer, quantile and neighbors, kernel, lambda: one coordinate at a time) on the
-gold of the queries of the first ``tune_texts`` test texts from those stored base scores, run
-``lafa tune`` (no gold: the faithfulness objective, the base method among its settings) on the
+once, tune LAFA with the one tuner (``tune_explainer``) twice: on the gold of the items of the first
+``tune_texts`` test texts (the case's gold metric as its objective, the paper's base method kept), and
+as ``lafa tune`` (no gold: the faithfulness objective, the base method among its settings) on the
 first test texts, then score LAFA with the paper's settings and both tuned settings on all queries,
 and measure every method's faithfulness to the model (``faithfulness_check``) on test texts after
 ``lafa tune``'s. Results go to ``results.json``; the Markdown report and plots are written by
@@ -49,7 +49,7 @@ from .case_explainer import CaseExplainer
 from .cases import CaseData, words_of
 from .prepare import PreparedCase, prepare_case
 from .specs import CaseSpec, RunSizes
-from .tuning import settings_of, tune, tune_without_gold
+from .tuning import settings_of, tune_with_gold, tune_without_gold
 
 BASE_METHODS_EVALUATED = BASE_METHOD_REGISTRY.names  # every registered base method
 FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
@@ -177,25 +177,26 @@ def score_base_methods(
 
 
 def tune_on_gold(
-    explainer: CaseExplainer, spec: CaseSpec, base: dict, tune_texts: int, say: Callable[..., None]
+    explainer: CaseExplainer, spec: CaseSpec, tune_texts: int, show_progress: bool, say: Callable[..., None]
 ) -> tuple[dict, dict]:
-    """LAFA tuned (``tune``) on the gold of the queries of the case's first ``tune_texts`` test texts,
-    over their stored ``base`` scores (the paper's base method): the settings and the tuning's record."""
+    """LAFA tuned (``tune_with_gold``) on the gold of the items of the case's first ``tune_texts`` test
+    texts: the settings and the tuning's record (every setting tried: its ``sweep``)."""
     case = explainer.case
     texts = set(case.texts_in_order[:tune_texts])
     queries = [q for q in range(len(case.queries)) if case.queries[q].text in texts]
     query_set = set(queries)
     items = [i for i, it in enumerate(case.items) if it.query in query_set]
-    say(f"   tuning LAFA on the {len(queries)} queries of the first {len(texts)} test texts")
+    say(f"   tuning LAFA on the gold of the {len(items)} items of the first {len(texts)} test texts")
     t0 = time.perf_counter()
-    tuned, sweep = tune(explainer, spec, base, queries, items, explainer.model.config.num_hidden_layers)
+    result = tune_with_gold(explainer, spec, items, show_progress)
     seconds = time.perf_counter() - t0
-    return tuned, {
+    return settings_of(result.config), {
         "texts": len(texts),
         "queries": len(queries),
         "items": len(items),
         "seconds": round(seconds, 1),
-        "sweep": sweep,
+        "sweep": result.trials,
+        "report": result.report.to_dict(),
     }
 
 
@@ -334,7 +335,7 @@ def evaluate_case(name: str, data_dir, sizes: RunSizes, cache_dir: Path, show_pr
     explainer = CaseExplainer(case, model, tokenizer, prepared.index)
     queries = list(range(len(case.queries)))
     methods, stored, targets = score_base_methods(explainer, queries, spec.metric, name, show_progress)
-    tuned, tuning = tune_on_gold(explainer, spec, stored[spec.lafa.base_method], sizes.tune_texts, say)
+    tuned, tuning = tune_on_gold(explainer, spec, sizes.tune_texts, show_progress, say)
     n_no_gold = max(sizes.tune_texts, min(sizes.tune_texts_no_gold, len(case.texts_in_order) // 2))
     by_faithfulness, lafa_tune = run_lafa_tune(prepared, n_no_gold, sizes, show_progress, say)
     explainer.adopt(by_faithfulness.index)  # the reference scores lafa tune computed for its base
