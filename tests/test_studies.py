@@ -25,6 +25,7 @@ RECORDS = {
     ],
     "evaluation/default_check.py": ["evaluation/default_check.md", "evaluation/default_check_signed.md"],
     "evaluation/default_tune.py": ["evaluation/default_tune.md"],
+    "evaluation/gold_tuning.py": ["evaluation/gold_tuning.md"],
     "evaluation/lambda_check.py": ["evaluation/lambda_check.md"],
     "evaluation/objective_study.py": ["evaluation/objective_study.md"],
     "evaluation/peer_metrics.py": ["evaluation/peer_metrics.md"],
