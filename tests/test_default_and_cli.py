@@ -73,7 +73,10 @@ def test_default_settings_are_the_tunings_pick():
 
     record = json.loads(default_model.TUNE_FILE.read_text())
     assert {k: getattr(DEFAULT_CONFIG, k) for k in tuned_fields()} == record["chosen"]
-    assert DEFAULT_CONFIG.tuning["tuned_value"] == record["tuning"]["tuned_value"]
+    assert (
+        TuningReport.from_dict(DEFAULT_CONFIG.tuning).tuned_value
+        == TuningReport.from_dict(record["tuning"]).tuned_value
+    )
 
 
 def test_card_verdicts():

@@ -18,6 +18,7 @@ from lafa_pipeline.paper.cases import relation_case, sentiment_case, words_of
 from lafa_pipeline.paper.evaluation import LAFA_LABELS
 from lafa_pipeline.paper.prepare import best_predicted
 from lafa_pipeline.paper.price_catalogue import generate_catalogue, rule_price
+from lafa_pipeline.tuning_report import TuningReport
 
 POSITIVE = ["good", "great", "lovely", "witty", "moving"]
 NEGATIVE = ["bad", "dull", "awful", "boring", "flat"]
@@ -154,18 +155,18 @@ def test_quick_evaluation_from_data_to_report(data_dir, tmp_path):
         assert not case["training"]["cached"]
         methods = list(case["values"])
         assert tuple(methods[-3:]) == LAFA_LABELS and len(methods) == len(BASE_METHODS) + 3
-        tuning = case["lafa_tune"]["tuning"]  # lafa tune never ends below the base method on its own texts
-        assert tuning["tuned_value"] >= tuning["base_value"] and tuning["tuning_texts"] == 6
+        tuning = TuningReport.from_dict(case["lafa_tune"]["tuning"])  # never below its base on its own texts
+        assert tuning.tuned_value >= tuning.base_value and tuning.tuning_texts == 6
         # cross-validated over 3 folds: each of the 6 texts checks a pick made without it
         # (unless the whole search picked a base method alone, which the folds could not change)
-        chose_lafa = tuning["tuned_value"] > tuning["base_value"]
-        if tuning["held_out"] is None:
-            assert tuning["folds_skipped"] == 3 and not chose_lafa and "fold_picks" not in tuning
+        chose_lafa = tuning.tuned_value > tuning.base_value
+        if tuning.held_out is None:
+            assert tuning.folds_skipped == 3 and not chose_lafa and tuning.fold_picks is None
         else:
-            assert tuning["held_out"]["n"] == 6 and tuning["held_out"]["folds"] == 3
-            assert len(tuning["fold_picks"]) == 3 and "folds_skipped" not in tuning
+            assert tuning.held_out.gain.n == 6 and tuning.held_out.folds == 3
+            assert len(tuning.fold_picks or []) == 3 and tuning.folds_skipped is None
         # a LAFA pick is kept only if it gained on the folds
-        assert tuning["kept_base"] or not chose_lafa or tuning["held_out"]["mean_diff"] > 0
+        assert tuning.kept_base or not chose_lafa or tuning.held_out.gain.mean_diff > 0
         assert case["comparisons"]["lafa_tune"]["held_out_vs_best"]["method"] in BASE_METHODS
         # the lafa tune row smooths the base method lafa tune chose, and is compared with that base
         chosen = case["lafa_tune"]["settings"]["base_method"]

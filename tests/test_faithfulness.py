@@ -21,6 +21,7 @@ from lafa_pipeline.card import tuning_text
 from lafa_pipeline.faithfulness.evaluate import evaluate_explainer, rationale_values
 from lafa_pipeline.faithfulness.metrics import auprc, faithfulness, kept_text, masked_text
 from lafa_pipeline.faithfulness.tuning import objective_values, prepare_texts, tune_explainer
+from lafa_pipeline.tuning_report import TuningReport
 
 from .tiny import TEXTS, rig_objective
 
@@ -170,7 +171,7 @@ def test_tuning_never_loses_to_the_base_method_on_its_texts(explainer):
     )
     # float32 model outputs: texts scored in another order differ in the 7th digit
     assert math.isclose(again, result.best_value, rel_tol=1e-6, abs_tol=1e-9)
-    assert result.config.tuning["gain"] == pytest.approx(result.best_value - result.base_value)
+    assert result.report.gain == pytest.approx(result.best_value - result.base_value)
     # a small index: every layer was a candidate, and the result's index is searched at the chosen layer
     layers = range(explainer.model.config.num_hidden_layers + 1)
     assert {t["layer"] for t in result.trials} == set(layers)
@@ -225,7 +226,7 @@ def test_tuning_keeps_the_base_method_when_the_choice_loses_on_held_out_texts(ex
         rig_objective(monkeypatch, rigged)
         result = tune_explainer(explainer, TEXTS, holdout=0.3, rounds=1, steps=4, show_progress=False)
         assert result.holdout.gain.n == n_held and (result.holdout.gain.mean_diff < 0) == keeps_base
-        assert result.config.tuning["kept_base"] is keeps_base and (result.config.lam == 0.0) is keeps_base
+        assert result.report.kept_base is keeps_base and (result.config.lam == 0.0) is keeps_base
         assert ("kept the base method alone" in result.summary()) is keeps_base
         assert ("the base method alone is used" in tuning_text(result.config.tuning)) is keeps_base  # model card
 
@@ -244,18 +245,19 @@ def test_cross_validated_tuning_rejects_a_pick_driven_by_one_text(explainer, mon
 
         rig_objective(monkeypatch, rigged)
         result = tune_explainer(explainer, TEXTS, folds=3, rounds=1, steps=4, show_progress=False)
-        tuning = result.config.tuning
+        tuning = result.report
         assert result.holdout.gain.n == len(TEXTS) and result.holdout.folds == 3  # every text checked once
-        assert len(tuning["fold_picks"]) == 3 and tuning["tuning_texts"] == len(TEXTS)
-        assert tuning["settings_with_folds"] >= tuning["settings_tried"] == len(result.trials)
-        assert tuning["kept_base"] is keeps_base and (result.config.lam == 0.0) is keeps_base
-        assert (tuning["rejected"] is not None) is keeps_base
-        assert ("cross-validated (3 folds" in result.summary()) and ("Cross-validated (3 folds" in tuning_text(tuning))
+        assert len(tuning.fold_picks) == 3 and tuning.tuning_texts == len(TEXTS)
+        assert tuning.settings_with_folds >= tuning.settings_tried == len(result.trials)
+        assert tuning.kept_base is keeps_base and (result.config.lam == 0.0) is keeps_base
+        assert (tuning.rejected is not None) is keeps_base
+        assert "cross-validated (3 folds" in result.summary()
+        assert "Cross-validated (3 folds" in tuning_text(result.config.tuning)
         # The estimate is the fold picks' values on their own folds minus the base's, recomputed here.
         order = list(range(len(TEXTS)))
         random.Random(0).shuffle(order)
         diffs = []
-        for f, pick in enumerate(tuning["fold_picks"]):
+        for f, pick in enumerate(tuning.fold_picks):
             for i in order[f::3]:
                 diffs.append(
                     rigged(None, None, SimpleNamespace(**pick), [SimpleNamespace(text=TEXTS[i])], None, None, 4)[0]
@@ -303,7 +305,9 @@ def test_cli_evaluate_and_tune_on_a_csv(explainer, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "chosen:" in out and "held out (4 texts)" in out
     saved = LafaConfig.load(repo)
-    assert saved.tuning["tuning_texts"] == 10 and saved.tuning["gain"] >= 0
+    report = TuningReport.from_dict(saved.tuning)  # the record saved with the repo reads back typed, losslessly
+    assert report.tuning_texts == 10 and report.gain >= 0
+    assert json.dumps(report.to_dict(), sort_keys=True) == json.dumps(saved.tuning, sort_keys=True)
     assert "Chosen by `lafa tune` on 10 texts" in (repo / "README.md").read_text()
     reloaded = pipeline("feature-attribution", model=str(repo), trust_remote_code=True)
     assert reloaded.lafa_config.aggregation == saved.aggregation and reloaded("good film")["method"] == "lafa"

@@ -20,6 +20,7 @@ from lafa_pipeline.faithfulness.tuning import (
     tuned_fields,
 )
 from lafa_pipeline.metric_registry import METRIC_REGISTRY, names
+from lafa_pipeline.tuning_report import TuningReport
 
 from .tiny import TEXTS
 
@@ -46,11 +47,11 @@ def test_a_setting_that_loses_a_metric_to_the_base_is_not_chosen(explainer, monk
     the one setting that loses nothing, and without the guard the objective's best is chosen."""
     _rig(monkeypatch, insertion_loss=0.05)
     unguarded = tune_explainer(explainer, TEXTS, metric_guard=False, **KWARGS)
-    assert unguarded.config.lam > 0.1 and unguarded.config.tuning["metric_guard"] is False
-    assert unguarded.config.tuning["settings_refused_by_guard"] == 0
+    assert unguarded.config.lam > 0.1 and unguarded.report.metric_guard is False
+    assert unguarded.report.settings_refused_by_guard == 0
     guarded = tune_explainer(explainer, TEXTS, **KWARGS)
     assert (guarded.config.aggregation, guarded.config.lam) == ("paper", 0.1)
-    assert guarded.config.tuning["metric_guard"] is True and guarded.config.tuning["settings_refused_by_guard"] > 0
+    assert guarded.report.metric_guard is True and guarded.report.settings_refused_by_guard > 0
     assert guarded.best_value < unguarded.best_value  # what the guard costs on the objective
     assert "refused by the metric guard" in guarded.summary() and "refused" not in unguarded.summary()
     assert "not clearly below (2 standard errors) the best base" in tuning_text(guarded.config.tuning)
@@ -65,7 +66,7 @@ def test_without_a_loss_the_guard_changes_nothing(explainer, monkeypatch):
     assert {k: getattr(guarded.config, k) for k in tuned_fields()} == {
         k: getattr(unguarded.config, k) for k in tuned_fields()
     }
-    assert guarded.config.tuning["settings_refused_by_guard"] == 0
+    assert guarded.report.settings_refused_by_guard == 0
 
 
 def test_a_loss_within_the_noise_is_not_refused(explainer, monkeypatch):
@@ -81,7 +82,7 @@ def test_a_loss_within_the_noise_is_not_refused(explainer, monkeypatch):
     monkeypatch.setattr(search, "faithfulness_values", rigged)
     unguarded = tune_explainer(explainer, TEXTS, metric_guard=False, **KWARGS)
     guarded = tune_explainer(explainer, TEXTS, **KWARGS)
-    assert guarded.config.lam > 0.1 and guarded.config.tuning["settings_refused_by_guard"] == 0
+    assert guarded.config.lam > 0.1 and guarded.report.settings_refused_by_guard == 0
     assert {k: getattr(guarded.config, k) for k in tuned_fields()} == {
         k: getattr(unguarded.config, k) for k in tuned_fields()
     }
@@ -103,7 +104,7 @@ def test_the_chosen_setting_is_never_clearly_below_the_best_base_alone_on_any_me
         found = faithfulness_values(explainer, indexes, config, items, predict, mask, 4)
         return np.array([[m.oriented(m.compute(f)) for m in GUARDED] for f in found])
 
-    objective = {b: v for b, v in result.config.tuning["base_methods"].items() if v is not None}
+    objective = {b: v for b, v in result.report.base_methods.items() if v is not None}
     best_base = explainer.lafa_config.replace(lam=0.0, base_method=max(objective, key=objective.get))
     if result.config.lam > 0:
         gains = per_text(result.config) - per_text(best_base)
@@ -125,7 +126,8 @@ def test_the_cli_can_turn_the_guard_off(explainer, tmp_path, monkeypatch):
         from lafa_pipeline import load_explainer
 
         config = load_explainer(str(out)).lafa_config
-        assert config.tuning["metric_guard"] is (flag == "--metric-guard") and lam_ok(config.lam)
+        saved = TuningReport.from_dict(config.tuning)  # the record saved with the repo reads back typed
+        assert saved.metric_guard is (flag == "--metric-guard") and lam_ok(config.lam)
 
 
 def test_the_cross_validated_check_refuses_a_loss_the_search_let_through(explainer, monkeypatch):
@@ -136,18 +138,18 @@ def test_the_cross_validated_check_refuses_a_loss_the_search_let_through(explain
     monkeypatch.setattr(race.Race, "admissible", lambda self, config: True)
     kwargs = {**KWARGS, "folds": 3}
     guarded = tune_explainer(explainer, TEXTS, **kwargs)
-    tuning = guarded.config.tuning
-    assert guarded.config.lam == 0 and tuning["kept_base"] and tuning["kept_base_for"] == ["insertion_auc"]
-    rejected_lam = min(tuning["rejected"]["lam"], 1.0)
-    held = tuning["held_out"]
-    assert held["below"] == ["insertion_auc"] and held["metrics"]["insertion_auc"]["n"] == len(TEXTS)
+    tuning = guarded.report
+    assert guarded.config.lam == 0 and tuning.kept_base and tuning.kept_base_for == ["insertion_auc"]
+    rejected_lam = min(tuning.rejected["lam"], 1.0)
+    held = tuning.held_out
+    assert held.below == ["insertion_auc"] and held.metrics["insertion_auc"].n == len(TEXTS)
     # every fold picks the same setting on these rigged metrics: its loss and gain, per text, known exactly
-    assert np.isclose(held["metrics"]["insertion_auc"]["mean_diff"], -0.05 * rejected_lam)
-    assert np.isclose(held["metrics"]["deletion_auc"]["mean_diff"], 0.2 * rejected_lam)
+    assert np.isclose(held.metrics["insertion_auc"].mean_diff, -0.05 * rejected_lam)
+    assert np.isclose(held.metrics["deletion_auc"].mean_diff, 0.2 * rejected_lam)
     assert "clearly below the base method on insertion_auc" in guarded.summary()
-    assert "clearly below the base method on insertion_auc" in tuning_text(tuning)
+    assert "clearly below the base method on insertion_auc" in tuning_text(guarded.config.tuning)
     unguarded = tune_explainer(explainer, TEXTS, metric_guard=False, **kwargs)
-    assert unguarded.config.lam > 0 and not unguarded.config.tuning["kept_base"]
+    assert unguarded.config.lam > 0 and not unguarded.report.kept_base
 
 
 def test_guard_z_is_checked(explainer):

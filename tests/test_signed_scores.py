@@ -144,10 +144,10 @@ def test_signed_tuning_and_evaluation_record_what_they_measured(signed_explainer
         max_tokens=None,
         signed=True,
     )
-    assert result.config.tuning["signed"] is True and "signed scores (the repo now explains" in result.summary()
+    assert result.report.signed is True and "signed scores (the repo now explains" in result.summary()
     assert "explains with signed scores by default" in tuning_text(result.config.tuning)  # the model card says so
     assert result.config.signed  # the tuned repo explains the way it was tuned
-    assert result.best_value >= max(v for v in result.config.tuning["base_methods"].values() if v is not None)
+    assert result.best_value >= max(v for v in result.report.base_methods.values() if v is not None)
     # the pick's value, measured afresh on the same texts with signed scores
     items = prepare_texts(signed_explainer, TEXTS, show_progress=False, signed=True)
     predict = Predictor(signed_explainer.model, signed_explainer.tokenizer)
@@ -159,7 +159,7 @@ def test_signed_tuning_and_evaluation_record_what_they_measured(signed_explainer
     with pytest.raises(ValueError, match="signed must be True, False or None"):
         tune_explainer(signed_explainer, TEXTS, signed="yes", show_progress=False)
     unsigned = tune_explainer(signed_explainer, TEXTS[:6], folds=0, layers=[1], rounds=1, steps=2, show_progress=False)
-    assert not unsigned.config.signed and not unsigned.config.tuning["signed"]  # None: as the repo explains
+    assert not unsigned.config.signed and not unsigned.report.signed  # None: as the repo explains
 
     methods = ["lafa", "input_grad", "smooth_grad"]
     signed = evaluate_explainer(signed_explainer, TEXTS[:4], methods=methods, signed=True, show_progress=False)

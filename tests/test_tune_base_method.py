@@ -21,7 +21,7 @@ def test_the_pick_is_never_below_the_best_base_method_alone(explainer):
     result = tune_explainer(
         explainer, TEXTS, folds=0, layers=[1], base_methods=BASES, rounds=1, steps=4, show_progress=False
     )
-    alone = result.config.tuning["base_methods"]
+    alone = result.report.base_methods
     assert set(alone) == set(BASES)
     scored = {m: v for m, v in alone.items() if v is not None}  # None: raced out, clearly behind
     assert result.base_value == pytest.approx(max(scored.values()))

@@ -40,8 +40,8 @@ def test_early_stopping_keeps_the_full_search_choice(explainer, objective):
     full = tune_explainer(explainer, TEXTS, early_stop=False, **kwargs)
     fast = tune_explainer(explainer, TEXTS, early_stop=True, **kwargs)
     assert _choice(fast) == _choice(full) and fast.best_value == pytest.approx(full.best_value)
-    assert full.config.tuning["settings_dropped_early"] == 0
-    assert fast.config.tuning["objective"] == objective and objective in fast.summary()
+    assert full.report.settings_dropped_early == 0
+    assert fast.report.objective == objective and objective in fast.summary()
     with pytest.raises(ValueError, match="Unknown objective 'nope'"):
         tune_explainer(explainer, TEXTS, objective="nope", show_progress=False)
 
@@ -63,7 +63,7 @@ def test_a_clearly_losing_setting_is_dropped_before_its_last_texts(explainer, mo
     rbf = [t for t in result.trials if t["kernel"] == "rbf"]
     assert rbf and all("dropped_after_texts" in t for t in rbf)
     assert all(n < len(TEXTS) for key, n in scored.items() if key[0] == "rbf")
-    assert result.config.kernel != "rbf" and result.config.tuning["settings_dropped_early"] == len(dropped)
+    assert result.config.kernel != "rbf" and result.report.settings_dropped_early == len(dropped)
 
 
 @pytest.mark.parametrize("median_wins", [False, True])
@@ -134,7 +134,7 @@ def test_only_the_best_base_methods_alone_are_searched(explainer, monkeypatch):
     kwargs = dict(folds=0, layers=[1], rounds=1, steps=4, show_progress=False, base_methods=bases)
     two = tune_explainer(explainer, TEXTS, max_base_methods=2, **kwargs)
     assert {t["base_method"] for t in two.trials if t["lam"] > 0} == {"simple_grad", "integrated_grad"}
-    assert two.config.base_method == "simple_grad" and set(two.config.tuning["base_methods"]) == set(bases)
+    assert two.config.base_method == "simple_grad" and set(two.report.base_methods) == set(bases)
     every = tune_explainer(explainer, TEXTS, max_base_methods=None, **kwargs)
     assert {t["base_method"] for t in every.trials if t["lam"] > 0} == set(bases)
     with pytest.raises(ValueError, match="max_base_methods must be a positive integer"):
@@ -157,7 +157,7 @@ def test_a_base_method_clearly_behind_the_best_alone_is_not_searched_with_lafa(e
     result = tune_explainer(explainer, TEXTS, max_base_methods=None, **kwargs)
     assert {t["base_method"] for t in result.trials if t["lam"] > 0} == {"simple_grad"}
     assert result.config.base_method == "simple_grad" and result.config.lam > 0
-    assert result.config.tuning["behind_best_alone"] == ["smooth_grad", "integrated_grad"]
+    assert result.report.behind_best_alone == ["smooth_grad", "integrated_grad"]
     assert "clearly behind the best base method alone: smooth_grad, integrated_grad" in result.summary()
     full = tune_explainer(explainer, TEXTS, max_base_methods=None, early_stop=False, **kwargs)
     assert {t["base_method"] for t in full.trials if t["lam"] > 0} == set(bases)
@@ -187,7 +187,7 @@ def test_a_base_method_far_behind_alone_stops_early(explainer, monkeypatch):
     result = tune_explainer(
         explainer, TEXTS, folds=0, layers=[1], rounds=1, steps=4, show_progress=False, base_methods=bases
     )
-    alone = result.config.tuning["base_methods"]
+    alone = result.report.base_methods
     assert alone["simple_grad"] is None and scored["simple_grad"] < len(TEXTS)
     assert alone["smooth_grad"] == pytest.approx(0.1) and alone["integrated_grad"] == pytest.approx(0.1)
     assert "simple_grad (dropped early)" in result.summary()
@@ -238,7 +238,7 @@ def test_remembering_pooled_states_changes_no_value_of_the_search(explainer, mon
     remembered = tune_explainer(explainer, TEXTS, **kwargs)
     monkeypatch.setattr(tune, "remembering_predictions", contextlib.nullcontext)
     recomputed = tune_explainer(explainer, TEXTS, **kwargs)
-    objective = remembered.config.tuning["objective"]
+    objective = remembered.report.objective
     assert _choice(remembered) == _choice(recomputed) and len(remembered.trials) > 1
     assert [t[objective] for t in remembered.trials] == pytest.approx([t[objective] for t in recomputed.trials])
 
@@ -262,12 +262,13 @@ def test_folds_are_not_searched_when_the_pick_is_a_base_method_alone(explainer, 
     kwargs = dict(folds=3, layers=[1], rounds=1, steps=4, show_progress=False, base_methods=["simple_grad"])
     fast = tune_explainer(explainer, TEXTS, **kwargs)
     assert searches == [len(TEXTS)] and fast.config.lam == 0.0 and fast.holdout is None
-    tuning = fast.config.tuning
-    assert tuning["folds_skipped"] == 3 and "fold_picks" not in tuning
-    assert "not cross-validated (3 folds)" in fast.summary() and "Not cross-validated (3 folds)" in tuning_text(tuning)
+    tuning = fast.report
+    assert tuning.folds_skipped == 3 and tuning.fold_picks is None and "fold_picks" not in fast.config.tuning
+    assert "not cross-validated (3 folds)" in fast.summary()
+    assert "Not cross-validated (3 folds)" in tuning_text(fast.config.tuning)
     searches.clear()
     full = tune_explainer(explainer, TEXTS, early_stop=False, **kwargs)
-    assert len(searches) == 4 and full.holdout.folds == 3 and "folds_skipped" not in full.config.tuning
+    assert len(searches) == 4 and full.holdout.folds == 3 and full.report.folds_skipped is None
     assert _choice(full) == _choice(fast)
 
 
@@ -281,7 +282,7 @@ def test_tuning_runs_on_a_seeded_sample_within_the_token_budget(explainer, monke
     assert samples[0] == samples[1] != samples[2]  # seeded
     for sample, result in zip(samples, results):
         assert 4 <= len(sample) < len(TEXTS) and sum(lengths[t] for t in sample) <= 30
-        assert result.n_texts == len(sample) and result.config.tuning["texts_given"] == len(TEXTS)
+        assert result.n_texts == len(sample) and result.report.texts_given == len(TEXTS)
         assert f"sample of {len(sample)} of the {len(TEXTS)} texts" in result.summary()
         assert f"seeded sample of {len(sample)} of the {len(TEXTS)} given" in tuning_text(result.config.tuning)
     held = tune_explainer(explainer, TEXTS, holdout=0.25, **{**kwargs, "folds": None})  # no sample: all fit
@@ -311,7 +312,7 @@ def test_a_base_method_over_the_reference_budget_is_compared_alone_only(explaine
     kwargs = dict(folds=0, layers=[1], rounds=1, steps=4, show_progress=False)
     kwargs["base_methods"] = ["smooth_grad", "integrated_grad"]
     over = tune_explainer(explainer, TEXTS, reference_budget=0, **kwargs)
-    cost = over.config.tuning["over_reference_budget"]["integrated_grad"]
+    cost = over.report.over_reference_budget["integrated_grad"]
     items = prepare_texts(explainer, TEXTS[:1], show_progress=False)  # what it measured: one text (rigged)
     config = explainer.lafa_config.replace(base_method="integrated_grad")
     lafa = Lafa(explainer.model, explainer.index, config)
@@ -321,16 +322,16 @@ def test_a_base_method_over_the_reference_budget_is_compared_alone_only(explaine
     reachable = _tuner(explainer, TEXTS, kwargs["base_methods"], [1]).reachable_tokens("integrated_grad")
     assert cost == pytest.approx(per_token * reachable)
     assert {t["base_method"] for t in over.trials if t["lam"] > 0} == {"smooth_grad"}
-    assert over.config.tuning["base_methods"]["integrated_grad"] == pytest.approx(2.0)  # compared alone
+    assert over.report.base_methods["integrated_grad"] == pytest.approx(2.0)  # compared alone
     assert "integrated_grad: compared alone only" in over.summary()
     assert "Compared alone only" in tuning_text(over.config.tuning) and "integrated_grad." in tuning_text(
         over.config.tuning
     )
     under = tune_explainer(explainer, TEXTS, reference_budget=cost * 1.01, **kwargs)
-    assert not under.config.tuning["over_reference_budget"] and under.config.base_method == "integrated_grad"
+    assert not under.report.over_reference_budget and under.config.base_method == "integrated_grad"
     assert under.config.lam > 0
     just_over = tune_explainer(explainer, TEXTS, reference_budget=cost * 0.99, **kwargs)
-    assert set(just_over.config.tuning["over_reference_budget"]) == {"integrated_grad"}
+    assert set(just_over.report.over_reference_budget) == {"integrated_grad"}
     with pytest.raises(ValueError, match="reference_budget must be a number >= 0 or None"):
         tune_explainer(explainer, TEXTS, reference_budget=-1, show_progress=False)
 
