@@ -34,8 +34,8 @@ from lafa_pipeline.faithfulness.metrics import faithfulness, paired, pearson
 from lafa_pipeline.faithfulness.tuning import prepare_texts, tune_explainer, tuned_fields
 from lafa_pipeline.files import atomic_write_text
 from lafa_pipeline.lafa import Lafa
-from lafa_pipeline.paper.sst_trees import read_trees, scores_per_word
-from lafa_pipeline.words import group_scores
+from lafa_pipeline.paper.sst_trees import read_trees
+from lafa_pipeline.words import group_scores, scores_per_word
 
 # The paper's case II aggregation settings; every variant changes some of them. Search settings
 # (layer, quantile, same label) and the base method are the repo's.

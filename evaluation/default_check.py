@@ -38,7 +38,8 @@ from lafa_pipeline.build.default_model import CHECK_FILE, DEV_FILE, read_tsv
 from lafa_pipeline.faithfulness.metrics import paired, pearson
 from lafa_pipeline.faithfulness.tuning import tuned_fields
 from lafa_pipeline.files import atomic_write_text
-from lafa_pipeline.paper.sst_trees import read_trees, scores_per_word
+from lafa_pipeline.paper.sst_trees import read_trees
+from lafa_pipeline.words import scores_per_word
 
 HELD_OUT_START = 300
 """The first shipped SST-2 dev sentence of the default's held-out checks (this one and ``peer_metrics.py``)."""

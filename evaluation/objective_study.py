@@ -40,7 +40,8 @@ from lafa_pipeline.faithfulness.tuning import prepare_texts, tuned_fields, word_
 from lafa_pipeline.files import atomic_write_text
 from lafa_pipeline.lafa import Lafa
 from lafa_pipeline.metric_registry import METRIC_REGISTRY, names
-from lafa_pipeline.paper.sst_trees import read_trees, scores_per_word
+from lafa_pipeline.paper.sst_trees import read_trees
+from lafa_pipeline.words import scores_per_word
 
 OBJECTIVES = names("faithfulness", objective=True)  # every objective lafa tune takes
 

@@ -10,7 +10,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .results import WordScore
@@ -88,3 +88,19 @@ def scores_per_word(spans: Sequence[tuple[int, int]], tokens: Sequence[Mapping[s
     [1.5, 2.0]
     """
     return [sum(t["score"] for t in tokens if t["start"] >= start and t["end"] <= end) for start, end in spans]
+
+
+def span_scores(meta: Mapping[str, Any], scores: Iterable[float], spans: Sequence[tuple[int, int]]) -> list[float]:
+    """``scores_per_word`` of one encoded text's token scores (``text_inputs.encode``'s ``meta``: its
+    offsets, special tokens left out).
+
+    >>> span_scores({"offsets": [(0, 0), (0, 4), (5, 9)], "special": [True, False, False]}, [9.0, 1.0, 2.0],
+    ...             [(0, 4), (5, 9)])
+    [1.0, 2.0]
+    """
+    tokens = [
+        {"start": start, "end": end, "score": float(score)}
+        for (start, end), special, score in zip(meta["offsets"], meta["special"], scores)
+        if not special
+    ]
+    return scores_per_word(spans, tokens)

@@ -6,7 +6,8 @@ import pytest
 from transformers import pipeline
 
 from lafa_pipeline import LafaConfig
-from lafa_pipeline.paper.sst_trees import parse_tree, read_trees, scores_per_word
+from lafa_pipeline.paper.sst_trees import parse_tree, read_trees
+from lafa_pipeline.words import scores_per_word
 
 LINE = "(1 (2 (2 The) (2 -LRB- (2 plot) -RRB-)) (0 (1 is) (0 (0 n't) (2 good\\/bad))))"
 

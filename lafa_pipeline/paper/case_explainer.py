@@ -10,14 +10,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..faithfulness.metrics import pearson, token_auc
 from ..index import LafaIndex
 from ..index_encoding import pooled_states
 from ..lafa import Lafa
+from ..metric_registry import METRIC_REGISTRY
 from ..model_adapter import ModelAdapter, copy_mask_token
 from ..text_inputs import encode, max_length_of, pad_right
+from ..words import span_scores
 from .cases import CaseData
-from .sst_trees import scores_per_word
 
 
 class CaseExplainer:
@@ -83,16 +83,11 @@ class CaseExplainer:
 
     def word_scores(self, q: int, scores: np.ndarray, spans: list[tuple[int, int]]) -> list[float]:
         """Token scores summed per word span (special tokens left out)."""
-        meta = self.encoded[q][1]
-        tokens = [
-            {"start": start, "end": end, "score": float(score)}
-            for (start, end), special, score in zip(meta["offsets"], meta["special"], scores)
-            if not special
-        ]
-        return scores_per_word(spans, tokens)
+        return span_scores(self.encoded[q][1], scores, spans)
 
     def item_values(self, scores: dict[int, np.ndarray], metric: str, items: list[int] | None = None) -> list[float]:
-        fn = pearson if metric == "pearson" else token_auc
+        """The gold metric ``metric`` (of the registry) per item, from the queries' token ``scores``."""
+        fn = METRIC_REGISTRY.get(metric).compute
         chosen = range(len(self.case.items)) if items is None else items
         values = []
         for i in chosen:

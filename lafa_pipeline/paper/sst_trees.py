@@ -8,6 +8,7 @@ Example:
     >>> tree = parse_tree("(3 (2 It) (4 (4 rocks) (2 !)))")
     >>> tree.text, tree.label, tree.gold
     ('It rocks !', 3, [0.0, 2.0, 0.0])
+    >>> from lafa_pipeline.words import scores_per_word  # the tokens' scores summed per tree word
     >>> scores_per_word(tree.spans, [{"start": 0, "end": 2, "score": 1.0}, {"start": 3, "end": 6, "score": 2.0},
     ...                              {"start": 6, "end": 8, "score": 0.5}, {"start": 9, "end": 10, "score": 0.1}])
     [1.0, 2.5, 0.1]
@@ -85,12 +86,3 @@ def read_trees(path: str | os.PathLike) -> list[SstTree]:
     """All trees of an SST PTB file (e.g. ``DATA_DIR/sst/test.txt``)."""
     with open(path, encoding="utf-8") as f:
         return [parse_tree(line) for line in f if line.strip()]
-
-
-def scores_per_word(spans: list[tuple[int, int]], tokens: list[dict]) -> list[float]:
-    """Sum of the scores of the model tokens lying inside each word span (tokens from the
-    pipeline with ``aggregation_strategy="none"`` or ``"word"``, both carry character offsets)."""
-    out = []
-    for start, end in spans:
-        out.append(sum(t["score"] for t in tokens if t["start"] >= start and t["end"] <= end))
-    return out

@@ -26,7 +26,7 @@ from ...metric_registry import METRIC_REGISTRY
 from ...model_adapter import counting_work
 from ...results import WordScore
 from ...text_inputs import TextInput, check_text, encode
-from ...words import group_scores, scores_per_word
+from ...words import group_scores, span_scores
 from ..evaluate import Predictor
 from ..metrics import Faithfulness, faithfulness
 from .options import MIN_TUNING_TEXTS, OBJECTIVE
@@ -202,12 +202,7 @@ def gold_values(
         if item.gold is None:
             raise ValueError(f"the gold objective {objective!r} needs gold words for every tuning text")
         scores = setting_scores(explainer, lafa, item, signed)[0].tolist()
-        tokens = [
-            {"start": start, "end": end, "score": score}
-            for (start, end), special, score in zip(item.meta["offsets"], item.meta["special"], scores)
-            if not special
-        ]
-        values.append(metric.compute(scores_per_word(item.gold.spans, tokens), item.gold.values))
+        values.append(metric.compute(span_scores(item.meta, scores, item.gold.spans), item.gold.values))
     return values
 
 
