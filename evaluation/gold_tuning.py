@@ -58,7 +58,7 @@ def regenerate(name: str, args: argparse.Namespace, sizes: RunSizes) -> dict:
         "metric": spec.metric,
         "base_method": base,
         "tuned_settings": tuned,
-        "settings_tried": tuning["report"]["settings_tried"],
+        "settings_tried": len(tuning["sweep"]),  # every setting the tuning tried
         "tuning_seconds": tuning["seconds"],
         "held_out_items": held,
         "values": values,
