@@ -19,6 +19,12 @@ with no kernel mass in any neighbor keeps its own score; lambda = 0 is the base 
 
 h are static word embeddings; T_j counts the neighbor's real (non-special) tokens.
 
+Every aggregation reads signed scores as it reads magnitudes (``AggregationInputs.signed``): with
+``signed=True`` the text's own signed base scores and its neighbors' signed scores towards the same
+class (the index keeps both kinds) are combined by the same formula, with the mean *absolute*
+score as a text's unit, so a neighbor where a like word pushed the other way pulls it that way, and
+lambda = 0 is the signed base method exactly. Eq. 6's floor at zero applies to magnitudes only.
+
 Example:
     >>> import torch
     >>> q_ids = torch.tensor([5, 6])
@@ -84,14 +90,16 @@ def _kernel_to_neighbors(
     return kernel_matrix(kernel, query_embeds, embed(ids), query_ids.to(ids.device), ids, **kernel_params)
 
 
-def lafa_combine(base_scores: Tensor, expected: Tensor, lam: float) -> Tensor:
-    """Eq. 6: the text's own scores plus lambda times the neighbors' expectation, floored at zero.
+def lafa_combine(base_scores: Tensor, expected: Tensor, lam: float, floor: bool = True) -> Tensor:
+    """Eq. 6: the text's own scores plus lambda times the neighbors' expectation, floored at zero
+    (``floor``, for magnitudes).
 
-    Token scores are importances (sums of squares), so they are never negative; only kernels that
-    can be negative (cubic with an odd degree, cosine) could make eq. 6 negative, and the floor is
-    the one place where this differs from the paper's formula.
+    The paper's token scores are importances (sums of squares), so they are never negative; only
+    kernels that can be negative (cubic with an odd degree, cosine) could make eq. 6 negative, and
+    the floor is the one place where this differs from the paper's formula. Signed scores are not floored.
     """
-    return (base_scores + lam * expected).clamp(min=0)
+    out = base_scores + lam * expected
+    return out.clamp(min=0) if floor else out
 
 
 def neighbor_weights(distances: Sequence[float], weighting: str) -> list[float]:
@@ -188,7 +196,8 @@ def _relative_mix(
     counted: Tensor | None,
 ) -> Tensor:
     """(1 - lambda) * own + lambda * estimate(k, weight, relative), all in relative units (1 = the text's
-    mean), mapped back to the text's units; a token with no kernel mass keeps its own score."""
+    mean absolute score), mapped back to the text's units; a token with no kernel mass keeps its own
+    score. Magnitudes and signed scores alike: a signed neighbor says which way a like token pushed."""
     if counted is not None and not bool(counted.all()):
         out = query_scores.clone()
         out[counted] = _relative_mix(
@@ -206,16 +215,16 @@ def _relative_mix(
         )
         return out
     query_scores = query_scores.detach()
-    scale = query_scores.mean()
+    scale = query_scores.abs().mean()
     kept = [
         (n, w)
         for n, w in zip(neighbors, weights or [1.0] * len(neighbors))
-        if len(n.token_ids) > 0 and float(n.scores.sum()) > 0 and w > 0
+        if len(n.token_ids) > 0 and float(n.scores.abs().sum()) > 0 and w > 0
     ]
     if lam == 0 or not kept or float(scale) <= 0:
         return query_scores.clone()
     own = query_scores / scale
-    relative = torch.cat([n.scores.to(query_embeds) / n.scores.to(query_embeds).mean() for n, _ in kept])
+    relative = torch.cat([n.scores.to(query_embeds) / n.scores.to(query_embeds).abs().mean() for n, _ in kept])
     weight = torch.cat([torch.full((len(n.token_ids),), float(w), dtype=query_embeds.dtype) for n, w in kept])
     weight = weight.to(query_embeds.device)
     # Kernel-regression weights must not be negative: clamp kernels that can be (cubic, cosine).
@@ -241,14 +250,39 @@ def _kernel_median(k: Tensor, weight: Tensor, relative: Tensor) -> Tensor:
     return relative[order][position.squeeze(1)]
 
 
+@dataclass
+class AggregationInputs:
+    """What an aggregation combines for one text: its own base scores over its real tokens (signed
+    or the paper's magnitudes), its neighbors' scores of the same kind, and the settings."""
+
+    scores: Tensor
+    """The text's own base-method scores (T,): the paper's magnitudes, or signed ones (``signed``)."""
+    query_ids: Tensor
+    query_embeds: Tensor
+    """Static word embeddings of the text's tokens (T, d): what the kernel compares."""
+    neighbors: list[NeighborScores]
+    """The neighbors' tokens and scores, of the same kind as ``scores`` and for the same target."""
+    embed: Callable[[Tensor], Tensor]
+    kernel: str
+    kernel_params: dict
+    lam: float
+    weights: Sequence[float] | None = None
+    """Per neighbor, its weight (``neighbor_weighting``); None: equal."""
+    counted: Tensor | None = None
+    """Bool per token: the tokens aggregated (the others, special tokens, keep their scores); None: all."""
+    neighbor_scale: str = "none"
+    signed: bool = False
+    """Whether the scores are signed (positive pushes towards the target) rather than magnitudes."""
+
+
 @dataclass(frozen=True)
 class Aggregation:
     """One way of combining a text's base scores with its neighbors': what LAFA's call, validation,
     the Space and ``lafa tune`` need to know about it."""
 
-    combine: Callable[..., Tensor]
-    """(query_scores, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights,
-    counted, neighbor_scale) -> the text's LAFA scores."""
+    combine: Callable[[AggregationInputs], Tensor]
+    """The text's LAFA scores from ``AggregationInputs``: signed where the inputs are (``x.signed``),
+    and the base scores exactly at lambda = 0."""
     lam_range: tuple[float, float]
     """The values lambda may take (0 is always the base method alone)."""
     lam_meaning: str
@@ -276,33 +310,42 @@ default) LAFA's gain peaks at small mix weights, which a grid starting at 0.25 c
 (``evaluation/lambda_check.md``); 0.1 is also the paper aggregation's smallest."""
 
 
-def _without_neighbor_scale(mix: Callable[..., Tensor]) -> Callable[..., Tensor]:
-    """``Aggregation.combine`` for a scale-free mix (``normalized_lafa``, ``median_lafa``): it takes every
-    argument but ``neighbor_scale``, which only eq. 7 reads."""
+def _scale_free(mix: Callable[..., Tensor]) -> Callable[[AggregationInputs], Tensor]:
+    """``Aggregation.combine`` for a scale-free mix (``normalized_lafa``, ``median_lafa``): the same
+    formula for magnitudes and signed scores, whose unit is the mean absolute score."""
 
-    def combine(
-        own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted, neighbor_scale
-    ):
-        return mix(own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted)
+    def combine(x: AggregationInputs) -> Tensor:
+        return mix(
+            x.scores,
+            x.query_ids,
+            x.query_embeds,
+            x.neighbors,
+            x.embed,
+            x.kernel,
+            x.kernel_params,
+            x.lam,
+            x.weights,
+            x.counted,
+        )
 
     return combine
 
 
-def _paper(
-    own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted, neighbor_scale
-):
-    if neighbor_scale == "query":
-        total = float(own.detach().sum())
+def _paper(x: AggregationInputs) -> Tensor:
+    neighbors = x.neighbors
+    if x.neighbor_scale == "query":
+        total = float(x.scores.detach().abs().sum())
         neighbors = [
-            NeighborScores(n.token_ids, n.scores * (total / max(float(n.scores.sum()), 1e-30))) for n in neighbors
+            NeighborScores(n.token_ids, n.scores * (total / max(float(n.scores.abs().sum()), 1e-30))) for n in neighbors
         ]
-    return lafa_combine(own, expectation(query_ids, query_embeds, neighbors, embed, kernel, kernel_params), lam)
+    expected = expectation(x.query_ids, x.query_embeds, neighbors, x.embed, x.kernel, x.kernel_params)
+    return lafa_combine(x.scores, expected, x.lam, floor=not x.signed)
 
 
 AGGREGATION_REGISTRY.register(
     "normalized",
     Aggregation(
-        _without_neighbor_scale(normalized_lafa),
+        _scale_free(normalized_lafa),
         (0.0, 1.0),
         "a mix weight",
         {
@@ -331,7 +374,7 @@ AGGREGATION_REGISTRY.register(
 AGGREGATION_REGISTRY.register(
     "median",
     Aggregation(
-        _without_neighbor_scale(median_lafa),
+        _scale_free(median_lafa),
         (0.0, 1.0),
         "a mix weight",
         {

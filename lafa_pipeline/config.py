@@ -118,15 +118,16 @@ class LafaConfig:
     )
     """Normalized aggregation: neighbors count equally, or by exp(-distance / mean distance)."""
     signed: bool = field(
-        default=False,
+        default=True,
         metadata={
             "help": "explain with signed scores by default (positive pushes towards the explained class) where the "
-            "method has a direction"
+            "method has a direction; --no-signed: the paper's magnitudes"
         },
     )
     """Whether explanations are signed by default (``signed=True``: positive pushes towards the
-    explained class) for methods with a direction; ``lafa tune --signed`` sets it, since it tuned the
-    signed scores. A call's own ``signed`` wins; methods without a direction give magnitudes."""
+    explained class) for methods with a direction, as the peers' pictures and evaluators read them;
+    ``lafa tune`` sets it to the kind it tuned (``--no-signed``: magnitudes). A call's own ``signed``
+    wins; methods without a direction give magnitudes."""
     tuning: dict[str, Any] | None = None
     """What ``lafa tune`` measured when it chose these settings (objective, gain, texts); None if untuned."""
     neighbor_scale: str = field(

@@ -321,7 +321,9 @@ class FeatureAttributionPipeline(Pipeline):
             "base_method": method.base,
             "tokens": group_scores(item["meta"], item["scores"], tokens, aggregation_strategy),
             "neighbors": [
-                self._neighbor_entry(ref, dist, item["target"] if method.aggregated else None, aggregation_strategy)
+                self._neighbor_entry(
+                    ref, dist, item["target"] if method.aggregated else None, aggregation_strategy, item["signed"]
+                )
                 for ref, dist in item["neighbors"]
             ]
             if method.needs_index
@@ -334,8 +336,11 @@ class FeatureAttributionPipeline(Pipeline):
             result["signed"] = True
         return result
 
-    def _neighbor_entry(self, ref: int, distance: float, target: int | None, strategy: str) -> Neighbor:
-        """A neighbor as reported; with LAFA (``target`` given) its cached word scores for that class."""
+    def _neighbor_entry(
+        self, ref: int, distance: float, target: int | None, strategy: str, signed: bool = False
+    ) -> Neighbor:
+        """A neighbor as reported; with LAFA (``target`` given) its cached word scores for that class
+        (signed ones with ``signed``, as the text's)."""
         id2label = {int(k): v for k, v in (self.model.config.id2label or {}).items()}
         labels = [id2label[i] for i in self.index.labels(ref)]
         label: str | list[str] | None
@@ -346,9 +351,9 @@ class FeatureAttributionPipeline(Pipeline):
         else:
             label = labels[0] if labels else None
         entry: Neighbor = {"text": self.index.texts[ref], "distance": distance, "label": label, "index": ref}
-        key = (id(self.index), ref, target, strategy)
+        key = (id(self.index), ref, target, strategy, signed)
         words = self._neighbor_words.get(key)
-        scores = None if target is None or words is not None else self.index.cached_scores(ref, target)
+        scores = None if target is None or words is not None else self.index.cached_scores(ref, target, signed)
         if scores is not None:  # cached at build time, or computed for this call by a lazy index (then kept)
             meta, tokens = self._reference_tokens(ref)
             if len(meta["offsets"]) == len(scores):

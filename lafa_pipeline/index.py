@@ -34,11 +34,11 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel
 
-from .base_methods import MethodParams
+from .base_methods import BASE_METHOD_REGISTRY, MethodParams, has_direction
 from .config import LafaConfig
 from .files import atomic_folder
 from .hub import push_saved
-from .index_arrays import PackedReferences
+from .index_arrays import PackedReferences, empty_cache
 from .index_encoding import encode_references, estimate_eps, pooled_states, score_rows
 from .index_files import (
     FORMAT_VERSION,
@@ -114,6 +114,8 @@ class LafaIndex(PackedReferences):
         """The local folder the index was loaded from (None: built in memory, or from the Hub cache)."""
         self.mapped = False
         """Whether the arrays are memory maps of the files (``from_pretrained(..., mmap=True)``)."""
+        # a Captum method registered in another process is unknown here: its scores stay magnitudes
+        self.keeps_signed = config.base_method in BASE_METHOD_REGISTRY and has_direction(config.base_method)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -296,10 +298,7 @@ class LafaIndex(PackedReferences):
         params = MethodParams.from_config(config)
         changes = {name: getattr(params, name) for name in params.__dataclass_fields__}
         if cache is None:
-            cache = {
-                "cache_scores": np.zeros_like(self.arrays["cache_scores"]),
-                "cache_ready": np.zeros_like(self.arrays["cache_ready"]),
-            }
+            cache = empty_cache(len(self.arrays["cache_ready"]), len(self.arrays["cache_scores"]))
         return LafaIndex(
             self.config.replace(base_method=config.base_method, output=config.output, **changes),
             self.faiss_index,
@@ -317,9 +316,10 @@ class LafaIndex(PackedReferences):
         rows: Sequence[int] | np.ndarray | None = None,
     ) -> int:
         """Compute the base-method scores a lazy index does not hold yet (what a full build computes
-        up front), or those of cache ``rows`` only; returns how many cache rows were filled."""
+        up front; an index saved before signed scores were kept: those), or those of cache ``rows``
+        only; returns how many cache rows were filled."""
         self.check_model(model)
-        chosen = np.flatnonzero(self.arrays["cache_ready"] == 0) if rows is None else np.asarray(rows, dtype=np.int64)
+        chosen = np.flatnonzero(self.unscored_rows()) if rows is None else np.asarray(rows, dtype=np.int64)
         refs = self.arrays["cache_ref"][chosen]
         keys = sorted(
             zip(refs.tolist(), self.arrays["cache_target"][chosen].tolist()),
@@ -358,7 +358,7 @@ class LafaIndex(PackedReferences):
         returns how many rows were filled. ``share=1`` scores every row a reference search reaches."""
         check_number("share", share, low=0.0, high=1.0)
         counts = self.neighbor_counts(model, show_progress=show_progress)
-        missing = np.flatnonzero((self.arrays["cache_ready"] == 0) & (counts > 0))
+        missing = np.flatnonzero(self.unscored_rows() & (counts > 0))
         chosen = missing[np.argsort(-counts[missing], kind="stable")][: int(round(share * len(missing)))]
         return self.score_missing(model, batch_size, show_progress, rows=chosen)
 

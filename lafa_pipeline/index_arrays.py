@@ -8,18 +8,22 @@ score cache (``LafaIndex`` is one).
 
 Example:
     >>> import numpy as np, torch
-    >>> a = pack_arrays([torch.tensor([2, 5, 3])], [[1, 0, 1]], [[1]], [[1]], {(0, 1): np.ones(3)})
+    >>> row = RowScores(magnitude=np.ones(3), signed=-np.ones(3))
+    >>> a = pack_arrays([torch.tensor([2, 5, 3])], [[1, 0, 1]], [[1]], [[1]], {(0, 1): row})
     >>> b = concat_arrays([a, a])
     >>> b["offsets"].tolist(), b["cache_ref"].tolist()
     ([0, 3, 6], [0, 1])
     >>> refs = PackedReferences(b)
     >>> refs.token_ids(1).tolist(), refs.labels(1), refs.cached_scores(1, target=1).tolist()
     ([2, 5, 3], [1], [1.0, 1.0, 1.0])
+    >>> refs.cached_scores(1, target=1, signed=True).tolist()
+    [-1.0, -1.0, -1.0]
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -35,17 +39,40 @@ ARRAY_KEYS = (
     "cache_target",
     "cache_scores",
 )
+CACHE_KEYS = ("cache_scores", "cache_ready", "cache_signed", "cache_signed_ready")
+"""The score cache: what a lazy copy of an index for another base method replaces (``for_base_method``)."""
+
+
+@dataclass
+class RowScores:
+    """One cache row's scores: the paper's magnitudes and, for a method with a direction, the signed ones."""
+
+    magnitude: np.ndarray
+    signed: np.ndarray | None = None
+
+
+def empty_cache(rows: int, tokens: int) -> dict[str, np.ndarray]:
+    """A score cache of ``rows`` rows over ``tokens`` tokens in all, nothing scored yet."""
+    return {
+        "cache_scores": np.zeros(tokens, dtype=np.float32),
+        "cache_ready": np.zeros(rows, dtype=np.uint8),
+        "cache_signed": np.zeros(tokens, dtype=np.float32),
+        "cache_signed_ready": np.zeros(rows, dtype=np.uint8),
+    }
 
 
 def concat_arrays(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Packed arrays of consecutive groups of texts, joined as if packed in one go."""
-    out: dict[str, list[np.ndarray]] = {key: [] for key in ARRAY_KEYS + ("cache_ready", "token_types")}
+    out: dict[str, list[np.ndarray]] = {key: [] for key in ARRAY_KEYS + CACHE_KEYS[1:] + ("token_types",)}
     shift = {"offsets": 0, "label_ptr": 0, "cache_ptr": 0}
     n_refs = 0
     for arrays in parts:
         for key in ("token_ids", "special", "label_values", "cache_target", "cache_scores"):
             out[key].append(arrays[key])
-        out["cache_ready"].append(arrays.get("cache_ready", np.ones(len(arrays["cache_target"]), dtype=np.uint8)))
+        rows = len(arrays["cache_target"])
+        out["cache_ready"].append(arrays.get("cache_ready", np.ones(rows, dtype=np.uint8)))
+        out["cache_signed"].append(arrays.get("cache_signed", np.zeros_like(arrays["cache_scores"])))
+        out["cache_signed_ready"].append(arrays.get("cache_signed_ready", np.zeros(rows, dtype=np.uint8)))
         out["token_types"].append(arrays.get("token_types", np.zeros(len(arrays["token_ids"]), dtype=np.uint8)))
         for key in shift:
             out[key].append(arrays[key][(1 if out[key] else 0) :] + shift[key])
@@ -58,11 +85,16 @@ def concat_arrays(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarra
     return joined
 
 
-def pack_arrays(token_lists, specials, ref_labels, cache_targets, row_scores) -> dict[str, np.ndarray]:
-    """Pack per-text token ids, special-token flags, labels and the scores of each (text, target) cache row."""
+def pack_arrays(
+    token_lists, specials, ref_labels, cache_targets, row_scores: dict[tuple[int, int], RowScores | None]
+) -> dict[str, np.ndarray]:
+    """Pack per-text token ids, special-token flags, labels and the scores of each (text, target) cache
+    row (None: a row not scored yet, as a lazy index lays it out)."""
     n = len(token_lists)
     lengths = np.array([len(t) for t in token_lists], dtype=np.int64)
     cache_rows = [(r, t) for r in range(n) for t in sorted(set(cache_targets[r]))]
+    scored = [row_scores[row] for row in cache_rows]
+    blank = [np.zeros(len(token_lists[r]), dtype=np.float32) for r, _ in cache_rows]
     return {
         "token_ids": np.concatenate([t.numpy() for t in token_lists]).astype(np.int64),
         "special": np.concatenate([np.asarray(s, dtype=np.uint8) for s in specials]),
@@ -72,8 +104,15 @@ def pack_arrays(token_lists, specials, ref_labels, cache_targets, row_scores) ->
         "cache_ptr": np.concatenate([[0], np.cumsum([len(set(c)) for c in cache_targets])]).astype(np.int64),
         "cache_ref": np.array([r for r, _ in cache_rows], dtype=np.int64),
         "cache_target": np.array([t for _, t in cache_rows], dtype=np.int64),
-        "cache_scores": np.concatenate([row_scores[row] for row in cache_rows]).astype(np.float32),
+        "cache_scores": _joined([b if x is None else x.magnitude for x, b in zip(scored, blank)]),
+        "cache_ready": np.array([x is not None for x in scored], dtype=np.uint8),
+        "cache_signed": _joined([b if x is None or x.signed is None else x.signed for x, b in zip(scored, blank)]),
+        "cache_signed_ready": np.array([x is not None and x.signed is not None for x in scored], dtype=np.uint8),
     }
+
+
+def _joined(rows: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(rows).astype(np.float32) if rows else np.zeros(0, dtype=np.float32)
 
 
 class PackedReferences:
@@ -84,6 +123,9 @@ class PackedReferences:
         self.arrays = arrays
         if "cache_ready" not in self.arrays:  # files written before lazy indexes: every row was scored
             self.arrays["cache_ready"] = np.ones(len(arrays["cache_target"]), dtype=np.uint8)
+        if "cache_signed" not in self.arrays:  # files written before signed scores were kept: none are
+            self.arrays["cache_signed"] = np.zeros(len(arrays["cache_scores"]), dtype=np.float32)
+            self.arrays["cache_signed_ready"] = np.zeros(len(arrays["cache_target"]), dtype=np.uint8)
         self.new_scores = 0
         """Rows scored since the index was built or loaded and not yet written (``save_scores``)."""
         # Row starts of cached scores: rows are stored ref by ref, each as long as its reference.
@@ -123,47 +165,75 @@ class PackedReferences:
                 return row
         return None
 
-    def cached_scores(self, ref: int, target: int) -> np.ndarray | None:
-        """Base-method scores of all tokens of ``ref`` for class ``target``, or None if not cached
-        (a target the build did not score, or a lazy index's reference not needed yet)."""
+    def cached_scores(self, ref: int, target: int, signed: bool = False) -> np.ndarray | None:
+        """Base-method scores of all tokens of ``ref`` for class ``target`` (``signed``: the signed
+        ones, positive towards ``target``), or None if not cached (a target the build did not score,
+        a lazy index's reference not needed yet, or signed scores an older index never kept)."""
         row = self.cache_row(ref, target)
-        if row is None or not self.arrays["cache_ready"][row]:
+        values, ready = ("cache_signed", "cache_signed_ready") if signed else ("cache_scores", "cache_ready")
+        if row is None or not self.arrays[ready][row]:
             return None
-        return self.arrays["cache_scores"][self._row_start[row] : self._row_start[row + 1]]
+        return self.arrays[values][self._row_start[row] : self._row_start[row + 1]]
 
-    def store_scores(self, ref: int, target: int, scores: np.ndarray) -> bool:
-        """Keep scores computed at query time in the cache if the index has a row for them, not yet
-        filled (a lazy index); returns whether they were stored."""
+    def store_scores(self, ref: int, target: int, scores: RowScores) -> bool:
+        """Keep scores computed at query time in the cache where the index has a row for them whose
+        magnitudes (or signed scores) are not filled yet (a lazy index, or an index older than signed
+        scores); returns whether anything was stored."""
         row = self.cache_row(ref, target)
-        if row is None or self.arrays["cache_ready"][row]:
+        if row is None:
             return False
         start, end = self._row_start[row], self._row_start[row + 1]
-        if len(scores) != end - start:
-            raise ValueError(f"Scores of reference {ref} have {len(scores)} tokens; it has {end - start}")
-        for key in ("cache_scores", "cache_ready"):  # arrays read from a file may be read-only
-            if not self.arrays[key].flags.writeable:
-                self.arrays[key] = self.arrays[key].copy()
-        self.arrays["cache_scores"][start:end] = scores
-        self.arrays["cache_ready"][row] = 1
-        self.new_scores += 1
-        return True
+        stored = False
+        for values, ready, given in (
+            ("cache_scores", "cache_ready", scores.magnitude),
+            ("cache_signed", "cache_signed_ready", scores.signed),
+        ):
+            if given is None or self.arrays[ready][row]:
+                continue
+            if len(given) != end - start:
+                raise ValueError(f"Scores of reference {ref} have {len(given)} tokens; it has {end - start}")
+            for key in (values, ready):  # arrays read from a file may be read-only
+                if not self.arrays[key].flags.writeable:
+                    self.arrays[key] = self.arrays[key].copy()
+            self.arrays[values][start:end] = given
+            self.arrays[ready][row] = 1
+            stored = True
+        self.new_scores += stored
+        return stored
+
+    keeps_signed = False
+    """Whether a complete row holds signed scores too (the index's base method has a direction)."""
+
+    def unscored_rows(self) -> np.ndarray:
+        """Cache rows that are not complete: magnitudes missing or, where the index keeps them, signed scores."""
+        missing = self.arrays["cache_ready"] == 0
+        if self.keeps_signed:
+            missing |= self.arrays["cache_signed_ready"] == 0
+        return missing
+
+    def needs_scoring(self, ref: int, target: int) -> bool:
+        """Whether the index has a cache row for ``ref`` and ``target`` that is not complete."""
+        row = self.cache_row(ref, target)
+        if row is None:
+            return False
+        return not self.arrays["cache_ready"][row] or (self.keeps_signed and not self.arrays["cache_signed_ready"][row])
 
     @property
     def missing_scores(self) -> int:
-        """Cache rows not scored yet (0 for a fully built index)."""
-        return int(len(self.arrays["cache_ready"]) - self.arrays["cache_ready"].sum())
+        """Cache rows not complete yet (0 for a fully built index)."""
+        return int(self.unscored_rows().sum())
 
     @property
     def missing_tokens(self) -> int:
-        """Tokens of the cache rows not scored yet: what scoring the rest of a lazy index runs the
+        """Tokens of the cache rows not complete yet: what scoring the rest of a lazy index runs the
         base method on (``lafa tune`` weighs it before searching a base method the index lacks)."""
         lengths = np.diff(self._row_start)
-        return int(lengths[self.arrays["cache_ready"] == 0].sum())
+        return int(lengths[self.unscored_rows()].sum())
 
     def missing_tokens_of(self, keys: Iterable[tuple[int, int]]) -> int:
-        """Tokens of the cache rows of ``keys`` (reference, target) not scored yet: what a lazy index
+        """Tokens of the cache rows of ``keys`` (reference, target) not complete yet: what a lazy index
         runs the base method on when a search reads those scores."""
         rows = {self.cache_row(ref, target) for ref, target in keys}
-        ready = self.arrays["cache_ready"]
+        missing = self.unscored_rows()
         lengths = np.diff(self._row_start)
-        return int(sum(lengths[row] for row in rows if row is not None and not ready[row]))
+        return int(sum(lengths[row] for row in rows if row is not None and missing[row]))

@@ -21,9 +21,9 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
-from .base_methods import MethodParams, attribute
+from .base_methods import MethodParams, attribute_raw, has_direction, reduce_signed, reduce_sum_of_squares
 from .config import LafaConfig, check_choice, indexable_base_methods
-from .index_arrays import pack_arrays
+from .index_arrays import RowScores, pack_arrays
 from .model_adapter import ModelAdapter, layer_states, resolve_target
 from .text_inputs import TextInput, check_text, encode, max_length_of, pad_right
 
@@ -100,13 +100,12 @@ def encode_references(
     )
 
     rows = [(int(r), t) for r in order for t in sorted(set(cache_targets[r]))]
-    row_scores = (
-        score_rows(adapter, config, lambda r: (token_lists[r], type_lists[r]), rows, batch_size, show_progress)
+    row_scores: dict[tuple[int, int], RowScores | None] = (
+        dict(score_rows(adapter, config, lambda r: (token_lists[r], type_lists[r]), rows, batch_size, show_progress))
         if score
-        else {(r, t): np.zeros(len(token_lists[r]), dtype=np.float32) for r, t in rows}
+        else dict.fromkeys(rows)
     )
     arrays = pack_arrays(token_lists, [m["special"] for _, m in encoded], ref_labels, cache_targets, row_scores)
-    arrays["cache_ready"] = np.full(len(arrays["cache_target"]), int(score), dtype=np.uint8)
     if any(bool(t.any()) for t in type_lists):
         arrays["token_types"] = np.concatenate([t.numpy() for t in type_lists]).astype(np.uint8)
     assert vectors is not None  # texts is not empty
@@ -120,11 +119,13 @@ def score_rows(
     rows: list[tuple[int, int]],
     batch_size: int,
     show_progress: bool,
-) -> dict[tuple[int, int], np.ndarray]:
+) -> dict[tuple[int, int], RowScores]:
     """Base-method scores (float32, real tokens) of each (reference, target) in ``rows``, in batches
-    of ``batch_size``; ``sequence(ref)`` gives a reference's token ids and token type ids (tensors)."""
-    out: dict[tuple[int, int], np.ndarray] = {}
+    of ``batch_size``; ``sequence(ref)`` gives a reference's token ids and token type ids (tensors).
+    A method with a direction gives its signed scores (towards the target) from the same pass."""
+    out: dict[tuple[int, int], RowScores] = {}
     params = MethodParams.from_config(config)
+    signed = has_direction(config.base_method)
     with tqdm(total=len(rows), desc=f"Scoring ({config.base_method})", disable=not show_progress, unit="text") as bar:
         for start in range(0, len(rows), batch_size):
             chunk = rows[start : start + batch_size]
@@ -132,9 +133,13 @@ def score_rows(
             ids, mask = pad_right(seqs, adapter.pad_id)
             types = pad_right(type_seqs, 0)[0] if adapter.uses_token_types else None
             targets = torch.tensor([t for _, t in chunk])
-            scores = attribute(adapter, config.base_method, ids, mask, targets, types, params).cpu().numpy()
-            for key, seq, s in zip(chunk, seqs, scores):
-                out[key] = s[: len(seq)].astype(np.float32)
+            raw = attribute_raw(adapter, config.base_method, ids, mask, targets, types, params)
+            scores = reduce_sum_of_squares(raw, mask).cpu().numpy()
+            directed = reduce_signed(raw, mask).cpu().numpy() if signed else [None] * len(chunk)
+            for key, seq, m, d in zip(chunk, seqs, scores, directed):
+                out[key] = RowScores(
+                    m[: len(seq)].astype(np.float32), None if d is None else d[: len(seq)].astype(np.float32)
+                )
             bar.update(len(chunk))
     return out
 

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 from transformers import PreTrainedModel
 
-from .aggregation import AGGREGATION_REGISTRY, NEIGHBOR_SCALES, NeighborScores, neighbor_weights
+from .aggregation import AGGREGATION_REGISTRY, NEIGHBOR_SCALES, AggregationInputs, NeighborScores, neighbor_weights
 from .base_methods import (
     BASE_METHOD_REGISTRY,
     MethodParams,
@@ -36,6 +36,7 @@ from .base_methods import (
 )
 from .config import LAFA, LafaConfig, check_choice, check_lam, method_names
 from .forward_pass import forward_gradients
+from .index_arrays import RowScores
 from .index_encoding import score_rows
 from .model_adapter import ModelAdapter
 
@@ -81,23 +82,6 @@ class LafaOutput:
     neighbors: list[list[tuple[int, float]]] = field(default_factory=list)
     live_neighbors: list[int] = field(default_factory=list)
     """Per text: how many of its neighbors' scores were computed now rather than read from the cache."""
-    magnitudes: Tensor | None = None
-    """With ``signed=True``: the paper's magnitudes (B, T) the signed scores were scaled to (LAFA's, or
-    the base method's alone), e.g. to aggregate other settings from later (``base_scores``)."""
-
-
-def signed_like(signed_base: Tensor, base_magnitude: Tensor, magnitude: Tensor) -> Tensor:
-    """Signed scores with the base method's direction and ``magnitude``'s size: ``signed_base`` scaled by
-    ``magnitude / base_magnitude`` per token (0 where the base magnitude is 0). The index caches
-    magnitudes, so only the text's own signed base score says which way a word pushes.
-
-    >>> signed_like(torch.tensor([-2.0, 1.0, 0.0]), torch.tensor([4.0, 1.0, 0.0]), torch.tensor([2.0, 3.0, 5.0]))
-    tensor([-1.,  3.,  0.])
-    """
-    ratio = torch.where(
-        base_magnitude > 0, magnitude / base_magnitude.clamp_min(torch.finfo(base_magnitude.dtype).tiny), 0.0
-    )
-    return signed_base * ratio
 
 
 class Lafa:
@@ -133,25 +117,21 @@ class Lafa:
 
         ``base_scores`` (B, T): the texts' own base-method scores, computed before (LAFA only); then
         only the neighbors are searched and aggregated, e.g. to try many LAFA settings on the same
-        texts without recomputing the base method. ``special_tokens_mask`` (B, T): the aggregations
-        leave these positions out (they are never reported); default: none. ``signed``: signed scores
-        (positive pushes the explained output up) of a base method with a direction; LAFA then keeps
-        each token's direction from the text's own signed base score and scales it by what the
-        neighbors did to its magnitude (LAFA / base, both the paper's magnitudes): the index caches
-        magnitudes, and only the text itself says which way a word pushes it. lambda = 0 is the
-        signed base method exactly; a token whose own score is zero stays zero.
+        texts without recomputing the base method (signed ones with ``signed``). ``special_tokens_mask``
+        (B, T): the aggregations leave these positions out (they are never reported); default: none.
+        ``signed``: signed scores (positive pushes the explained output up) of a base method with a
+        direction; LAFA then aggregates the text's signed scores with its neighbors' signed scores
+        towards the same class (the index keeps both kinds), so a neighbor says which way a like word
+        pushed there too. lambda = 0 is the signed base method exactly.
         """
         chosen = self.method(method)
         self._check_call(chosen, lam, base_scores, input_ids, neighbor_scale)
         if signed:
             check_signed(chosen.base)
-            if base_scores is not None:
-                raise ValueError("signed scores are computed from the base method itself: do not pass base_scores")
         requested: list[int | None] = list(targets) if targets else [None] * input_ids.shape[0]
         inputs = (input_ids, attention_mask, token_type_ids)
         # Algorithm 1, steps 1-2: the text's prediction, neighbors and base-method scores.
         own = self._base_pass(inputs, chosen, requested, n_neighbors, base_scores, signed)
-        magnitude = own.scores.clone() if signed else None
         live_count = [0] * len(own.targets)
         # lambda = 0 is the base method exactly under every aggregation (as the tuner reads it): the
         # neighbors' scores, which a lazy index or ``live`` would compute, are not needed. A tuned repo
@@ -159,19 +139,9 @@ class Lafa:
         if chosen.aggregated and (self.config.lam if lam is None else lam) != 0:
             # Step 3: the neighbors' scores for the same target, aggregated with the text's.
             live_count = self._aggregate_neighbors(
-                own, input_ids, attention_mask, kernel, lam, live, neighbor_scale, special_tokens_mask
+                own, input_ids, attention_mask, kernel, lam, live, neighbor_scale, special_tokens_mask, signed
             )
-        scores = own.scores
-        if own.signed is not None and magnitude is not None:
-            scores = signed_like(own.signed, magnitude, own.scores)
-        return LafaOutput(
-            scores.detach().cpu(),
-            own.prediction.cpu(),
-            own.targets,
-            own.neighbors,
-            live_count,
-            own.scores.detach().cpu() if signed else None,
-        )
+        return LafaOutput(own.scores.detach().cpu(), own.prediction.cpu(), own.targets, own.neighbors, live_count)
 
     def _check_call(
         self,
@@ -208,8 +178,7 @@ class Lafa:
         base_scores: Tensor | None,
         signed: bool = False,
     ) -> _BasePass:
-        """Prediction, targets, neighbors and the base method's scores of each text (and with ``signed``
-        their signed scores too)."""
+        """Prediction, targets, neighbors and the base method's scores of each text (signed with ``signed``)."""
         cfg = self.config
         params = MethodParams.from_config(cfg)
         uniform = all(t is None for t in requested) or all(t is not None for t in requested)
@@ -240,13 +209,8 @@ class Lafa:
             params,
             references,
         )
-        return _BasePass(
-            reduce_sum_of_squares(raw, attention_mask),
-            prediction,
-            targets,
-            neighbors,
-            reduce_signed(raw, attention_mask) if signed else None,
-        )
+        reduce = reduce_signed if signed else reduce_sum_of_squares
+        return _BasePass(reduce(raw, attention_mask), prediction, targets, neighbors)
 
     def _fused_pass(
         self,
@@ -281,13 +245,8 @@ class Lafa:
         targets = fwd.targets.tolist()
         neighbors = self.search(fwd.pooled, targets, n_neighbors) if fwd.pooled is not None else [[] for _ in targets]
         raw = from_gradient(embeds, fwd.grads)
-        return _BasePass(
-            reduce_sum_of_squares(raw, mask),
-            fwd.prediction,
-            targets,
-            neighbors,
-            reduce_signed(raw, mask) if signed else None,
-        )
+        reduce = reduce_signed if signed else reduce_sum_of_squares
+        return _BasePass(reduce(raw, mask), fwd.prediction, targets, neighbors)
 
     def _aggregate_neighbors(
         self,
@@ -299,11 +258,12 @@ class Lafa:
         live: bool,
         neighbor_scale: str | None,
         special_tokens_mask: Tensor | None,
+        signed: bool,
     ) -> list[int]:
-        """Replace each text's scores (in ``own``) by their aggregation with its neighbors' scores for the
-        same target; returns per text how many neighbor scores were computed live."""
+        """Replace each text's scores (in ``own``) by their aggregation with its neighbors' scores (of the
+        same kind) for the same target; returns per text how many neighbor scores were computed live."""
         cfg = self.config
-        neighbor_scores, live_count = self._neighbor_scores(own.neighbors, own.targets, live)
+        neighbor_scores, live_count = self._neighbor_scores(own.neighbors, own.targets, live, signed)
         kernel = kernel or cfg.kernel
         lam = cfg.lam if lam is None else lam
         scores = own.scores
@@ -319,6 +279,7 @@ class Lafa:
                 lam,
                 neighbor_scale or cfg.neighbor_scale,
                 counted,
+                signed,
             )
         return live_count
 
@@ -345,11 +306,12 @@ class Lafa:
         lam: float,
         neighbor_scale: str,
         counted: Tensor | None = None,
+        signed: bool = False,
     ) -> Tensor:
         """One text's LAFA scores from its own base scores and its neighbors' (``config.aggregation``)."""
         cfg = self.config
         query_ids = token_ids.to(self.adapter.device)
-        return AGGREGATION_REGISTRY.get(cfg.aggregation).combine(
+        inputs = AggregationInputs(
             own,
             query_ids,
             self.adapter.embed(query_ids).detach(),
@@ -361,7 +323,9 @@ class Lafa:
             neighbor_weights(distances, cfg.neighbor_weighting),
             None if counted is None else counted.to(own.device),
             neighbor_scale,
+            signed,
         )
+        return AGGREGATION_REGISTRY.get(cfg.aggregation).combine(inputs)
 
     def search(
         self, pooled: Tensor, targets: list[int] | list[None], n_neighbors: int | None, use_eps: bool = True
@@ -371,16 +335,19 @@ class Lafa:
         labels = targets if cfg.same_label and self.adapter.problem_type != "regression" else None
         return self.index.search(pooled.float().cpu().numpy(), n_neighbors or cfg.n_neighbors, labels, use_eps=use_eps)
 
-    def _neighbor_scores(self, neighbors, targets, live: bool):
-        """Per text, its neighbors' real tokens and base scores for the text's target."""
+    def _neighbor_scores(self, neighbors, targets, live: bool, signed: bool = False):
+        """Per text, its neighbors' real tokens and base scores (``signed``: signed ones) for the text's
+        target: a neighbor is always explained towards the class the text is, read from the index's row
+        for that class or, where it has none, scored now (as the paper scores every neighbor)."""
         index = self.index
         wanted = {(ref, t) for nbs, t in zip(neighbors, targets) for ref, _ in nbs}
-        found = {} if live else {key: index.cached_scores(*key) for key in wanted}
+        found = {} if live else {key: index.cached_scores(*key, signed=signed) for key in wanted}
         missing = sorted(key for key in wanted if found.get(key) is None)
-        found.update(self._score_live(missing))
+        computed = self._score_live(missing)
+        found.update({key: row.signed if signed else row.magnitude for key, row in computed.items()})
         if not live and self._scores_like_index():  # a lazy index keeps what it had to compute
-            for key in missing:
-                index.store_scores(*key, found[key])
+            for key, row in computed.items():
+                index.store_scores(*key, row)
         result = []
         for nbs, t in zip(neighbors, targets):
             items = []
@@ -412,12 +379,10 @@ class Lafa:
         if not self._scores_like_index():  # scores made otherwise are not the index's to keep
             return 0
         index = self.index
-        missing = sorted(
-            {key for key in keys if index.cache_row(*key) is not None and index.cached_scores(*key) is None}
-        )
+        missing = sorted({key for key in keys if index.needs_scoring(*key)})
         return sum(index.store_scores(*key, scores) for key, scores in self._score_live(missing).items())
 
-    def _score_live(self, keys: list[tuple[int, int]]) -> dict:
+    def _score_live(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], RowScores]:
         """Base-method scores of reference texts computed now, batched like the index build (length-sorted:
         a batch is as wide as its longest text, and the references of one search differ in length)."""
         by_length = sorted(keys, key=lambda key: len(self.index.token_ids(key[0])))
@@ -444,5 +409,3 @@ class _BasePass:
     prediction: Tensor
     targets: list[int]
     neighbors: list[list[tuple[int, float]]]
-    signed: Tensor | None = None
-    """With ``signed=True``: the signed base scores (B, T)."""

@@ -10,7 +10,14 @@ import torch
 from transformers import pipeline
 
 from lafa_pipeline import LafaConfig
-from lafa_pipeline.aggregation import AGGREGATION_REGISTRY, Aggregation, NeighborScores, median_lafa, normalized_lafa
+from lafa_pipeline.aggregation import (
+    AGGREGATION_REGISTRY,
+    Aggregation,
+    AggregationInputs,
+    NeighborScores,
+    median_lafa,
+    normalized_lafa,
+)
 from lafa_pipeline.apps import cli
 from lafa_pipeline.faithfulness.tuning import tune_explainer
 
@@ -54,10 +61,9 @@ def halfway():
     """A throwaway aggregation: each word token moves towards the mean of the text's word tokens
     (lambda = 2: all the way), special tokens keep their scores; lambda in [0, 2]."""
 
-    def combine(
-        own, query_ids, query_embeds, neighbors, embed, kernel, kernel_params, lam, weights, counted, neighbor_scale
-    ):
-        counted = torch.ones_like(own, dtype=torch.bool) if counted is None else counted
+    def combine(x: AggregationInputs):
+        own, lam = x.scores, x.lam
+        counted = torch.ones_like(own, dtype=torch.bool) if x.counted is None else x.counted
         out = own.clone()
         out[counted] = (1 - lam / 2) * own[counted] + lam / 2 * own[counted].mean()
         return out

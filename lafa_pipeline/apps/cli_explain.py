@@ -189,7 +189,7 @@ def add_explain(sub: argparse._SubParsersAction) -> None:
         action=argparse.BooleanOptionalAction,
         help="signed scores: positive pushes towards the explained class, negative away (methods with a "
         "direction: input_grad, the integrated_grad family, occlusion, lime, kernel_shap; LAFA on one of them); "
-        "default: the repo's (lafa tune --signed makes it signed), else magnitudes",
+        "default: the repo's (signed unless it was tuned with --no-signed); --no-signed: magnitudes",
     )
     p.add_argument("--json", action="store_true", help="print the pipeline's JSON result")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="shade words in the terminal")

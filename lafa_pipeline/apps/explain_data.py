@@ -35,6 +35,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..files import atomic_path
+from ..index_arrays import RowScores
 
 if TYPE_CHECKING:  # datasets is imported only to build a Dataset or write Parquet
     from datasets import Dataset
@@ -147,7 +148,7 @@ def explain_distributed(
     os.makedirs(parts_dir, exist_ok=True)
     start, end = shard_bounds(len(texts), n)[k]
     index = explainer.index
-    ready_before = None if index is None else index.arrays["cache_ready"].copy()
+    unscored_before = None if index is None else index.unscored_rows()  # rows this process may fill
     count = explain_to_file(
         explainer,
         texts[start:end],
@@ -157,8 +158,8 @@ def explain_distributed(
         start,
         **call_kwargs,
     )
-    if index is not None and ready_before is not None:
-        _save_new_scores(index, ready_before, os.path.join(parts_dir, f"scores-{k:05d}-of-{n:05d}.safetensors"))
+    if index is not None and unscored_before is not None:
+        _save_new_scores(index, unscored_before, os.path.join(parts_dir, f"scores-{k:05d}-of-{n:05d}.safetensors"))
     state.wait_for_everyone()
     if not state.is_main_process:
         return count, False
@@ -181,19 +182,22 @@ def _part_name(k: int, n: int) -> str:
     return f"part-{k:05d}-of-{n:05d}.jsonl"
 
 
-def _save_new_scores(index, ready_before, path: str) -> None:
+def _save_new_scores(index, unscored_before, path: str) -> None:
     """The cache rows this process filled (a lazy index's neighbor scores), for the main process to keep."""
     from safetensors.numpy import save_file
 
-    rows = np.flatnonzero(index.arrays["cache_ready"].astype(bool) & ~ready_before.astype(bool))
+    rows = np.flatnonzero(~index.unscored_rows() & unscored_before)
     refs, targets = index.arrays["cache_ref"][rows], index.arrays["cache_target"][rows]
-    scores = [index.cached_scores(int(r), int(t)) for r, t in zip(refs, targets)]
+    keys = list(zip(refs.tolist(), targets.tolist()))
+    scores = [index.cached_scores(r, t) for r, t in keys]
+    signed = [index.cached_scores(r, t, signed=True) for r, t in keys] if index.keeps_signed else []
     with atomic_path(path) as tmp:
         save_file(
             {
                 "refs": refs.astype(np.int64),
                 "targets": targets.astype(np.int64),
                 "scores": np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32),
+                "signed": np.concatenate(signed).astype(np.float32) if signed else np.zeros(0, np.float32),
             },
             tmp,
         )
@@ -206,9 +210,10 @@ def _load_new_scores(index, path: str) -> None:
     saved = load_file(path)
     start = 0
     for ref, target in zip(saved["refs"].tolist(), saved["targets"].tolist()):
-        length = len(index.token_ids(ref))
-        index.store_scores(ref, target, saved["scores"][start : start + length])
-        start += length
+        end = start + len(index.token_ids(ref))
+        signed = saved["signed"][start:end] if len(saved["signed"]) else None
+        index.store_scores(ref, target, RowScores(saved["scores"][start:end], signed))
+        start = end
 
 
 def explain_dataset(

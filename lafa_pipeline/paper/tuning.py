@@ -27,6 +27,7 @@ def tune_with_gold(explainer: CaseExplainer, spec: CaseSpec, items: list[int], s
         base_methods=[spec.lafa.base_method],
         max_tokens=None,  # the case's tuning items, all of them
         metric_guard=False,  # it guards faithfulness metrics, which a gold tuning does not measure
+        signed=False,  # the paper's gold (and scores) are magnitudes
         show_progress=show_progress,
     )
     return tune_explainer(

@@ -131,8 +131,6 @@ def tune_explainer(
         if per_text is not None and len(per_text) != len(texts):
             raise ValueError(f"{len(per_text)} {name} for {len(texts)} texts; give one per text")
     options = (options or TuneOptions()).replace(**changes).checked(gold=gold is not None)
-    if options.signed is None:
-        options = options.replace(signed=bool(explainer.lafa_config.signed))
     given = [check_text(t) for t in texts]
     kept = sample_texts(explainer, given, options.max_tokens, options.seed)
     sampled = [given[i] for i in kept]

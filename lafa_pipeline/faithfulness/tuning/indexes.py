@@ -8,6 +8,7 @@ from typing import Any
 
 from ...base_methods import BASE_METHOD_REGISTRY
 from ...config import check_choice, indexable_base_methods
+from ...index_arrays import CACHE_KEYS
 from .options import AUTO_LAYERS_MAX_REFERENCES
 
 
@@ -60,7 +61,7 @@ def indexes_by_base(explainer, bases: list[str], layer_choices: list[int], show_
     by_base: dict[str, dict[int, Any]] = {start.base_method: indexes}
     for base in bases[1:]:
         first = explainer.index.for_base_method(start.replace(base_method=base))
-        shared = {key: first.arrays[key] for key in ("cache_scores", "cache_ready")}
+        shared = {key: first.arrays[key] for key in CACHE_KEYS}
         by_base[base] = {
             layer: first if layer == start.layer else index.for_base_method(first.config, shared)
             for layer, index in indexes.items()

@@ -183,12 +183,12 @@ class TuneOptions:
             "repo's start from the best setting found and search their own settings first)"
         },
     )
-    signed: bool | None = field(
-        default=None,
+    signed: bool = field(
+        default=True,
         metadata={
-            "help": "tune the scores signed=True gives: the metrics mask the words that push towards the "
-            "explained class first; base methods without a direction are measured by magnitude; the tuned "
-            "repo then explains signed by default (None: as the repo explains now)"
+            "help": "tune the scores signed=True gives (the default): the metrics mask the words that push "
+            "towards the explained class first, as ferret and Interpreto read them; base methods without a "
+            "direction are measured by magnitude; the tuned repo explains as it was tuned (--no-signed: magnitudes)"
         },
     )
     metric_guard: bool = field(
@@ -237,11 +237,10 @@ class TuneOptions:
         z = self.guard_z
         if isinstance(z, bool) or not isinstance(z, (int, float)) or not z >= 0:
             raise ValueError(f"guard_z must be a number of standard errors >= 0, got {z!r}")
-        if self.signed is not None and not isinstance(self.signed, (bool, np.bool_)):
-            raise ValueError(f"signed must be True, False or None (as the repo explains), got {self.signed!r}")
+        if not isinstance(self.signed, (bool, np.bool_)):
+            raise ValueError(f"signed must be True or False, got {self.signed!r}")
         folds = (0 if self.holdout else 3) if self.folds is None else self.folds
-        signed = None if self.signed is None else bool(self.signed)
-        return self.replace(folds=folds, signed=signed, guard_z=float(z))
+        return self.replace(folds=folds, signed=bool(self.signed), guard_z=float(z))
 
 
 def tuned_settings(config: LafaConfig) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from ...base_methods import MethodParams, has_direction
 from ...config import LAFA, LafaConfig
-from ...lafa import Lafa, signed_like
+from ...lafa import Lafa
 from ...metric_registry import METRIC_REGISTRY
 from ...model_adapter import counting_work
 from ...results import WordScore
@@ -52,12 +52,11 @@ class TuningText:
     tokens: list[str]
     target: int
     base_scores: torch.Tensor
-    """The scores of the explainer's own base method."""
+    """The scores of the explainer's own base method, as the tuning reads them: signed in a signed
+    tuning of a method with a direction, the paper's magnitudes otherwise."""
     other_scores: dict[str, torch.Tensor] = field(default_factory=dict)
-    """Scores of other base methods, by name, computed when a setting first needs them (``scores_for``)."""
-    signed: dict[str, torch.Tensor] = field(default_factory=dict)
-    """With a signed tuning: the signed scores of each base method with a direction, by name (the
-    scores above stay the paper's magnitudes, which the neighbors are aggregated from)."""
+    """Scores of other base methods (of the same kind), by name, computed when a setting first needs them
+    (``scores_for``)."""
     work: dict[str, float] = field(default_factory=dict)
     """The model's work (``ModelWork.tokens``) each base method took on this text."""
     gold: GoldWords | None = None
@@ -99,23 +98,16 @@ def prepare_texts(
                 signed=with_sign,
             )
         tokens = explainer.tokenizer.convert_ids_to_tokens(inputs["input_ids"][0].tolist())
-        item = TuningText(text, inputs, meta, tokens, out.targets[0], _magnitudes(out), work={base: work.tokens})
+        item = TuningText(text, inputs, meta, tokens, out.targets[0], out.scores, work={base: work.tokens})
         item.gold = None if gold is None else gold[i]
-        if with_sign:
-            item.signed[base] = out.scores
         prepared.append(item)
     return prepared
 
 
-def _magnitudes(out) -> torch.Tensor:
-    """The paper's magnitudes of a ``Lafa.attribute`` output, signed or not."""
-    return out.magnitudes if out.magnitudes is not None else out.scores
-
-
 def scores_for(explainer, item: TuningText, lafa: Lafa, signed: bool = False) -> torch.Tensor:
-    """``item``'s scores (magnitudes) under the base method of ``lafa`` (an explainer with the setting
-    being scored): the stored ones, or computed with ``lafa`` once and kept (``signed``: the signed
-    ones too, in ``item.signed``, if the method has a direction)."""
+    """``item``'s scores under the base method of ``lafa`` (an explainer with the setting being scored):
+    the stored ones, or computed with ``lafa`` once and kept (``signed``: signed if the method has a
+    direction, the paper's magnitudes otherwise)."""
     own, config = explainer.lafa.config, lafa.config
     if config.base_method == own.base_method and MethodParams.from_config(config) == MethodParams.from_config(own):
         return item.base_scores
@@ -130,9 +122,7 @@ def scores_for(explainer, item: TuningText, lafa: Lafa, signed: bool = False) ->
                 method=config.base_method,
                 signed=with_sign,
             )
-        item.other_scores[config.base_method] = _magnitudes(out)
-        if with_sign:
-            item.signed[config.base_method] = out.scores
+        item.other_scores[config.base_method] = out.scores
         item.work[config.base_method] = work.tokens
     return item.other_scores[config.base_method]
 
@@ -209,25 +199,22 @@ def gold_values(
 def setting_scores(explainer, lafa: Lafa, item: TuningText, signed: bool = False) -> torch.Tensor:
     """``item``'s token scores (1, T) under the setting of ``lafa``, from its stored base scores: lambda
     = 0 is the base method itself, read without a neighbor search. ``signed``: as ``signed=True``
-    reports them for a base method with a direction (LAFA's magnitudes with the text's own signed base
-    scores' direction, ``lafa.signed_like``), so the metrics mask the words that push towards the
-    target first; a method without a direction keeps its magnitudes."""
+    reports them for a base method with a direction (the text's and its neighbors' signed scores
+    aggregated), so the metrics mask the words that push towards the target first; a method without a
+    direction keeps its magnitudes."""
     base = scores_for(explainer, item, lafa, signed)
     if lafa.config.lam == 0:
-        scores = base
-    else:
-        scores = lafa.attribute(
-            item.inputs["input_ids"],
-            item.inputs["attention_mask"],
-            item.inputs.get("token_type_ids"),
-            targets=[item.target],
-            method=LAFA,
-            base_scores=base,
-            special_tokens_mask=item.special,
-        ).scores
-    if signed and lafa.config.base_method in item.signed:
-        scores = signed_like(item.signed[lafa.config.base_method], base, scores)
-    return scores
+        return base
+    return lafa.attribute(
+        item.inputs["input_ids"],
+        item.inputs["attention_mask"],
+        item.inputs.get("token_type_ids"),
+        targets=[item.target],
+        method=LAFA,
+        base_scores=base,
+        special_tokens_mask=item.special,
+        signed=signed and has_direction(lafa.config.base_method),
+    ).scores
 
 
 def _column(explainer, target: int) -> int:
