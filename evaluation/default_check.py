@@ -1,6 +1,6 @@
 """Issue 24's check of the embedded default against every base method, on sentences no choice saw.
 
-    python evaluation/default_check.py [--texts 200] [--data-dir ../shared/data] [--signed]
+    python evaluation/default_check.py [--texts 200] [--data-dir ../shared/data] [--no-signed]
 
 Faithfulness (deletion, insertion, comprehensiveness, sufficiency) and seconds per text on shipped SST-2
 dev sentences 300 .. 300 + ``--texts`` (the default was tuned on SST test sentences; earlier checks
@@ -11,11 +11,12 @@ Sequential IntegratedGrad is left out of this run: at `steps` gradients per toke
 seconds a sentence here, against hundredths for the others (``lafa evaluate --methods
 sequential_integrated_grad`` measures it). Writes ``evaluation/default_check.md``, and the differences
 with the settings they were measured on to ``lafa_pipeline/data/default_check.json``, which the
-default's model card shows (``default_model.held_out_check``). With ``--signed`` every method with a
-direction is measured by its signed scores (``evaluate_explainer(signed=True)``; the gold, without a
-direction, against the magnitudes as before), into
-``evaluation/default_check_signed.md``; the model card's record, of the default as it explains by default, is
-left as it is.
+default's model card shows (``default_model.held_out_check``), from a run read as the default
+explains. Read signed (the default's way since issue 52), every method with a direction is measured by
+its signed scores (``evaluate_explainer(signed=True)``), into ``evaluation/default_check_signed.md``;
+``--no-signed`` reads every method by magnitude, into ``evaluation/default_check.md``. The gold is read
+both ways: magnitudes against |leaf label - 2|, signed scores against leaf label - 2 turned towards
+the explained class.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import numpy as np
 import torch
 
 from lafa_pipeline import evaluate_explainer, load_explainer
+from lafa_pipeline.base_methods import has_direction
 from lafa_pipeline.build.default_model import CHECK_FILE, DEV_FILE, read_tsv
 from lafa_pipeline.faithfulness.metrics import paired, pearson
 from lafa_pipeline.faithfulness.tuning import tuned_fields
@@ -72,9 +74,21 @@ def gold_trees(data_dir: str, start: int, count: int) -> list:
     return [t for t in trees if t.text not in studied][start : start + count]
 
 
-def gold_agreement(explainer, trees: list, **call) -> list[float]:
-    """Per-sentence Pearson of the explainer's word scores (``call``: its call arguments) with the gold."""
-    return [pearson(scores_per_word(list(t.spans), explainer(t.text, **call)["tokens"]), t.gold) for t in trees]
+def gold_agreement(explainer, trees: list, signed: bool = False, **call) -> list[float]:
+    """Per-sentence Pearson of the explainer's word scores (``call``: its call arguments) with the gold:
+    the magnitudes with |leaf label - 2|, or (``signed``) the signed scores with each word's leaf label
+    minus neutral turned towards the explained class (``SstTree.signed_gold``)."""
+    values = []
+    for t in trees:
+        result = explainer(t.text, signed=signed and has_direction(_base(explainer, call)), **call)
+        gold = t.signed_gold(result["target"] == "positive") if signed else t.gold
+        values.append(pearson(scores_per_word(list(t.spans), result["tokens"]), gold))
+    return values
+
+
+def _base(explainer, call: dict) -> str:
+    method = call.get("method", "lafa")
+    return explainer.lafa_config.base_method if method == "lafa" else method
 
 
 def ci_text(c: dict) -> str:
@@ -87,19 +101,25 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=200)
     parser.add_argument("--gold-texts", type=int, default=300, help="SST test sentences for the gold check")
     parser.add_argument("--data-dir", help="folder with sst/test.txt (the gold check)")
-    parser.add_argument("--signed", action="store_true", help="signed scores for every method with a direction")
-    parser.add_argument("--output", help="default: evaluation/default_check.md (--signed: default_check_signed.md)")
     parser.add_argument(
-        "--check-file", help=f"where the model card's record goes (default {CHECK_FILE}; with --signed: not written)"
+        "--signed",
+        action=argparse.BooleanOptionalAction,
+        help="signed scores for every method with a direction (default: as the default explains)",
+    )
+    parser.add_argument("--output", help="default: evaluation/default_check_signed.md (--no-signed: default_check.md)")
+    parser.add_argument(
+        "--check-file",
+        help=f"where the model card's record goes (default {CHECK_FILE}, from a run read as the default explains)",
     )
     args = parser.parse_args()
     here = Path(__file__).resolve().parent
-    output = args.output or str(here / ("default_check_signed.md" if args.signed else "default_check.md"))
-    check_file = args.check_file or (None if args.signed else str(CHECK_FILE))
     start = time.perf_counter()
     explainer, texts = open_default(HELD_OUT_START, args.texts)
     cfg = explainer.lafa_config
-    report = evaluate_explainer(explainer, texts, methods=["lafa", *OTHERS], show_progress=False, signed=args.signed)
+    signed = cfg.signed if args.signed is None else args.signed
+    output = args.output or str(here / ("default_check_signed.md" if signed else "default_check.md"))
+    check_file = args.check_file or (str(CHECK_FILE) if signed == cfg.signed else None)
+    report = evaluate_explainer(explainer, texts, methods=["lafa", *OTHERS], show_progress=False, signed=signed)
     command = shlex.join(["python", "evaluation/default_check.py", *sys.argv[1:]])
     lines = [
         "# The embedded default against every base method",
@@ -110,7 +130,7 @@ def main() -> None:
         f"{cfg.neighbor_weighting} weighting). {args.texts} shipped SST-2 dev sentences ({HELD_OUT_START} on), "
         "not used by any choice. Differences are LAFA minus the method, positive = LAFA better (deletion and "
         "sufficiency flipped), 95 % bootstrap CI."
-        + (f" Signed scores for {', '.join(report.signed)}; the others by magnitude." if args.signed else ""),
+        + (f" Signed scores for {', '.join(report.signed)}; the others by magnitude." if signed else ""),
         "",
         report.table(),
         "",
@@ -127,28 +147,36 @@ def main() -> None:
         lines.append(f"| {other} | " + " | ".join(cells) + " |")
     if args.data_dir:
         rest = gold_trees(args.data_dir, 0, args.gold_texts)
-        # the gold (|leaf label - 2|) has no direction: compared with the magnitudes, signed run or not
-        gold = {method: gold_agreement(explainer, rest, method=method) for method in ["lafa", *OTHERS]}
         lines += [
             "",
             f"Gold: per-sentence Pearson with the PTB word scores on {len(rest)} SST test sentences outside the "
-            "tuning study's sample.",
+            "tuning study's sample: by magnitude (|leaf label - 2|, every method's magnitudes) and signed (leaf "
+            "label - 2 turned towards the explained class, against the signed scores of every method with a "
+            "direction; the others' magnitudes).",
             "",
-            "| method | Pearson | LAFA minus it |",
-            "| --- | ---: | --- |",
+            "| method | Pearson, magnitude | LAFA minus it | Pearson, signed | LAFA minus it |",
+            "| --- | ---: | --- | ---: | --- |",
         ]
-        for method, values in gold.items():
-            c = paired(gold["lafa"], values)
-            diff = "" if method == "lafa" else ci_text(c)
-            lines.append(f"| {method} | {np.nanmean(values):.4f} | {diff} |")
-            if method != "lafa":
-                vs[method]["gold_pearson"] = [round(c["mean_diff"], 4), *(round(x, 4) for x in c["ci95"])]
+        gold = {
+            (method, signed): gold_agreement(explainer, rest, signed=signed, method=method)
+            for method in ["lafa", *OTHERS]
+            for signed in (False, True)
+        }
+        for method in ["lafa", *OTHERS]:
+            cells = []
+            for signed, key in ((False, "gold_pearson"), (True, "gold_pearson_signed")):
+                values = gold[(method, signed)]
+                c = paired(gold[("lafa", signed)], values)
+                cells += [f"{np.nanmean(values):.4f}", "" if method == "lafa" else ci_text(c)]
+                if method != "lafa":
+                    vs[method][key] = [round(c["mean_diff"], 4), *(round(x, 4) for x in c["ci95"])]
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
     atomic_write_text(output, "\n".join(lines) + "\n")
     texts_used = f"{args.texts} shipped SST-2 dev sentences {HELD_OUT_START} .. {HELD_OUT_START + args.texts}"
     if args.data_dir:
         texts_used += f" (gold_pearson: {len(rest)} SST test sentences with PTB word scores)"
     record = {
-        "texts": texts_used + ", evaluation/default_check.py",
+        "texts": texts_used + (", read signed" if signed else ", read by magnitude") + ", evaluation/default_check.py",
         "settings": {k: getattr(cfg, k) for k in tuned_fields()},
         "vs": vs,
     }

@@ -100,7 +100,7 @@ class FeatureAttributionPipeline(Pipeline):
         # A neighbor's word scores for a class, as reported: the same neighbors come back for similar texts,
         # and grouping them into words again on every call is a measurable share of LAFA's cost on the fast
         # base methods (docs/results.md).
-        self._neighbor_words: dict[tuple[int, int, int | None, str], list[WordScore]] = {}
+        self._neighbor_words: dict[tuple[int, int, int | None, str, bool], list[WordScore]] = {}
 
     @property
     def text_tokenizer(self) -> PreTrainedTokenizerBase:

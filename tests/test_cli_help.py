@@ -67,7 +67,7 @@ CHOSEN = {  # a value other than the default for every field a user sets at buil
     "--lam": ("lam", "0.25", 0.25),
     "--aggregation": ("aggregation", "paper", "paper"),
     "--neighbor-weighting": ("neighbor_weighting", "distance", "distance"),
-    "--signed": ("signed", None, True),
+    "--no-signed": ("signed", None, False),
     "--neighbor-scale": ("neighbor_scale", "query", "query"),
     "--base-method": ("base_method", "occlusion", "occlusion"),
     "--samples": ("samples", "7", 7),

@@ -216,10 +216,17 @@ def test_signed_tuning_and_evaluation_record_what_they_measured(signed_explainer
         signed_explainer, {result.config.layer: result.index}, result.config, items, predict, mask, 4, signed=True
     )
     assert np.mean(values) == pytest.approx(result.best_value, abs=1e-6)
-    with pytest.raises(ValueError, match="signed must be True, False or None"):
+    with pytest.raises(ValueError, match="signed must be True or False"):
         tune_explainer(signed_explainer, TEXTS, signed="yes", show_progress=False)
-    unsigned = tune_explainer(signed_explainer, TEXTS[:6], folds=0, layers=[1], rounds=1, steps=2, show_progress=False)
-    assert not unsigned.config.signed and not unsigned.report.signed  # None: as the repo explains
+    assert not signed_explainer.lafa_config.signed  # a repo explaining magnitudes is still tuned signed by default
+    by_default = tune_explainer(
+        signed_explainer, TEXTS[:6], folds=0, layers=[1], rounds=1, steps=2, show_progress=False
+    )
+    assert by_default.config.signed and by_default.report.signed
+    unsigned = tune_explainer(
+        signed_explainer, TEXTS[:6], folds=0, layers=[1], rounds=1, steps=2, show_progress=False, signed=False
+    )
+    assert not unsigned.config.signed and not unsigned.report.signed
 
     methods = ["lafa", "input_grad", "smooth_grad"]
     signed = evaluate_explainer(signed_explainer, TEXTS[:4], methods=methods, signed=True, show_progress=False)

@@ -29,6 +29,7 @@ RECORDS = {
     "evaluation/lambda_check.py": ["evaluation/lambda_check.md"],
     "evaluation/objective_study.py": ["evaluation/objective_study.md"],
     "evaluation/peer_metrics.py": ["evaluation/peer_metrics.md"],
+    "evaluation/signed_explore.py": ["evaluation/signed_explore.md"],
     "benchmarks/cold_start.py": ["benchmarks/COLD_START.md"],
     "benchmarks/distributed.py": ["benchmarks/DISTRIBUTED.md"],
     "benchmarks/long_text_lafa.py": ["benchmarks/LONG_TEXT_LAFA.md"],

@@ -47,6 +47,7 @@ INDEX_CONFIG = LafaConfig(
     kernel="indicator",
     lam=0.5,
     aggregation="paper",
+    signed=False,  # most tests check the paper's magnitudes; signed ones ask (test_signed_scores, test_signed_index)
 )
 
 

@@ -66,6 +66,9 @@ DEFAULT_CONFIG = LafaConfig(
     kernel="cubic",
     lam=0.5,
     neighbor_weighting="uniform",
+    # Tuned on magnitudes (before signed LAFA read its neighbors' signed scores), so it explains as it
+    # was tuned, as every repo does; a signed re-tune needs a new DEFAULT_NAME (evaluation/default_tune.py).
+    signed=False,
     tuning=DEFAULT_TUNING.to_dict(),
 )
 INDEX_SIZE = 3000

@@ -37,6 +37,16 @@ class SstTree:
     def gold(self) -> list[float]:
         return [abs(label - 2.0) for label in self.leaf_labels]
 
+    def signed_gold(self, positive: bool) -> list[float]:
+        """Each word's leaf label minus neutral, turned towards the explained class (``positive``: the
+        positive class; else the negative): the gold of signed scores, which say which way a word pushes.
+
+        >>> parse_tree("(3 (1 dull) (4 fun))").signed_gold(positive=False)
+        [1.0, -2.0]
+        """
+        sign = 1.0 if positive else -1.0
+        return [sign * (label - 2.0) for label in self.leaf_labels]
+
 
 def parse_tree(line: str) -> SstTree:
     """One PTB-formatted SST tree: root label, words and their leaf labels."""
