@@ -153,8 +153,9 @@ def test_tuning_never_loses_to_the_base_method_on_its_texts(explainer):
     result = tune_explainer(explainer, TEXTS, rounds=1, steps=4, show_progress=False)
     assert result.best_value >= result.base_value
     assert any(t["lam"] == 0.0 for t in result.trials)
-    # the reported value is what the chosen setting really scores on the same texts
-    items = prepare_texts(explainer, TEXTS, show_progress=False)
+    # the reported value is what the chosen setting really scores on the same texts (signed: the default)
+    assert result.report.signed
+    items = prepare_texts(explainer, TEXTS, show_progress=False, signed=True)
     from lafa_pipeline.faithfulness.evaluate import Predictor, mask_string
 
     predict = Predictor(explainer.model, explainer.tokenizer)
@@ -167,6 +168,7 @@ def test_tuning_never_loses_to_the_base_method_on_its_texts(explainer):
             predict,
             mask_string(explainer.tokenizer),
             4,
+            signed=True,
         )
     )
     # float32 model outputs: texts scored in another order differ in the 7th digit

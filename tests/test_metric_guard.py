@@ -96,12 +96,12 @@ def test_the_chosen_setting_is_never_clearly_below_the_best_base_alone_on_any_me
     not clearly below (2 standard errors) any base method alone on any metric, or is a base method alone."""
     bases = ["smooth_grad", "simple_grad", "integrated_grad"]
     result = tune_explainer(explainer, TEXTS, **{**KWARGS, "base_methods": bases})
-    items = prepare_texts(explainer, TEXTS, show_progress=False)
+    items = prepare_texts(explainer, TEXTS, show_progress=False, signed=True)  # tuned signed, the default
     predict, mask = Predictor(explainer.model, explainer.tokenizer), mask_string(explainer.tokenizer)
 
     def per_text(config):
         indexes = {config.layer: result.index if config.lam > 0 else explainer.index}
-        found = faithfulness_values(explainer, indexes, config, items, predict, mask, 4)
+        found = faithfulness_values(explainer, indexes, config, items, predict, mask, 4, signed=True)
         return np.array([[m.oriented(m.compute(f)) for m in GUARDED] for f in found])
 
     objective = {b: v for b, v in result.report.base_methods.items() if v is not None}

@@ -42,10 +42,10 @@ def test_a_registered_metric_is_an_objective_the_tuner_maximises(explainer, toy_
     result = tune_explainer(explainer, TEXTS, TuneOptions(objective=toy_metric.name, **kwargs))
     assert result.report.objective == toy_metric.name
     # the pick's value is the mean insertion area of its scores on the tuning texts, measured afresh
-    items = prepare_texts(explainer, TEXTS, show_progress=False)
+    items = prepare_texts(explainer, TEXTS, show_progress=False, signed=True)  # tuned signed, the default
     predict, mask = Predictor(explainer.model, explainer.tokenizer), mask_string(explainer.tokenizer)
     indexes = {result.config.layer: result.index}
-    values = objective_values(explainer, indexes, result.config, items, predict, mask, 4, toy_metric.name)
+    values = objective_values(explainer, indexes, result.config, items, predict, mask, 4, toy_metric.name, signed=True)
     assert np.mean(values) == pytest.approx(result.best_value, abs=1e-6)
     alone = [v for v in result.report.base_methods.values() if v is not None]
     assert result.best_value >= max(alone) - 1e-12  # never below a base method alone by its own objective
