@@ -293,8 +293,9 @@ class LafaConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LafaConfig:
-        """A config from saved fields; files written before ``aggregation`` existed used eq. 6-7."""
-        data = {"aggregation": "paper", **data}
+        """A config from saved fields; files written before ``aggregation`` existed used eq. 6-7, and
+        those written before ``signed`` existed explained magnitudes."""
+        data = {"aggregation": "paper", "signed": False, **data}
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - names
         if unknown:

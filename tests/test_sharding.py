@@ -103,6 +103,7 @@ def test_accelerate_launch_with_two_cpu_processes(model, tokenizer, tmp_path):
             "-m",
             "lafa_pipeline.apps.cli",
             "build",
+            "--no-signed",  # as INDEX_CONFIG, which the built repo is compared with
             "--model",
             str(tmp_path / "model"),
             "--data",

@@ -90,8 +90,8 @@ def test_the_tuner_scores_a_race_steps_references_before_its_texts(explainer, mo
         filled.append(fill(self, keys))
         return filled[-1]
 
-    def counting_live(self, neighbors, targets, live_scores):
-        found, counts = neighbor_scores(self, neighbors, targets, live_scores)
+    def counting_live(self, neighbors, targets, live_scores, signed=False):
+        found, counts = neighbor_scores(self, neighbors, targets, live_scores, signed)
         live.append(sum(counts))
         return found, counts
 
