@@ -117,7 +117,12 @@ class BaseMethod:
     tuned_by_default: bool = True
     """Whether ``lafa tune`` compares it as LAFA's base unless told which: the gradient methods and
     occlusion; not the control (random), nor LIME and KernelSHAP (noisy at affordable sample counts,
-    and many model calls a text)."""
+    and many model calls a text), nor Sequential IG (a path integral per word)."""
+    tuned_signed: bool = False
+    """Whether a signed ``lafa tune`` (the default) compares it too, though not ``tuned_by_default``: LIME
+    and KernelSHAP, which read signed are among the most faithful methods alone (their ``samples``
+    model calls a text are affordable on the tuning's bounded sample; the race drops them early when
+    clearly behind). A signed tuning compares only methods with a direction."""
 
 
 Compute = Callable[[MethodInputs], Tensor]

@@ -71,7 +71,7 @@ def _captum_sampled(x: MethodInputs, method_class: type, **kwargs: Any) -> Tenso
     return out
 
 
-@PERTURBATION_METHODS.method("lime", "LIME", tuned_by_default=False, signed=True)
+@PERTURBATION_METHODS.method("lime", "LIME", tuned_by_default=False, tuned_signed=True, signed=True)
 def _lime(x: MethodInputs) -> Tensor:
     from captum.attr import Lime
 
@@ -79,7 +79,7 @@ def _lime(x: MethodInputs) -> Tensor:
     return _captum_sampled(x, Lime)
 
 
-@PERTURBATION_METHODS.method("kernel_shap", "KernelSHAP", tuned_by_default=False, signed=True)
+@PERTURBATION_METHODS.method("kernel_shap", "KernelSHAP", tuned_by_default=False, tuned_signed=True, signed=True)
 def _kernel_shap(x: MethodInputs) -> Tensor:
     from captum.attr import KernelShap
 

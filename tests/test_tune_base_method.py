@@ -186,3 +186,22 @@ def test_cli_tune_in_place_keeps_the_scores_a_lazy_repo_index_gained(index, mode
     for row in np.flatnonzero(again.index.arrays["cache_ready"]):
         key = int(again.index.arrays["cache_ref"][row]), int(again.index.arrays["cache_target"][row])
         np.testing.assert_allclose(again.index.cached_scores(*key), index.cached_scores(*key), rtol=1e-4, atol=1e-7)
+
+
+def test_auto_compares_every_signed_method_in_a_signed_tuning_and_the_default_set_otherwise(explainer):
+    """"auto" reads the registry: a signed tuning compares the methods with a direction, LIME and
+    KernelSHAP too; a magnitude tuning the ones tuned by default; the repo's own always comes first."""
+    from lafa_pipeline.base_methods import BASE_METHOD_REGISTRY
+    from lafa_pipeline.config import indexable_base_methods
+    from lafa_pipeline.faithfulness.tuning import base_method_choices
+
+    entries = {m: BASE_METHOD_REGISTRY.get(m) for m in indexable_base_methods()}
+    own = explainer.lafa_config.base_method
+    signed = base_method_choices(explainer, "auto", signed=True)
+    plain = base_method_choices(explainer, "auto")
+    assert signed[0] == own == plain[0]
+    assert {"lime", "kernel_shap", "occlusion", "integrated_grad_mask"} <= set(signed)
+    assert all(entries[m].signed for m in signed[1:]) and not entries[own].signed  # the own one, whatever it is
+    assert not {"simple_grad", "var_grad", "sequential_integrated_grad", "random"} & set(signed[1:])
+    assert set(plain[1:]) == {m for m, e in entries.items() if e.tuned_by_default} - {own}
+    assert base_method_choices(explainer, ["lime"], signed=True) == [own, "lime"]  # named: as named

@@ -136,7 +136,7 @@ def tune_explainer(
     sampled = [given[i] for i in kept]
     layers = layer_choices(explainer, options.layers)
     tune_ids, checks = split_texts(len(sampled), options.folds or 0, options.holdout, options.seed)
-    bases = base_method_choices(explainer, options.base_methods)
+    bases = base_method_choices(explainer, options.base_methods, bool(options.signed))
     tuner = Tuner(
         explainer,
         prepare_texts(

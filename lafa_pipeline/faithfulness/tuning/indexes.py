@@ -12,11 +12,17 @@ from ...index_arrays import CACHE_KEYS
 from .options import AUTO_LAYERS_MAX_REFERENCES
 
 
-def base_method_choices(explainer, base_methods: Sequence[str] | str = "auto") -> list[str]:
-    """The base methods to compare: checked names, or "auto" (every indexable registered method marked
-    ``tuned_by_default``: the gradient methods and occlusion), the explainer's own first."""
+def base_method_choices(explainer, base_methods: Sequence[str] | str = "auto", signed: bool = False) -> list[str]:
+    """The base methods to compare: checked names, or "auto", the explainer's own first. "auto" is every
+    indexable registered method marked ``tuned_by_default`` (the gradient methods and occlusion); for a
+    signed tuning, those with a direction and the ones marked ``tuned_signed`` (LIME, KernelSHAP): a
+    method without a direction has nothing to offer a signed reading."""
     own = explainer.lafa.config.base_method
-    available = [m for m in indexable_base_methods() if BASE_METHOD_REGISTRY.get(m).tuned_by_default]
+    entries = {m: BASE_METHOD_REGISTRY.get(m) for m in indexable_base_methods()}
+    if signed:
+        available = [m for m, e in entries.items() if e.signed and (e.tuned_by_default or e.tuned_signed)]
+    else:
+        available = [m for m, e in entries.items() if e.tuned_by_default]
     if isinstance(base_methods, str):
         if base_methods != "auto":
             raise ValueError(f"base_methods must be 'auto' or a list of base methods from {', '.join(available)}")

@@ -132,7 +132,8 @@ class TuneOptions:
         default="auto",
         metadata={
             "help": "base methods LAFA may smooth, e.g. smooth_grad,integrated_grad (each is also tried alone); "
-            "'auto': the gradient methods and occlusion; a new one's reference scores are computed as "
+            "'auto': the gradient methods and occlusion (signed: those with a direction, LIME and KernelSHAP); "
+            "a new one's reference scores are computed as "
             "needed and saved with the repo",
             "parse": lambda text: comma_list(text, str),
         },
