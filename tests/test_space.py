@@ -17,6 +17,7 @@ gr = pytest.importorskip("gradio") if not os.environ.get("CI") else __import__("
 from gradio_client import Client  # noqa: E402
 
 from lafa_pipeline import load_explainer  # noqa: E402
+from lafa_pipeline.base_methods import BASE_METHOD_REGISTRY  # noqa: E402
 from lafa_pipeline.apps.space_app import PREDICTED, build_demo, highlight  # noqa: E402
 
 from .compare import assert_same_results  # noqa: E402
@@ -200,6 +201,8 @@ def test_browser(url, pipe, tmp_path):
         page = browser.new_page(viewport={"width": 1280, "height": 1100})
         page.goto(url)
         page.wait_for_selector("#lafa-scores .token.highlighted")  # the example explained on load
+        base = BASE_METHOD_REGISTRY.get(pipe.lafa_config.base_method).display_name
+        assert f"NAACL 2022) on {base}, or any other method" in page.inner_text("body")  # the repo's method
         page.fill("#lafa-text textarea", text)
         page.click("#lafa-explain")
         page.wait_for_function(

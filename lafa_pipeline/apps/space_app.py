@@ -169,6 +169,22 @@ class Explainer:
         return self.pipe(neighbor["text"], method=base_method, target=target)["tokens"]
 
 
+def subtitle(cfg, has_index: bool, name: str) -> str:
+    """The page's line under its title: the method the repo explains with, as the repo says.
+
+    >>> from lafa_pipeline.config import LafaConfig
+    >>> subtitle(LafaConfig(base_method="occlusion"), True, "my-model")
+    'Word scores from **LAFA** (Locally Aggregated Feature Attribution, NAACL 2022) on Occlusion, or any other method, for `my-model`.'
+    >>> subtitle(LafaConfig(base_method="occlusion"), False, "my-model")
+    'Word scores from Occlusion, or any other method, for `my-model`.'
+    """
+    from ..base_methods import BASE_METHOD_REGISTRY
+
+    base = BASE_METHOD_REGISTRY.get(cfg.base_method).display_name
+    method = f"**LAFA** (Locally Aggregated Feature Attribution, NAACL 2022) on {base}" if has_index else base
+    return f"Word scores from {method}, or any other method, for `{name}`."
+
+
 def build_demo(pipe) -> gr.Blocks:
     """The Gradio Blocks page for a feature-attribution pipeline."""
     import gradio as gr
@@ -178,10 +194,7 @@ def build_demo(pipe) -> gr.Blocks:
     methods = list(METHODS) if app.has_index else list(INDEXABLE_BASE_METHODS)
     name = getattr(pipe.model, "name_or_path", "") or "model"
     with gr.Blocks(title="LAFA feature attribution") as demo:
-        gr.Markdown(
-            f"# Why did the model decide that?\nWord scores from **LAFA** (Locally Aggregated Feature "
-            f"Attribution, NAACL 2022) and its base gradient methods, for `{os.path.basename(name)}`."
-        )
+        gr.Markdown(f"# Why did the model decide that?\n{subtitle(cfg, app.has_index, os.path.basename(name))}")
         with gr.Row():
             with gr.Column(scale=3):
                 text = gr.Textbox(label="Text", lines=3, value=EXAMPLES[0], elem_id="lafa-text")
