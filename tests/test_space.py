@@ -17,8 +17,8 @@ gr = pytest.importorskip("gradio") if not os.environ.get("CI") else __import__("
 from gradio_client import Client  # noqa: E402
 
 from lafa_pipeline import load_explainer  # noqa: E402
-from lafa_pipeline.base_methods import BASE_METHOD_REGISTRY  # noqa: E402
 from lafa_pipeline.apps.space_app import PREDICTED, build_demo, highlight  # noqa: E402
+from lafa_pipeline.base_methods import BASE_METHOD_REGISTRY  # noqa: E402
 
 from .compare import assert_same_results  # noqa: E402
 
