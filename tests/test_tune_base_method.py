@@ -189,7 +189,7 @@ def test_cli_tune_in_place_keeps_the_scores_a_lazy_repo_index_gained(index, mode
 
 
 def test_auto_compares_every_signed_method_in_a_signed_tuning_and_the_default_set_otherwise(explainer):
-    """"auto" reads the registry: a signed tuning compares the methods with a direction, LIME and
+    """The "auto" choice reads the registry: a signed tuning compares the methods with a direction, LIME and
     KernelSHAP too; a magnitude tuning the ones tuned by default; the repo's own always comes first."""
     from lafa_pipeline.base_methods import BASE_METHOD_REGISTRY
     from lafa_pipeline.config import indexable_base_methods

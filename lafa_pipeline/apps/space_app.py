@@ -173,7 +173,7 @@ def subtitle(cfg, has_index: bool, name: str) -> str:
     """The page's line under its title: the method the repo explains with, as the repo says.
 
     >>> from lafa_pipeline.config import LafaConfig
-    >>> subtitle(LafaConfig(base_method="occlusion"), True, "my-model")[-60:]
+    >>> subtitle(LafaConfig(base_method="occlusion"), True, "my-model")[-62:]
     'NAACL 2022) on Occlusion, or any other method, for `my-model`.'
     >>> subtitle(LafaConfig(base_method="occlusion"), False, "my-model")
     'Word scores from Occlusion, or any other method, for `my-model`.'
