@@ -21,24 +21,70 @@ PERTURBATION_METHODS = MethodFamily()
 
 @PERTURBATION_METHODS.method("occlusion", "Occlusion", signed=True)
 def _occlusion(x: MethodInputs) -> Tensor:
-    """Leave one token out: F(H) - F(H with token t's embedding replaced by [PAD]'s), for each real t."""
+    """Leave one token out: F(H) - F(H with token t's embedding replaced by [PAD]'s), for each real t.
+
+    Every text's variants (the text as it is, then one per real token) are packed across the batch
+    into passes of texts of similar length, each pass cut to its longest text and holding at most
+    ``internal_batch_size`` rows and ``tokens_per_pass`` tokens (rows x width): a short text's few
+    variants no longer make a pass of their own, and no variant runs at the padded width of the
+    batch's longest text. (Larger passes are no faster a row on CPU: past some 64 rows of a
+    sentence, the cost a row grows.) Captum's FeatureAblation and Interpreto's Occlusion
+    batch the perturbations of one input at a time, so this packing across texts is written here.
+    """
     pad = x.token_embedding(x.adapter.pad_id)
     out = torch.zeros(x.embeds.shape[:2] + (1,), dtype=torch.float32, device=x.embeds.device)
-    chunk = x.params.internal_batch_size
+    real = [torch.nonzero(x.attention_mask[b]).flatten() for b in range(x.embeds.shape[0])]
+    # One row per variant: (text, position occluded; -1 = none), the shortest texts first.
+    rows = [(b, p) for b in sorted(range(len(real)), key=lambda b: len(real[b])) for p in [-1, *real[b].tolist()]]
+    full: dict[int, Tensor] = {}
     with torch.no_grad():
-        full = x.adapter.forward(x.embeds, x.attention_mask, x.token_type_ids)
-        for b in range(x.embeds.shape[0]):
-            positions = torch.nonzero(x.attention_mask[b]).flatten()
-            target = int(x.targets[b])
-            for start in range(0, len(positions), chunk):
-                rows = positions[start : start + chunk]
-                variants = x.embeds[b].unsqueeze(0).repeat(len(rows), 1, 1)
-                variants[torch.arange(len(rows)), rows] = pad
-                mask = x.attention_mask[b].unsqueeze(0).expand(len(rows), -1)
-                types = None if x.token_type_ids is None else x.token_type_ids[b].unsqueeze(0).expand(len(rows), -1)
-                occluded = x.adapter.forward(variants, mask, types)
-                out[b, rows, 0] = (full[b, target] - occluded[:, target]).float()
+        for chunk in _passes(rows, [len(r) for r in real], x.params.tokens_per_pass, x.params.internal_batch_size):
+            values = _run_variants(x, chunk, real, pad)
+            for (b, p), value in zip(chunk, values):
+                if p < 0:
+                    full[b] = value
+                else:  # the text as it is comes before its variants, in the same pass or an earlier one
+                    out[b, p, 0] = (full[b] - value).float()
     return out
+
+
+def _passes(rows: list[tuple[int, int]], lengths: list[int], tokens: int, most: int) -> list[list[tuple[int, int]]]:
+    """``rows`` (in order of their text's length) cut into passes of at most ``most`` rows and
+    ``tokens`` tokens (rows x the pass's longest text), one row at least.
+
+    >>> _passes([(0, -1), (0, 0), (1, -1), (1, 0), (1, 1)], [1, 2], tokens=4, most=64)
+    [[(0, -1), (0, 0)], [(1, -1), (1, 0)], [(1, 1)]]
+    >>> _passes([(0, -1), (0, 0), (1, -1), (1, 0), (1, 1)], [1, 2], tokens=64, most=3)
+    [[(0, -1), (0, 0), (1, -1)], [(1, 0), (1, 1)]]
+    """
+    out: list[list[tuple[int, int]]] = []
+    for row in rows:
+        width = lengths[row[0]]  # rows come shortest text first: the new row's text is the pass's longest
+        if out and (len(out[-1]) + 1) * width <= tokens and len(out[-1]) < most:
+            out[-1].append(row)
+        else:
+            out.append([row])
+    return out
+
+
+def _run_variants(x: MethodInputs, chunk: list[tuple[int, int]], real: list[Tensor], pad: Tensor) -> Tensor:
+    """The target's output for each (text, occluded position) of ``chunk``: each text's real tokens
+    left-aligned and padded to the pass's longest (``ModelAdapter.run`` re-aligns them for models
+    that read the last token)."""
+    width = max(len(real[b]) for b, _ in chunk)
+    embeds = pad.expand(len(chunk), width, -1).clone()
+    mask = torch.zeros(len(chunk), width, dtype=x.attention_mask.dtype, device=x.attention_mask.device)
+    types = None if x.token_type_ids is None else torch.zeros_like(mask, dtype=x.token_type_ids.dtype)
+    for i, (b, p) in enumerate(chunk):
+        n = len(real[b])
+        embeds[i, :n] = x.embeds[b, real[b]]
+        mask[i, :n] = 1
+        if types is not None and x.token_type_ids is not None:
+            types[i, :n] = x.token_type_ids[b, real[b]]
+        if p >= 0:
+            embeds[i, int(torch.searchsorted(real[b], p))] = pad
+    targets = torch.tensor([int(x.targets[b]) for b, _ in chunk], device=embeds.device)
+    return x.adapter.forward(embeds, mask, types).gather(1, targets.view(-1, 1)).squeeze(1)
 
 
 def _captum_sampled(x: MethodInputs, method_class: type, **kwargs: Any) -> Tensor:

@@ -27,21 +27,34 @@ def probability(model, ids, mask, types, target, embeds=None):
     return float(torch.softmax(logits, -1)[0, target])
 
 
-def test_occlusion_is_the_drop_when_each_token_becomes_pad(model, batch):
-    ids, mask, types = batch
-    targets = torch.tensor([1, 0])
-    got = attribute_raw(ModelAdapter(model), "occlusion", ids, mask, targets, types, MethodParams())
+@pytest.mark.parametrize(
+    ("side", "params"),
+    [
+        ("right", MethodParams()),  # every variant of both texts in one pass
+        ("right", MethodParams(internal_batch_size=3, tokens_per_pass=12)),  # passes split within a text
+        ("left", MethodParams(internal_batch_size=4)),  # left padding: real tokens gathered wherever they are
+    ],
+)
+def test_occlusion_is_the_drop_when_each_token_becomes_pad(model, tokenizer, side, params):
+    """Each text alone, unpadded, by hand, against occlusion packed across the texts into passes."""
+    tokenizer.padding_side = side
+    enc = tokenizer(["the acting was good", "awful plot .", "loved it"], padding=True, return_tensors="pt")
+    tokenizer.padding_side = "right"
+    ids, mask, types = enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]
+    targets = torch.tensor([1, 0, 1])
+    got = attribute_raw(ModelAdapter(model), "occlusion", ids, mask, targets, types, params)
     pad_id = model.config.pad_token_id or 0
-    for b in range(2):
-        n = int(mask[b].sum())
-        one = (ids[b : b + 1, :n], mask[b : b + 1, :n], types[b : b + 1, :n])
+    for b in range(3):
+        real = mask[b].bool()
+        n = int(real.sum())
+        one = (ids[b : b + 1, real], mask[b : b + 1, real], types[b : b + 1, real])
         full = probability(model, *one, int(targets[b]))
         for t in range(n):
             changed = one[0].clone()
             changed[0, t] = pad_id
             drop = full - probability(model, changed, one[1], one[2], int(targets[b]))
-            assert float(got[b, t, 0]) == pytest.approx(drop, abs=1e-6)
-        assert (got[b, n:] == 0).all()
+            assert float(got[b, real][t, 0]) == pytest.approx(drop, abs=1e-6)
+        assert (got[b, ~real] == 0).all()
 
 
 @pytest.mark.parametrize(("name", "captum_class"), [("lime", Lime), ("kernel_shap", KernelShap)])
