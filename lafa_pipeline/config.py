@@ -51,6 +51,10 @@ OUTPUTS = ("probability", "logit")
 IG_REFERENCES = ("zero", "pad", "mask")
 CACHE_TARGETS = ("label", "all")
 SAMPLINGS = ("iid", "low_variance")
+PRESCORE_SECONDS = 60.0
+"""How long ``lafa build --lazy`` and the embedded default's build prescore the reference scores
+queries will need most by default (``LafaIndex.prescore``): a build's minute buys the first
+explanations most of their neighbors' scores."""
 
 
 def check_lam(value: Any, aggregation: str) -> float:

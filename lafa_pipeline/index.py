@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import faiss
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
 from .base_methods import BASE_METHOD_REGISTRY, MethodParams, has_direction
@@ -352,15 +354,35 @@ class LafaIndex(PackedReferences):
                     counts[row] += 1
         return counts
 
-    def prescore(self, model: PreTrainedModel, share: float, batch_size: int = 32, show_progress: bool = True) -> int:
+    def prescore(
+        self,
+        model: PreTrainedModel,
+        share: float = 1.0,
+        batch_size: int = 32,
+        show_progress: bool = True,
+        seconds: float | None = None,
+    ) -> int:
         """Score now the ``share`` (0-1) of a lazy index's missing cache rows that ``neighbor_counts``
-        ranks most needed, so that the first queries find most of their neighbors' scores cached;
-        returns how many rows were filled. ``share=1`` scores every row a reference search reaches."""
+        ranks most needed, the most needed first, stopping once ``seconds`` have passed (None: no
+        limit), so that the first queries find most of their neighbors' scores cached; returns how many
+        rows were filled. ``share=1`` scores every row a reference search reaches."""
         check_number("share", share, low=0.0, high=1.0)
+        if seconds is not None:
+            check_number("seconds", seconds, low=0.0)
+        start = time.perf_counter()
         counts = self.neighbor_counts(model, show_progress=show_progress)
         missing = np.flatnonzero(self.unscored_rows() & (counts > 0))
         chosen = missing[np.argsort(-counts[missing], kind="stable")][: int(round(share * len(missing)))]
-        return self.score_missing(model, batch_size, show_progress, rows=chosen)
+        if seconds is None:
+            return self.score_missing(model, batch_size, show_progress, rows=chosen)
+        filled, step = 0, 8 * batch_size  # in steps, so the budget is checked between them
+        with tqdm(total=len(chosen), desc=f"Prescoring (up to {seconds:g} s)", disable=not show_progress) as bar:
+            for begin in range(0, len(chosen), step):
+                if time.perf_counter() - start >= seconds:
+                    break
+                filled += self.score_missing(model, batch_size, False, rows=chosen[begin : begin + step])
+                bar.update(len(chosen[begin : begin + step]))
+        return filled
 
     def save_scores(self, save_directory: str | os.PathLike | None = None) -> bool:
         """Write the scores computed since loading into the index files of ``save_directory`` (default:

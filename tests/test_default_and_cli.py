@@ -7,6 +7,7 @@ import json
 import pytest
 from transformers import pipeline
 
+from lafa_pipeline import load_explainer
 from lafa_pipeline.apps import cli
 from lafa_pipeline.build.default_model import (
     DEFAULT_CONFIG,
@@ -38,6 +39,11 @@ def test_default_repo_is_complete(default_home):
     results = json.loads((default_home / DEFAULT_NAME / RESULTS_NAME).read_text())
     assert results["train_sentences"] == 64 and results["reference_sentences"] == 32
     assert not [p for p in default_home.iterdir() if p.name.startswith(".")]  # no temporary folder left
+    # warm from the first query: every score a reference's own search reaches was prescored (32 references
+    # take well under the build's prescoring budget)
+    explainer = load_explainer(str(default_home / DEFAULT_NAME))
+    counts = explainer.index.neighbor_counts(explainer.model, show_progress=False)
+    assert (counts > 0).any() and not explainer.index.unscored_rows()[counts > 0].any()
 
 
 def test_default_card_shows_its_held_out_check(default_home):

@@ -174,6 +174,8 @@ def test_cli_lazy_build_then_explain_keeps_scores_in_the_repo(model, tokenizer, 
                 "--output",
                 str(repo),
                 "--lazy",
+                "--prescore",
+                "0",
                 "--base-method",
                 "simple_grad",
                 "--layer",
@@ -217,9 +219,33 @@ def test_cli_build_lazy_with_prescore(model, tokenizer, tmp_path, capsys):
     data.write_text("\n".join(TEXTS) + "\n")
     args = ["build", "--model", str(trained), "--data", str(data), "--base-method", "simple_grad", "--layer", "1"]
     assert main(args + ["--output", str(tmp_path / "full"), "--prescore", "0.5"]) == 2
-    assert "--prescore goes with --lazy" in capsys.readouterr().err
-    assert main(args + ["--output", str(tmp_path / "repo"), "--lazy", "--prescore", "1"]) == 0
+    assert "--prescore and --prescore-seconds go with --lazy" in capsys.readouterr().err
+    assert main(args + ["--output", str(tmp_path / "repo"), "--lazy"]) == 0  # prescored by default, in its budget
     filled = int(capsys.readouterr().out.split("Prescored ")[1].split()[0])
     index = load_explainer(str(tmp_path / "repo")).index
     reached = int((index.neighbor_counts(model, show_progress=False) > 0).sum())  # the saved settings' search
     assert filled == reached > 0 and index.missing_scores == len(TEXTS) - reached
+    assert main(args + ["--output", str(tmp_path / "none"), "--lazy", "--prescore-seconds", "0"]) == 0
+    assert "Prescored" not in capsys.readouterr().out
+    assert load_explainer(str(tmp_path / "none")).index.missing_scores == len(TEXTS)
+    assert main(args + ["--output", str(tmp_path / "bad"), "--lazy", "--prescore-seconds", "-1"]) == 2
+    assert "--prescore-seconds must be 0 or more" in capsys.readouterr().err
+
+
+def test_prescoring_stops_when_its_time_is_spent_with_the_most_needed_rows_scored(model, tokenizer, monkeypatch):
+    """A clock that moves one second a reading: the budget (1.5 s) lets one step of 8 rows run."""
+    import itertools
+
+    from lafa_pipeline import index as index_module
+
+    lazy = lazy_index(model, tokenizer)
+    counts = lazy.neighbor_counts(model, show_progress=False)
+    assert (counts > 0).sum() > 8
+    clock = itertools.count()
+    monkeypatch.setattr(index_module.time, "perf_counter", lambda: float(next(clock)))
+    assert lazy.prescore(model, batch_size=1, show_progress=False, seconds=1.5) == 8
+    ready = lazy.arrays["cache_ready"].astype(bool)
+    reached = np.flatnonzero(counts > 0)
+    assert counts[ready].min() >= counts[reached[~ready[reached]]].max()  # the most needed first
+    monkeypatch.undo()
+    assert lazy_index(model, tokenizer).prescore(model, show_progress=False, seconds=0) == 0

@@ -18,6 +18,7 @@ from ..config import (
     NEIGHBOR_WEIGHTINGS,
     OUTPUTS,
     POOLINGS,
+    PRESCORE_SECONDS,
     SAMPLINGS,
     LafaConfig,
 )
@@ -31,9 +32,13 @@ if TYPE_CHECKING:  # the index module loads faiss: only when a command runs
 
 def cmd_build(args: argparse.Namespace) -> int:
     """``lafa build``: index the texts of --data for --model and save the repo (or the index alone)."""
-    if args.prescore and not args.lazy:
-        raise CliError("--prescore goes with --lazy (a full build scores every reference already)")
-    check_share("--prescore", args.prescore)
+    if (args.prescore is not None or args.prescore_seconds is not None) and not args.lazy:
+        raise CliError("--prescore and --prescore-seconds go with --lazy (a full build scores every reference already)")
+    share = 1.0 if args.prescore is None else args.prescore
+    seconds = PRESCORE_SECONDS if args.prescore_seconds is None else args.prescore_seconds
+    check_share("--prescore", share)
+    if seconds < 0:
+        raise CliError(f"--prescore-seconds must be 0 or more, got {seconds}")
     texts, labels = load_texts(
         args.data, args.text_column, args.label_column, args.split, args.limit, args.text_pair_column
     )
@@ -42,9 +47,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     index = _build_index(args, model, tokenizer, texts, labels, config)
     if index is None:  # not the main process of a sharded build: its shard is written, the main process saves
         return 0
-    if args.prescore:
-        filled = index.prescore(model, args.prescore)
-        print(f"Prescored {filled} reference scores (the {args.prescore:.0%} most often a reference's neighbor)")
+    if args.lazy and share > 0 and seconds > 0:
+        filled = index.prescore(model, share, seconds=seconds)
+        print(
+            f"Prescored {filled} reference scores, those most often a reference's neighbor first (up to "
+            f"{share:.0%} of them and {seconds:g} s; the rest are scored as queries need them)"
+        )
     if args.index_only:
         index.save_pretrained(args.output)
     else:  # the checkpoint keeps its stored dtype (the index's model fingerprint is taken in float32)
@@ -206,10 +214,16 @@ def add_build(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--prescore",
         type=float,
-        default=0.0,
         metavar="SHARE",
-        help="with --lazy: score now this share (0-1) of the reference scores queries will need most (those "
-        "most often a reference's neighbor), so the first explanations find them cached",
+        help="with --lazy: score now up to this share (0-1) of the reference scores queries will need, those "
+        "most often a reference's neighbor first, so the first explanations find them cached (default 1; "
+        "0: none)",
+    )
+    p.add_argument(
+        "--prescore-seconds",
+        type=float,
+        metavar="SECONDS",
+        help=f"with --lazy: stop prescoring after this many seconds (default {PRESCORE_SECONDS:g}; 0: none)",
     )
     p.add_argument(
         "--shard-dir",

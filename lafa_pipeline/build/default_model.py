@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as transformers_logging
 
-from ..config import LafaConfig
+from ..config import PRESCORE_SECONDS, LafaConfig
 from ..files import atomic_folder, atomic_write_text
 from ..index_files import INDEX_FILES
 from ..tuning_report import AfterCheck, TuningReport
@@ -215,11 +215,12 @@ def index_references(
     # reference's scores are computed the first time a query needs them and written back to the repo
     # by `lafa explain`, the same scores a full build caches.
     say(
-        f"2/3 Indexing {len(texts)} of the training sentences (layer {DEFAULT_CONFIG.layer}; their "
-        f"{DEFAULT_CONFIG.base_method} scores are computed when first needed; about {seconds} s)"
+        f"2/3 Indexing {len(texts)} of the training sentences (layer {DEFAULT_CONFIG.layer}; about {seconds} s), "
+        f"then computing for up to {PRESCORE_SECONDS:g} s the {DEFAULT_CONFIG.base_method} scores of those queries "
+        "will need most (the rest when first needed)"
     )
     checked = held_out_check()
-    return LafaIndex.build(
+    index = LafaIndex.build(
         model,
         tokenizer,
         texts,
@@ -231,6 +232,9 @@ def index_references(
         lazy=True,
         description=f"{len(texts)} GLUE SST-2 training sentences shipped with lafa-pipeline",
     )
+    # Warm from the first query: the scores most often some reference's neighbor first.
+    index.prescore(model, seconds=PRESCORE_SECONDS, show_progress=show_progress)
+    return index
 
 
 def save_repo(
