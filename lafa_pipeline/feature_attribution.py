@@ -49,6 +49,7 @@ CALL_PARAMETERS = (
     "live_neighbors",
     "aggregation_strategy",
     "signed",
+    "contrast",
 )
 
 
@@ -68,7 +69,9 @@ class FeatureAttributionPipeline(Pipeline):
     the neighbors' scores instead of reading the index's cache), ``aggregation_strategy``
     (``"word"`` or ``"none"``), ``signed`` (signed scores: positive pushes towards the explained class;
     methods with a direction only, ``lafa_pipeline.base_methods.BaseMethod.signed``; default the repo's
-    ``LafaConfig.signed``, for methods with a direction).
+    ``LafaConfig.signed``, for methods with a direction), ``contrast`` (class index or label name: why the
+    target rather than that class, the difference of their logits; LAFA scores the neighbors for the
+    pair now, the index caching one class at a time).
     """
 
     _load_processor = False  # type: ignore[assignment]  # transformers types these None but reads bools
@@ -178,6 +181,14 @@ class FeatureAttributionPipeline(Pipeline):
             target = kwargs["target"]
             target = int(target) if isinstance(target, np.integer) else target
             forward["target"] = resolve_target(target, self.model.config, 0)
+        if kwargs.get("contrast") is not None:
+            contrast = kwargs["contrast"]
+            contrast = int(contrast) if isinstance(contrast, np.integer) else contrast
+            if self.lafa.adapter.problem_type == "regression":
+                raise ValueError("contrast explains one class rather than another; a regression model has no classes")
+            forward["contrast"] = resolve_target(contrast, self.model.config, 0, "contrast")
+            if forward.get("target") == forward["contrast"]:
+                raise ValueError(f"target and contrast are one class ({contrast!r}): explain one rather than another")
         if kwargs.get("lam") is not None:
             forward["lam"] = check_lam(kwargs["lam"], self.lafa_config.aggregation)
         if kwargs.get("n_neighbors") is not None:
@@ -215,6 +226,7 @@ class FeatureAttributionPipeline(Pipeline):
         n_neighbors: int | None = None,
         live: bool = False,
         signed: bool = False,
+        contrast: int | None = None,
     ) -> dict[str, Any]:
         metas = model_inputs.pop("meta")
         metas = metas if isinstance(metas, list) else [metas]
@@ -232,6 +244,7 @@ class FeatureAttributionPipeline(Pipeline):
             live=live,
             special_tokens_mask=special_mask_of(metas, model_inputs["attention_mask"]),
             signed=signed,
+            contrast=contrast,
         )
         items = []
         for b, meta in enumerate(metas):
@@ -247,6 +260,7 @@ class FeatureAttributionPipeline(Pipeline):
                     "neighbors": out.neighbors[b],
                     "live_neighbors": out.live_neighbors[b],
                     "signed": signed,
+                    "contrast": contrast,
                 }
             )
         return {"items": items}
@@ -322,7 +336,12 @@ class FeatureAttributionPipeline(Pipeline):
             "tokens": group_scores(item["meta"], item["scores"], tokens, aggregation_strategy),
             "neighbors": [
                 self._neighbor_entry(
-                    ref, dist, item["target"] if method.aggregated else None, aggregation_strategy, item["signed"]
+                    ref,
+                    dist,
+                    # the index's word scores are one class's, not the pair's a contrast explains
+                    item["target"] if method.aggregated and item["contrast"] is None else None,
+                    aggregation_strategy,
+                    item["signed"],
                 )
                 for ref, dist in item["neighbors"]
             ]
@@ -334,6 +353,8 @@ class FeatureAttributionPipeline(Pipeline):
             result["live_neighbors"] = item["live_neighbors"]
         if item["signed"]:
             result["signed"] = True
+        if item["contrast"] is not None:
+            result["contrast"] = id2label[item["contrast"]]
         return result
 
     def _neighbor_entry(

@@ -112,6 +112,7 @@ class Lafa:
         neighbor_scale: str | None = None,
         special_tokens_mask: Tensor | None = None,
         signed: bool = False,
+        contrast: int | None = None,
     ) -> LafaOutput:
         """Token scores of ``method`` for each text; ``targets`` are class indexes (None: predicted).
 
@@ -123,11 +124,40 @@ class Lafa:
         direction; LAFA then aggregates the text's signed scores with its neighbors' signed scores
         towards the same class (the index keeps both kinds), so a neighbor says which way a like word
         pushed there too. lambda = 0 is the signed base method exactly.
+        ``contrast`` (a class index): explain why each target rather than that class, i.e. the target's
+        logit minus the contrast's (``ModelAdapter.contrasting``). The index caches each reference's
+        scores per class, not per pair of classes, so LAFA scores the neighbors for the pair now (as
+        ``live`` does) and keeps none of them.
         """
         chosen = self.method(method)
         self._check_call(chosen, lam, base_scores, input_ids, neighbor_scale)
         if signed:
             check_signed(chosen.base)
+        if contrast is not None:
+            self._check_contrast(contrast, targets)
+            with self.adapter.contrasting(contrast):
+                out = self.attribute(
+                    input_ids,
+                    attention_mask,
+                    token_type_ids,
+                    targets,
+                    method=chosen,
+                    kernel=kernel,
+                    lam=lam,
+                    n_neighbors=n_neighbors,
+                    live=True,  # the neighbors' cached scores are per class, not per pair
+                    base_scores=base_scores,
+                    neighbor_scale=neighbor_scale,
+                    special_tokens_mask=special_tokens_mask,
+                    signed=signed,
+                )
+            same = [b for b, t in enumerate(out.targets) if t == contrast]
+            if same:
+                raise ValueError(
+                    f"Text {same[0]} is explained for class {contrast}, the contrast too (nothing to explain): "
+                    "give another contrast, or the target to explain"
+                )
+            return out
         requested: list[int | None] = list(targets) if targets else [None] * input_ids.shape[0]
         inputs = (input_ids, attention_mask, token_type_ids)
         # Algorithm 1, steps 1-2: the text's prediction, neighbors and base-method scores.
@@ -142,6 +172,16 @@ class Lafa:
                 own, input_ids, attention_mask, kernel, lam, live, neighbor_scale, special_tokens_mask, signed
             )
         return LafaOutput(own.scores.detach().cpu(), own.prediction.cpu(), own.targets, own.neighbors, live_count)
+
+    def _check_contrast(self, contrast: int, targets: list[int | None] | None) -> None:
+        """A contrast is a class of a classifier other than the targets given."""
+        labels = int(self.adapter.model.config.num_labels or 0)
+        if self.adapter.problem_type == "regression":
+            raise ValueError("contrast explains one class rather than another; a regression model has no classes")
+        if isinstance(contrast, bool) or not isinstance(contrast, int) or not 0 <= contrast < labels:
+            raise ValueError(f"contrast must be a class index in 0..{labels - 1}, got {contrast!r}")
+        if targets and contrast in targets:
+            raise ValueError(f"The contrast {contrast} is a target too: explain a class rather than another")
 
     def _check_call(
         self,

@@ -125,6 +125,8 @@ class ModelAdapter:
         # every supported architecture looks its input embeddings up in an nn.Embedding table
         self.embedding = cast(torch.nn.Embedding, model.get_input_embeddings())
         self._embedding_std: tuple[tuple, float] | None = None
+        self.contrast: int | None = None
+        """Inside ``contrasting``: the class whose logit the explained output subtracts."""
 
     def embedding_std(self) -> float:
         """The std of the input-embedding table (SmoothGrad's noise unit), kept until the weights change:
@@ -215,8 +217,28 @@ class ModelAdapter:
             kwargs["token_type_ids"] = token_type_ids
         return kwargs
 
+    @contextmanager
+    def contrasting(self, contrast: int | None) -> Iterator[None]:
+        """Inside, the explained output of class t is logit t minus logit ``contrast`` ("why t rather than
+        ``contrast``"; for a sigmoid model the difference of the two labels' log-odds); None: as configured.
+
+        >>> from transformers import BertConfig, BertForSequenceClassification
+        >>> adapter = ModelAdapter(BertForSequenceClassification(BertConfig(num_labels=3)))
+        >>> with adapter.contrasting(2):
+        ...     adapter.transform(torch.tensor([[1.0, 4.0, 3.0]]))
+        tensor([[-2.,  1.,  0.]])
+        """
+        before, self.contrast = self.contrast, contrast
+        try:
+            yield
+        finally:
+            self.contrast = before
+
     def transform(self, logits: Tensor, output: str | None = None) -> Tensor:
-        """Logits to the explained outputs: probabilities (or logits if asked), raw values for regression."""
+        """Logits to the explained outputs: probabilities (or logits if asked), raw values for regression;
+        inside ``contrasting``, the logits minus the contrast class's (``output`` given: as asked)."""
+        if output is None and self.contrast is not None:
+            return logits - logits[:, self.contrast : self.contrast + 1]
         output = output or self.output
         if self.problem_type == "regression" or output == "logit":
             return logits
@@ -290,8 +312,9 @@ def pool(hidden: Tensor, attention_mask: Tensor, pooling: str) -> Tensor:
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
-def resolve_target(target: int | str | None, config, predicted: int) -> int:
-    """A target given by index or label name (or None for the prediction) as a class index.
+def resolve_target(target: int | str | None, config, predicted: int, name: str = "target") -> int:
+    """A target given by index or label name (or None for the prediction) as a class index (``name``:
+    what the argument is called in errors).
 
     >>> from transformers import PretrainedConfig
     >>> resolve_target("pos", PretrainedConfig(id2label={0: "neg", 1: "pos"}), 0)
@@ -302,18 +325,18 @@ def resolve_target(target: int | str | None, config, predicted: int) -> int:
     id2label = {int(k): v for k, v in config.id2label.items()}
     n = config.num_labels
     if isinstance(target, bool) or not isinstance(target, (int, str)):
-        raise TypeError(f"target must be a class index or a label name, got {type(target).__name__}")
+        raise TypeError(f"{name} must be a class index or a label name, got {type(target).__name__}")
     if isinstance(target, int):
         if not 0 <= target < n:
-            raise ValueError(f"Unknown target {target}; valid class indexes: 0..{n - 1} ({_labels(id2label)})")
+            raise ValueError(f"Unknown {name} {target}; valid class indexes: 0..{n - 1} ({_labels(id2label)})")
         return target
-    for i, name in id2label.items():
-        if name == target:
+    for i, label in id2label.items():
+        if label == target:
             return i
-    for i, name in id2label.items():
-        if name.lower() == target.lower():
+    for i, label in id2label.items():
+        if label.lower() == target.lower():
             return i
-    raise ValueError(f"Unknown target {target!r}; valid labels: {_labels(id2label)}")
+    raise ValueError(f"Unknown {name} {target!r}; valid labels: {_labels(id2label)}")
 
 
 def _labels(id2label: dict[int, str]) -> str:

@@ -68,6 +68,9 @@ class Explanation(TypedDict):
     signed: NotRequired[bool]
     """Present (True) when the token scores are signed (``signed=True``): positive pushes towards the
     target, negative away. Absent: the paper's magnitudes (never negative)."""
+    contrast: NotRequired[str]
+    """Present when the call gave ``contrast``: the class the target was explained against (the scores
+    explain the target's logit minus this class's)."""
 
 
 def is_lafa(result: Mapping[str, Any]) -> bool:

@@ -17,7 +17,7 @@ gr = pytest.importorskip("gradio") if not os.environ.get("CI") else __import__("
 from gradio_client import Client  # noqa: E402
 
 from lafa_pipeline import load_explainer  # noqa: E402
-from lafa_pipeline.apps.space_app import PREDICTED, build_demo, highlight  # noqa: E402
+from lafa_pipeline.apps.space_app import NO_CONTRAST, PREDICTED, build_demo, highlight  # noqa: E402
 from lafa_pipeline.base_methods import BASE_METHOD_REGISTRY  # noqa: E402
 
 from .compare import assert_same_results  # noqa: E402
@@ -58,8 +58,11 @@ def client(url):
     return Client(url, verbose=False)
 
 
-def call(client, text, method="lafa", kernel="indicator", lam=0.5, n=4, target=PREDICTED, text_pair="", signed=False):
-    return client.predict(text, text_pair, method, kernel, lam, n, target, signed, api_name="/explain")
+def call(
+    client, text, method="lafa", kernel="indicator", lam=0.5, n=4, target=PREDICTED, text_pair="", signed=False, **rest
+):
+    contrast = rest.get("contrast", NO_CONTRAST)
+    return client.predict(text, text_pair, method, kernel, lam, n, target, signed, contrast, api_name="/explain")
 
 
 def test_api_explains_text_pairs(client, pipe):
@@ -120,6 +123,16 @@ def test_api_signed_scores_and_their_legend(client, pipe):
     assert max(abs(v) for v in levels) == 1.0
     assert [round(v, 4) for v in levels] == [c for _, c in highlight(text, expected["tokens"]) if c is not None]
     assert "no direction" in call(client, text, "simple_grad", signed=True)[-1]
+
+
+def test_api_explains_a_class_rather_than_another(client, pipe):
+    text = "the acting was good , the plot was awful"
+    scores, base, legend, prediction, neighbors, result, *_ = call(client, text, target="positive", contrast="negative")
+    expected = pipe(text, target="positive", contrast="negative")  # LAFA on SmoothGrad: magnitudes of the gap
+    assert_same_results(result, expected)
+    assert result["contrast"] == "negative" and "Explaining class **positive** rather than **negative**" in prediction
+    assert neighbors.count("<tr>") - 1 == len(expected["neighbors"])  # their words scored for the pair
+    assert "one class" in call(client, text, target="positive", contrast="positive")[-1]
 
 
 @pytest.mark.parametrize(

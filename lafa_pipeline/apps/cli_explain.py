@@ -31,7 +31,8 @@ def format_result(result: Explanation, text: str, color: bool) -> str:
     if result["label"] is None:
         lines.append(f"prediction: {result['score']:.4g}")
     else:
-        lines.append(f"prediction: {result['label']} ({result['score']:.3f}); explaining: {result['target']}")
+        rather = f" rather than {result['contrast']}" if result.get("contrast") else ""
+        lines.append(f"prediction: {result['label']} ({result['score']:.3f}); explaining: {result['target']}{rather}")
     lines.append(f"method: {method_label(result)}" + (" (signed scores)" if result.get("signed") else ""))
     if result.get("truncated"):
         lines.append("note: the text was longer than the model's limit; only its first part is explained")
@@ -69,6 +70,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             "lam": args.lam,
             "n_neighbors": args.n_neighbors,
             "target": _target(args.target),
+            "contrast": _target(args.contrast),
             "live_neighbors": args.live or None,
             "aggregation_strategy": "none" if args.tokens else None,
             "signed": args.signed,
@@ -182,6 +184,11 @@ def add_explain(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--n-neighbors", type=int, help="neighbors searched (default: the repo's)")
     p.add_argument("--target", help="class to explain, by label name or index (default: the predicted one)")
+    p.add_argument(
+        "--contrast",
+        help="explain the target rather than this class (label name or index): the difference of their "
+        "logits, e.g. --target sport --contrast business",
+    )
     p.add_argument("--live", action="store_true", help="recompute neighbor scores instead of using the cache")
     p.add_argument("--tokens", action="store_true", help="report subword tokens instead of words")
     p.add_argument(

@@ -38,6 +38,7 @@ EXAMPLES = [
     "not the best film of the year, but far from the worst.",
 ]
 PREDICTED = "predicted class"
+NO_CONTRAST = "(no contrast)"
 
 
 def highlight(text: str, tokens: list[dict]) -> list[tuple[str, float | None]]:
@@ -85,19 +86,21 @@ class Explainer:
         n_neighbors: int,
         target: str,
         signed: bool = False,
+        contrast: str = NO_CONTRAST,
     ) -> tuple:
         """All outputs of the page for one request; bad input gives a message, never a traceback.
         ``text_pair``: the second text of a pair (NLI hypothesis), or empty for a single text;
-        ``signed``: signed scores (which way each word pushes), for methods with a direction."""
+        ``signed``: signed scores (which way each word pushes), for methods with a direction;
+        ``contrast``: a class to explain the target against ("why the target rather than this")."""
         try:
             query: str | dict[str, str] = text
             if text_pair and text_pair.strip():
                 query = {"text": text, "text_pair": text_pair}
-            return self._explain(query, method, kernel, lam, n_neighbors, target, bool(signed))
+            return self._explain(query, method, kernel, lam, n_neighbors, target, bool(signed), contrast)
         except (ValueError, TypeError) as e:
             return [], [], "", "", "", None, None, f"**Cannot explain this input:** {e}"
 
-    def _explain(self, text, method, kernel, lam, n_neighbors, target, signed=False):
+    def _explain(self, text, method, kernel, lam, n_neighbors, target, signed=False, contrast=NO_CONTRAST):
         import warnings
 
         kwargs: dict[str, Any] = {
@@ -108,6 +111,8 @@ class Explainer:
         }
         if target and target != PREDICTED and not self.regression:
             kwargs["target"] = target
+        if contrast and contrast != NO_CONTRAST and not self.regression:
+            kwargs["contrast"] = contrast
         kwargs["signed"] = bool(signed)  # given either way: the box starts at the repo's default
         start = time.perf_counter()
         with warnings.catch_warnings():
@@ -129,7 +134,10 @@ class Explainer:
         if self.regression:
             prediction = f"### Predicted value: {result['score']:.4g}"
         else:
-            prediction = f"### {result['label']} ({result['score']:.1%})\nExplaining class **{result['target']}**."
+            rather = f" rather than **{result['contrast']}**" if result.get("contrast") else ""
+            prediction = (
+                f"### {result['label']} ({result['score']:.1%})\nExplaining class **{result['target']}**{rather}."
+            )
         neighbors = self.neighbors_html(result)
         path = os.path.join(tempfile.mkdtemp(prefix="lafa-"), "explanation.json")
         with open(path, "w", encoding="utf-8") as f:
@@ -153,7 +161,7 @@ class Explainer:
         rows = []
         target = None if self.regression else self.pipe.model.config.label2id[result["target"]]
         for n in result["neighbors"]:
-            words = n.get("tokens") or self.neighbor_words(n, target, result["base_method"])
+            words = n.get("tokens") or self.neighbor_words(n, target, result["base_method"], result.get("contrast"))
             rows.append(
                 f"<tr><td>{n['distance']:.3f}</td><td>{html.escape(str(n['label']))}</td>"
                 f"<td>{highlight_html(n['text'], words)}</td></tr>"
@@ -163,10 +171,12 @@ class Explainer:
             "</tr>" + "".join(rows) + "</table>"
         )
 
-    def neighbor_words(self, neighbor: dict, target: int | None, base_method: str) -> list[dict]:
-        """Word scores of a neighbor the result carries none for (the index did not cache its class):
-        computed now."""
-        return self.pipe(neighbor["text"], method=base_method, target=target)["tokens"]
+    def neighbor_words(
+        self, neighbor: dict, target: int | None, base_method: str, contrast: str | None = None
+    ) -> list[dict]:
+        """Word scores of a neighbor the result carries none for (the index did not cache its class, or
+        the result explains a class rather than another): computed now."""
+        return self.pipe(neighbor["text"], method=base_method, target=target, contrast=contrast)["tokens"]
 
 
 def subtitle(cfg, has_index: bool, name: str) -> str:
@@ -232,6 +242,13 @@ def build_demo(pipe) -> gr.Blocks:
                 target = gr.Dropdown(
                     [PREDICTED] + ([] if app.regression else app.labels), value=PREDICTED, label="Class to explain"
                 )
+                contrast = gr.Dropdown(
+                    [NO_CONTRAST] + ([] if app.regression else app.labels),
+                    value=NO_CONTRAST,
+                    label="Rather than (a class to explain it against)",
+                    visible=not app.regression,
+                    elem_id="lafa-contrast",
+                )
         status = gr.Markdown(elem_id="lafa-status")
         prediction = gr.Markdown(elem_id="lafa-prediction")
         with gr.Row():
@@ -252,12 +269,12 @@ def build_demo(pipe) -> gr.Blocks:
         with gr.Accordion("Result as JSON", open=False):
             result_json = gr.JSON()
             download = gr.File(label="Download")
-        inputs = [text, text_pair, method, kernel, lam, n_neighbors, target, signed]
+        inputs = [text, text_pair, method, kernel, lam, n_neighbors, target, signed, contrast]
         outputs = [scores, base, legend, prediction, neighbors, result_json, download, status]
         button.click(app.explain, inputs, outputs, api_name="explain")
         text.submit(app.explain, inputs, outputs, api_visibility="private")
         text_pair.submit(app.explain, inputs, outputs, api_visibility="private")
-        for control in (method, kernel, lam, n_neighbors, target, signed):
+        for control in (method, kernel, lam, n_neighbors, target, signed, contrast):
             control.change(app.explain, inputs, outputs, api_visibility="private")
         demo.load(app.explain, inputs, outputs, api_visibility="private")
     return demo
