@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import pipeline
 
-from lafa_pipeline import LafaConfig
+from lafa_pipeline import LafaConfig, load_explainer
 from lafa_pipeline.aggregation import NeighborScores, expectation, normalized_lafa
 from lafa_pipeline.apps import cli
 from lafa_pipeline.card import tuning_text
@@ -313,6 +313,35 @@ def test_cli_evaluate_and_tune_on_a_csv(explainer, tmp_path, capsys):
     assert "Chosen by `lafa tune` on 10 texts" in (repo / "README.md").read_text()
     reloaded = pipeline("feature-attribution", model=str(repo), trust_remote_code=True)
     assert reloaded.lafa_config.aggregation == saved.aggregation and reloaded("good film")["method"] == "lafa"
+
+
+def test_cli_evaluate_reads_signed_with_the_magnitude_reading_beside_it(explainer, tmp_path, capsys):
+    """A repo explaining signed: the signed table, then the methods with a direction by magnitude, each
+    equal to ``evaluate_explainer`` asked for that reading."""
+    config = explainer.lafa_config.replace(base_method="input_grad", aggregation="normalized", lam=0.5, signed=True)
+    explainer.use_settings(config, explainer.index.for_base_method(config))
+    repo = tmp_path / "repo"
+    explainer.save_pretrained(repo)
+    data = tmp_path / "texts.txt"
+    data.write_text("\n".join(TEXTS[:6]) + "\n")
+    args = ["evaluate", "--data", str(data), "--model", str(repo), "--methods", "lafa", "input_grad", "simple_grad"]
+    assert cli.main([*args, "--steps", "4", "--json-output", str(tmp_path / "e.json")]) == 0
+    out = capsys.readouterr().out
+    signed_part, magnitude_part = out.split("read by magnitude")
+    assert "| lafa (signed) |" in signed_part and "| simple_grad |" in signed_part
+    assert "| lafa |" in magnitude_part and "simple_grad" not in magnitude_part  # measured so already
+    saved = json.loads((tmp_path / "e.json").read_text())
+    for reading, signed in (("signed", True), ("magnitude", False)):
+        methods = ["lafa", "input_grad"] if not signed else ["lafa", "input_grad", "simple_grad"]
+        expected = evaluate_explainer(
+            load_explainer(str(repo)), TEXTS[:6], methods=methods, steps=4, signed=signed, show_progress=False
+        )
+        assert set(saved[reading]["per_text"]) == set(methods)
+        for method, metrics in expected.per_text.items():
+            for metric, values in metrics.items():
+                assert saved[reading]["per_text"][method][metric] == pytest.approx(values, abs=1e-6)
+    assert cli.main([*args, "--steps", "4", "--no-magnitude-reading"]) == 0
+    assert "read by magnitude" not in capsys.readouterr().out
 
 
 def test_cli_tune_that_moves_the_layer_rewrites_the_repo(explainer, tmp_path, monkeypatch, capsys):

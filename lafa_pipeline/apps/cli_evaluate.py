@@ -54,24 +54,48 @@ def _evaluate_data(args: argparse.Namespace) -> int:
         signed=args.signed,
     )
     print(report.table())
-    if explainer.index is not None and "lafa" in report.per_text:
-        base = explainer.lafa_config.base_method
-        others = [m for m in report.per_text if m not in ("lafa", "random")]
-        best = max(others, key=lambda m: report.summary[m]["insertion_minus_deletion"].mean, default=None)
-        print()
-        for other in dict.fromkeys([base, best]):
-            if other in report.per_text:
-                c = report.compare("lafa", other)
-                print(
-                    f"lafa - {other} (insertion_minus_deletion): {c['mean_diff']:+.4f}, 95 % CI "
-                    f"[{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}], lafa better on {c['wins']:.0%} of {c['n']} texts"
-                )
+    _print_comparisons(explainer, report)
+    readings = {"signed" if report.signed else "magnitude": report.to_dict()}
+    if report.signed and args.magnitude_reading:
+        # Signed is how the peers read attributions; the paper's magnitudes are the other reading, shown
+        # beside it for the methods with a direction (the others were measured by magnitude already).
+        magnitudes = evaluate_explainer(
+            explainer,
+            texts,
+            methods=report.signed,
+            rationales=rationales,
+            steps=args.steps,
+            batch_size=args.batch_size,
+            signed=False,
+        )
+        print("\nThe same methods read by magnitude (|score|, as the paper reads them):\n")
+        print(magnitudes.table())
+        _print_comparisons(explainer, magnitudes)
+        readings["magnitude"] = magnitudes.to_dict()
     if args.json_output:
         from ..files import atomic_write_text
 
-        atomic_write_text(args.json_output, json.dumps(report.to_dict(), indent=1) + "\n")
+        record = readings if len(readings) > 1 else next(iter(readings.values()))
+        atomic_write_text(args.json_output, json.dumps(record, indent=1) + "\n")
         print(f"Per-text values: {args.json_output}")
     return 0
+
+
+def _print_comparisons(explainer, report) -> None:
+    """LAFA minus its base method and minus the best other method of ``report``, with 95 % CIs."""
+    if explainer.index is None or "lafa" not in report.per_text:
+        return
+    base = explainer.lafa_config.base_method
+    others = [m for m in report.per_text if m not in ("lafa", "random")]
+    best = max(others, key=lambda m: report.summary[m]["insertion_minus_deletion"].mean, default=None)
+    print()
+    for other in dict.fromkeys([base, best]):
+        if other in report.per_text:
+            c = report.compare("lafa", other)
+            print(
+                f"lafa - {other} (insertion_minus_deletion): {c['mean_diff']:+.4f}, 95 % CI "
+                f"[{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}], lafa better on {c['wins']:.0%} of {c['n']} texts"
+            )
 
 
 def add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -111,7 +135,18 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
         "the explained class masked first, as ferret and Interpreto read signed scores); the others by magnitude "
         "(default: as the repo explains)",
     )
-    p.add_argument("--json-output", help="with --data: write per-text values and summaries to this JSON file")
+    p.add_argument(
+        "--magnitude-reading",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --data, when reading signed: measure the methods with a direction by magnitude too and "
+        "print that table beside the signed one (--no-magnitude-reading: signed only; half the time)",
+    )
+    p.add_argument(
+        "--json-output",
+        help="with --data: write per-text values and summaries to this JSON file (both readings: under "
+        '"signed" and "magnitude")',
+    )
     p.add_argument(
         "--data-dir",
         help="paper reproduction: folder with sst/, sst2/, webnlg/exact/, nyt/exact/ "
