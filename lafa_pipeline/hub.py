@@ -23,17 +23,23 @@ def upload_folder(
     token: str | bool | None = None,
     private: bool | None = None,
     revision: str | None = None,
+    repo_type: str | None = None,
 ) -> tuple[str, str]:
-    """Upload every file of ``folder`` to ``repo_id`` (created if needed); returns (repo id, commit URL).
+    """Upload every file of ``folder`` to ``repo_id`` (created if needed; ``repo_type="dataset"`` for a
+    dataset repo); returns (repo id, commit URL).
 
     The returned repo id is the Hub's full name (``user/name`` when ``name`` alone was given).
     """
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
-    repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+    repo_id = api.create_repo(repo_id, private=private, exist_ok=True, repo_type=repo_type).repo_id
     commit = api.upload_folder(
-        repo_id=repo_id, folder_path=os.fspath(folder), commit_message=commit_message, revision=revision
+        repo_id=repo_id,
+        folder_path=os.fspath(folder),
+        commit_message=commit_message,
+        revision=revision,
+        repo_type=repo_type,
     )
     return repo_id, str(commit)
 

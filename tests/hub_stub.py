@@ -1,9 +1,9 @@
 """A small local HTTP stand-in for the Hugging Face Hub API, for push/pull round trips in tests.
 
 It implements what huggingface_hub's create_repo, upload_folder (regular, non-LFS uploads),
-repo_info, list_repo_tree, hf_hub_download and snapshot_download use: repos live in memory, each
-commit replaces or adds files and gets a new 40-hex sha. Written by hand because huggingface_hub
-ships no test server.
+repo_info, list_repo_tree, hf_hub_download and snapshot_download use, for model and dataset repos
+(a dataset repo is kept under "datasets/{id}"): repos live in memory, each commit replaces or adds
+files and gets a new 40-hex sha. Written by hand because huggingface_hub ships no test server.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlparse
+
+KINDS = {"models": "", "datasets": "datasets/"}
+"""The API's repo kinds and the prefix of their repos' keys here."""
 
 
 class HubState:
@@ -70,7 +73,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/api/repos/create":
             data = json.loads(body)
             repo_id = f"{data['organization']}/{data['name']}" if data.get("organization") else data["name"]
-            self.state.create(repo_id)
+            self.state.create(f"datasets/{repo_id}" if data.get("type") == "dataset" else repo_id)
             return self._json({"url": f"http://{self.headers['Host']}/{repo_id}", "name": repo_id, "id": repo_id})
         if path == "/api/validate-yaml":  # the README's YAML header must parse to a mapping
             import yaml
@@ -86,8 +89,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json({"errors": [], "warnings": []})
         parts = path.split("/")
         # /api/models/{org}/{name}/preupload/{rev}  or  /commit/{rev}
-        if len(parts) >= 7 and parts[1] == "api" and parts[2] == "models":
-            repo_id, action = f"{parts[3]}/{parts[4]}", parts[5]
+        if len(parts) >= 7 and parts[1] == "api" and parts[2] in KINDS:
+            repo_id, action = KINDS[parts[2]] + f"{parts[3]}/{parts[4]}", parts[5]
             if self._repo(repo_id) is None:
                 return self._error(404, "RepoNotFound", f"Repository {repo_id} not found")
             if action == "preupload":
@@ -123,8 +126,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         parsed = urlparse(self.path)
         parts = parsed.path.split("/")
-        if len(parts) >= 6 and parts[1] == "api" and parts[2] == "models":
-            repo_id = f"{parts[3]}/{parts[4]}"
+        if len(parts) >= 6 and parts[1] == "api" and parts[2] in KINDS:
+            repo_id = KINDS[parts[2]] + f"{parts[3]}/{parts[4]}"
             repo = self._repo(repo_id)
             if repo is None:
                 return self._error(404, "RepoNotFound", f"Repository {repo_id} not found")
@@ -165,10 +168,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _resolve(self, head: bool) -> None:
         parts = urlparse(self.path).path.split("/")
-        # /{org}/{name}/resolve/{rev}/{path...}
+        # /{org}/{name}/resolve/{rev}/{path...}, or /datasets/{org}/{name}/resolve/...
+        prefix = ""
+        if len(parts) > 1 and parts[1] == "datasets":
+            prefix, parts = "datasets/", parts[:1] + parts[2:]
         if len(parts) < 6 or parts[3] != "resolve":
             return self._error(404, "NotFound", f"no route {self.path}")
-        repo_id, filename = f"{parts[1]}/{parts[2]}", unquote("/".join(parts[5:]))
+        repo_id, filename = prefix + f"{parts[1]}/{parts[2]}", unquote("/".join(parts[5:]))
         repo = self._repo(repo_id)
         if repo is None:
             return self._error(404, "RepoNotFound", f"Repository {repo_id} not found")

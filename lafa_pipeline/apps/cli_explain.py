@@ -55,6 +55,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         raise CliError("give text(s) to explain, or --data FILE with --output FILE (not both)")
     if args.data and not args.output:
         raise CliError("--data needs --output FILE (.jsonl or .parquet) for the explanations")
+    if args.push_to_hub and not args.data:
+        raise CliError("--push-to-hub goes with --data (it shares the explanations of a dataset)")
     texts = args.text if args.text != ["-"] else [sys.stdin.read()]
     if args.text_pair is not None:
         if len(texts) != 1:
@@ -87,6 +89,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         count = explain_to_file(explainer, data, args.output, batch_size=args.batch_size, **kwargs)
         keep_new_scores(explainer)
         print(f"Explained {count} texts ({len(data) - count} were already in {args.output}): {args.output}")
+        _push(args, explainer, kwargs)
         return 0
     explainer = load_explainer(args.model, args.index)
     # One text per call: the pipeline returns one Explanation, not a list.
@@ -127,7 +130,19 @@ def _explain_distributed(args: argparse.Namespace, data: list, kwargs: dict) -> 
     if main:
         keep_new_scores(explainer)  # every process's new neighbor scores, written once
         print(f"Explained {len(data)} texts with {os.environ['WORLD_SIZE']} processes ({count} here): {args.output}")
+        _push(args, explainer, kwargs)
     return 0
+
+
+def _push(args: argparse.Namespace, explainer: FeatureAttributionPipeline, kwargs: dict) -> None:
+    """With --push-to-hub: the finished output file as a Hub dataset, with a card saying how it was made."""
+    if not args.push_to_hub:
+        return
+    from .explanation_datasets import provenance, push_explanations
+
+    record = provenance(explainer, kwargs, args.data)
+    url = push_explanations(args.output, args.push_to_hub, record, private=args.private or None)
+    print(f"Pushed to the Hub dataset {args.push_to_hub}: {url}")
 
 
 def keep_new_scores(explainer: FeatureAttributionPipeline) -> None:
@@ -206,6 +221,13 @@ def add_explain(sub: argparse._SubParsersAction) -> None:
         help="also write the explanations (with LAFA's base method beside LAFA) as a standalone HTML page",
     )
     p.add_argument("--figure", metavar="FILE", help="also write a figure (.png, .svg or .pdf) of the shaded words")
+    p.add_argument(
+        "--push-to-hub",
+        metavar="REPO_ID",
+        help="with --data: share the explanations as a Hub dataset (Parquet and a card naming the model, its "
+        "revision, the method, the settings and the versions); datasets.load_dataset(REPO_ID) reads it",
+    )
+    p.add_argument("--private", action="store_true", help="with --push-to-hub: create the dataset repo private")
     p.set_defaults(func=cmd_explain)
 
 
