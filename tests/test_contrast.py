@@ -100,3 +100,28 @@ def test_cli_explains_a_class_rather_than_another(three, tmp_path, capsys):
     assert f"top words: {top['token']} ({top['score']:.3g})" in out
     assert cli.main([*args, "--contrast", "negative", TEXT]) == 2
     assert "target and contrast are one class" in capsys.readouterr().err
+
+
+def test_evaluation_reads_the_logit_difference_a_contrast_explains(three, tokenizer):
+    """The metrics of contrastive explanations, recomputed with the model's own logits (not the
+    probabilities evaluate_explainer recovers them from)."""
+    from lafa_pipeline.faithfulness.evaluate import evaluate_explainer, mask_string
+    from lafa_pipeline.faithfulness.metrics import faithfulness
+
+    model, explainer = three
+    texts = TEXTS[:4]
+    report = evaluate_explainer(
+        explainer, texts, methods=["occlusion"], steps=4, show_progress=False, target="negative", contrast="neutral"
+    )
+
+    def gaps(batch):
+        enc = tokenizer(batch, padding=True, return_tensors="pt")
+        with torch.no_grad():
+            logits = model(**enc).logits
+        return (logits - logits[:, 2:3]).numpy()
+
+    for i, (text, result) in enumerate(zip(texts, report.results["occlusion"])):
+        assert result["contrast"] == "neutral" and result["target"] == "negative"
+        f = faithfulness(gaps, text, result["tokens"], None, 0, 4, mask_string(tokenizer))
+        assert report.per_text["occlusion"]["deletion_auc"][i] == pytest.approx(f.deletion_auc, abs=1e-4)
+        assert report.per_text["occlusion"]["comprehensiveness"][i] == pytest.approx(f.comprehensiveness, abs=1e-4)

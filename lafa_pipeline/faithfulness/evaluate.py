@@ -30,7 +30,7 @@ from ..base_methods import has_direction
 from ..config import method_names
 from ..lafa import REFERENCE_METHODS
 from ..metric_registry import METRIC_REGISTRY, names
-from ..model_adapter import ModelAdapter
+from ..model_adapter import ModelAdapter, resolve_target
 from ..text_inputs import TextInput, check_text, segments
 from .metrics import MetricResult, faithfulness, paired, summarize
 
@@ -69,6 +69,26 @@ class Predictor:
             probs = self.adapter.predict(enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids"))[0]
         for key, row in zip(keys, probs.float().cpu().numpy()):
             self.cache[key] = row
+
+
+def contrast_outputs(
+    predict: Callable[[list], np.ndarray], contrast: int, multi_label: bool = False
+) -> Callable[[list], np.ndarray]:
+    """``predict`` (texts -> probabilities) turned into what a contrastive explanation explains: each
+    class's logit minus the ``contrast`` class's, recovered from the probabilities (log p - log p_c,
+    exactly the logit difference under a softmax; the log-odds' difference for sigmoid labels).
+
+    >>> gap = contrast_outputs(lambda texts: np.array([[0.2, 0.5, 0.3]]), contrast=2)
+    >>> np.round(gap(["a"]), 4)
+    array([[-0.4055,  0.5108,  0.    ]])
+    """
+
+    def outputs(texts: list) -> np.ndarray:
+        p = np.clip(np.asarray(predict(texts), dtype=float), 1e-12, 1.0)
+        logit = np.log(p) - np.log1p(-np.minimum(p, 1 - 1e-12)) if multi_label else np.log(p)
+        return logit - logit[:, [contrast]]
+
+    return outputs
 
 
 def mask_string(tokenizer) -> str:
@@ -186,6 +206,7 @@ def evaluate_explainer(
     batch_size: int = 8,
     show_progress: bool = True,
     signed: bool | None = None,
+    contrast: int | str | None = None,
     **call_kwargs: Any,
 ) -> EvaluationReport:
     """Explain ``texts`` with each of ``methods`` (default: every method the explainer can run) and measure them.
@@ -196,7 +217,9 @@ def evaluate_explainer(
     mask the words that push towards the explained output first, as ferret's and Interpreto's
     evaluators read signed attributions; the others are measured by their magnitudes
     (``EvaluationReport.signed`` names the signed ones). None: as the repo explains by default
-    (``LafaConfig.signed``).
+    (``LafaConfig.signed``). ``contrast`` (a class): every method explains the target rather than
+    that class, and the metrics read what it explains, the two classes' logit difference
+    (``contrast_outputs``), instead of the target's probability.
     """
     texts = [check_text(t) for t in texts]
     if not texts:
@@ -213,7 +236,14 @@ def evaluate_explainer(
             raise ValueError(
                 f"Method {method!r} cannot be evaluated with this explainer; valid: {', '.join(available)}"
             )
-    predict = Predictor(explainer.model, explainer.tokenizer, max_length=explainer.max_length)
+    predict: Callable[[list], np.ndarray] = Predictor(
+        explainer.model, explainer.tokenizer, max_length=explainer.max_length
+    )
+    if contrast is not None:
+        contrast = resolve_target(contrast, explainer.model.config, 0, "contrast")
+        call_kwargs["contrast"] = contrast
+        multi_label = explainer.lafa.adapter.problem_type == "multi_label_classification"
+        predict = contrast_outputs(predict, contrast, multi_label)
     mask = mask_string(explainer.tokenizer)
     per_text: dict[str, dict[str, list[float]]] = {}
     all_results: dict[str, list[dict]] = {}
