@@ -7,11 +7,23 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from .base_methods import has_direction
 from .metric_registry import METRIC_REGISTRY, names
 from .tuning_report import AfterCheck, TuningReport
 
 if TYPE_CHECKING:  # the pipeline imports this module to save its card
     from .feature_attribution import FeatureAttributionPipeline
+
+
+SIGNED_SCORES = (
+    "Token scores are signed by default: the base method's attribution summed over the embedding "
+    "dimension, positive where a word pushes towards the explained class, negative where it pushes away "
+    "(LAFA mixes them with the neighbors' signed scores; `signed=False` gives the paper's magnitudes)."
+)
+MAGNITUDE_SCORES = (
+    "Token scores are the base method's attribution squared and summed over the embedding dimension "
+    "(non-negative; `signed=True` gives signed scores for the methods with a direction)."
+)
 
 
 def render_model_card(pipe: FeatureAttributionPipeline) -> str | None:
@@ -48,6 +60,7 @@ def render_model_card(pipe: FeatureAttributionPipeline) -> str | None:
         "index_type": cfg.index_type,
         "default_method": pipe.default_method().name,
         "metadata": _card_metadata(pipe),
+        "scores": SIGNED_SCORES if cfg.signed and has_direction(cfg.base_method) else MAGNITUDE_SCORES,
     }
     return template.format(**values)
 

@@ -272,6 +272,7 @@ def test_cross_validated_tuning_rejects_a_pick_driven_by_one_text(explainer, mon
 def test_cli_evaluate_and_tune_on_a_csv(explainer, tmp_path, capsys):
     repo = tmp_path / "repo"
     explainer.save_pretrained(repo)
+    assert "squared and summed over the embedding dimension" in (repo / "README.md").read_text()  # magnitudes
     data = tmp_path / "texts.csv"
     data.write_text("text,why\n" + "\n".join(f"{t},{t.split()[0]}" for t in TEXTS if "," not in t) + "\n")
     assert (
@@ -322,6 +323,7 @@ def test_cli_evaluate_reads_signed_with_the_magnitude_reading_beside_it(explaine
     explainer.use_settings(config, explainer.index.for_base_method(config))
     repo = tmp_path / "repo"
     explainer.save_pretrained(repo)
+    assert "Token scores are signed by default" in (repo / "README.md").read_text()  # the card says how it explains
     data = tmp_path / "texts.txt"
     data.write_text("\n".join(TEXTS[:6]) + "\n")
     args = ["evaluate", "--data", str(data), "--model", str(repo), "--methods", "lafa", "input_grad", "simple_grad"]
