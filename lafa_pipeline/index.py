@@ -375,7 +375,7 @@ class LafaIndex(PackedReferences):
         chosen = missing[np.argsort(-counts[missing], kind="stable")][: int(round(share * len(missing)))]
         if seconds is None:
             return self.score_missing(model, batch_size, show_progress, rows=chosen)
-        filled, step = 0, 8 * batch_size  # in steps, so the budget is checked between them
+        filled, step = 0, batch_size  # a batch at a time, so the budget is overrun by one batch at most
         with tqdm(total=len(chosen), desc=f"Prescoring (up to {seconds:g} s)", disable=not show_progress) as bar:
             for begin in range(0, len(chosen), step):
                 if time.perf_counter() - start >= seconds:

@@ -233,7 +233,7 @@ def test_cli_build_lazy_with_prescore(model, tokenizer, tmp_path, capsys):
 
 
 def test_prescoring_stops_when_its_time_is_spent_with_the_most_needed_rows_scored(model, tokenizer, monkeypatch):
-    """A clock that moves one second a reading: the budget (1.5 s) lets one step of 8 rows run."""
+    """A clock that moves one second a reading: the budget (2.5 s) lets two batches of 4 rows run."""
     import itertools
 
     from lafa_pipeline import index as index_module
@@ -243,7 +243,7 @@ def test_prescoring_stops_when_its_time_is_spent_with_the_most_needed_rows_score
     assert (counts > 0).sum() > 8
     clock = itertools.count()
     monkeypatch.setattr(index_module.time, "perf_counter", lambda: float(next(clock)))
-    assert lazy.prescore(model, batch_size=1, show_progress=False, seconds=1.5) == 8
+    assert lazy.prescore(model, batch_size=4, show_progress=False, seconds=2.5) == 8
     ready = lazy.arrays["cache_ready"].astype(bool)
     reached = np.flatnonzero(counts > 0)
     assert counts[ready].min() >= counts[reached[~ready[reached]]].max()  # the most needed first
