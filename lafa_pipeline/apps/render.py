@@ -22,7 +22,7 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..results import method_label
+from ..results import is_lafa, method_label
 from ..text_inputs import segments
 
 if TYPE_CHECKING:  # matplotlib is imported only to draw a figure
@@ -188,7 +188,8 @@ def show(result: Mapping[str, Any], text: str, compare: dict | Sequence[dict] | 
 def figure(
     results: Sequence[Mapping[str, Any]], texts: Sequence[str], labels: Sequence[str] | None = None, width: float = 9.0
 ) -> Figure:
-    """A matplotlib figure, one row per (result, text): words in boxes shaded by score, for papers
+    """A matplotlib figure, one row per (result, text): words in boxes shaded by score, each row named
+    by its method (or ``labels``), with the legend of the first result below, for papers and READMEs
     (``figure(...).savefig("fig.pdf")``; PNG, SVG and PDF by the file name)."""
     import matplotlib
 
@@ -196,15 +197,20 @@ def figure(
     import matplotlib.pyplot as plt
 
     rows = len(results)
-    fig, ax = plt.subplots(figsize=(width, 0.45 * rows + 0.3))
+    fig, ax = plt.subplots(figsize=(width, 0.45 * rows + 0.6))
     ax.set_xlim(0, 1)
-    ax.set_ylim(rows, 0)
+    ax.set_ylim(rows + 0.6, 0)
     ax.axis("off")
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]  # stubs type the base canvas; Agg has it
-    for row, (result, text) in enumerate(zip(results, texts)):
-        name = labels[row] if labels else result["method"]
+    names = list(labels) if labels else [row_name(r) for r in results]
+    drawn = [
         ax.text(0.0, row + 0.5, name, va="center", ha="left", fontsize=9, color="#555")
-        x = 0.16
+        for row, name in enumerate(names)
+    ]
+    # The words start after the widest row name, measured as drawn.
+    start = max(t.get_window_extent(renderer=renderer).transformed(ax.transData.inverted()).width for t in drawn)
+    for row, (result, text) in enumerate(zip(results, texts)):
+        x = start + 0.02
         for piece, level in spans(text, result["tokens"]):
             if not piece.strip():
                 x += 0.008
@@ -218,5 +224,22 @@ def figure(
             label = ax.text(x, row + 0.5, piece, va="center", ha="left", fontsize=10, bbox=box)
             extent = label.get_window_extent(renderer=renderer).transformed(ax.transData.inverted())
             x += extent.width + 0.004
+    if results:
+        first = dict(results[0])
+        if len({r.get("target") for r in results}) > 1:  # each row's class is in its name
+            first["target"] = "the class in brackets"
+        ax.text(0.0, rows + 0.3, f"Shading: {legend_text(first)}.", va="center", fontsize=8, color="#555")
     fig.tight_layout()
     return fig
+
+
+def row_name(result: Mapping[str, Any]) -> str:
+    """A figure row's name: "LAFA", or the base method's display name, and the explained class.
+
+    >>> row_name({"method": "occlusion", "base_method": "occlusion", "target": "positive"})
+    'Occlusion (positive)'
+    """
+    from ..base_methods import BASE_METHOD_REGISTRY
+
+    name = "LAFA" if is_lafa(result) else BASE_METHOD_REGISTRY.get(result["method"]).display_name
+    return f"{name} ({result['target']})" if result.get("target") else name
