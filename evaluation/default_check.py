@@ -119,7 +119,8 @@ def main() -> None:
     signed = cfg.signed if args.signed is None else args.signed
     output = args.output or str(here / ("default_check_signed.md" if signed else "default_check.md"))
     check_file = args.check_file or (str(CHECK_FILE) if signed == cfg.signed else None)
-    report = evaluate_explainer(explainer, texts, methods=["lafa", *OTHERS], show_progress=False, signed=signed)
+    others = list(dict.fromkeys([cfg.base_method, *OTHERS]))  # LAFA's own base first, whatever it is
+    report = evaluate_explainer(explainer, texts, methods=["lafa", *others], show_progress=False, signed=signed)
     command = shlex.join(["python", "evaluation/default_check.py", *sys.argv[1:]])
     lines = [
         "# The embedded default against every base method",
@@ -137,8 +138,8 @@ def main() -> None:
         "| LAFA minus | " + " | ".join(METRICS) + " |",
         "|" + " --- |" * (len(METRICS) + 1),
     ]
-    vs: dict[str, dict[str, list[float]]] = {other: {} for other in OTHERS}
-    for other in OTHERS:
+    vs: dict[str, dict[str, list[float]]] = {other: {} for other in others}
+    for other in others:
         cells = []
         for metric in METRICS:
             c = report.compare("lafa", other, metric)
@@ -159,10 +160,10 @@ def main() -> None:
         ]
         gold = {
             (method, signed): gold_agreement(explainer, rest, signed=signed, method=method)
-            for method in ["lafa", *OTHERS]
+            for method in ["lafa", *others]
             for signed in (False, True)
         }
-        for method in ["lafa", *OTHERS]:
+        for method in ["lafa", *others]:
             cells = []
             for signed, key in ((False, "gold_pearson"), (True, "gold_pearson_signed")):
                 values = gold[(method, signed)]
