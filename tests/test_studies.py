@@ -34,6 +34,7 @@ RECORDS = {
     "benchmarks/distributed.py": ["benchmarks/DISTRIBUTED.md"],
     "benchmarks/long_text_lafa.py": ["benchmarks/LONG_TEXT_LAFA.md"],
     "benchmarks/memory.py": ["benchmarks/MEMORY.md"],
+    "benchmarks/occlusion.py": ["benchmarks/OCCLUSION.md"],
     "benchmarks/ondisk.py": ["benchmarks/ONDISK.md"],
     "benchmarks/performance.py": ["benchmarks/RESULTS.md"],
     "benchmarks/reference_scoring.py": ["benchmarks/REFERENCE_SCORING.md"],
