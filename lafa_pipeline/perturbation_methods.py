@@ -111,9 +111,6 @@ def _captum_sampled(x: MethodInputs, method_class: type, **kwargs: Any) -> Tenso
                 ),
                 feature_mask=torch.arange(n, device=embeds.device).view(1, -1, 1).expand_as(embeds),
                 n_samples=x.params.samples,
-                # a text's samples in passes of internal_batch_size (Captum's default is one a pass):
-                # the same samples, drawn in the same order before any is run
-                perturbations_per_eval=max(1, min(x.params.internal_batch_size, x.params.samples)),
                 **kwargs,
             )
         out[b, real, 0] = values[0, :, 0].float()
