@@ -184,11 +184,8 @@ class FeatureAttributionPipeline(Pipeline):
         if kwargs.get("contrast") is not None:
             contrast = kwargs["contrast"]
             contrast = int(contrast) if isinstance(contrast, np.integer) else contrast
-            if self.lafa.adapter.problem_type == "regression":
-                raise ValueError("contrast explains one class rather than another; a regression model has no classes")
             forward["contrast"] = resolve_target(contrast, self.model.config, 0, "contrast")
-            if forward.get("target") == forward["contrast"]:
-                raise ValueError(f"target and contrast are one class ({contrast!r}): explain one rather than another")
+            self.lafa.check_contrast(forward["contrast"], [forward.get("target")])
         if kwargs.get("lam") is not None:
             forward["lam"] = check_lam(kwargs["lam"], self.lafa_config.aggregation)
         if kwargs.get("n_neighbors") is not None:

@@ -134,7 +134,7 @@ class Lafa:
         if signed:
             check_signed(chosen.base)
         if contrast is not None:
-            self._check_contrast(contrast, targets)
+            self.check_contrast(contrast, targets)
             with self.adapter.contrasting(contrast):
                 out = self.attribute(
                     input_ids,
@@ -173,15 +173,16 @@ class Lafa:
             )
         return LafaOutput(own.scores.detach().cpu(), own.prediction.cpu(), own.targets, own.neighbors, live_count)
 
-    def _check_contrast(self, contrast: int, targets: list[int | None] | None) -> None:
-        """A contrast is a class of a classifier other than the targets given."""
+    def check_contrast(self, contrast: int, targets: list[int | None] | None) -> None:
+        """A contrast is a class of a classifier other than the targets given (a ValueError naming the
+        problem otherwise); the pipeline checks its call arguments with it too."""
         labels = int(self.adapter.model.config.num_labels or 0)
         if self.adapter.problem_type == "regression":
             raise ValueError("contrast explains one class rather than another; a regression model has no classes")
         if isinstance(contrast, bool) or not isinstance(contrast, int) or not 0 <= contrast < labels:
             raise ValueError(f"contrast must be a class index in 0..{labels - 1}, got {contrast!r}")
         if targets and contrast in targets:
-            raise ValueError(f"The contrast {contrast} is a target too: explain a class rather than another")
+            raise ValueError(f"target and contrast are one class ({contrast}): explain one rather than another")
 
     def _check_call(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 from typing import Any
@@ -44,30 +45,17 @@ def _evaluate_data(args: argparse.Namespace) -> int:
     )
     explainer = load_explainer(args.model)
     rationales = [_rationale(v) for v in cells] if cells is not None else None
-    report = evaluate_explainer(
-        explainer,
-        texts,
-        methods=args.methods,
-        rationales=rationales,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        signed=args.signed,
+    measure = functools.partial(
+        evaluate_explainer, explainer, texts, rationales=rationales, steps=args.steps, batch_size=args.batch_size
     )
+    report = measure(methods=args.methods, signed=args.signed)
     print(report.table())
     _print_comparisons(explainer, report)
     readings = {"signed" if report.signed else "magnitude": report.to_dict()}
     if report.signed and args.magnitude_reading:
         # Signed is how the peers read attributions; the paper's magnitudes are the other reading, shown
         # beside it for the methods with a direction (the others were measured by magnitude already).
-        magnitudes = evaluate_explainer(
-            explainer,
-            texts,
-            methods=report.signed,
-            rationales=rationales,
-            steps=args.steps,
-            batch_size=args.batch_size,
-            signed=False,
-        )
+        magnitudes = measure(methods=report.signed, signed=False)
         print("\nThe same methods read by magnitude (|score|, as the paper reads them):\n")
         print(magnitudes.table())
         _print_comparisons(explainer, magnitudes)
